@@ -1,0 +1,69 @@
+//! The errors the domain rules raise. Each names the problem and what to do about it.
+
+use thiserror::Error;
+
+pub type DomainResult<T> = Result<T, DomainError>;
+
+/// A request that breaks one of the domain's rules. Nothing has been changed when one is
+/// returned; the server maps every variant to a status code in one exhaustive `match`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DomainError {
+    #[error("`{field}` is invalid: {message}")]
+    InvalidField { field: &'static str, message: String },
+
+    #[error("`{0}` is not a valid email address; use the form name@example.com")]
+    InvalidEmail(String),
+
+    #[error("unknown owner `{0}`; list owners with `warden owner list` or add one with `warden owner add`")]
+    UnknownOwner(String),
+
+    #[error("unknown identity `{0}`; refer to an identity by its id or as KIND:NAME (for example agent:support-bot)")]
+    UnknownIdentity(String),
+
+    #[error("unknown parent `{0}`; the parent must be an existing identity, referred to by id or as KIND:NAME")]
+    UnknownParent(String),
+
+    #[error("an owner with email `{0}` already exists")]
+    DuplicateOwner(String),
+
+    #[error("an identity of kind {kind} named `{name}` already exists; names are unique per kind")]
+    DuplicateName { kind: String, name: String },
+
+    #[error("`{child}` cannot have `{parent}` as its parent: that would form a cycle")]
+    CyclicParent { child: String, parent: String },
+
+    #[error("owner `{0}` is offboarded; identities need an active owner, so choose another with --owner or reassign")]
+    OwnerNotActive(String),
+
+    #[error("{0}")]
+    InvalidState(String),
+
+    #[error("identity `{0}` is revoked; revocation is permanent, create a new identity instead")]
+    Revoked(String),
+}
+
+impl DomainError {
+    /// The machine-readable code clients can branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidField { .. } => "invalid_field",
+            Self::InvalidEmail(_) => "invalid_email",
+            Self::UnknownOwner(_) => "unknown_owner",
+            Self::UnknownIdentity(_) => "unknown_identity",
+            Self::UnknownParent(_) => "unknown_parent",
+            Self::DuplicateOwner(_) => "duplicate_owner",
+            Self::DuplicateName { .. } => "duplicate_name",
+            Self::CyclicParent { .. } => "cyclic_parent",
+            Self::OwnerNotActive(_) => "owner_offboarded",
+            Self::InvalidState(_) => "invalid_state",
+            Self::Revoked(_) => "identity_revoked",
+        }
+    }
+
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Warden's domain core: owners, identities, their lifecycle rules and the clock.
+//!
+//! Architecture invariant: this crate does no I/O. It holds the types every other layer
+//! speaks and the rules that decide whether a change is allowed; the store applies those
+//! rules inside its transactions and the server turns their errors into responses.
+
+pub mod clock;
+pub mod error;
+pub mod identity;
+pub mod owner;
+pub mod page;
+pub mod time_format;
+pub mod validate;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::{DomainError, DomainResult};
+pub use identity::{
+    Environment, Identity, IdentityFilter, IdentityId, IdentityKind, IdentityPatch,
+    IdentityRef, IdentityStatus, Labels, NewIdentity, Source, SuspensionReason,
+};
+pub use owner::{NewOwner, Owner, OwnerFilter, OwnerId, OwnerPatch, OwnerRef, OwnerStatus};
+pub use page::{Page, PageRequest};
