@@ -1,1 +1,14 @@
-//! placeholder
+//! Warden's store: everything Warden remembers, behind one `Store` trait, on SQLite (the
+//! embedded default) or PostgreSQL (several nodes sharing one database).
+//!
+//! Architecture invariant: this is the only crate that writes SQL. Domain rules come from
+//! `warden-core` and are applied here inside the transaction that reads and writes the
+//! rows, so a change either happens whole or not at all.
+
+mod error;
+mod sql;
+mod store;
+
+pub use error::{StoreError, StoreResult};
+pub use sql::{Dialect, SqlStore};
+pub use store::{IdentityChange, Offboarding, Store};

@@ -1,1 +1,9 @@
-//! placeholder
+//! The store conformance suite: the same tests against SQLite and PostgreSQL.
+//!
+//! SQLite runs always, on a fresh file per test. PostgreSQL runs against
+//! `WARDEN_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`), each test
+//! in a schema of its own. Under `CI=true` an unreachable PostgreSQL fails the run; elsewhere
+//! the suite says plainly that it skipped PostgreSQL.
+
+mod backends;
+mod conformance;

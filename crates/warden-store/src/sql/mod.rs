@@ -1,0 +1,241 @@
+//! The SQL implementation of `Store`, one code path for SQLite and PostgreSQL through
+//! sqlx's `Any` driver. The dialects differ only in how they are opened, how a write
+//! transaction locks, and their migrations.
+
+mod identities;
+mod owners;
+mod query;
+mod rows;
+mod settings;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use warden_core::{
+    Identity, IdentityFilter, IdentityPatch, IdentityRef, NewIdentity, NewOwner, Owner,
+    OwnerFilter, OwnerPatch, OwnerRef, Page, PageRequest, Timestamp,
+};
+
+use crate::error::{StoreError, StoreResult};
+use crate::store::{IdentityChange, Offboarding, Store};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn from_url(url: &str) -> StoreResult<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::Unavailable(
+                "unsupported database URL: use sqlite://PATH or postgres://USER@HOST/DB".into(),
+            ))
+        }
+    }
+
+    /// The clause that locks the rows a write transaction reads, where the dialect needs
+    /// one. SQLite has a single writer (see `SqlStore::writer`), so it needs none.
+    pub(crate) fn for_update(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => " FOR UPDATE",
+        }
+    }
+}
+
+/// A store on SQLite or PostgreSQL.
+///
+/// SQLite allows one writer at a time; rather than let concurrent write transactions fail
+/// with "database is locked", writes go through a pool of exactly one connection and reads
+/// through a separate pool (WAL mode lets them run beside the writer). On PostgreSQL both
+/// are the same pool and write transactions lock the rows they depend on.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    dialect: Dialect,
+    reader: AnyPool,
+    writer: AnyPool,
+}
+
+/// A stable key for the PostgreSQL advisory lock that serialises changes to the identity
+/// hierarchy, so two concurrent re-parentings cannot close a cycle between them.
+const HIERARCHY_LOCK: i64 = 0x5741_5244_454e_0001;
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database at `path` and migrates it.
+    pub async fn open_sqlite(path: &Path) -> StoreResult<Self> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::connect(&url).await
+    }
+
+    /// Connects to `sqlite://…` or `postgres://…` and brings the schema up to date.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::from_url(url)?;
+        let options = AnyConnectOptions::from_str(url)?;
+        let store = match dialect {
+            Dialect::Sqlite => {
+                let writer = sqlite_pool(1).connect_with(options.clone()).await?;
+                let reader = sqlite_pool(8).connect_with(options).await?;
+                Self { dialect, reader, writer }
+            }
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await?;
+                Self { dialect, reader: pool.clone(), writer: pool }
+            }
+        };
+        let migrator = match dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&store.writer).await?;
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
+        Ok(self.writer.begin().await?)
+    }
+
+    /// Serialises hierarchy changes on PostgreSQL until the transaction ends.
+    pub(crate) async fn lock_hierarchy(&self, tx: &mut Transaction<'static, Any>) -> StoreResult<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(HIERARCHY_LOCK)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                // WAL lets readers proceed beside the one writer; FULL makes every commit
+                // durable (an fsync per commit, which the audit writer batches); the busy
+                // timeout covers the moments another process holds the lock.
+                connection.execute("PRAGMA journal_mode = WAL").await?;
+                connection.execute("PRAGMA synchronous = FULL").await?;
+                connection.execute("PRAGMA busy_timeout = 5000").await?;
+                connection.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        })
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn create_owner(&self, new: NewOwner, now: Timestamp) -> StoreResult<Owner> {
+        owners::create(self, new, now).await
+    }
+
+    async fn get_owner(&self, owner: &OwnerRef) -> StoreResult<Owner> {
+        let mut connection = self.reader.acquire().await?;
+        owners::fetch(&mut connection, owner, "").await
+    }
+
+    async fn list_owners(&self, filter: &OwnerFilter, page: &PageRequest) -> StoreResult<Page<Owner>> {
+        owners::list(&self.reader, filter, page).await
+    }
+
+    async fn update_owner(&self, owner: &OwnerRef, patch: OwnerPatch, now: Timestamp) -> StoreResult<Owner> {
+        owners::update(self, owner, patch, now).await
+    }
+
+    async fn offboard_owner(&self, owner: &OwnerRef, now: Timestamp) -> StoreResult<Offboarding> {
+        owners::offboard(self, owner, now).await
+    }
+
+    async fn reassign_identities(
+        &self,
+        from: &OwnerRef,
+        to: &OwnerRef,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Identity>> {
+        owners::reassign_all(self, from, to, now).await
+    }
+
+    async fn create_identity(
+        &self,
+        new: NewIdentity,
+        owner: &OwnerRef,
+        parent: Option<&IdentityRef>,
+        now: Timestamp,
+    ) -> StoreResult<Identity> {
+        identities::create(self, new, owner, parent, now).await
+    }
+
+    async fn get_identity(&self, identity: &IdentityRef) -> StoreResult<Identity> {
+        let mut connection = self.reader.acquire().await?;
+        identities::fetch(&mut connection, identity, "").await
+    }
+
+    async fn list_identities(
+        &self,
+        filter: &IdentityFilter,
+        page: &PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<Identity>> {
+        identities::list(&self.reader, filter, page, now).await
+    }
+
+    async fn update_identity(
+        &self,
+        identity: &IdentityRef,
+        patch: IdentityPatch,
+        now: Timestamp,
+    ) -> StoreResult<Identity> {
+        identities::update(self, identity, patch, now).await
+    }
+
+    async fn change_identity(
+        &self,
+        identity: &IdentityRef,
+        change: IdentityChange,
+        now: Timestamp,
+    ) -> StoreResult<Identity> {
+        identities::change(self, identity, change, now).await
+    }
+
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
+        settings::get(&self.reader, key).await
+    }
+
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
+        settings::put_if_absent(self, key, value).await
+    }
+}
