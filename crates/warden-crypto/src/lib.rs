@@ -10,13 +10,15 @@
 pub mod hash;
 pub mod jwt;
 pub mod random;
+pub mod seal;
 pub mod secret;
 pub mod signing;
 
 pub use hash::{KeyedHash, Pepper};
 pub use jwt::{
     AccessClaims, Actor, AuthorizationDetail, Expectations, ExternalClaims, ExternalVerifier,
-    IssueError, JwksError, TaskDetail, TokenError, issue, verify,
+    IssueError, JwksError, TaskDetail, TokenError,
 };
+pub use seal::{DataKey, SealError};
 pub use secret::{Secret, SecretFormatError, SecretKind};
 pub use signing::{KeyError, KeyRing, SigningKey};
