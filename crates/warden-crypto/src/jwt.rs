@@ -175,6 +175,15 @@ pub fn verify(
     token: &str,
     expect: &Expectations<'_>,
 ) -> Result<AccessClaims, TokenError> {
+    verify_with_kid(ring, token, expect).map(|(claims, _)| claims)
+}
+
+/// `verify`, also giving the id of the key that signed the token.
+pub(crate) fn verify_with_kid(
+    ring: &KeyRing,
+    token: &str,
+    expect: &Expectations<'_>,
+) -> Result<(AccessClaims, String), TokenError> {
     let parts = Parts::split(token)?;
     if parts.header.alg != "EdDSA" {
         return Err(TokenError::UnsupportedAlgorithm);
@@ -188,14 +197,23 @@ pub fn verify(
         return Err(TokenError::BadSignature);
     }
     let claims: AccessClaims = parts.claims()?;
+    check_claims(&claims, expect)?;
+    Ok((claims, key.kid().to_owned()))
+}
+
+/// The checks on a Warden token's claims once its signature is known good: issuer,
+/// audience, expiry and start. Also run on every hit of a `VerifiedCache`.
+pub(crate) fn check_claims(
+    claims: &AccessClaims,
+    expect: &Expectations<'_>,
+) -> Result<(), TokenError> {
     check_issuer(&claims.iss, expect)?;
     if let Some(audience) = expect.audience
         && claims.aud != audience
     {
         return Err(TokenError::WrongAudience);
     }
-    check_times(claims.exp, claims.nbf, Some(claims.iat), expect)?;
-    Ok(claims)
+    check_times(claims.exp, claims.nbf, Some(claims.iat), expect)
 }
 
 /// RFC 9068 §4: `at+jwt`, or its full media type, compared without regard to case.
