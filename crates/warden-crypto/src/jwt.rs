@@ -244,8 +244,8 @@ fn check_times(
         return Err(TokenError::Expired);
     }
     // A token issued in the future is as suspect as one not valid yet.
-    let earliest = nbf.into_iter().chain(iat).max();
-    if earliest.is_some_and(|start| start > expect.now.saturating_add(leeway)) {
+    let start = nbf.into_iter().chain(iat).max();
+    if start.is_some_and(|start| start > expect.now.saturating_add(leeway)) {
         return Err(TokenError::NotYetValid);
     }
     Ok(())

@@ -6,3 +6,4 @@
 #![allow(clippy::panic)]
 
 mod jwks_clients;
+mod untrusted_input;
