@@ -586,7 +586,14 @@ impl<'k> Verifier<'k> {
     /// The record's sequence was already used.
     fn diagnose_repeat(&self, record: &AuditEvent) -> VerifyFailure {
         let s = record.sequence;
-        let detail = if s == self.last.sequence && record.hash == self.last.hash {
+        let detail = if s <= self.start.sequence {
+            format!(
+                "sequence {s} is not after the start of the chain (sequence {}); numbering \
+                 starts at {}",
+                self.start.sequence,
+                self.start.sequence + 1
+            )
+        } else if s == self.last.sequence && record.hash == self.last.hash {
             format!("record {s} appears twice in a row")
         } else {
             format!(
@@ -848,6 +855,19 @@ mod tests {
         let failure = broken(&events, &checkpoints, &signer);
         assert_eq!(failure.sequence, 7);
         assert_eq!(failure.problem, Problem::Deleted { first: 7, last: 8 });
+    }
+
+    #[test]
+    fn a_record_numbered_before_the_chain_starts_is_inserted() {
+        let signer = signer();
+        let (mut events, checkpoints) = chain_of(5, 0, &signer);
+        events.insert(0, forged(0, ChainHash::GENESIS));
+        let failure = broken(&events, &checkpoints, &signer);
+        assert_eq!((failure.sequence, failure.problem), (0, Problem::Inserted));
+        assert!(
+            failure.detail.contains("numbering starts at 1"),
+            "{failure}"
+        );
     }
 
     #[test]
