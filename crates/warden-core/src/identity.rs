@@ -368,31 +368,18 @@ pub fn check_parent_chain(
     ))
 }
 
-/// A request to register an identity of any kind.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// The identity-specific part of a request to register an identity of any kind; the owner
+/// and parent are resolved separately by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewIdentity {
     pub kind: IdentityKind,
     pub name: String,
-    /// The owner's email or id.
-    #[serde(skip)]
-    pub owner_ref: Option<OwnerRef>,
-    #[serde(default)]
     pub purpose: Option<String>,
-    #[serde(default)]
     pub environment: Option<Environment>,
-    #[serde(default)]
     pub labels: Labels,
-    #[serde(default)]
     pub expires_at: Option<Timestamp>,
-    #[serde(default = "issued")]
     pub source: Source,
-    #[serde(default)]
     pub source_detail: Option<String>,
-}
-
-fn issued() -> Source {
-    Source::Issued
 }
 
 impl NewIdentity {
@@ -513,7 +500,6 @@ mod tests {
         NewIdentity {
             kind: IdentityKind::Agent,
             name: name.to_string(),
-            owner_ref: None,
             purpose: Some("answers tickets".into()),
             environment: Some(Environment::Prod),
             labels: Labels::new(),

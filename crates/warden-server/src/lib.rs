@@ -1,1 +1,93 @@
-//! placeholder
+//! Warden's server: configuration, first-start bootstrap, the HTTP API and the wiring that
+//! puts the store, the keys and the listeners together in one process.
+//!
+//! Architecture invariant: this is the only crate that knows the HTTP shapes of the API.
+
+pub mod api;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod extract;
+mod gateway_listener;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use warden_core::SystemClock;
+use warden_crypto::Secret;
+use warden_store::SqlStore;
+
+pub use config::{ConfigLayer, Settings};
+pub use state::AppState;
+
+/// A server whose listeners are bound and whose store is open, ready to `run`.
+pub struct Server {
+    api: TcpListener,
+    gateway: TcpListener,
+    state: AppState,
+    store: SqlStore,
+    /// The admin token, present only on the first start, to be shown once.
+    pub admin_token: Option<Secret>,
+}
+
+impl Server {
+    /// Creates what is missing (data directory, keys, database, admin token), opens the
+    /// store and binds both listeners. Nothing is served until `run`.
+    pub async fn start(settings: Settings) -> anyhow::Result<Self> {
+        bootstrap::ensure_data_dir(&settings.data_dir)?;
+        let keys = bootstrap::load_keys(&settings.data_dir)?;
+        let store = SqlStore::connect(&settings.database_url())
+            .await
+            .context("cannot open the database")?;
+        bootstrap::check_key_fingerprint(&store, &keys).await?;
+        let admin = bootstrap::admin_token(&store, &keys, settings.bootstrap_token.clone()).await?;
+        let api = TcpListener::bind(settings.api_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for the API", settings.api_listen))?;
+        let gateway = TcpListener::bind(settings.gateway_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for the gateway", settings.gateway_listen))?;
+        let state = AppState {
+            store: Arc::new(store.clone()),
+            clock: Arc::new(SystemClock),
+            pepper: keys.pepper,
+            admin_token_hash: admin.hash,
+        };
+        Ok(Self { api, gateway, state, store, admin_token: admin.created })
+    }
+
+    pub fn api_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.api.local_addr()?)
+    }
+
+    pub fn gateway_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.gateway.local_addr()?)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets requests in flight
+    /// finish, and closes the store.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = receiver.wait_for(|stop| *stop).await;
+        };
+        let api = axum::serve(self.api, api::router(self.state.clone()))
+            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let gateway = axum::serve(self.gateway, gateway_listener::router())
+            .with_graceful_shutdown(stopped(stop_rx));
+        let (api, gateway) = tokio::join!(api, gateway);
+        self.store.close().await;
+        api.context("the API listener failed")?;
+        gateway.context("the gateway listener failed")?;
+        Ok(())
+    }
+}

@@ -29,7 +29,6 @@ fn new_identity(kind: IdentityKind, name: &str) -> NewIdentity {
     NewIdentity {
         kind,
         name: name.to_string(),
-        owner_ref: None,
         purpose: Some("answers support tickets".into()),
         environment: Some(Environment::Prod),
         labels: Labels::new(),

@@ -1,0 +1,84 @@
+//! The HTTP API under `/v1`, the health endpoints and the OpenAPI document.
+//!
+//! Routes are registered through `utoipa_axum`, which records each handler's `#[utoipa::path]`
+//! as it mounts it, so the document served at `/openapi.json` lists exactly the routes the
+//! server answers.
+
+mod health;
+mod identities;
+mod owners;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::require_admin;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The largest request body the API accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Warden API", description = "Inventory, credentials, policy and audit for non-human identities."),
+    modifiers(&AdminBearer),
+    security(("admin_token" = [])),
+    components(schemas(crate::error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct AdminBearer;
+
+impl Modify for AdminBearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API router and its OpenAPI document.
+pub fn router(state: AppState) -> Router {
+    let admin = OpenApiRouter::new()
+        .routes(routes!(owners::create_owner, owners::list_owners))
+        .routes(routes!(owners::get_owner, owners::update_owner))
+        .routes(routes!(owners::offboard_owner))
+        .routes(routes!(owners::reassign_owner))
+        .routes(routes!(identities::create_identity, identities::list_identities))
+        .routes(routes!(identities::get_identity, identities::update_identity))
+        .routes(routes!(identities::suspend_identity))
+        .routes(routes!(identities::restore_identity))
+        .routes(routes!(identities::revoke_identity))
+        .routes(routes!(identities::reassign_identity))
+        .layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    let public = OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz));
+    let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(admin)
+        .merge(public)
+        .split_for_parts();
+    let document = std::sync::Arc::new(document);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let document = document.clone();
+                async move { axum::Json((*document).clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::NoSuchEndpoint })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+        ]))
+        .with_state(state)
+}

@@ -1,0 +1,117 @@
+//! Settings for `warden serve`: from command-line flags and `WARDEN_*` variables (parsed by
+//! the binary), a TOML file, and defaults, in that order of precedence.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use warden_crypto::Secret;
+
+pub const DEFAULT_DATA_DIR: &str = "./warden-data";
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_GATEWAY_LISTEN: &str = "127.0.0.1:8081";
+
+/// Every setting, each optional: one layer of configuration. The TOML file has this shape
+/// and unknown keys in it are refused, so a typo cannot silently fall back to a default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLayer {
+    pub data_dir: Option<PathBuf>,
+    pub api_listen: Option<SocketAddr>,
+    pub gateway_listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+}
+
+impl ConfigLayer {
+    /// Reads a TOML settings file, naming the file and the problem on failure.
+    pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_path_buf(),
+            message: error.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: error.to_string(),
+        })
+    }
+
+    /// This layer with gaps filled from `lower`.
+    pub fn over(self, lower: Self) -> Self {
+        Self {
+            data_dir: self.data_dir.or(lower.data_dir),
+            api_listen: self.api_listen.or(lower.api_listen),
+            gateway_listen: self.gateway_listen.or(lower.gateway_listen),
+            database_url: self.database_url.or(lower.database_url),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the settings file {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("the settings file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+/// The settings a server starts with, every gap filled.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub api_listen: SocketAddr,
+    pub gateway_listen: SocketAddr,
+    /// `None` means the embedded SQLite database in the data directory.
+    pub database_url: Option<String>,
+    /// On the very first start, use this as the admin token instead of generating one.
+    pub bootstrap_token: Option<Secret>,
+}
+
+impl Settings {
+    pub fn resolve(layer: ConfigLayer, bootstrap_token: Option<Secret>) -> Self {
+        Self {
+            data_dir: layer.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            api_listen: layer.api_listen.unwrap_or_else(|| default_addr(DEFAULT_API_LISTEN, 8080)),
+            gateway_listen: layer
+                .gateway_listen
+                .unwrap_or_else(|| default_addr(DEFAULT_GATEWAY_LISTEN, 8081)),
+            database_url: layer.database_url,
+            bootstrap_token,
+        }
+    }
+
+    /// The database to open: the configured URL, or the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("warden.db").display()),
+        }
+    }
+}
+
+fn default_addr(text: &str, port: u16) -> SocketAddr {
+    text.parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upper_layers_win_and_defaults_fill_the_rest() {
+        let flags = ConfigLayer { api_listen: "127.0.0.1:9000".parse().ok(), ..Default::default() };
+        let file: ConfigLayer = toml::from_str("api_listen = \"127.0.0.1:7000\"\ndata_dir = \"/srv/warden\"")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let settings = Settings::resolve(flags.over(file), None);
+        assert_eq!(settings.api_listen.port(), 9000);
+        assert_eq!(settings.data_dir, PathBuf::from("/srv/warden"));
+        assert_eq!(settings.gateway_listen.port(), 8081);
+        assert!(settings.database_url().starts_with("sqlite:///srv/warden/warden.db"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let error = toml::from_str::<ConfigLayer>("api_lisen = \"127.0.0.1:1\"").unwrap_err();
+        assert!(error.to_string().contains("api_lisen"), "{error}");
+    }
+}

@@ -1,0 +1,56 @@
+//! The OpenAPI document lists exactly what the server answers.
+
+use axum::http::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::harness::Api;
+
+const EXPECTED_PATHS: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/v1/identities",
+    "/v1/identities/{identity}",
+    "/v1/identities/{identity}/reassign",
+    "/v1/identities/{identity}/restore",
+    "/v1/identities/{identity}/revoke",
+    "/v1/identities/{identity}/suspend",
+    "/v1/owners",
+    "/v1/owners/{owner}",
+    "/v1/owners/{owner}/offboard",
+    "/v1/owners/{owner}/reassign",
+];
+
+#[tokio::test]
+async fn every_documented_operation_is_served() {
+    let api = Api::new().await;
+    let document = api.expect(Method::GET, "/openapi.json", None, StatusCode::OK).await;
+    assert!(document["openapi"].as_str().is_some_and(|version| version.starts_with("3.")));
+    let paths = document["paths"].as_object().cloned().unwrap_or_default();
+    let mut listed: Vec<&str> = paths.keys().map(String::as_str).collect();
+    listed.sort_unstable();
+    assert_eq!(listed, EXPECTED_PATHS);
+
+    for (path, operations) in &paths {
+        let concrete = path.replace("{owner}", "nobody@example.com").replace("{identity}", "agent:nobody");
+        for method in operations.as_object().map(|ops| ops.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+            let method: Method = method.to_uppercase().parse().unwrap_or_else(|e| panic!("{e}"));
+            let body = matches!(method, Method::POST | Method::PATCH).then_some("{}");
+            let reply = api.send(method.clone(), &concrete, body).await;
+            assert!(
+                !matches!(reply.code(), "no_such_endpoint" | "method_not_allowed"),
+                "{method} {path} is documented but not served: {}",
+                reply.body
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn request_schemas_refuse_unknown_fields_as_the_server_does() {
+    let api = Api::new().await;
+    let document = api.expect(Method::GET, "/openapi.json", None, StatusCode::OK).await;
+    let schema = &document["components"]["schemas"]["CreateOwner"];
+    assert_eq!(schema["additionalProperties"], Value::Bool(false), "{schema}");
+    let required: Vec<&str> = schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    assert_eq!(required, ["email", "name"]);
+}

@@ -1,0 +1,264 @@
+//! The command line: nouns and verbs, parsed by clap.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "warden", version, about = "Govern the non-human identities your AI agents use.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Address of the Warden API.
+    #[arg(long, global = true, env = "WARDEN_ADDR", default_value = "http://127.0.0.1:8080")]
+    pub addr: String,
+    /// Admin token for the API (printed once by the first `warden serve`).
+    #[arg(long, global = true, env = "WARDEN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// How to print results.
+    #[arg(long, short, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned tables for people.
+    Table,
+    /// JSON for scripts, exactly as the API returns it.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: API, OAuth endpoints and gateway in one process.
+    Serve(ServeArgs),
+    /// Manage the accountable humans who own identities.
+    #[command(subcommand)]
+    Owner(OwnerCommand),
+    /// Manage agents (identities of kind `agent`).
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Manage identities of every kind (service accounts, API keys, tokens, …).
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory for the embedded database and the keys; created on first start.
+    #[arg(long, env = "WARDEN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address for the API (port 0 picks a free port) [default: 127.0.0.1:8080].
+    #[arg(long, env = "WARDEN_API_LISTEN")]
+    pub api_listen: Option<SocketAddr>,
+    /// Address for the gateway (port 0 picks a free port) [default: 127.0.0.1:8081].
+    #[arg(long, env = "WARDEN_GATEWAY_LISTEN")]
+    pub gateway_listen: Option<SocketAddr>,
+    /// `postgres://…` for a database shared by several nodes [default: SQLite in the data directory].
+    #[arg(long, env = "WARDEN_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// A TOML file with any of: data_dir, api_listen, gateway_listen, database_url.
+    #[arg(long, env = "WARDEN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format on standard error.
+    #[arg(long, env = "WARDEN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OwnerCommand {
+    /// Register an owner.
+    Add {
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List owners.
+    List {
+        /// active or offboarded
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one owner (by email or id).
+    Show { owner: String },
+    /// Offboard an owner: suspends every identity they own until it is reassigned.
+    Offboard { owner: String },
+    /// Move every identity of OWNER to another active owner.
+    Reassign {
+        owner: String,
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// Page size (1-500).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Continue after a previous page (its `next_cursor`).
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+/// Fields shared by `agent create` and `identity create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The accountable owner's email.
+    #[arg(long)]
+    pub owner: String,
+    /// prod, staging or dev.
+    #[arg(long = "env")]
+    pub environment: Option<String>,
+    /// What this identity is for.
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// KEY=VALUE; repeat for several.
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// The parent identity (id or KIND:NAME), e.g. the agent a sub-agent works for.
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// When it stops being valid (RFC 3339, e.g. 2027-01-31T00:00:00Z).
+    #[arg(long)]
+    pub expires_at: Option<String>,
+}
+
+/// Filters shared by `agent list` and `identity list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// active, suspended, revoked or expired
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long = "env")]
+    pub environment: Option<String>,
+    /// KEY=VALUE; repeat to require several.
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Only the children of this identity (id or KIND:NAME).
+    #[arg(long)]
+    pub parent: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
+}
+
+/// Fields `update` can change; absent flags leave a field as it is.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[arg(long)]
+    pub purpose: Option<String>,
+    #[arg(long = "env")]
+    pub environment: Option<String>,
+    /// KEY=VALUE; replaces all labels. Repeat for several.
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Remove every label.
+    #[arg(long, conflicts_with = "labels")]
+    pub clear_labels: bool,
+    /// A new parent (id or KIND:NAME).
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Make the identity top-level.
+    #[arg(long, conflicts_with = "parent")]
+    pub no_parent: bool,
+    /// A new expiry (RFC 3339).
+    #[arg(long)]
+    pub expires_at: Option<String>,
+    /// Remove the expiry.
+    #[arg(long, conflicts_with = "expires_at")]
+    pub no_expiry: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Register an agent.
+    Create {
+        name: String,
+        #[command(flatten)]
+        fields: CreateArgs,
+    },
+    /// List agents.
+    List {
+        #[command(flatten)]
+        filters: ListArgs,
+    },
+    /// Show one agent.
+    Show { name: String },
+    /// Change an agent's purpose, environment, labels, parent or expiry.
+    Update {
+        name: String,
+        #[command(flatten)]
+        fields: UpdateArgs,
+    },
+    /// Suspend an agent (reversible with `restore`).
+    Suspend { name: String },
+    /// Lift an agent's suspension.
+    Restore { name: String },
+    /// Revoke an agent for good.
+    Revoke { name: String },
+    /// Give an agent to another active owner.
+    Reassign {
+        name: String,
+        #[arg(long)]
+        owner: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Register an identity of any kind.
+    Create {
+        /// agent, service_account, api_key, oauth_app, token, certificate, webhook or workload
+        kind: String,
+        name: String,
+        #[command(flatten)]
+        fields: CreateArgs,
+        /// Record it as imported from elsewhere, with where it came from.
+        #[arg(long)]
+        imported_from: Option<String>,
+    },
+    /// List identities.
+    List {
+        #[arg(long)]
+        kind: Option<String>,
+        #[command(flatten)]
+        filters: ListArgs,
+    },
+    /// Show one identity (id or KIND:NAME).
+    Show { identity: String },
+    /// Change an identity's purpose, environment, labels, parent or expiry.
+    Update {
+        identity: String,
+        #[command(flatten)]
+        fields: UpdateArgs,
+    },
+    /// Suspend an identity (reversible with `restore`).
+    Suspend { identity: String },
+    /// Lift an identity's suspension.
+    Restore { identity: String },
+    /// Revoke an identity for good.
+    Revoke { identity: String },
+    /// Give an identity to another active owner.
+    Reassign {
+        identity: String,
+        #[arg(long)]
+        owner: String,
+    },
+}

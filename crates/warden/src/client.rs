@@ -1,0 +1,138 @@
+//! The HTTP client of the Warden API, and the failures a command can end with.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// The server refused the request (bad input, unknown name, conflict).
+pub const EXIT_REFUSED: u8 = 1;
+/// The server could not be reached, or answered that it is unavailable.
+pub const EXIT_UNAVAILABLE: u8 = 3;
+/// The admin token is missing or wrong.
+pub const EXIT_UNAUTHORIZED: u8 = 4;
+
+/// Why a command failed: a message for the person and the exit status for scripts.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub exit_code: u8,
+}
+
+impl Failure {
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self { message: message.into(), exit_code: EXIT_REFUSED }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self { message: message.into(), exit_code: EXIT_UNAVAILABLE }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Self { message: format!("{error:#}"), exit_code: EXIT_REFUSED }
+    }
+}
+
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(addr: &str, token: Option<String>) -> Result<Self, Failure> {
+        let base = addr.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Failure::refused(format!(
+                "WARDEN_ADDR `{addr}` must start with http:// or https://, e.g. http://127.0.0.1:8080"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|error| Failure::unavailable(format!("cannot build the HTTP client: {error}")))?;
+        Ok(Self { base, token, http })
+    }
+
+    pub async fn get(&self, path: &str, query: &[(String, String)]) -> Result<Value, Failure> {
+        self.send(Method::GET, path, query, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Option<Value>) -> Result<Value, Failure> {
+        self.send(Method::POST, path, &[], body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Result<Value, Failure> {
+        self.send(Method::PATCH, path, &[], Some(body)).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<Value>,
+    ) -> Result<Value, Failure> {
+        let Some(token) = &self.token else {
+            return Err(Failure {
+                message: "no admin token: set WARDEN_TOKEN (the first `warden serve` printed it) or pass --token".into(),
+                exit_code: EXIT_UNAUTHORIZED,
+            });
+        };
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .query(query);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|error| {
+            Failure::unavailable(format!(
+                "cannot reach Warden at {}: {}; is `warden serve` running and WARDEN_ADDR right?",
+                self.base,
+                root_cause(&error)
+            ))
+        })?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|error| Failure::unavailable(format!("the response was cut short: {error}")))?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if status.is_success() {
+            return Ok(value);
+        }
+        let code = value.get("error").and_then(Value::as_str).unwrap_or("error");
+        let message = value.get("message").and_then(Value::as_str).unwrap_or("no detail given");
+        let exit_code = match status {
+            StatusCode::UNAUTHORIZED => EXIT_UNAUTHORIZED,
+            status if status.is_server_error() => EXIT_UNAVAILABLE,
+            _ => EXIT_REFUSED,
+        };
+        Err(Failure { message: format!("{code}: {message}"), exit_code })
+    }
+}
+
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error.to_string();
+    let mut source = error.source();
+    while let Some(next) = source {
+        cause = next.to_string();
+        source = next.source();
+    }
+    cause
+}
+
+/// Escapes one path segment (emails carry `@`, references carry `:`).
+pub fn segment(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~@:".contains(&byte) {
+            escaped.push(char::from(byte));
+        } else {
+            escaped.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    escaped
+}

@@ -1,0 +1,27 @@
+//! One module per noun; `run` sends each command to its module.
+
+mod identity;
+mod owner;
+mod serve;
+
+use crate::cli::{Cli, Command};
+use crate::client::{Client, Failure};
+
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let format = cli.global.output;
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Owner(command) => {
+            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            owner::run(&client, format, command).await
+        }
+        Command::Agent(command) => {
+            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            identity::run_agent(&client, format, command).await
+        }
+        Command::Identity(command) => {
+            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            identity::run_identity(&client, format, command).await
+        }
+    }
+}

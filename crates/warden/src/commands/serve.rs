@@ -1,0 +1,70 @@
+//! `warden serve`: resolve settings, start the server, print where it listens (and, on the
+//! first start, the admin token), then serve until SIGTERM or Ctrl-C.
+
+use tracing_subscriber::EnvFilter;
+use warden_crypto::Secret;
+use warden_server::{ConfigLayer, Server, Settings};
+
+use crate::cli::{LogFormat, ServeArgs};
+use crate::client::{EXIT_UNAVAILABLE, Failure};
+use crate::output;
+
+pub async fn run(args: ServeArgs) -> Result<(), Failure> {
+    init_logging(args.log_format);
+    let flags = ConfigLayer {
+        data_dir: args.data_dir,
+        api_listen: args.api_listen,
+        gateway_listen: args.gateway_listen,
+        database_url: args.database_url,
+    };
+    let file = match &args.config {
+        Some(path) => ConfigLayer::from_toml_file(path).map_err(|error| Failure::refused(error.to_string()))?,
+        None => ConfigLayer::default(),
+    };
+    let bootstrap = std::env::var("WARDEN_BOOTSTRAP_TOKEN").ok().filter(|value| !value.is_empty()).map(Secret::new);
+    let settings = Settings::resolve(flags.over(file), bootstrap);
+
+    let server = Server::start(settings).await.map_err(|error| Failure {
+        message: format!("{error:#}"),
+        exit_code: EXIT_UNAVAILABLE,
+    })?;
+    output::line(&format!("warden: api listening on http://{}", server.api_addr()?));
+    output::line(&format!("warden: gateway listening on http://{}", server.gateway_addr()?));
+    if let Some(token) = &server.admin_token {
+        output::line(&format!("warden: admin token: {}", token.expose()));
+        output::line("warden: the admin token is shown only this once; keep it, e.g. export WARDEN_TOKEN=<token>");
+    }
+    server.run(shutdown_signal()).await?;
+    output::note("warden: stopped");
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Completes on the first SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => tracing::info!("interrupted; shutting down"),
+        () = terminate => tracing::info!("terminated; shutting down"),
+    }
+}
