@@ -9,18 +9,27 @@ pub type DomainResult<T> = Result<T, DomainError>;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DomainError {
     #[error("`{field}` is invalid: {message}")]
-    InvalidField { field: &'static str, message: String },
+    InvalidField {
+        field: &'static str,
+        message: String,
+    },
 
     #[error("`{0}` is not a valid email address; use the form name@example.com")]
     InvalidEmail(String),
 
-    #[error("unknown owner `{0}`; list owners with `warden owner list` or add one with `warden owner add`")]
+    #[error(
+        "unknown owner `{0}`; list owners with `warden owner list` or add one with `warden owner add`"
+    )]
     UnknownOwner(String),
 
-    #[error("unknown identity `{0}`; refer to an identity by its id or as KIND:NAME (for example agent:support-bot)")]
+    #[error(
+        "unknown identity `{0}`; refer to an identity by its id or as KIND:NAME (for example agent:support-bot)"
+    )]
     UnknownIdentity(String),
 
-    #[error("unknown parent `{0}`; the parent must be an existing identity, referred to by id or as KIND:NAME")]
+    #[error(
+        "unknown parent `{0}`; the parent must be an existing identity, referred to by id or as KIND:NAME"
+    )]
     UnknownParent(String),
 
     #[error("an owner with email `{0}` already exists")]
@@ -32,7 +41,9 @@ pub enum DomainError {
     #[error("`{child}` cannot have `{parent}` as its parent: that would form a cycle")]
     CyclicParent { child: String, parent: String },
 
-    #[error("owner `{0}` is offboarded; identities need an active owner, so choose another with --owner or reassign")]
+    #[error(
+        "owner `{0}` is offboarded; identities need an active owner, so choose another with --owner or reassign"
+    )]
     OwnerNotActive(String),
 
     #[error("{0}")]

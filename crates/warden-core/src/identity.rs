@@ -22,7 +22,9 @@ pub type Labels = BTreeMap<String, String>;
 /// Parent chains deeper than this are refused; real agent hierarchies are a few levels deep.
 pub const MAX_PARENT_DEPTH: usize = 32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(transparent)]
 #[schema(value_type = String, format = Uuid)]
 pub struct IdentityId(pub Uuid);
@@ -519,31 +521,56 @@ mod tests {
         let mut alice = owner("alice@example.com");
         alice.offboard(at(1)).unwrap_or_else(|e| panic!("{e}"));
         let refused = Identity::create(new_agent("bot"), IdentityId::new_v7(), &alice, None, at(2));
-        assert_eq!(refused, Err(DomainError::OwnerNotActive("alice@example.com".into())));
+        assert_eq!(
+            refused,
+            Err(DomainError::OwnerNotActive("alice@example.com".into()))
+        );
     }
 
     #[test]
     fn invalid_names_and_past_expiry_are_refused_at_creation() {
         let alice = owner("alice@example.com");
-        let bad_name = Identity::create(new_agent("Bad Name"), IdentityId::new_v7(), &alice, None, at(1));
-        assert!(matches!(bad_name, Err(DomainError::InvalidField { field: "name", .. })));
+        let bad_name = Identity::create(
+            new_agent("Bad Name"),
+            IdentityId::new_v7(),
+            &alice,
+            None,
+            at(1),
+        );
+        assert!(matches!(
+            bad_name,
+            Err(DomainError::InvalidField { field: "name", .. })
+        ));
         let mut expired = new_agent("bot");
         expired.expires_at = Some(at(1));
         let refused = Identity::create(expired, IdentityId::new_v7(), &alice, None, at(5));
-        assert!(matches!(refused, Err(DomainError::InvalidField { field: "expires_at", .. })));
+        assert!(matches!(
+            refused,
+            Err(DomainError::InvalidField {
+                field: "expires_at",
+                ..
+            })
+        ));
     }
 
     #[test]
     fn suspend_and_restore_round_trip() {
         let alice = owner("alice@example.com");
         let mut bot = agent("bot", &alice);
-        bot.suspend(SuspensionReason::Manual, at(2)).unwrap_or_else(|e| panic!("{e}"));
+        bot.suspend(SuspensionReason::Manual, at(2))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(bot.status, IdentityStatus::Suspended);
-        assert!(matches!(bot.suspend(SuspensionReason::Killed, at(3)), Err(DomainError::InvalidState(_))));
+        assert!(matches!(
+            bot.suspend(SuspensionReason::Killed, at(3)),
+            Err(DomainError::InvalidState(_))
+        ));
         bot.restore(&alice, at(4)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(bot.status, IdentityStatus::Active);
         assert_eq!(bot.suspension_reason, None);
-        assert!(matches!(bot.restore(&alice, at(5)), Err(DomainError::InvalidState(_))));
+        assert!(matches!(
+            bot.restore(&alice, at(5)),
+            Err(DomainError::InvalidState(_))
+        ));
     }
 
     #[test]
@@ -566,20 +593,33 @@ mod tests {
         let bob = owner("bob@example.com");
         let mut bot = agent("bot", &alice);
         let mut paused = agent("paused", &alice);
-        paused.suspend(SuspensionReason::Manual, at(2)).unwrap_or_else(|e| panic!("{e}"));
+        paused
+            .suspend(SuspensionReason::Manual, at(2))
+            .unwrap_or_else(|e| panic!("{e}"));
 
         alice.offboard(at(3)).unwrap_or_else(|e| panic!("{e}"));
         assert!(bot.on_owner_offboarded(at(3)));
         assert!(!paused.on_owner_offboarded(at(3)));
-        assert_eq!(bot.suspension_reason, Some(SuspensionReason::OwnerOffboarded));
+        assert_eq!(
+            bot.suspension_reason,
+            Some(SuspensionReason::OwnerOffboarded)
+        );
 
         // Restoring under the departed owner is refused; reassignment is the way back.
-        assert!(matches!(bot.restore(&alice, at(4)), Err(DomainError::InvalidState(_))));
+        assert!(matches!(
+            bot.restore(&alice, at(4)),
+            Err(DomainError::InvalidState(_))
+        ));
         bot.reassign(&bob, at(5)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((bot.status, bot.owner.as_str()), (IdentityStatus::Active, "bob@example.com"));
+        assert_eq!(
+            (bot.status, bot.owner.as_str()),
+            (IdentityStatus::Active, "bob@example.com")
+        );
 
         // A suspension for another reason survives reassignment.
-        paused.reassign(&bob, at(5)).unwrap_or_else(|e| panic!("{e}"));
+        paused
+            .reassign(&bob, at(5))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(paused.status, IdentityStatus::Suspended);
     }
 
@@ -589,7 +629,10 @@ mod tests {
         let mut carol = owner("carol@example.com");
         carol.offboard(at(1)).unwrap_or_else(|e| panic!("{e}"));
         let mut bot = agent("bot", &alice);
-        assert_eq!(bot.reassign(&carol, at(2)), Err(DomainError::OwnerNotActive("carol@example.com".into())));
+        assert_eq!(
+            bot.reassign(&carol, at(2)),
+            Err(DomainError::OwnerNotActive("carol@example.com".into()))
+        );
         assert_eq!(bot.owner, "alice@example.com");
     }
 
@@ -602,7 +645,10 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(bot.effective_status(at(99)), IdentityStatus::Active);
         assert_eq!(bot.effective_status(at(100)), IdentityStatus::Expired);
-        assert_eq!(bot.clone().as_seen_at(at(200)).status, IdentityStatus::Expired);
+        assert_eq!(
+            bot.clone().as_seen_at(at(200)).status,
+            IdentityStatus::Expired
+        );
     }
 
     #[test]
@@ -643,7 +689,10 @@ mod tests {
         let endless = |_: IdentityId| Some(IdentityId::new_v7());
         assert!(matches!(
             check_parent_chain(&child, &parent, endless),
-            Err(DomainError::InvalidField { field: "parent", .. })
+            Err(DomainError::InvalidField {
+                field: "parent",
+                ..
+            })
         ));
     }
 
@@ -651,16 +700,25 @@ mod tests {
     fn identity_refs_are_ids_or_kind_name() {
         assert_eq!(
             IdentityRef::parse("agent:support-bot"),
-            Ok(IdentityRef::Name { kind: IdentityKind::Agent, name: "support-bot".into() })
+            Ok(IdentityRef::Name {
+                kind: IdentityKind::Agent,
+                name: "support-bot".into()
+            })
         );
-        assert!(matches!(IdentityRef::parse("robot:x"), Err(DomainError::InvalidField { field: "kind", .. })));
-        assert!(matches!(IdentityRef::parse("support-bot"), Err(DomainError::UnknownIdentity(_))));
+        assert!(matches!(
+            IdentityRef::parse("robot:x"),
+            Err(DomainError::InvalidField { field: "kind", .. })
+        ));
+        assert!(matches!(
+            IdentityRef::parse("support-bot"),
+            Err(DomainError::UnknownIdentity(_))
+        ));
     }
 
     #[test]
     fn patches_tell_null_from_absent() {
-        let patch: IdentityPatch = serde_json::from_str(r#"{"purpose": null}"#)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let patch: IdentityPatch =
+            serde_json::from_str(r#"{"purpose": null}"#).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(patch.purpose, Some(None));
         assert_eq!(patch.environment, None);
         let unknown = serde_json::from_str::<IdentityPatch>(r#"{"colour": "red"}"#);

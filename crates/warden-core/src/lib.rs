@@ -15,8 +15,8 @@ pub mod validate;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{DomainError, DomainResult};
 pub use identity::{
-    Environment, Identity, IdentityFilter, IdentityId, IdentityKind, IdentityPatch,
-    IdentityRef, IdentityStatus, Labels, NewIdentity, Source, SuspensionReason,
+    Environment, Identity, IdentityFilter, IdentityId, IdentityKind, IdentityPatch, IdentityRef,
+    IdentityStatus, Labels, NewIdentity, Source, SuspensionReason,
 };
 pub use owner::{NewOwner, Owner, OwnerFilter, OwnerId, OwnerPatch, OwnerRef, OwnerStatus};
 pub use page::{Page, PageRequest};

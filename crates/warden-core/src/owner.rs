@@ -11,7 +11,9 @@ use crate::clock::Timestamp;
 use crate::error::{DomainError, DomainResult};
 use crate::validate::{normalize_email, validate_owner_name};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(transparent)]
 #[schema(value_type = String, format = Uuid)]
 pub struct OwnerId(pub Uuid);
@@ -196,10 +198,15 @@ mod tests {
     #[test]
     fn offboarding_happens_once() {
         let mut owner = alice();
-        owner.offboard(Timestamp::from_millis(5)).unwrap_or_else(|e| panic!("{e}"));
+        owner
+            .offboard(Timestamp::from_millis(5))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(owner.status, OwnerStatus::Offboarded);
         assert_eq!(owner.offboarded_at, Some(Timestamp::from_millis(5)));
-        assert!(matches!(owner.offboard(Timestamp::from_millis(6)), Err(DomainError::InvalidState(_))));
+        assert!(matches!(
+            owner.offboard(Timestamp::from_millis(6)),
+            Err(DomainError::InvalidState(_))
+        ));
         assert_eq!(
             owner.ensure_active(),
             Err(DomainError::OwnerNotActive("alice@example.com".into()))
@@ -209,13 +216,22 @@ mod tests {
     #[test]
     fn owner_refs_are_ids_or_emails() {
         let id = Uuid::now_v7();
-        assert_eq!(OwnerRef::parse(&id.to_string()), Ok(OwnerRef::Id(OwnerId(id))));
-        assert_eq!(OwnerRef::parse("Bob@x.io"), Ok(OwnerRef::Email("bob@x.io".into())));
+        assert_eq!(
+            OwnerRef::parse(&id.to_string()),
+            Ok(OwnerRef::Id(OwnerId(id)))
+        );
+        assert_eq!(
+            OwnerRef::parse("Bob@x.io"),
+            Ok(OwnerRef::Email("bob@x.io".into()))
+        );
         assert!(OwnerRef::parse("bob").is_err());
     }
 
     #[test]
     fn blank_names_are_refused() {
-        assert!(matches!(NewOwner::new("a@b.co", "  "), Err(DomainError::InvalidField { field: "name", .. })));
+        assert!(matches!(
+            NewOwner::new("a@b.co", "  "),
+            Err(DomainError::InvalidField { field: "name", .. })
+        ));
     }
 }

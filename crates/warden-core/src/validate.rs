@@ -53,7 +53,9 @@ pub fn validate_name(name: &str) -> DomainResult<()> {
 }
 
 pub fn validate_owner_name(name: &str) -> DomainResult<()> {
-    if name.trim().is_empty() || name.len() > MAX_OWNER_NAME_LEN || name.chars().any(char::is_control)
+    if name.trim().is_empty()
+        || name.len() > MAX_OWNER_NAME_LEN
+        || name.chars().any(char::is_control)
     {
         return Err(DomainError::invalid(
             "name",
@@ -102,7 +104,10 @@ pub fn validate_label_key(key: &str) -> DomainResult<()> {
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
-        && key.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        && key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
     if valid {
         Ok(())
     } else {
@@ -121,8 +126,20 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(normalize_email(" Alice@Example.COM ").as_deref(), Ok("alice@example.com"));
-        for bad in ["alice", "@example.com", "alice@", "alice@example", "a b@example.com", "a@b@c.com", "alice@.com", "alice@example..com"] {
+        assert_eq!(
+            normalize_email(" Alice@Example.COM ").as_deref(),
+            Ok("alice@example.com")
+        );
+        for bad in [
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "alice@.com",
+            "alice@example..com",
+        ] {
             assert_eq!(
                 normalize_email(bad),
                 Err(DomainError::InvalidEmail(bad.to_string())),
@@ -137,7 +154,15 @@ mod tests {
             assert_eq!(validate_name(good), Ok(()), "{good}");
         }
         let too_long = "a".repeat(MAX_NAME_LEN + 1);
-        for bad in ["", "Support", "-bot", "bot bot", "bot/x", "bot:x", too_long.as_str()] {
+        for bad in [
+            "",
+            "Support",
+            "-bot",
+            "bot bot",
+            "bot/x",
+            "bot:x",
+            too_long.as_str(),
+        ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
     }

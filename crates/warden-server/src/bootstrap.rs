@@ -27,7 +27,8 @@ const MIN_BOOTSTRAP_TOKEN_LEN: usize = 32;
 /// Creates the data directory (owner-only) if it does not exist.
 pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     }
     let keys = dir.join("keys");
@@ -41,7 +42,8 @@ pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
 /// Reads a key file, or creates it with fresh random bytes, readable by the owner only.
 fn load_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     if path.exists() {
-        let bytes = fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+        let bytes =
+            fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
         let mode = fs::metadata(path)?.permissions().mode();
         if mode & 0o077 != 0 {
             tracing::warn!(path = %path.display(), "key file is readable by others; chmod 600 it");
@@ -76,7 +78,9 @@ pub struct Keys {
 }
 
 pub fn load_keys(data_dir: &Path) -> anyhow::Result<Keys> {
-    let pepper = Pepper::from_bytes(load_or_create_key(&data_dir.join("keys").join(PEPPER_FILE))?);
+    let pepper = Pepper::from_bytes(load_or_create_key(
+        &data_dir.join("keys").join(PEPPER_FILE),
+    )?);
     Ok(Keys { pepper })
 }
 
@@ -90,7 +94,9 @@ pub struct AdminToken {
 /// Records the pepper's fingerprint on first start and checks it on every later one.
 pub async fn check_key_fingerprint(store: &dyn Store, keys: &Keys) -> anyhow::Result<()> {
     let ours = keys.pepper.fingerprint();
-    let recorded = store.put_setting_if_absent(PEPPER_FINGERPRINT, &ours).await?;
+    let recorded = store
+        .put_setting_if_absent(PEPPER_FINGERPRINT, &ours)
+        .await?;
     if recorded != ours {
         bail!(
             "the keys in this data directory are not the ones this database was initialised with \
@@ -110,7 +116,10 @@ pub async fn admin_token(
     if let Some(stored) = store.get_setting(ADMIN_TOKEN_HASH).await? {
         let hash = KeyedHash::from_hex(&stored)
             .context("the stored admin token hash is malformed; the settings table was edited")?;
-        return Ok(AdminToken { hash, created: None });
+        return Ok(AdminToken {
+            hash,
+            created: None,
+        });
     }
     let token = match bootstrap {
         Some(chosen) if chosen.expose().len() < MIN_BOOTSTRAP_TOKEN_LEN => bail!(
@@ -120,12 +129,23 @@ pub async fn admin_token(
         Some(chosen) => chosen,
         None => Secret::generate(SecretKind::Admin),
     };
-    let hash = keys.pepper.hash(ADMIN_TOKEN_DOMAIN, token.expose().as_bytes());
-    let stored = store.put_setting_if_absent(ADMIN_TOKEN_HASH, &hash.to_hex()).await?;
+    let hash = keys
+        .pepper
+        .hash(ADMIN_TOKEN_DOMAIN, token.expose().as_bytes());
+    let stored = store
+        .put_setting_if_absent(ADMIN_TOKEN_HASH, &hash.to_hex())
+        .await?;
     if stored != hash.to_hex() {
         // Another node initialised the database first; its token is the admin token.
-        let hash = KeyedHash::from_hex(&stored).context("the stored admin token hash is malformed")?;
-        return Ok(AdminToken { hash, created: None });
+        let hash =
+            KeyedHash::from_hex(&stored).context("the stored admin token hash is malformed")?;
+        return Ok(AdminToken {
+            hash,
+            created: None,
+        });
     }
-    Ok(AdminToken { hash, created: Some(token) })
+    Ok(AdminToken {
+        hash,
+        created: Some(token),
+    })
 }

@@ -69,8 +69,12 @@ pub struct Settings {
 impl Settings {
     pub fn resolve(layer: ConfigLayer, bootstrap_token: Option<Secret>) -> Self {
         Self {
-            data_dir: layer.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-            api_listen: layer.api_listen.unwrap_or_else(|| default_addr(DEFAULT_API_LISTEN, 8080)),
+            data_dir: layer
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            api_listen: layer
+                .api_listen
+                .unwrap_or_else(|| default_addr(DEFAULT_API_LISTEN, 8080)),
             gateway_listen: layer
                 .gateway_listen
                 .unwrap_or_else(|| default_addr(DEFAULT_GATEWAY_LISTEN, 8081)),
@@ -83,7 +87,10 @@ impl Settings {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("warden.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("warden.db").display()
+            ),
         }
     }
 }
@@ -99,14 +106,22 @@ mod tests {
 
     #[test]
     fn upper_layers_win_and_defaults_fill_the_rest() {
-        let flags = ConfigLayer { api_listen: "127.0.0.1:9000".parse().ok(), ..Default::default() };
-        let file: ConfigLayer = toml::from_str("api_listen = \"127.0.0.1:7000\"\ndata_dir = \"/srv/warden\"")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let flags = ConfigLayer {
+            api_listen: "127.0.0.1:9000".parse().ok(),
+            ..Default::default()
+        };
+        let file: ConfigLayer =
+            toml::from_str("api_listen = \"127.0.0.1:7000\"\ndata_dir = \"/srv/warden\"")
+                .unwrap_or_else(|e| panic!("{e}"));
         let settings = Settings::resolve(flags.over(file), None);
         assert_eq!(settings.api_listen.port(), 9000);
         assert_eq!(settings.data_dir, PathBuf::from("/srv/warden"));
         assert_eq!(settings.gateway_listen.port(), 8081);
-        assert!(settings.database_url().starts_with("sqlite:///srv/warden/warden.db"));
+        assert!(
+            settings
+                .database_url()
+                .starts_with("sqlite:///srv/warden/warden.db")
+        );
     }
 
     #[test]

@@ -55,7 +55,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest { code, message: message.into() }
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -71,12 +74,12 @@ impl From<StoreError> for ApiError {
 
 fn domain_status(error: &DomainError) -> StatusCode {
     match error {
-        DomainError::InvalidField { .. } | DomainError::InvalidEmail(_) | DomainError::CyclicParent { .. } => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        DomainError::UnknownOwner(_) | DomainError::UnknownIdentity(_) | DomainError::UnknownParent(_) => {
-            StatusCode::NOT_FOUND
-        }
+        DomainError::InvalidField { .. }
+        | DomainError::InvalidEmail(_)
+        | DomainError::CyclicParent { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        DomainError::UnknownOwner(_)
+        | DomainError::UnknownIdentity(_)
+        | DomainError::UnknownParent(_) => StatusCode::NOT_FOUND,
         DomainError::DuplicateOwner(_)
         | DomainError::DuplicateName { .. }
         | DomainError::OwnerNotActive(_)
@@ -126,11 +129,20 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        let mut response = (status, Json(ErrorBody { error: code.to_string(), message })).into_response();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: code.to_string(),
+                message,
+            }),
+        )
+            .into_response();
         if status == StatusCode::UNAUTHORIZED
             && let Ok(value) = axum::http::HeaderValue::from_str("Bearer realm=\"warden\"")
         {
-            response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, value);
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, value);
         }
         response
     }

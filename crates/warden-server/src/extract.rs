@@ -50,7 +50,10 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             } else {
                 "invalid_body"
             };
-            ApiError::bad_request(code, format!("the body does not match the expected shape: {detail}"))
+            ApiError::bad_request(
+                code,
+                format!("the body does not match the expected shape: {detail}"),
+            )
         }
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::PayloadTooLarge(format!(
@@ -85,17 +88,26 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
         let query = parts.uri.query().unwrap_or_default();
         serde_urlencoded::from_str(query)
             .map(Self)
-            .map_err(|error| ApiError::bad_request("invalid_query", format!("malformed query string: {error}")))
+            .map_err(|error| {
+                ApiError::bad_request("invalid_query", format!("malformed query string: {error}"))
+            })
     }
 }
 
 impl QueryPairs {
     /// Fails on the first key not in `known`, naming it and the accepted ones.
     pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
-        match self.0.iter().find(|(key, _)| !known.contains(&key.as_str())) {
+        match self
+            .0
+            .iter()
+            .find(|(key, _)| !known.contains(&key.as_str()))
+        {
             Some((key, _)) => Err(ApiError::bad_request(
                 "invalid_query",
-                format!("unknown query parameter `{key}`; accepted: {}", known.join(", ")),
+                format!(
+                    "unknown query parameter `{key}`; accepted: {}",
+                    known.join(", ")
+                ),
             )),
             None => Ok(()),
         }
@@ -103,7 +115,11 @@ impl QueryPairs {
 
     /// The single value of `key`, refusing repeats.
     pub fn one(&self, key: &str) -> Result<Option<&str>, ApiError> {
-        let mut values = self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let mut values = self
+            .0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str());
         let first = values.next();
         if values.next().is_some() {
             return Err(ApiError::bad_request(
@@ -115,6 +131,9 @@ impl QueryPairs {
     }
 
     pub fn all(&self, key: &str) -> impl Iterator<Item = &str> {
-        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }

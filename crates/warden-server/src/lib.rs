@@ -51,14 +51,25 @@ impl Server {
             .with_context(|| format!("cannot listen on {} for the API", settings.api_listen))?;
         let gateway = TcpListener::bind(settings.gateway_listen)
             .await
-            .with_context(|| format!("cannot listen on {} for the gateway", settings.gateway_listen))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} for the gateway",
+                    settings.gateway_listen
+                )
+            })?;
         let state = AppState {
             store: Arc::new(store.clone()),
             clock: Arc::new(SystemClock),
             pepper: keys.pepper,
             admin_token_hash: admin.hash,
         };
-        Ok(Self { api, gateway, state, store, admin_token: admin.created })
+        Ok(Self {
+            api,
+            gateway,
+            state,
+            store,
+            admin_token: admin.created,
+        })
     }
 
     pub fn api_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -71,7 +82,10 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops accepting, lets requests in flight
     /// finish, and closes the store.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;

@@ -35,8 +35,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn create_owner(&self, new: NewOwner, now: Timestamp) -> StoreResult<Owner>;
     async fn get_owner(&self, owner: &OwnerRef) -> StoreResult<Owner>;
-    async fn list_owners(&self, filter: &OwnerFilter, page: &PageRequest) -> StoreResult<Page<Owner>>;
-    async fn update_owner(&self, owner: &OwnerRef, patch: OwnerPatch, now: Timestamp) -> StoreResult<Owner>;
+    async fn list_owners(
+        &self,
+        filter: &OwnerFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Owner>>;
+    async fn update_owner(
+        &self,
+        owner: &OwnerRef,
+        patch: OwnerPatch,
+        now: Timestamp,
+    ) -> StoreResult<Owner>;
     /// Offboards the owner and suspends every active identity they own.
     async fn offboard_owner(&self, owner: &OwnerRef, now: Timestamp) -> StoreResult<Offboarding>;
     /// Moves every identity of `from` (revoked ones excepted) to the active owner `to`,

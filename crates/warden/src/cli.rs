@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "warden", version, about = "Govern the non-human identities your AI agents use.")]
+#[command(
+    name = "warden",
+    version,
+    about = "Govern the non-human identities your AI agents use."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -17,7 +21,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Address of the Warden API.
-    #[arg(long, global = true, env = "WARDEN_ADDR", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "WARDEN_ADDR",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub addr: String,
     /// Admin token for the API (printed once by the first `warden serve`).
     #[arg(long, global = true, env = "WARDEN_TOKEN", hide_env_values = true)]

@@ -19,17 +19,26 @@ pub struct Failure {
 
 impl Failure {
     pub fn refused(message: impl Into<String>) -> Self {
-        Self { message: message.into(), exit_code: EXIT_REFUSED }
+        Self {
+            message: message.into(),
+            exit_code: EXIT_REFUSED,
+        }
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self { message: message.into(), exit_code: EXIT_UNAVAILABLE }
+        Self {
+            message: message.into(),
+            exit_code: EXIT_UNAVAILABLE,
+        }
     }
 }
 
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
-        Self { message: format!("{error:#}"), exit_code: EXIT_REFUSED }
+        Self {
+            message: format!("{error:#}"),
+            exit_code: EXIT_REFUSED,
+        }
     }
 }
 
@@ -50,7 +59,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
-            .map_err(|error| Failure::unavailable(format!("cannot build the HTTP client: {error}")))?;
+            .map_err(|error| {
+                Failure::unavailable(format!("cannot build the HTTP client: {error}"))
+            })?;
         Ok(Self { base, token, http })
     }
 
@@ -95,22 +106,30 @@ impl Client {
             ))
         })?;
         let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|error| Failure::unavailable(format!("the response was cut short: {error}")))?;
+        let text = response.text().await.map_err(|error| {
+            Failure::unavailable(format!("the response was cut short: {error}"))
+        })?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if status.is_success() {
             return Ok(value);
         }
-        let code = value.get("error").and_then(Value::as_str).unwrap_or("error");
-        let message = value.get("message").and_then(Value::as_str).unwrap_or("no detail given");
+        let code = value
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("error");
+        let message = value
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("no detail given");
         let exit_code = match status {
             StatusCode::UNAUTHORIZED => EXIT_UNAUTHORIZED,
             status if status.is_server_error() => EXIT_UNAVAILABLE,
             _ => EXIT_REFUSED,
         };
-        Err(Failure { message: format!("{code}: {message}"), exit_code })
+        Err(Failure {
+            message: format!("{code}: {message}"),
+            exit_code,
+        })
     }
 }
 

@@ -48,7 +48,9 @@ pub fn record(format: OutputFormat, value: &Value, fields: &[&str]) {
         OutputFormat::Json => json(value),
         OutputFormat::Table => {
             let mut table = Table::new();
-            table.load_preset(UTF8_BORDERS_ONLY).set_content_arrangement(ContentArrangement::Dynamic);
+            table
+                .load_preset(UTF8_BORDERS_ONLY)
+                .set_content_arrangement(ContentArrangement::Dynamic);
             for field in fields {
                 table.add_row(vec![(*field).to_string(), cell(value.get(*field))]);
             }
@@ -63,7 +65,11 @@ pub fn page(format: OutputFormat, page: &Value, columns: &[&str]) {
     match format {
         OutputFormat::Json => json(page),
         OutputFormat::Table => {
-            let items = page.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+            let items = page
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             rows(&items, columns);
             if let Some(cursor) = page.get("next_cursor").and_then(Value::as_str) {
                 note(&format!("more results: repeat with --cursor {cursor}"));

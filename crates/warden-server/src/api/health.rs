@@ -30,7 +30,12 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<HealthSt
         Ok(()) => (StatusCode::OK, Json(HealthStatus { status: "ok" })),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(HealthStatus { status: "unavailable" }))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(HealthStatus {
+                    status: "unavailable",
+                }),
+            )
         }
     }
 }

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use warden_core::{
-    DomainError, Environment, Identity, IdentityFilter, IdentityKind, IdentityPatch, IdentityRef, Labels,
-    NewIdentity, OwnerRef, Page, Source, SuspensionReason, Timestamp,
+    DomainError, Environment, Identity, IdentityFilter, IdentityKind, IdentityPatch, IdentityRef,
+    Labels, NewIdentity, OwnerRef, Page, Source, SuspensionReason, Timestamp,
 };
 use warden_store::IdentityChange;
 
@@ -63,11 +63,14 @@ pub async fn create_identity(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateIdentity>,
 ) -> Result<(StatusCode, Json<Identity>), ApiError> {
-    let owner = OwnerRef::parse(&body.owner).map_err(|_| DomainError::UnknownOwner(body.owner.clone()))?;
+    let owner =
+        OwnerRef::parse(&body.owner).map_err(|_| DomainError::UnknownOwner(body.owner.clone()))?;
     let parent = body
         .parent
         .as_deref()
-        .map(|text| IdentityRef::parse(text).map_err(|_| DomainError::UnknownParent(text.to_string())))
+        .map(|text| {
+            IdentityRef::parse(text).map_err(|_| DomainError::UnknownParent(text.to_string()))
+        })
         .transpose()?;
     let new = NewIdentity {
         kind: body.kind,
@@ -80,13 +83,26 @@ pub async fn create_identity(
         source_detail: body.source_detail,
     };
     let now = state.clock.now();
-    let identity = state.store.create_identity(new, &owner, parent.as_ref(), now).await?;
+    let identity = state
+        .store
+        .create_identity(new, &owner, parent.as_ref(), now)
+        .await?;
     tracing::info!(identity = %identity.reference(), owner = %identity.owner, "identity created");
     Ok((StatusCode::CREATED, Json(identity.as_seen_at(now))))
 }
 
-const LIST_PARAMS: &[&str] =
-    &["kind", "owner", "status", "environment", "source", "parent", "name", "label", "limit", "cursor"];
+const LIST_PARAMS: &[&str] = &[
+    "kind",
+    "owner",
+    "status",
+    "environment",
+    "source",
+    "parent",
+    "name",
+    "label",
+    "limit",
+    "cursor",
+];
 
 /// List identities, oldest first; every filter narrows.
 #[utoipa::path(get, path = "/v1/identities", tag = "identities",
@@ -112,7 +128,10 @@ pub async fn list_identities(
         .all("label")
         .map(|pair| match pair.split_once('=') {
             Some((key, value)) => Ok((key.to_string(), value.to_string())),
-            None => Err(ApiError::bad_request("invalid_query", format!("label filter `{pair}` must be KEY=VALUE"))),
+            None => Err(ApiError::bad_request(
+                "invalid_query",
+                format!("label filter `{pair}` must be KEY=VALUE"),
+            )),
         })
         .collect::<Result<Vec<_>, _>>()?;
     let filter = IdentityFilter {
@@ -128,7 +147,11 @@ pub async fn list_identities(
     let page = page_request(&query)?;
     let now = state.clock.now();
     let mut found = state.store.list_identities(&filter, &page, now).await?;
-    found.items = found.items.into_iter().map(|identity| identity.as_seen_at(now)).collect();
+    found.items = found
+        .items
+        .into_iter()
+        .map(|identity| identity.as_seen_at(now))
+        .collect();
     Ok(Json(found))
 }
 
@@ -156,14 +179,24 @@ pub async fn update_identity(
     ApiJson(patch): ApiJson<IdentityPatch>,
 ) -> Result<Json<Identity>, ApiError> {
     let now = state.clock.now();
-    let updated = state.store.update_identity(&identity_ref(&identity)?, patch, now).await?;
+    let updated = state
+        .store
+        .update_identity(&identity_ref(&identity)?, patch, now)
+        .await?;
     Ok(Json(updated.as_seen_at(now)))
 }
 
-async fn change(state: &AppState, identity: &str, change: IdentityChange) -> Result<Json<Identity>, ApiError> {
+async fn change(
+    state: &AppState,
+    identity: &str,
+    change: IdentityChange,
+) -> Result<Json<Identity>, ApiError> {
     let now = state.clock.now();
     let what = format!("{change:?}");
-    let changed = state.store.change_identity(&identity_ref(identity)?, change, now).await?;
+    let changed = state
+        .store
+        .change_identity(&identity_ref(identity)?, change, now)
+        .await?;
     tracing::info!(identity = %changed.reference(), change = %what, "identity changed");
     Ok(Json(changed.as_seen_at(now)))
 }
@@ -172,15 +205,26 @@ async fn change(state: &AppState, identity: &str, change: IdentityChange) -> Res
 #[utoipa::path(post, path = "/v1/identities/{identity}/suspend", tag = "identities",
     params(("identity" = String, Path, description = "id or KIND:NAME")),
     responses((status = 200, body = Identity), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn suspend_identity(State(state): State<AppState>, Path(identity): Path<String>) -> Result<Json<Identity>, ApiError> {
-    change(&state, &identity, IdentityChange::Suspend(SuspensionReason::Manual)).await
+pub async fn suspend_identity(
+    State(state): State<AppState>,
+    Path(identity): Path<String>,
+) -> Result<Json<Identity>, ApiError> {
+    change(
+        &state,
+        &identity,
+        IdentityChange::Suspend(SuspensionReason::Manual),
+    )
+    .await
 }
 
 /// Lift a suspension. Refused while the owner is offboarded (reassign instead).
 #[utoipa::path(post, path = "/v1/identities/{identity}/restore", tag = "identities",
     params(("identity" = String, Path, description = "id or KIND:NAME")),
     responses((status = 200, body = Identity), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn restore_identity(State(state): State<AppState>, Path(identity): Path<String>) -> Result<Json<Identity>, ApiError> {
+pub async fn restore_identity(
+    State(state): State<AppState>,
+    Path(identity): Path<String>,
+) -> Result<Json<Identity>, ApiError> {
     change(&state, &identity, IdentityChange::Restore).await
 }
 
@@ -188,7 +232,10 @@ pub async fn restore_identity(State(state): State<AppState>, Path(identity): Pat
 #[utoipa::path(post, path = "/v1/identities/{identity}/revoke", tag = "identities",
     params(("identity" = String, Path, description = "id or KIND:NAME")),
     responses((status = 200, body = Identity), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn revoke_identity(State(state): State<AppState>, Path(identity): Path<String>) -> Result<Json<Identity>, ApiError> {
+pub async fn revoke_identity(
+    State(state): State<AppState>,
+    Path(identity): Path<String>,
+) -> Result<Json<Identity>, ApiError> {
     change(&state, &identity, IdentityChange::Revoke).await
 }
 
@@ -201,6 +248,7 @@ pub async fn reassign_identity(
     Path(identity): Path<String>,
     ApiJson(body): ApiJson<ReassignIdentity>,
 ) -> Result<Json<Identity>, ApiError> {
-    let owner = OwnerRef::parse(&body.owner).map_err(|_| DomainError::UnknownOwner(body.owner.clone()))?;
+    let owner =
+        OwnerRef::parse(&body.owner).map_err(|_| DomainError::UnknownOwner(body.owner.clone()))?;
     change(&state, &identity, IdentityChange::Reassign(owner)).await
 }

@@ -51,8 +51,14 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(owners::get_owner, owners::update_owner))
         .routes(routes!(owners::offboard_owner))
         .routes(routes!(owners::reassign_owner))
-        .routes(routes!(identities::create_identity, identities::list_identities))
-        .routes(routes!(identities::get_identity, identities::update_identity))
+        .routes(routes!(
+            identities::create_identity,
+            identities::list_identities
+        ))
+        .routes(routes!(
+            identities::get_identity,
+            identities::update_identity
+        ))
         .routes(routes!(identities::suspend_identity))
         .routes(routes!(identities::restore_identity))
         .routes(routes!(identities::revoke_identity))
@@ -77,8 +83,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NoSuchEndpoint })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
-            axum::http::header::AUTHORIZATION,
-        ]))
+        .layer(
+            tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
+                axum::http::header::AUTHORIZATION,
+            ]),
+        )
         .with_state(state)
 }

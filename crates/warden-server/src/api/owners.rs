@@ -5,7 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use warden_core::{Identity, NewOwner, Owner, OwnerFilter, OwnerPatch, OwnerRef, Page, PageRequest};
+use warden_core::{
+    Identity, NewOwner, Owner, OwnerFilter, OwnerPatch, OwnerRef, Page, PageRequest,
+};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, QueryPairs};
@@ -45,15 +47,22 @@ pub(super) fn page_request(query: &QueryPairs) -> Result<PageRequest, ApiError> 
         .one("limit")?
         .map(|text| {
             text.parse::<u32>().map_err(|_| {
-                ApiError::bad_request("invalid_query", format!("`limit` must be a whole number, got `{text}`"))
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("`limit` must be a whole number, got `{text}`"),
+                )
             })
         })
         .transpose()?;
-    Ok(PageRequest::new(limit, query.one("cursor")?.map(str::to_string))?)
+    Ok(PageRequest::new(
+        limit,
+        query.one("cursor")?.map(str::to_string),
+    )?)
 }
 
 fn owner_ref(text: &str) -> Result<OwnerRef, ApiError> {
-    OwnerRef::parse(text).map_err(|_| warden_core::DomainError::UnknownOwner(text.to_string()).into())
+    OwnerRef::parse(text)
+        .map_err(|_| warden_core::DomainError::UnknownOwner(text.to_string()).into())
 }
 
 /// Register an accountable owner.
@@ -78,9 +87,14 @@ pub async fn create_owner(
         ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
     ),
     responses((status = 200, body = Page<Owner>), (status = 400, body = ErrorBody)))]
-pub async fn list_owners(State(state): State<AppState>, query: QueryPairs) -> Result<Json<Page<Owner>>, ApiError> {
+pub async fn list_owners(
+    State(state): State<AppState>,
+    query: QueryPairs,
+) -> Result<Json<Page<Owner>>, ApiError> {
     query.only(&["status", "limit", "cursor"])?;
-    let filter = OwnerFilter { status: query.one("status")?.map(str::parse).transpose()? };
+    let filter = OwnerFilter {
+        status: query.one("status")?.map(str::parse).transpose()?,
+    };
     let page = page_request(&query)?;
     Ok(Json(state.store.list_owners(&filter, &page).await?))
 }
@@ -89,7 +103,10 @@ pub async fn list_owners(State(state): State<AppState>, query: QueryPairs) -> Re
 #[utoipa::path(get, path = "/v1/owners/{owner}", tag = "owners",
     params(("owner" = String, Path, description = "email or id")),
     responses((status = 200, body = Owner), (status = 404, body = ErrorBody)))]
-pub async fn get_owner(State(state): State<AppState>, Path(owner): Path<String>) -> Result<Json<Owner>, ApiError> {
+pub async fn get_owner(
+    State(state): State<AppState>,
+    Path(owner): Path<String>,
+) -> Result<Json<Owner>, ApiError> {
     Ok(Json(state.store.get_owner(&owner_ref(&owner)?).await?))
 }
 
@@ -102,7 +119,10 @@ pub async fn update_owner(
     Path(owner): Path<String>,
     ApiJson(patch): ApiJson<OwnerPatch>,
 ) -> Result<Json<Owner>, ApiError> {
-    let owner = state.store.update_owner(&owner_ref(&owner)?, patch, state.clock.now()).await?;
+    let owner = state
+        .store
+        .update_owner(&owner_ref(&owner)?, patch, state.clock.now())
+        .await?;
     Ok(Json(owner))
 }
 
@@ -115,12 +135,19 @@ pub async fn offboard_owner(
     State(state): State<AppState>,
     Path(owner): Path<String>,
 ) -> Result<Json<OffboardResult>, ApiError> {
-    let outcome = state.store.offboard_owner(&owner_ref(&owner)?, state.clock.now()).await?;
+    let outcome = state
+        .store
+        .offboard_owner(&owner_ref(&owner)?, state.clock.now())
+        .await?;
     tracing::info!(owner = %outcome.owner.email, suspended = outcome.suspended.len(), "owner offboarded");
     let now = state.clock.now();
     Ok(Json(OffboardResult {
         owner: outcome.owner,
-        suspended: outcome.suspended.into_iter().map(|identity| identity.as_seen_at(now)).collect(),
+        suspended: outcome
+            .suspended
+            .into_iter()
+            .map(|identity| identity.as_seen_at(now))
+            .collect(),
     }))
 }
 
@@ -135,7 +162,15 @@ pub async fn reassign_owner(
     ApiJson(body): ApiJson<ReassignOwner>,
 ) -> Result<Json<ReassignResult>, ApiError> {
     let now = state.clock.now();
-    let moved = state.store.reassign_identities(&owner_ref(&owner)?, &owner_ref(&body.to)?, now).await?;
+    let moved = state
+        .store
+        .reassign_identities(&owner_ref(&owner)?, &owner_ref(&body.to)?, now)
+        .await?;
     tracing::info!(from = %owner, to = %body.to, moved = moved.len(), "identities reassigned");
-    Ok(Json(ReassignResult { moved: moved.into_iter().map(|identity| identity.as_seen_at(now)).collect() }))
+    Ok(Json(ReassignResult {
+        moved: moved
+            .into_iter()
+            .map(|identity| identity.as_seen_at(now))
+            .collect(),
+    }))
 }

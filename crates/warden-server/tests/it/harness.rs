@@ -28,40 +28,68 @@ pub struct Reply {
 impl Reply {
     /// The `error` code of an error body.
     pub fn code(&self) -> &str {
-        self.body.get("error").and_then(Value::as_str).unwrap_or("<no error code>")
+        self.body
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("<no error code>")
     }
 }
 
 impl Api {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = SqlStore::open_sqlite(&dir.path().join("warden.db")).await.unwrap_or_else(|e| panic!("{e}"));
+        let store = SqlStore::open_sqlite(&dir.path().join("warden.db"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let pepper = Pepper::from_bytes([3; 32]);
         let state = AppState {
             store: Arc::new(store),
             clock: Arc::new(ManualClock::new(Timestamp::from_millis(1_800_000_000_000))),
-            admin_token_hash: pepper.hash(warden_server::bootstrap::ADMIN_TOKEN_DOMAIN, TOKEN.as_bytes()),
+            admin_token_hash: pepper.hash(
+                warden_server::bootstrap::ADMIN_TOKEN_DOMAIN,
+                TOKEN.as_bytes(),
+            ),
             pepper,
         };
-        Self { router: warden_server::api::router(state), _dir: dir }
+        Self {
+            router: warden_server::api::router(state),
+            _dir: dir,
+        }
     }
 
     pub async fn raw(&self, request: Request<Body>) -> Reply {
-        let response = self.router.clone().oneshot(request).await.unwrap_or_else(|e| panic!("{e}"));
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap_or_else(|e| panic!("{e}")).to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
         Reply { status, body }
     }
 
     /// Sends `body` (raw text, as JSON content) with the admin token.
     pub async fn send(&self, method: Method, uri: &str, body: Option<&str>) -> Reply {
-        let mut builder = Request::builder().method(method).uri(uri).header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
         if body.is_some() {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
         }
         let request = builder
-            .body(body.map(|text| Body::from(text.to_string())).unwrap_or_else(Body::empty))
+            .body(
+                body.map(|text| Body::from(text.to_string()))
+                    .unwrap_or_else(Body::empty),
+            )
             .unwrap_or_else(|e| panic!("{e}"));
         self.raw(request).await
     }
@@ -75,7 +103,13 @@ impl Api {
     }
 
     /// Sends and insists on `status`, returning the body.
-    pub async fn expect(&self, method: Method, uri: &str, body: Option<&str>, status: StatusCode) -> Value {
+    pub async fn expect(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<&str>,
+        status: StatusCode,
+    ) -> Value {
         let reply = self.send(method.clone(), uri, body).await;
         assert_eq!(reply.status, status, "{method} {uri}: {}", reply.body);
         reply.body

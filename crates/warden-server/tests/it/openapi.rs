@@ -23,17 +23,32 @@ const EXPECTED_PATHS: &[&str] = &[
 #[tokio::test]
 async fn every_documented_operation_is_served() {
     let api = Api::new().await;
-    let document = api.expect(Method::GET, "/openapi.json", None, StatusCode::OK).await;
-    assert!(document["openapi"].as_str().is_some_and(|version| version.starts_with("3.")));
+    let document = api
+        .expect(Method::GET, "/openapi.json", None, StatusCode::OK)
+        .await;
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|version| version.starts_with("3."))
+    );
     let paths = document["paths"].as_object().cloned().unwrap_or_default();
     let mut listed: Vec<&str> = paths.keys().map(String::as_str).collect();
     listed.sort_unstable();
     assert_eq!(listed, EXPECTED_PATHS);
 
     for (path, operations) in &paths {
-        let concrete = path.replace("{owner}", "nobody@example.com").replace("{identity}", "agent:nobody");
-        for method in operations.as_object().map(|ops| ops.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
-            let method: Method = method.to_uppercase().parse().unwrap_or_else(|e| panic!("{e}"));
+        let concrete = path
+            .replace("{owner}", "nobody@example.com")
+            .replace("{identity}", "agent:nobody");
+        for method in operations
+            .as_object()
+            .map(|ops| ops.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            let method: Method = method
+                .to_uppercase()
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}"));
             let body = matches!(method, Method::POST | Method::PATCH).then_some("{}");
             let reply = api.send(method.clone(), &concrete, body).await;
             assert!(
@@ -48,9 +63,18 @@ async fn every_documented_operation_is_served() {
 #[tokio::test]
 async fn request_schemas_refuse_unknown_fields_as_the_server_does() {
     let api = Api::new().await;
-    let document = api.expect(Method::GET, "/openapi.json", None, StatusCode::OK).await;
+    let document = api
+        .expect(Method::GET, "/openapi.json", None, StatusCode::OK)
+        .await;
     let schema = &document["components"]["schemas"]["CreateOwner"];
-    assert_eq!(schema["additionalProperties"], Value::Bool(false), "{schema}");
-    let required: Vec<&str> = schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    assert_eq!(
+        schema["additionalProperties"],
+        Value::Bool(false),
+        "{schema}"
+    );
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     assert_eq!(required, ["email", "name"]);
 }

@@ -7,10 +7,10 @@ use warden_core::{
     NewIdentity, OwnerRef, Page, PageRequest, Timestamp,
 };
 
+use super::SqlStore;
 use super::owners::{self, next_cursor};
 use super::query::{Value, Where};
 use super::rows::{self, IDENTITY_COLUMNS, IDENTITY_FROM};
-use super::SqlStore;
 use crate::error::{StoreError, StoreResult};
 use crate::store::IdentityChange;
 
@@ -20,7 +20,11 @@ pub(super) async fn fetch(
     identity: &IdentityRef,
     lock: &str,
 ) -> StoreResult<Identity> {
-    let lock = if lock.is_empty() { String::new() } else { format!("{lock} OF i") };
+    let lock = if lock.is_empty() {
+        String::new()
+    } else {
+        format!("{lock} OF i")
+    };
     let query = match identity {
         IdentityRef::Id(id) => {
             let sql = format!("SELECT {IDENTITY_COLUMNS}{IDENTITY_FROM} WHERE i.id = $1{lock}");
@@ -197,13 +201,18 @@ pub(super) async fn list(
         None => {}
     }
     if let Some(environment) = filter.environment {
-        conditions.and("i.environment = ?", [Value::Text(environment.as_str().into())]);
+        conditions.and(
+            "i.environment = ?",
+            [Value::Text(environment.as_str().into())],
+        );
     }
     if let Some(source) = filter.source {
         conditions.and("i.source = ?", [Value::Text(source.as_str().into())]);
     }
     match &filter.parent {
-        Some(IdentityRef::Id(id)) => conditions.and("i.parent_id = ?", [Value::Text(id.to_string())]),
+        Some(IdentityRef::Id(id)) => {
+            conditions.and("i.parent_id = ?", [Value::Text(id.to_string())])
+        }
         Some(IdentityRef::Name { kind, name }) => conditions.and(
             "i.parent_id IN (SELECT id FROM identities WHERE kind = ? AND name = ?)",
             [Value::Text(kind.as_str().into()), Value::Text(name.clone())],
@@ -247,12 +256,15 @@ pub(super) async fn update(
         Some(None) => Some(None),
         Some(Some(text)) => {
             store.lock_hierarchy(&mut tx).await?;
-            let parent_ref = IdentityRef::parse(text)
-                .map_err(|_| DomainError::UnknownParent(text.clone()))?;
+            let parent_ref =
+                IdentityRef::parse(text).map_err(|_| DomainError::UnknownParent(text.clone()))?;
             let parent = fetch_parent(&mut tx, &parent_ref, lock).await?;
             let chain = parent_chain(&mut tx, parent.id).await?;
             check_parent_chain(&identity, &parent, |id| {
-                chain.iter().find(|(child, _)| *child == id).and_then(|(_, up)| *up)
+                chain
+                    .iter()
+                    .find(|(child, _)| *child == id)
+                    .and_then(|(_, up)| *up)
             })?;
             Some(Some(parent))
         }
@@ -272,7 +284,9 @@ async fn parent_chain(
     let mut chain = Vec::new();
     let mut cursor = Some(start);
     while let Some(id) = cursor {
-        if chain.len() > warden_core::identity::MAX_PARENT_DEPTH || chain.iter().any(|(seen, _)| *seen == id) {
+        if chain.len() > warden_core::identity::MAX_PARENT_DEPTH
+            || chain.iter().any(|(seen, _)| *seen == id)
+        {
             break;
         }
         let parent: Option<String> = sqlx::query("SELECT parent_id FROM identities WHERE id = $1")

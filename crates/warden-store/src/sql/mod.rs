@@ -89,7 +89,11 @@ impl SqlStore {
             Dialect::Sqlite => {
                 let writer = sqlite_pool(1).connect_with(options.clone()).await?;
                 let reader = sqlite_pool(8).connect_with(options).await?;
-                Self { dialect, reader, writer }
+                Self {
+                    dialect,
+                    reader,
+                    writer,
+                }
             }
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -97,7 +101,11 @@ impl SqlStore {
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await?;
-                Self { dialect, reader: pool.clone(), writer: pool }
+                Self {
+                    dialect,
+                    reader: pool.clone(),
+                    writer: pool,
+                }
             }
         };
         let migrator = match dialect {
@@ -123,7 +131,10 @@ impl SqlStore {
     }
 
     /// Serialises hierarchy changes on PostgreSQL until the transaction ends.
-    pub(crate) async fn lock_hierarchy(&self, tx: &mut Transaction<'static, Any>) -> StoreResult<()> {
+    pub(crate) async fn lock_hierarchy(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+    ) -> StoreResult<()> {
         if self.dialect == Dialect::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(HIERARCHY_LOCK)
@@ -168,11 +179,20 @@ impl Store for SqlStore {
         owners::fetch(&mut connection, owner, "").await
     }
 
-    async fn list_owners(&self, filter: &OwnerFilter, page: &PageRequest) -> StoreResult<Page<Owner>> {
+    async fn list_owners(
+        &self,
+        filter: &OwnerFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Owner>> {
         owners::list(&self.reader, filter, page).await
     }
 
-    async fn update_owner(&self, owner: &OwnerRef, patch: OwnerPatch, now: Timestamp) -> StoreResult<Owner> {
+    async fn update_owner(
+        &self,
+        owner: &OwnerRef,
+        patch: OwnerPatch,
+        now: Timestamp,
+    ) -> StoreResult<Owner> {
         owners::update(self, owner, patch, now).await
     }
 

@@ -78,13 +78,20 @@ pub(super) async fn list(
         page.limit + 1
     );
     let found = conditions.bind_into(sql).fetch_all(pool).await?;
-    let mut items = found.iter().map(rows::owner).collect::<StoreResult<Vec<_>>>()?;
+    let mut items = found
+        .iter()
+        .map(rows::owner)
+        .collect::<StoreResult<Vec<_>>>()?;
     let next_cursor = next_cursor(&mut items, page.limit, |owner| owner.id.to_string());
     Ok(Page { items, next_cursor })
 }
 
 /// Trims the one extra row fetched to learn whether another page exists.
-pub(super) fn next_cursor<T>(items: &mut Vec<T>, limit: u32, id: impl Fn(&T) -> String) -> Option<String> {
+pub(super) fn next_cursor<T>(
+    items: &mut Vec<T>,
+    limit: u32,
+    id: impl Fn(&T) -> String,
+) -> Option<String> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     if items.len() > limit {
         items.truncate(limit);
@@ -127,8 +134,14 @@ async fn owned_identities(
 ) -> StoreResult<Vec<Identity>> {
     // PostgreSQL refuses FOR UPDATE on the nullable side of an outer join but accepts it on
     // an inner join, naming the table to lock.
-    let lock = if lock.is_empty() { String::new() } else { format!("{lock} OF i") };
-    let sql = format!("SELECT {IDENTITY_COLUMNS}{IDENTITY_FROM} WHERE i.owner_id = $1 ORDER BY i.id{lock}");
+    let lock = if lock.is_empty() {
+        String::new()
+    } else {
+        format!("{lock} OF i")
+    };
+    let sql = format!(
+        "SELECT {IDENTITY_COLUMNS}{IDENTITY_FROM} WHERE i.owner_id = $1 ORDER BY i.id{lock}"
+    );
     let found = sqlx::query(AssertSqlSafe(sql))
         .bind(owner.to_string())
         .fetch_all(connection)

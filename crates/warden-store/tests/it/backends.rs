@@ -21,7 +21,12 @@ impl TestStore {
         let store = SqlStore::open_sqlite(&dir.path().join("warden.db"))
             .await
             .unwrap_or_else(|e| panic!("open sqlite: {e}"));
-        Self { store: Arc::new(store), label: "sqlite", _dir: Some(dir), postgres_schema: None }
+        Self {
+            store: Arc::new(store),
+            label: "sqlite",
+            _dir: Some(dir),
+            postgres_schema: None,
+        }
     }
 
     /// A store in a fresh schema of the test PostgreSQL, or `None` (with a notice) when the

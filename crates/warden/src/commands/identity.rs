@@ -4,45 +4,111 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::{AgentCommand, CreateArgs, IdentityCommand, ListArgs, OutputFormat, PageArgs, UpdateArgs};
+use crate::cli::{
+    AgentCommand, CreateArgs, IdentityCommand, ListArgs, OutputFormat, PageArgs, UpdateArgs,
+};
 use crate::client::{Client, Failure, segment};
 use crate::output;
 
 const IDENTITY_FIELDS: &[&str] = &[
-    "kind", "name", "id", "owner", "status", "suspension_reason", "environment", "purpose", "labels", "parent_id",
-    "source", "source_detail", "created_at", "expires_at", "last_used_at",
+    "kind",
+    "name",
+    "id",
+    "owner",
+    "status",
+    "suspension_reason",
+    "environment",
+    "purpose",
+    "labels",
+    "parent_id",
+    "source",
+    "source_detail",
+    "created_at",
+    "expires_at",
+    "last_used_at",
 ];
-const IDENTITY_COLUMNS: &[&str] = &["kind", "name", "owner", "status", "environment", "labels", "created_at"];
+const IDENTITY_COLUMNS: &[&str] = &[
+    "kind",
+    "name",
+    "owner",
+    "status",
+    "environment",
+    "labels",
+    "created_at",
+];
 
-pub async fn run_agent(client: &Client, format: OutputFormat, command: AgentCommand) -> Result<(), Failure> {
+pub async fn run_agent(
+    client: &Client,
+    format: OutputFormat,
+    command: AgentCommand,
+) -> Result<(), Failure> {
     let agent = |name: &str| format!("agent:{name}");
     match command {
-        AgentCommand::Create { name, fields } => create(client, format, "agent", &name, fields, None).await,
+        AgentCommand::Create { name, fields } => {
+            create(client, format, "agent", &name, fields, None).await
+        }
         AgentCommand::List { filters } => list(client, format, Some("agent".into()), filters).await,
         AgentCommand::Show { name } => show(client, format, &agent(&name)).await,
-        AgentCommand::Update { name, fields } => update(client, format, &agent(&name), fields).await,
-        AgentCommand::Suspend { name } => transition(client, format, &agent(&name), "suspend", None).await,
-        AgentCommand::Restore { name } => transition(client, format, &agent(&name), "restore", None).await,
-        AgentCommand::Revoke { name } => transition(client, format, &agent(&name), "revoke", None).await,
+        AgentCommand::Update { name, fields } => {
+            update(client, format, &agent(&name), fields).await
+        }
+        AgentCommand::Suspend { name } => {
+            transition(client, format, &agent(&name), "suspend", None).await
+        }
+        AgentCommand::Restore { name } => {
+            transition(client, format, &agent(&name), "restore", None).await
+        }
+        AgentCommand::Revoke { name } => {
+            transition(client, format, &agent(&name), "revoke", None).await
+        }
         AgentCommand::Reassign { name, owner } => {
-            transition(client, format, &agent(&name), "reassign", Some(json!({ "owner": owner }))).await
+            transition(
+                client,
+                format,
+                &agent(&name),
+                "reassign",
+                Some(json!({ "owner": owner })),
+            )
+            .await
         }
     }
 }
 
-pub async fn run_identity(client: &Client, format: OutputFormat, command: IdentityCommand) -> Result<(), Failure> {
+pub async fn run_identity(
+    client: &Client,
+    format: OutputFormat,
+    command: IdentityCommand,
+) -> Result<(), Failure> {
     match command {
-        IdentityCommand::Create { kind, name, fields, imported_from } => {
-            create(client, format, &kind, &name, fields, imported_from).await
-        }
+        IdentityCommand::Create {
+            kind,
+            name,
+            fields,
+            imported_from,
+        } => create(client, format, &kind, &name, fields, imported_from).await,
         IdentityCommand::List { kind, filters } => list(client, format, kind, filters).await,
         IdentityCommand::Show { identity } => show(client, format, &identity).await,
-        IdentityCommand::Update { identity, fields } => update(client, format, &identity, fields).await,
-        IdentityCommand::Suspend { identity } => transition(client, format, &identity, "suspend", None).await,
-        IdentityCommand::Restore { identity } => transition(client, format, &identity, "restore", None).await,
-        IdentityCommand::Revoke { identity } => transition(client, format, &identity, "revoke", None).await,
+        IdentityCommand::Update { identity, fields } => {
+            update(client, format, &identity, fields).await
+        }
+        IdentityCommand::Suspend { identity } => {
+            transition(client, format, &identity, "suspend", None).await
+        }
+        IdentityCommand::Restore { identity } => {
+            transition(client, format, &identity, "restore", None).await
+        }
+        IdentityCommand::Revoke { identity } => {
+            transition(client, format, &identity, "revoke", None).await
+        }
         IdentityCommand::Reassign { identity, owner } => {
-            transition(client, format, &identity, "reassign", Some(json!({ "owner": owner }))).await
+            transition(
+                client,
+                format,
+                &identity,
+                "reassign",
+                Some(json!({ "owner": owner })),
+            )
+            .await
         }
     }
 }
@@ -52,7 +118,9 @@ fn labels(pairs: &[String]) -> Result<Map<String, Value>, Failure> {
     let mut labels = Map::new();
     for pair in pairs {
         let Some((key, value)) = pair.split_once('=') else {
-            return Err(Failure::refused(format!("--label `{pair}` must be KEY=VALUE, e.g. --label team=support")));
+            return Err(Failure::refused(format!(
+                "--label `{pair}` must be KEY=VALUE, e.g. --label team=support"
+            )));
         };
         labels.insert(key.to_string(), Value::String(value.to_string()));
     }
@@ -97,7 +165,12 @@ async fn create(
     Ok(())
 }
 
-async fn list(client: &Client, format: OutputFormat, kind: Option<String>, filters: ListArgs) -> Result<(), Failure> {
+async fn list(
+    client: &Client,
+    format: OutputFormat,
+    kind: Option<String>,
+    filters: ListArgs,
+) -> Result<(), Failure> {
     let mut query: Vec<(String, String)> = Vec::new();
     let single = [
         ("kind", kind),
@@ -121,12 +194,19 @@ async fn list(client: &Client, format: OutputFormat, kind: Option<String>, filte
 }
 
 async fn show(client: &Client, format: OutputFormat, identity: &str) -> Result<(), Failure> {
-    let found = client.get(&format!("/v1/identities/{}", segment(identity)), &[]).await?;
+    let found = client
+        .get(&format!("/v1/identities/{}", segment(identity)), &[])
+        .await?;
     output::record(format, &found, IDENTITY_FIELDS);
     Ok(())
 }
 
-async fn update(client: &Client, format: OutputFormat, identity: &str, fields: UpdateArgs) -> Result<(), Failure> {
+async fn update(
+    client: &Client,
+    format: OutputFormat,
+    identity: &str,
+    fields: UpdateArgs,
+) -> Result<(), Failure> {
     let mut patch = Map::new();
     if let Some(purpose) = fields.purpose {
         patch.insert("purpose".into(), Value::String(purpose));
@@ -150,9 +230,16 @@ async fn update(client: &Client, format: OutputFormat, identity: &str, fields: U
         patch.insert("expires_at".into(), Value::String(expires_at));
     }
     if patch.is_empty() {
-        return Err(Failure::refused("nothing to change: pass at least one of --purpose, --env, --label, --clear-labels, --parent, --no-parent, --expires-at, --no-expiry"));
+        return Err(Failure::refused(
+            "nothing to change: pass at least one of --purpose, --env, --label, --clear-labels, --parent, --no-parent, --expires-at, --no-expiry",
+        ));
     }
-    let updated = client.patch(&format!("/v1/identities/{}", segment(identity)), Value::Object(patch)).await?;
+    let updated = client
+        .patch(
+            &format!("/v1/identities/{}", segment(identity)),
+            Value::Object(patch),
+        )
+        .await?;
     output::record(format, &updated, IDENTITY_FIELDS);
     Ok(())
 }
@@ -164,7 +251,12 @@ async fn transition(
     verb: &str,
     body: Option<Value>,
 ) -> Result<(), Failure> {
-    let changed = client.post(&format!("/v1/identities/{}/{verb}", segment(identity)), body).await?;
+    let changed = client
+        .post(
+            &format!("/v1/identities/{}/{verb}", segment(identity)),
+            body,
+        )
+        .await?;
     output::record(format, &changed, IDENTITY_FIELDS);
     Ok(())
 }

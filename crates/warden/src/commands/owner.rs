@@ -6,14 +6,27 @@ use crate::cli::{OutputFormat, OwnerCommand};
 use crate::client::{Client, Failure, segment};
 use crate::output;
 
-pub const OWNER_FIELDS: &[&str] = &["email", "name", "status", "id", "created_at", "offboarded_at"];
+pub const OWNER_FIELDS: &[&str] = &[
+    "email",
+    "name",
+    "status",
+    "id",
+    "created_at",
+    "offboarded_at",
+];
 const OWNER_COLUMNS: &[&str] = &["email", "name", "status", "created_at"];
 const MOVED_COLUMNS: &[&str] = &["kind", "name", "status", "owner"];
 
-pub async fn run(client: &Client, format: OutputFormat, command: OwnerCommand) -> Result<(), Failure> {
+pub async fn run(
+    client: &Client,
+    format: OutputFormat,
+    command: OwnerCommand,
+) -> Result<(), Failure> {
     match command {
         OwnerCommand::Add { email, name } => {
-            let owner = client.post("/v1/owners", Some(json!({ "email": email, "name": name }))).await?;
+            let owner = client
+                .post("/v1/owners", Some(json!({ "email": email, "name": name })))
+                .await?;
             output::record(format, &owner, OWNER_FIELDS);
         }
         OwnerCommand::List { status, page } => {
@@ -26,11 +39,15 @@ pub async fn run(client: &Client, format: OutputFormat, command: OwnerCommand) -
             output::page(format, &found, OWNER_COLUMNS);
         }
         OwnerCommand::Show { owner } => {
-            let owner = client.get(&format!("/v1/owners/{}", segment(&owner)), &[]).await?;
+            let owner = client
+                .get(&format!("/v1/owners/{}", segment(&owner)), &[])
+                .await?;
             output::record(format, &owner, OWNER_FIELDS);
         }
         OwnerCommand::Offboard { owner } => {
-            let result = client.post(&format!("/v1/owners/{}/offboard", segment(&owner)), None).await?;
+            let result = client
+                .post(&format!("/v1/owners/{}/offboard", segment(&owner)), None)
+                .await?;
             match format {
                 OutputFormat::Json => output::json(&result),
                 OutputFormat::Table => {
@@ -48,13 +65,19 @@ pub async fn run(client: &Client, format: OutputFormat, command: OwnerCommand) -
         }
         OwnerCommand::Reassign { owner, to } => {
             let result = client
-                .post(&format!("/v1/owners/{}/reassign", segment(&owner)), Some(json!({ "to": to })))
+                .post(
+                    &format!("/v1/owners/{}/reassign", segment(&owner)),
+                    Some(json!({ "to": to })),
+                )
                 .await?;
             match format {
                 OutputFormat::Json => output::json(&result),
                 OutputFormat::Table => {
                     let moved = result["moved"].as_array().cloned().unwrap_or_default();
-                    output::line(&format!("moved {} identities from {owner} to {to}", moved.len()));
+                    output::line(&format!(
+                        "moved {} identities from {owner} to {to}",
+                        moved.len()
+                    ));
                     if !moved.is_empty() {
                         output::rows(&moved, MOVED_COLUMNS);
                     }

@@ -18,21 +18,33 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         database_url: args.database_url,
     };
     let file = match &args.config {
-        Some(path) => ConfigLayer::from_toml_file(path).map_err(|error| Failure::refused(error.to_string()))?,
+        Some(path) => ConfigLayer::from_toml_file(path)
+            .map_err(|error| Failure::refused(error.to_string()))?,
         None => ConfigLayer::default(),
     };
-    let bootstrap = std::env::var("WARDEN_BOOTSTRAP_TOKEN").ok().filter(|value| !value.is_empty()).map(Secret::new);
+    let bootstrap = std::env::var("WARDEN_BOOTSTRAP_TOKEN")
+        .ok()
+        .filter(|value| !value.is_empty())
+        .map(Secret::new);
     let settings = Settings::resolve(flags.over(file), bootstrap);
 
     let server = Server::start(settings).await.map_err(|error| Failure {
         message: format!("{error:#}"),
         exit_code: EXIT_UNAVAILABLE,
     })?;
-    output::line(&format!("warden: api listening on http://{}", server.api_addr()?));
-    output::line(&format!("warden: gateway listening on http://{}", server.gateway_addr()?));
+    output::line(&format!(
+        "warden: api listening on http://{}",
+        server.api_addr()?
+    ));
+    output::line(&format!(
+        "warden: gateway listening on http://{}",
+        server.gateway_addr()?
+    ));
     if let Some(token) = &server.admin_token {
         output::line(&format!("warden: admin token: {}", token.expose()));
-        output::line("warden: the admin token is shown only this once; keep it, e.g. export WARDEN_TOKEN=<token>");
+        output::line(
+            "warden: the admin token is shown only this once; keep it, e.g. export WARDEN_TOKEN=<token>",
+        );
     }
     server.run(shutdown_signal()).await?;
     output::note("warden: stopped");
@@ -41,7 +53,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -1,1 +1,9 @@
-//! placeholder
+//! End to end: the real `warden` binary serving on ephemeral ports from a temporary data
+//! directory, driven by the real `warden` CLI.
+
+// Test support code reports failure by panicking, like the tests themselves.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod harness;
+mod lifecycle;
+mod serve;
