@@ -18,9 +18,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use warden_audit::{Actor, CheckpointPolicy};
 use warden_core::SystemClock;
 use warden_crypto::Secret;
-use warden_store::SqlStore;
+use warden_store::{AuditSettings, SqlStore};
 
 pub use config::{ConfigLayer, Settings};
 pub use state::AppState;
@@ -41,7 +42,14 @@ impl Server {
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
         bootstrap::ensure_data_dir(&settings.data_dir)?;
         let keys = bootstrap::load_keys(&settings.data_dir)?;
-        let store = SqlStore::connect(&settings.database_url())
+        let node = bootstrap::node_name(&settings.data_dir)?;
+        let audit_public_key = keys.audit.public_key();
+        let audit = AuditSettings {
+            node: node.clone(),
+            signer: Some(keys.audit.clone()),
+            checkpoints: CheckpointPolicy::default(),
+        };
+        let store = SqlStore::connect(&settings.database_url(), audit)
             .await
             .context("cannot open the database")?;
         bootstrap::check_key_fingerprint(&store, &keys).await?;
@@ -62,6 +70,8 @@ impl Server {
             clock: Arc::new(SystemClock),
             pepper: keys.pepper,
             admin_token_hash: admin.hash,
+            actor: Actor::admin("admin", "admin"),
+            audit_public_key,
         };
         Ok(Self {
             api,

@@ -13,5 +13,6 @@
     clippy::print_stderr
 )]
 
+mod audit;
 mod backends;
 mod conformance;
