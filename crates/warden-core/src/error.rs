@@ -51,6 +51,11 @@ pub enum DomainError {
 
     #[error("identity `{0}` is revoked; revocation is permanent, create a new identity instead")]
     Revoked(String),
+
+    #[error(
+        "unknown credential `{0}`; list an identity's credentials with `warden credential list IDENTITY`"
+    )]
+    UnknownCredential(String),
 }
 
 impl DomainError {
@@ -68,6 +73,7 @@ impl DomainError {
             Self::OwnerNotActive(_) => "owner_offboarded",
             Self::InvalidState(_) => "invalid_state",
             Self::Revoked(_) => "identity_revoked",
+            Self::UnknownCredential(_) => "unknown_credential",
         }
     }
 

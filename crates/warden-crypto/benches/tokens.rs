@@ -24,6 +24,7 @@ fn claims() -> AccessClaims {
         nbf: Some(NOW),
         jti: "0197a3c2-5b1e-7c4d-9a10-3f2e8d6b4a22".into(),
         client_id: "support-bot".into(),
+        cred: None,
         scope: Some("tickets.read tickets.write".into()),
         act: Some(Actor {
             sub: "alice@example.com".into(),

@@ -133,6 +133,7 @@ mod tests {
             nbf: None,
             jti: jti.into(),
             client_id: "client".into(),
+            cred: None,
             scope: None,
             act: None,
             may_act: None,

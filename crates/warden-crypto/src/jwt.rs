@@ -59,6 +59,10 @@ pub struct AccessClaims {
     /// The agent's environment (prod, staging, dev).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
+    /// The id of the credential the client authenticated with, so that revoking one
+    /// credential also stops the tokens obtained with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cred: Option<String>,
 }
 
 impl AccessClaims {
@@ -605,6 +609,7 @@ mod tests {
             nbf: Some(NOW),
             jti: "jti-1".into(),
             client_id: "client-1".into(),
+            cred: None,
             scope: Some("tickets.read tickets.write".into()),
             act: Some(Actor {
                 sub: "user-1".into(),
@@ -702,6 +707,7 @@ mod tests {
             authorization_details: None,
             owner: None,
             env: None,
+            cred: None,
             ..claims()
         };
         let token = issued(&ring, &minimal);

@@ -20,6 +20,40 @@ pub struct ConfigLayer {
     pub api_listen: Option<SocketAddr>,
     pub gateway_listen: Option<SocketAddr>,
     pub database_url: Option<String>,
+    /// The credential plane: token issuer, lifetimes, trusted external issuers.
+    #[serde(default)]
+    pub credentials: Option<CredentialConfig>,
+}
+
+/// `[credentials]` in the settings file. Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// The URL clients reach the API at: the tokens' `iss` and the base of the OAuth
+    /// endpoints [default: http://API_LISTEN].
+    pub public_url: Option<String>,
+    /// The URL agents reach the gateway at; a token's audience is `GATEWAY_URL/UPSTREAM`
+    /// [default: http://GATEWAY_LISTEN].
+    pub gateway_url: Option<String>,
+    /// Lifetime of an access token when the client asks for none [default: 300].
+    pub token_ttl_secs: Option<i64>,
+    /// The longest lifetime a client may ask for [default: 3600].
+    pub token_max_ttl_secs: Option<i64>,
+    /// The longest a client credential may live (the ceiling) [default: 90].
+    pub credential_max_ttl_days: Option<i64>,
+    /// How long a rotated-out secret keeps working [default: 86400, one day].
+    pub rotation_overlap_secs: Option<i64>,
+    /// External issuers whose users' tokens may be exchanged (RFC 8693).
+    #[serde(default)]
+    pub trusted_issuers: Vec<TrustedIssuerConfig>,
+}
+
+/// One trusted external issuer: its `iss` and a file holding its JWKS.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuerConfig {
+    pub issuer: String,
+    pub jwks_file: PathBuf,
 }
 
 impl ConfigLayer {
@@ -42,6 +76,7 @@ impl ConfigLayer {
             api_listen: self.api_listen.or(lower.api_listen),
             gateway_listen: self.gateway_listen.or(lower.gateway_listen),
             database_url: self.database_url.or(lower.database_url),
+            credentials: self.credentials.or(lower.credentials),
         }
     }
 }
@@ -64,6 +99,7 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// On the very first start, use this as the admin token instead of generating one.
     pub bootstrap_token: Option<Secret>,
+    pub credentials: CredentialConfig,
 }
 
 impl Settings {
@@ -80,6 +116,7 @@ impl Settings {
                 .unwrap_or_else(|| default_addr(DEFAULT_GATEWAY_LISTEN, 8081)),
             database_url: layer.database_url,
             bootstrap_token,
+            credentials: layer.credentials.unwrap_or_default(),
         }
     }
 

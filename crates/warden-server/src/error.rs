@@ -79,7 +79,8 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | DomainError::CyclicParent { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         DomainError::UnknownOwner(_)
         | DomainError::UnknownIdentity(_)
-        | DomainError::UnknownParent(_) => StatusCode::NOT_FOUND,
+        | DomainError::UnknownParent(_)
+        | DomainError::UnknownCredential(_) => StatusCode::NOT_FOUND,
         DomainError::DuplicateOwner(_)
         | DomainError::DuplicateName { .. }
         | DomainError::OwnerNotActive(_)

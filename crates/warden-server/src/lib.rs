@@ -10,7 +10,12 @@ pub mod config;
 pub mod error;
 pub mod extract;
 mod gateway_listener;
+pub mod oauth;
+pub mod plane;
+pub mod ratelimit;
+pub mod revocation;
 pub mod state;
+pub mod tokens;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -65,7 +70,19 @@ impl Server {
                     settings.gateway_listen
                 )
             })?;
+        let api_url = format!("http://{}", api.local_addr()?);
+        let gateway_url = format!("http://{}", gateway.local_addr()?);
+        let plane_settings =
+            plane::PlaneSettings::resolve(&settings.credentials, &api_url, &gateway_url)?;
+        let credentials = plane::CredentialPlane::start(
+            &store,
+            keys.data,
+            plane_settings,
+            warden_core::Clock::now(&SystemClock),
+        )
+        .await?;
         let state = AppState {
+            credentials: Arc::new(credentials),
             store: Arc::new(store.clone()),
             clock: Arc::new(SystemClock),
             pepper: keys.pepper,
@@ -104,14 +121,38 @@ impl Server {
         let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
             let _ = receiver.wait_for(|stop| *stop).await;
         };
-        let api = axum::serve(self.api, api::router(self.state.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let upkeep = tokio::spawn(plane_upkeep(self.state.clone(), stop_rx.clone()));
+        let api = axum::serve(
+            self.api,
+            api::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
         let gateway = axum::serve(self.gateway, gateway_listener::router())
             .with_graceful_shutdown(stopped(stop_rx));
         let (api, gateway) = tokio::join!(api, gateway);
+        upkeep.abort();
         self.store.close().await;
         api.context("the API listener failed")?;
         gateway.context("the gateway listener failed")?;
         Ok(())
+    }
+}
+
+/// Every second: revocation state and key ring re-read from the store (how a node learns of
+/// other nodes' revocations and key rotations), expired cache entries dropped.
+async fn plane_upkeep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                state.credentials.tick(&*state.store, state.clock.now()).await;
+            }
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    return;
+                }
+            }
+        }
     }
 }

@@ -7,6 +7,8 @@ use warden_core::Clock;
 use warden_crypto::{KeyedHash, Pepper};
 use warden_store::Store;
 
+use crate::plane::CredentialPlane;
+
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
@@ -17,4 +19,6 @@ pub struct AppState {
     pub actor: Actor,
     /// The audit key's public half, for verification and exports.
     pub audit_public_key: AuditPublicKey,
+    /// Tokens, keys, revocation state: the credential plane.
+    pub credentials: Arc<CredentialPlane>,
 }

@@ -6,12 +6,17 @@
 //! rows, so a change either happens whole or not at all.
 
 mod audit;
+pub mod credentials;
 mod error;
 mod sql;
 mod store;
 
 pub use audit::{AuditFilter, AuditQuery, AuditSettings, AuditVerifyError};
 
+pub use credentials::{
+    Credential, CredentialKind, CredentialStatus, IdentityState, NewCredential,
+    RevocationSnapshot, StoredSigningKey, TokenRevocation,
+};
 pub use error::{StoreError, StoreResult};
 pub use sql::{Dialect, SqlStore};
 pub use store::{IdentityChange, Offboarding, Store};

@@ -9,6 +9,9 @@ use warden_core::{
 };
 
 use crate::audit::{AuditQuery, AuditVerifyError};
+use crate::credentials::{
+    Credential, NewCredential, RevocationSnapshot, StoredSigningKey, TokenRevocation,
+};
 use crate::error::StoreResult;
 
 /// A lifecycle change to one identity, applied under the rules in `warden_core::Identity`.
@@ -115,4 +118,70 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn audit_checkpoints(&self) -> StoreResult<Vec<Checkpoint>>;
     /// Verifies the stored chain against its checkpoints and `key`.
     async fn verify_audit(&self, key: &AuditPublicKey) -> Result<VerifyReport, AuditVerifyError>;
+
+    // The credential plane (see `credentials`).
+
+    /// Issues a credential to an active identity.
+    async fn create_credential(
+        &self,
+        actor: &Actor,
+        identity: &IdentityRef,
+        new: NewCredential,
+        now: Timestamp,
+    ) -> StoreResult<Credential>;
+    async fn list_credentials(&self, identity: &IdentityRef) -> StoreResult<Vec<Credential>>;
+    async fn get_credential(&self, id: &str) -> StoreResult<Credential>;
+    /// The credential whose secret has this keyed hash (hex), through the unique index.
+    async fn credential_by_secret_hash(&self, hash: &str) -> StoreResult<Option<Credential>>;
+    /// Issues `new` and marks the identity's active credentials of the same kind rotated,
+    /// valid until `overlap_until` at the latest. Returns the new and the rotated ones.
+    async fn rotate_credential(
+        &self,
+        actor: &Actor,
+        identity: &IdentityRef,
+        new: NewCredential,
+        overlap_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<(Credential, Vec<Credential>)>;
+    async fn revoke_credential(
+        &self,
+        actor: &Actor,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Credential>;
+    /// Records an access token as revoked (idempotent).
+    async fn revoke_token(
+        &self,
+        actor: &Actor,
+        revocation: TokenRevocation,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Everything token verification needs to know about revocation, read at `now`.
+    async fn revocation_snapshot(&self, now: Timestamp) -> StoreResult<RevocationSnapshot>;
+    /// The kill switch for an owner's fleet: suspends (or, `permanent`, revokes) every
+    /// identity they own that is not already stopped. Returns those it changed.
+    async fn kill_owner(
+        &self,
+        actor: &Actor,
+        owner: &OwnerRef,
+        permanent: bool,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Identity>>;
+    /// Lifts the kill-switch suspensions of an owner's identities.
+    async fn restore_owner(
+        &self,
+        actor: &Actor,
+        owner: &OwnerRef,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Identity>>;
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
+    /// Stores the first key ring unless there is one; returns whether `keys` were stored.
+    async fn init_signing_keys(&self, keys: Vec<StoredSigningKey>) -> StoreResult<bool>;
+    /// Replaces the key ring after a rotation, recording the rotation.
+    async fn replace_signing_keys(
+        &self,
+        actor: &Actor,
+        keys: Vec<StoredSigningKey>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
 }

@@ -38,6 +38,7 @@ fn claims(now: i64) -> AccessClaims {
         nbf: None,
         jti: "jti-1".into(),
         client_id: "client-1".into(),
+        cred: None,
         scope: Some("tickets.read".into()),
         act: None,
         may_act: None,

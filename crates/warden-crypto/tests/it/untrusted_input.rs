@@ -27,6 +27,7 @@ fn claims() -> AccessClaims {
         nbf: None,
         jti: "jti".into(),
         client_id: "client".into(),
+        cred: None,
         scope: None,
         act: None,
         may_act: None,

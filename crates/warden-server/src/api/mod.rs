@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
     let document = std::sync::Arc::new(document);
     router
+        .merge(crate::oauth::router())
         .route(
             "/openapi.json",
             axum::routing::get(move || {

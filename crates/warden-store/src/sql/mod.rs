@@ -3,6 +3,7 @@
 //! transaction locks, and their migrations.
 
 mod audit;
+mod credentials;
 mod identities;
 mod owners;
 mod query;
@@ -26,6 +27,9 @@ use warden_audit::verify::VerifyReport;
 use warden_audit::{Actor, AuditEvent, AuditPublicKey, Checkpoint, NewEvent};
 
 use crate::audit::{AuditQuery, AuditSettings, AuditVerifyError};
+use crate::credentials::{
+    Credential, NewCredential, RevocationSnapshot, StoredSigningKey, TokenRevocation,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::store::{IdentityChange, Offboarding, Store};
 
@@ -320,5 +324,96 @@ impl Store for SqlStore {
 
     async fn verify_audit(&self, key: &AuditPublicKey) -> Result<VerifyReport, AuditVerifyError> {
         audit::verify(&self.reader, key).await
+    }
+
+    async fn create_credential(
+        &self,
+        actor: &Actor,
+        identity: &IdentityRef,
+        new: NewCredential,
+        now: Timestamp,
+    ) -> StoreResult<Credential> {
+        credentials::create(self, actor, identity, new, now).await
+    }
+
+    async fn list_credentials(&self, identity: &IdentityRef) -> StoreResult<Vec<Credential>> {
+        credentials::list(&self.reader, identity).await
+    }
+
+    async fn get_credential(&self, id: &str) -> StoreResult<Credential> {
+        credentials::get(&self.reader, id).await
+    }
+
+    async fn credential_by_secret_hash(&self, hash: &str) -> StoreResult<Option<Credential>> {
+        credentials::by_secret_hash(&self.reader, hash).await
+    }
+
+    async fn rotate_credential(
+        &self,
+        actor: &Actor,
+        identity: &IdentityRef,
+        new: NewCredential,
+        overlap_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<(Credential, Vec<Credential>)> {
+        credentials::rotate(self, actor, identity, new, overlap_until, now).await
+    }
+
+    async fn revoke_credential(
+        &self,
+        actor: &Actor,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Credential> {
+        credentials::revoke(self, actor, id, now).await
+    }
+
+    async fn revoke_token(
+        &self,
+        actor: &Actor,
+        revocation: TokenRevocation,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        credentials::revoke_token(self, actor, revocation, now).await
+    }
+
+    async fn revocation_snapshot(&self, now: Timestamp) -> StoreResult<RevocationSnapshot> {
+        credentials::snapshot(&self.reader, now).await
+    }
+
+    async fn kill_owner(
+        &self,
+        actor: &Actor,
+        owner: &OwnerRef,
+        permanent: bool,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Identity>> {
+        credentials::kill_owner(self, actor, owner, permanent, now).await
+    }
+
+    async fn restore_owner(
+        &self,
+        actor: &Actor,
+        owner: &OwnerRef,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Identity>> {
+        credentials::restore_owner(self, actor, owner, now).await
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
+        credentials::signing_keys(&self.reader).await
+    }
+
+    async fn init_signing_keys(&self, keys: Vec<StoredSigningKey>) -> StoreResult<bool> {
+        credentials::init_signing_keys(self, keys).await
+    }
+
+    async fn replace_signing_keys(
+        &self,
+        actor: &Actor,
+        keys: Vec<StoredSigningKey>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        credentials::replace_signing_keys(self, actor, keys, now).await
     }
 }

@@ -148,7 +148,7 @@ pub(super) async fn update(
     Ok(owner)
 }
 
-async fn owned_identities(
+pub(super) async fn owned_identities(
     connection: &mut AnyConnection,
     owner: OwnerId,
     lock: &str,

@@ -16,6 +16,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         api_listen: args.api_listen,
         gateway_listen: args.gateway_listen,
         database_url: args.database_url,
+        credentials: None,
     };
     let file = match &args.config {
         Some(path) => ConfigLayer::from_toml_file(path)

@@ -1,0 +1,213 @@
+//! Revocation and suspension state, in memory, so that verifying a token never reads the
+//! database.
+//!
+//! The state is an immutable `Revocations` value behind an `RwLock<Arc<…>>`: readers take
+//! the `Arc` and check without holding the lock; a reload builds a new value from a store
+//! snapshot and swaps it in. A node reloads synchronously after every revocation, kill or
+//! lifecycle change it makes itself (before answering), and every second in the background,
+//! which is how nodes sharing PostgreSQL learn of each other's changes.
+//!
+//! A token is refused when its `jti` is revoked, when the credential it was obtained with
+//! is revoked, or when any Warden identity it names (its client, every actor in its `act`
+//! chain, and its subject when that is a Warden identity), or any ancestor of those, is
+//! suspended, revoked, expired, unknown, or owned by an offboarded owner.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use warden_core::{Timestamp, identity::MAX_PARENT_DEPTH};
+use warden_crypto::AccessClaims;
+use warden_store::{IdentityState, RevocationSnapshot, Store, StoreResult};
+
+/// Why an otherwise valid token is no longer honoured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Revoked {
+    #[error("token `{0}` is revoked")]
+    Token(String),
+    #[error("credential `{0}` is revoked")]
+    Credential(String),
+    #[error("identity `{0}` is unknown")]
+    UnknownIdentity(String),
+    #[error("identity `{0}` is suspended")]
+    Suspended(String),
+    #[error("identity `{0}` is revoked")]
+    IdentityRevoked(String),
+    #[error("identity `{0}` has expired")]
+    Expired(String),
+    #[error("the owner of identity `{0}` is offboarded")]
+    OwnerOffboarded(String),
+    #[error("the hierarchy above identity `{0}` is too deep or cyclic")]
+    Hierarchy(String),
+}
+
+/// One consistent view of what is revoked.
+#[derive(Debug, Default)]
+pub struct Revocations {
+    tokens: HashMap<String, i64>,
+    credentials: HashSet<String>,
+    identities: HashMap<String, IdentityState>,
+    offboarded_owners: HashSet<String>,
+    children: HashMap<String, Vec<String>>,
+}
+
+impl Revocations {
+    pub fn from_snapshot(snapshot: RevocationSnapshot) -> Self {
+        let mut children: HashMap<String, Vec<String>> = HashMap::new();
+        for identity in &snapshot.identities {
+            if let Some(parent) = &identity.parent_id {
+                children
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(identity.id.clone());
+            }
+        }
+        Self {
+            tokens: snapshot
+                .revoked_tokens
+                .into_iter()
+                .map(|(jti, exp)| (jti, exp.as_millis()))
+                .collect(),
+            credentials: snapshot.revoked_credentials.into_iter().collect(),
+            identities: snapshot
+                .identities
+                .into_iter()
+                .map(|identity| (identity.id.clone(), identity))
+                .collect(),
+            offboarded_owners: snapshot.offboarded_owners.into_iter().collect(),
+            children,
+        }
+    }
+
+    pub fn identity(&self, id: &str) -> Option<&IdentityState> {
+        self.identities.get(id)
+    }
+
+    pub fn is_token_revoked(&self, jti: &str) -> bool {
+        self.tokens.contains_key(jti)
+    }
+
+    /// Whether this identity and every ancestor may act at `now`.
+    pub fn check_identity(&self, id: &str, now: Timestamp) -> Result<(), Revoked> {
+        let mut cursor = Some(id);
+        let mut depth = 0;
+        while let Some(current) = cursor {
+            if depth > MAX_PARENT_DEPTH {
+                return Err(Revoked::Hierarchy(id.to_string()));
+            }
+            let Some(state) = self.identities.get(current) else {
+                return Err(Revoked::UnknownIdentity(current.to_string()));
+            };
+            match state.status.as_str() {
+                "active" => {}
+                "suspended" => return Err(Revoked::Suspended(current.to_string())),
+                _ => return Err(Revoked::IdentityRevoked(current.to_string())),
+            }
+            if state.expires_at.is_some_and(|expiry| expiry <= now) {
+                return Err(Revoked::Expired(current.to_string()));
+            }
+            if self.offboarded_owners.contains(&state.owner_id) {
+                return Err(Revoked::OwnerOffboarded(current.to_string()));
+            }
+            cursor = state.parent_id.as_deref();
+            depth += 1;
+        }
+        Ok(())
+    }
+
+    /// Whether a verified token is still honoured at `now`.
+    pub fn check_claims(&self, claims: &AccessClaims, now: Timestamp) -> Result<(), Revoked> {
+        if self.tokens.contains_key(&claims.jti) {
+            return Err(Revoked::Token(claims.jti.clone()));
+        }
+        if let Some(credential) = &claims.cred
+            && self.credentials.contains(credential)
+        {
+            return Err(Revoked::Credential(credential.clone()));
+        }
+        self.check_identity(&claims.client_id, now)?;
+        // A subject that is a Warden identity (a token exchanged from an agent's own
+        // token) must still be able to act too.
+        if claims.sub != claims.client_id && self.identities.contains_key(&claims.sub) {
+            self.check_identity(&claims.sub, now)?;
+        }
+        let mut actor = claims.act.as_ref();
+        let mut depth = 0;
+        while let Some(current) = actor {
+            if depth > MAX_PARENT_DEPTH {
+                return Err(Revoked::Hierarchy(claims.client_id.clone()));
+            }
+            self.check_identity(&current.sub, now)?;
+            actor = current.act.as_deref();
+            depth += 1;
+        }
+        Ok(())
+    }
+
+    /// `id` and every identity below it, for kill-switch dry runs.
+    pub fn descendants(&self, id: &str) -> Vec<&IdentityState> {
+        let mut found = Vec::new();
+        let mut stack = vec![id.to_string()];
+        let mut seen = HashSet::new();
+        while let Some(current) = stack.pop() {
+            if !seen.insert(current.clone()) {
+                continue;
+            }
+            if let Some(state) = self.identities.get(&current) {
+                found.push(state);
+            }
+            if let Some(children) = self.children.get(&current) {
+                stack.extend(children.iter().cloned());
+            }
+        }
+        found
+    }
+
+    /// The identities an owner holds.
+    pub fn owned_by(&self, owner_id: &str) -> Vec<&IdentityState> {
+        let mut owned: Vec<&IdentityState> = self
+            .identities
+            .values()
+            .filter(|state| state.owner_id == owner_id)
+            .collect();
+        owned.sort_by(|a, b| a.id.cmp(&b.id));
+        owned
+    }
+}
+
+/// The shared, swappable revocation state.
+#[derive(Debug, Default)]
+pub struct RevocationState {
+    current: RwLock<Arc<Revocations>>,
+}
+
+impl RevocationState {
+    pub fn new(revocations: Revocations) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(revocations)),
+        }
+    }
+
+    /// The current view. A poisoned lock still holds a complete value (writers only swap
+    /// an `Arc`), so it is used rather than failing every request.
+    pub fn current(&self) -> Arc<Revocations> {
+        match self.current.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn replace(&self, revocations: Revocations) {
+        let fresh = Arc::new(revocations);
+        match self.current.write() {
+            Ok(mut guard) => *guard = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+    }
+
+    /// Reads a fresh snapshot from the store and swaps it in.
+    pub async fn reload(&self, store: &dyn Store, now: Timestamp) -> StoreResult<()> {
+        let snapshot = store.revocation_snapshot(now).await?;
+        self.replace(Revocations::from_snapshot(snapshot));
+        Ok(())
+    }
+}
