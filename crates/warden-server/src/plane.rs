@@ -45,7 +45,9 @@ impl PlaneSettings {
         gateway_url: &str,
     ) -> anyhow::Result<Self> {
         let default_ttl = config.token_ttl_secs.unwrap_or(DEFAULT_TOKEN_TTL_SECS);
-        let max_ttl = config.token_max_ttl_secs.unwrap_or(DEFAULT_TOKEN_MAX_TTL_SECS);
+        let max_ttl = config
+            .token_max_ttl_secs
+            .unwrap_or(DEFAULT_TOKEN_MAX_TTL_SECS);
         anyhow::ensure!(
             default_ttl > 0 && max_ttl >= default_ttl,
             "credentials.token_ttl_secs must be positive and at most credentials.token_max_ttl_secs"
@@ -74,7 +76,10 @@ impl PlaneSettings {
                 )
             })?;
             let verifier = ExternalVerifier::from_jwks(&jwks).with_context(|| {
-                format!("the JWKS of trusted issuer {} is not usable", trusted.issuer)
+                format!(
+                    "the JWKS of trusted issuer {} is not usable",
+                    trusted.issuer
+                )
             })?;
             trusted_issuers.push(TrustedIssuer {
                 issuer: trusted.issuer.clone(),

@@ -113,7 +113,11 @@ mod tests {
         }
         assert_eq!(limiter.retry_after(&keys, 0), Some(10));
         // Another client from the same address is blocked too; another address is not.
-        assert!(limiter.retry_after(&["client:b", "ip:1.2.3.4"], 0).is_some());
+        assert!(
+            limiter
+                .retry_after(&["client:b", "ip:1.2.3.4"], 0)
+                .is_some()
+        );
         assert_eq!(limiter.retry_after(&["client:b", "ip:5.6.7.8"], 0), None);
         assert_eq!(limiter.retry_after(&keys, 10_000), None);
     }

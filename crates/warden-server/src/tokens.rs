@@ -148,7 +148,12 @@ impl TokenService {
     }
 
     /// The verification API for the gateway: `token` presented to `upstream`.
-    pub fn verify(&self, token: &str, upstream: &str, now: Timestamp) -> Result<Principal, Refusal> {
+    pub fn verify(
+        &self,
+        token: &str,
+        upstream: &str,
+        now: Timestamp,
+    ) -> Result<Principal, Refusal> {
         let audience = self.settings.audience_for(upstream);
         let claims = self.verify_token(token, Some(&audience), now)?;
         Ok(principal(claims))

@@ -14,8 +14,8 @@ mod store;
 pub use audit::{AuditFilter, AuditQuery, AuditSettings, AuditVerifyError};
 
 pub use credentials::{
-    Credential, CredentialKind, CredentialStatus, IdentityState, NewCredential,
-    RevocationSnapshot, StoredSigningKey, TokenRevocation,
+    Credential, CredentialKind, CredentialStatus, IdentityState, NewCredential, RevocationSnapshot,
+    StoredSigningKey, TokenRevocation,
 };
 pub use error::{StoreError, StoreResult};
 pub use sql::{Dialect, SqlStore};

@@ -57,6 +57,87 @@ pub enum Command {
     /// Manage identities of every kind (service accounts, API keys, tokens, …).
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// Issue, rotate, list and revoke the client credentials of agents and identities.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// Kill switch: suspend an agent, identity or owner's fleet at once (undo with `restore`).
+    Kill(StopArgs),
+    /// Lift a kill-switch suspension.
+    Restore(StopArgs),
+    /// Revoke for good: a token, a credential, an agent, an identity or an owner's fleet.
+    Revoke(StopArgs),
+    /// The token-signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// What `kill`, `restore` and `revoke` act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StopTarget {
+    /// An agent by name; its sub-agents stop with it.
+    Agent,
+    /// An identity by id or KIND:NAME.
+    Identity,
+    /// An owner by email or id: every identity they own.
+    Owner,
+    /// A credential by id (revoke only).
+    Credential,
+    /// An access token, or its jti (revoke only).
+    Token,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    pub target: StopTarget,
+    pub name: String,
+    /// List what would stop; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Fields for issuing or rotating a credential.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// Register this public key (a JWK file) for private_key_jwt instead of a client secret.
+    #[arg(long)]
+    pub public_key: Option<PathBuf>,
+    /// Scopes tokens obtained with it may carry (space-separated).
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Lifetime in days (at most the server's ceiling, which is the default).
+    #[arg(long)]
+    pub expires_in_days: Option<i64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Issue a credential to an identity (id or KIND:NAME); a secret is shown once.
+    Issue {
+        identity: String,
+        #[command(flatten)]
+        fields: CredentialArgs,
+    },
+    /// Issue a new credential; the current ones keep working for the overlap, then stop.
+    Rotate {
+        identity: String,
+        #[command(flatten)]
+        fields: CredentialArgs,
+        /// Seconds the previous credential keeps working [default: the server's overlap].
+        #[arg(long)]
+        overlap_secs: Option<i64>,
+    },
+    /// Revoke one credential by id.
+    Revoke { credential: String },
+    /// List an identity's credentials.
+    List { identity: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys published in the JWKS.
+    List,
+    /// Start signing with a new key; the old one stays published until its tokens expire.
+    Rotate,
 }
 
 #[derive(Debug, Args)]
@@ -197,11 +278,14 @@ pub struct UpdateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
-    /// Register an agent.
+    /// Register an agent and issue its client secret (shown once).
     Create {
         name: String,
         #[command(flatten)]
         fields: CreateArgs,
+        /// Scopes the agent's tokens may carry (space-separated).
+        #[arg(long)]
+        scope: Option<String>,
     },
     /// List agents.
     List {

@@ -4,6 +4,7 @@
 //! as it mounts it, so the document served at `/openapi.json` lists exactly the routes the
 //! server answers.
 
+mod credentials;
 mod health;
 mod identities;
 mod owners;
@@ -63,6 +64,18 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(identities::restore_identity))
         .routes(routes!(identities::revoke_identity))
         .routes(routes!(identities::reassign_identity))
+        .routes(routes!(
+            credentials::issue_credential,
+            credentials::list_credentials
+        ))
+        .routes(routes!(credentials::rotate_credential))
+        .routes(routes!(credentials::revoke_credential))
+        .routes(routes!(credentials::kill))
+        .routes(routes!(credentials::restore))
+        .routes(routes!(credentials::revoke))
+        .routes(routes!(credentials::list_keys))
+        .routes(routes!(credentials::rotate_keys))
+        .routes(routes!(credentials::verify_token))
         .layer(middleware::from_fn_with_state(state.clone(), require_admin));
     let public = OpenApiRouter::new()
         .routes(routes!(health::healthz))

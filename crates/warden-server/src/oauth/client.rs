@@ -43,8 +43,14 @@ impl AuthenticatedClient {
 }
 
 enum Presented {
-    Secret { client_id: String, secret: String },
-    Assertion { client_id: String, assertion: String },
+    Secret {
+        client_id: String,
+        secret: String,
+    },
+    Assertion {
+        client_id: String,
+        assertion: String,
+    },
 }
 
 /// Why authentication failed, for the log and the audit trail only.
@@ -228,10 +234,10 @@ async fn verify(
             if warden_crypto::secret::recognise(secret) != Ok(SecretKind::ClientSecret) {
                 return Err(refuse("not a Warden client secret"));
             }
-            let hash = state
-                .pepper
-                .hash(CLIENT_SECRET_DOMAIN, secret.as_bytes())
-                .to_hex();
+            let hash = super::client_secret_hash(
+                &state.pepper,
+                &warden_crypto::Secret::new(secret.clone()),
+            );
             let Some(credential) = state.store.credential_by_secret_hash(&hash).await? else {
                 return Err(refuse("unknown client secret"));
             };
@@ -294,7 +300,8 @@ async fn verify_assertion(
         let Some(jwk) = &credential.public_jwk else {
             continue;
         };
-        let Ok(verifier) = ExternalVerifier::from_jwks(&serde_json::json!({ "keys": [jwk] }).to_string())
+        let Ok(verifier) =
+            ExternalVerifier::from_jwks(&serde_json::json!({ "keys": [jwk] }).to_string())
         else {
             continue;
         };

@@ -74,7 +74,11 @@ impl OAuthError {
     }
 
     pub fn unsupported_grant_type(description: impl Into<String>) -> Self {
-        Self::new("unsupported_grant_type", StatusCode::BAD_REQUEST, description)
+        Self::new(
+            "unsupported_grant_type",
+            StatusCode::BAD_REQUEST,
+            description,
+        )
     }
 
     /// The server could not decide (store unreachable): fail closed.

@@ -68,7 +68,15 @@ pub(super) async fn revoke(State(state): State<AppState>, request: Request) -> R
     if !involved {
         return no_store(json!({}));
     }
-    match revoke_jti(&state, &client.actor(), &claims.jti, &claims.client_id, claims.exp, now).await
+    match revoke_jti(
+        &state,
+        &client.actor(),
+        &claims.jti,
+        &claims.client_id,
+        claims.exp,
+        now,
+    )
+    .await
     {
         Ok(()) => no_store(json!({})),
         Err(error) => {

@@ -40,6 +40,16 @@ pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 pub const ASSERTION_TYPE_JWT_BEARER: &str =
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// The keyed hash (hex) under which a client secret is stored and looked up.
+pub fn client_secret_hash(
+    pepper: &warden_crypto::Pepper,
+    secret: &warden_crypto::Secret,
+) -> String {
+    pepper
+        .hash(client::CLIENT_SECRET_DOMAIN, secret.expose().as_bytes())
+        .to_hex()
+}
+
 /// The OAuth routes, to be merged into the API router.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -69,10 +79,11 @@ impl OAuthRequest {
             .get(header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| {
-                value
-                    .split(';')
-                    .next()
-                    .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+                value.split(';').next().is_some_and(|media| {
+                    media
+                        .trim()
+                        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+                })
             });
         if !form_type {
             return Err(OAuthError::invalid_request(

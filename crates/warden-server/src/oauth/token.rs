@@ -41,8 +41,14 @@ pub(super) async fn token(State(state): State<AppState>, request: Request) -> Re
             if let Some(client) = client
                 && error.code != "invalid_client"
             {
-                client::refused(&state, &request, client.client_id(), &error.description, now)
-                    .await;
+                client::refused(
+                    &state,
+                    &request,
+                    client.client_id(),
+                    &error.description,
+                    now,
+                )
+                .await;
             }
             error.into_response()
         }
@@ -221,7 +227,12 @@ fn join(scopes: &BTreeSet<String>) -> Option<String> {
 }
 
 fn details(tasks: Option<Vec<TaskDetail>>) -> Option<Vec<AuthorizationDetail>> {
-    tasks.map(|tasks| tasks.into_iter().map(AuthorizationDetail::WardenTask).collect())
+    tasks.map(|tasks| {
+        tasks
+            .into_iter()
+            .map(AuthorizationDetail::WardenTask)
+            .collect()
+    })
 }
 
 async fn client_credentials(
@@ -386,7 +397,8 @@ fn subject(state: &AppState, token: &str, now: Timestamp) -> Result<Subject, OAu
             "subject_token is not addressed to this server (aud)",
         ));
     }
-    let bad = |what: &str| OAuthError::invalid_grant(format!("subject_token has a malformed `{what}`"));
+    let bad =
+        |what: &str| OAuthError::invalid_grant(format!("subject_token has a malformed `{what}`"));
     let scopes = match claims.other.get("scope") {
         None => None,
         Some(serde_json::Value::String(text)) => Some(scope_set(text)),
@@ -423,7 +435,10 @@ fn subject(state: &AppState, token: &str, now: Timestamp) -> Result<Subject, OAu
 fn within(wanted: &TaskDetail, granted: &[TaskDetail]) -> bool {
     granted.iter().any(|task| {
         task.task_id == wanted.task_id
-            && wanted.actions.iter().all(|action| task.actions.contains(action))
+            && wanted
+                .actions
+                .iter()
+                .all(|action| task.actions.contains(action))
             && wanted
                 .resources
                 .iter()

@@ -49,9 +49,12 @@ impl Api {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let pepper = Pepper::from_bytes([3; 32]);
+        let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
+        let credentials = test_plane(&store, warden_core::Clock::now(&clock)).await;
         let state = AppState {
+            credentials: Arc::new(credentials),
             store: Arc::new(store),
-            clock: Arc::new(ManualClock::new(Timestamp::from_millis(1_800_000_000_000))),
+            clock: Arc::new(clock),
             admin_token_hash: pepper.hash(
                 warden_server::bootstrap::ADMIN_TOKEN_DOMAIN,
                 TOKEN.as_bytes(),
@@ -123,4 +126,29 @@ impl Api {
         assert_eq!(reply.status, status, "{method} {uri}: {}", reply.body);
         reply.body
     }
+}
+
+/// The issuer and gateway URLs of in-process test servers.
+pub const ISSUER: &str = "http://warden.test";
+pub const GATEWAY: &str = "http://gateway.test";
+
+/// A credential plane with default lifetimes over `store`.
+pub async fn test_plane(
+    store: &dyn warden_store::Store,
+    now: Timestamp,
+) -> warden_server::plane::CredentialPlane {
+    let settings = warden_server::plane::PlaneSettings::resolve(
+        &warden_server::config::CredentialConfig::default(),
+        ISSUER,
+        GATEWAY,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    warden_server::plane::CredentialPlane::start(
+        store,
+        warden_crypto::DataKey::from_bytes([5; 32]),
+        settings,
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -10,8 +10,8 @@ use warden_core::{
 
 use super::{SqlStore, identities, owners};
 use crate::credentials::{
-    Credential, CredentialKind, CredentialStatus, IdentityState, NewCredential,
-    RevocationSnapshot, StoredSigningKey, TokenRevocation,
+    Credential, CredentialKind, CredentialStatus, IdentityState, NewCredential, RevocationSnapshot,
+    StoredSigningKey, TokenRevocation,
 };
 use crate::error::{StoreError, StoreResult};
 
@@ -138,9 +138,8 @@ pub(super) async fn create(
 pub(super) async fn list(pool: &AnyPool, reference: &IdentityRef) -> StoreResult<Vec<Credential>> {
     let mut connection = pool.acquire().await?;
     let identity = identities::fetch(&mut connection, reference, "").await?;
-    let sql = format!(
-        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE identity_id = $1 ORDER BY id"
-    );
+    let sql =
+        format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE identity_id = $1 ORDER BY id");
     let found = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(identity.id.to_string())
         .fetch_all(&mut *connection)
@@ -214,12 +213,10 @@ pub(super) async fn rotate(
             .await?;
         retired.push(old);
     }
-    let scope = new.scope.clone().or_else(|| {
-        retired
-            .iter()
-            .rev()
-            .find_map(|old| old.scope.clone())
-    });
+    let scope = new
+        .scope
+        .clone()
+        .or_else(|| retired.iter().rev().find_map(|old| old.scope.clone()));
     let credential = build(&identity, NewCredential { scope, ..new }, now);
     insert(&mut tx, &credential).await?;
     let previous_ids: Vec<&str> = retired.iter().map(|old| old.id.as_str()).collect();
@@ -249,13 +246,11 @@ pub(super) async fn revoke(
         None => return Err(DomainError::UnknownCredential(id.to_string()).into()),
     };
     if found.status == CredentialStatus::Revoked {
-        return Err(DomainError::InvalidState(format!(
-            "credential `{id}` is already revoked"
-        ))
-        .into());
+        return Err(
+            DomainError::InvalidState(format!("credential `{id}` is already revoked")).into(),
+        );
     }
-    let identity =
-        identities::fetch(&mut tx, &IdentityRef::parse(&found.identity_id)?, "").await?;
+    let identity = identities::fetch(&mut tx, &IdentityRef::parse(&found.identity_id)?, "").await?;
     found.status = CredentialStatus::Revoked;
     found.revoked_at = Some(now);
     sqlx::query("UPDATE credentials SET status = 'revoked', revoked_at = $1 WHERE id = $2")

@@ -10,7 +10,7 @@ use crate::cli::{
 use crate::client::{Client, Failure, segment};
 use crate::output;
 
-const IDENTITY_FIELDS: &[&str] = &[
+pub const IDENTITY_FIELDS: &[&str] = &[
     "kind",
     "name",
     "id",
@@ -44,8 +44,13 @@ pub async fn run_agent(
 ) -> Result<(), Failure> {
     let agent = |name: &str| format!("agent:{name}");
     match command {
-        AgentCommand::Create { name, fields } => {
-            create(client, format, "agent", &name, fields, None).await
+        AgentCommand::Create {
+            name,
+            fields,
+            scope,
+        } => {
+            let identity = create_identity(client, "agent", &name, fields, None).await?;
+            crate::commands::credential::issue_for_new_agent(client, format, identity, scope).await
         }
         AgentCommand::List { filters } => list(client, format, Some("agent".into()), filters).await,
         AgentCommand::Show { name } => show(client, format, &agent(&name)).await,
@@ -144,6 +149,19 @@ async fn create(
     fields: CreateArgs,
     imported_from: Option<String>,
 ) -> Result<(), Failure> {
+    let identity = create_identity(client, kind, name, fields, imported_from).await?;
+    output::record(format, &identity, IDENTITY_FIELDS);
+    Ok(())
+}
+
+/// Registers an identity and returns it as the API answered.
+async fn create_identity(
+    client: &Client,
+    kind: &str,
+    name: &str,
+    fields: CreateArgs,
+    imported_from: Option<String>,
+) -> Result<Value, Failure> {
     let mut body = json!({ "kind": kind, "name": name, "owner": fields.owner, "labels": labels(&fields.labels)? });
     let optional = [
         ("environment", fields.environment),
@@ -160,9 +178,7 @@ async fn create(
         body["source"] = json!("imported");
         body["source_detail"] = Value::String(origin);
     }
-    let identity = client.post("/v1/identities", Some(body)).await?;
-    output::record(format, &identity, IDENTITY_FIELDS);
-    Ok(())
+    client.post("/v1/identities", Some(body)).await
 }
 
 async fn list(

@@ -1,5 +1,6 @@
 //! One module per noun; `run` sends each command to its module.
 
+mod credential;
 mod identity;
 mod owner;
 mod serve;
@@ -22,6 +23,26 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Identity(command) => {
             let client = Client::new(&cli.global.addr, cli.global.token)?;
             identity::run_identity(&client, format, command).await
+        }
+        Command::Credential(command) => {
+            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            credential::run(&client, format, command).await
+        }
+        Command::Kill(args) => {
+            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            credential::stop(&client, format, "kill", args).await
+        }
+        Command::Restore(args) => {
+            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            credential::stop(&client, format, "restore", args).await
+        }
+        Command::Revoke(args) => {
+            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            credential::stop(&client, format, "revoke", args).await
+        }
+        Command::Keys(command) => {
+            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            credential::keys(&client, format, command).await
         }
     }
 }
