@@ -197,6 +197,7 @@ async fn change(
         .store
         .change_identity(&state.actor, &identity_ref(identity)?, change, now)
         .await?;
+    state.credentials.refresh(&*state.store, now).await?;
     tracing::info!(identity = %changed.reference(), change = %what, "identity changed");
     Ok(Json(changed.as_seen_at(now)))
 }

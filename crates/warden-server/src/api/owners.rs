@@ -144,6 +144,7 @@ pub async fn offboard_owner(
         .await?;
     tracing::info!(owner = %outcome.owner.email, suspended = outcome.suspended.len(), "owner offboarded");
     let now = state.clock.now();
+    state.credentials.refresh(&*state.store, now).await?;
     Ok(Json(OffboardResult {
         owner: outcome.owner,
         suspended: outcome
@@ -175,6 +176,7 @@ pub async fn reassign_owner(
         )
         .await?;
     tracing::info!(from = %owner, to = %body.to, moved = moved.len(), "identities reassigned");
+    state.credentials.refresh(&*state.store, now).await?;
     Ok(Json(ReassignResult {
         moved: moved
             .into_iter()

@@ -259,7 +259,13 @@ async fn verify(
             credential.status.as_str()
         )));
     }
-    let revocations = state.credentials.tokens.revocations.current();
+    let mut revocations = state.credentials.tokens.revocations.current();
+    if revocations.identity(client_id).is_none() {
+        // Registered since the last refresh (here or on another node): read it now. The
+        // token endpoint may touch the store; only verification may not.
+        state.credentials.refresh(&*state.store, now).await?;
+        revocations = state.credentials.tokens.revocations.current();
+    }
     if let Err(revoked) = revocations.check_identity(client_id, now) {
         return Err(refuse(revoked.to_string()));
     }

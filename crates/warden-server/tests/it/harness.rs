@@ -17,6 +17,8 @@ pub const TOKEN: &str = "test-admin-token-that-is-long-enough-0123456789";
 
 pub struct Api {
     router: Router,
+    pub clock: ManualClock,
+    pub state: AppState,
     _dir: tempfile::TempDir,
 }
 
@@ -37,6 +39,10 @@ impl Reply {
 
 impl Api {
     pub async fn new() -> Self {
+        Self::with_credentials(warden_server::config::CredentialConfig::default()).await
+    }
+
+    pub async fn with_credentials(config: warden_server::config::CredentialConfig) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let signer = warden_audit::AuditSigner::generate().unwrap_or_else(|e| panic!("{e}"));
         let audit_public_key = signer.public_key();
@@ -50,11 +56,11 @@ impl Api {
             .unwrap_or_else(|e| panic!("{e}"));
         let pepper = Pepper::from_bytes([3; 32]);
         let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
-        let credentials = test_plane(&store, warden_core::Clock::now(&clock)).await;
+        let credentials = test_plane(&store, &config, warden_core::Clock::now(&clock)).await;
         let state = AppState {
             credentials: Arc::new(credentials),
             store: Arc::new(store),
-            clock: Arc::new(clock),
+            clock: Arc::new(clock.clone()),
             admin_token_hash: pepper.hash(
                 warden_server::bootstrap::ADMIN_TOKEN_DOMAIN,
                 TOKEN.as_bytes(),
@@ -64,7 +70,9 @@ impl Api {
             audit_public_key,
         };
         Self {
-            router: warden_server::api::router(state),
+            router: warden_server::api::router(state.clone()),
+            clock,
+            state,
             _dir: dir,
         }
     }
@@ -135,10 +143,11 @@ pub const GATEWAY: &str = "http://gateway.test";
 /// A credential plane with default lifetimes over `store`.
 pub async fn test_plane(
     store: &dyn warden_store::Store,
+    config: &warden_server::config::CredentialConfig,
     now: Timestamp,
 ) -> warden_server::plane::CredentialPlane {
     let settings = warden_server::plane::PlaneSettings::resolve(
-        &warden_server::config::CredentialConfig::default(),
+        config,
         ISSUER,
         GATEWAY,
     )
@@ -151,4 +160,22 @@ pub async fn test_plane(
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"))
+}
+
+impl Api {
+    /// A form POST to an OAuth endpoint, with optional HTTP Basic credentials.
+    pub async fn form(&self, uri: &str, basic: Option<(&str, &str)>, pairs: &[(&str, &str)]) -> Reply {
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            builder = builder.header(header::AUTHORIZATION, format!("Basic {encoded}"));
+        }
+        let body = serde_urlencoded::to_string(pairs).unwrap_or_else(|e| panic!("{e}"));
+        self.raw(builder.body(Body::from(body)).unwrap_or_else(|e| panic!("{e}")))
+            .await
+    }
 }

@@ -10,4 +10,5 @@
 
 mod bad_input;
 mod harness;
+mod oauth;
 mod openapi;

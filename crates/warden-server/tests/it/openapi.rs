@@ -8,16 +8,25 @@ use crate::harness::Api;
 const EXPECTED_PATHS: &[&str] = &[
     "/healthz",
     "/readyz",
+    "/v1/credentials/{id}/revoke",
     "/v1/identities",
     "/v1/identities/{identity}",
+    "/v1/identities/{identity}/credentials",
+    "/v1/identities/{identity}/credentials/rotate",
     "/v1/identities/{identity}/reassign",
     "/v1/identities/{identity}/restore",
     "/v1/identities/{identity}/revoke",
     "/v1/identities/{identity}/suspend",
+    "/v1/keys",
+    "/v1/keys/rotate",
+    "/v1/kill",
     "/v1/owners",
     "/v1/owners/{owner}",
     "/v1/owners/{owner}/offboard",
     "/v1/owners/{owner}/reassign",
+    "/v1/restore",
+    "/v1/revoke",
+    "/v1/tokens/verify",
 ];
 
 #[tokio::test]
