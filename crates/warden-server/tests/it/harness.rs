@@ -146,12 +146,8 @@ pub async fn test_plane(
     config: &warden_server::config::CredentialConfig,
     now: Timestamp,
 ) -> warden_server::plane::CredentialPlane {
-    let settings = warden_server::plane::PlaneSettings::resolve(
-        config,
-        ISSUER,
-        GATEWAY,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let settings = warden_server::plane::PlaneSettings::resolve(config, ISSUER, GATEWAY)
+        .unwrap_or_else(|e| panic!("{e}"));
     warden_server::plane::CredentialPlane::start(
         store,
         warden_crypto::DataKey::from_bytes([5; 32]),
@@ -164,18 +160,28 @@ pub async fn test_plane(
 
 impl Api {
     /// A form POST to an OAuth endpoint, with optional HTTP Basic credentials.
-    pub async fn form(&self, uri: &str, basic: Option<(&str, &str)>, pairs: &[(&str, &str)]) -> Reply {
+    pub async fn form(
+        &self,
+        uri: &str,
+        basic: Option<(&str, &str)>,
+        pairs: &[(&str, &str)],
+    ) -> Reply {
         let mut builder = Request::builder()
             .method(Method::POST)
             .uri(uri)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         if let Some((id, secret)) = basic {
             use base64::Engine as _;
-            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
             builder = builder.header(header::AUTHORIZATION, format!("Basic {encoded}"));
         }
         let body = serde_urlencoded::to_string(pairs).unwrap_or_else(|e| panic!("{e}"));
-        self.raw(builder.body(Body::from(body)).unwrap_or_else(|e| panic!("{e}")))
-            .await
+        self.raw(
+            builder
+                .body(Body::from(body))
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+        .await
     }
 }

@@ -11,5 +11,5 @@
 mod bad_input;
 mod harness;
 mod oauth;
-mod standard_client;
 mod openapi;
+mod standard_client;

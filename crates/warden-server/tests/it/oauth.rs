@@ -26,7 +26,13 @@ async fn owner(api: &Api, email: &str) {
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
 }
 
-async fn agent(api: &Api, name: &str, owner: &str, parent: Option<&str>, scope: Option<&str>) -> Agent {
+async fn agent(
+    api: &Api,
+    name: &str,
+    owner: &str,
+    parent: Option<&str>,
+    scope: Option<&str>,
+) -> Agent {
     let mut body = json!({ "kind": "agent", "name": name, "owner": owner });
     if let Some(parent) = parent {
         body["parent"] = json!(parent);
@@ -53,7 +59,8 @@ async fn agent(api: &Api, name: &str, owner: &str, parent: Option<&str>, scope: 
 async fn token_for(api: &Api, agent: &Agent, extra: &[(&str, &str)]) -> crate::harness::Reply {
     let mut pairs = vec![("grant_type", "client_credentials"), ("resource", "github")];
     pairs.extend_from_slice(extra);
-    api.form(TOKEN, Some((&agent.id, &agent.secret)), &pairs).await
+    api.form(TOKEN, Some((&agent.id, &agent.secret)), &pairs)
+        .await
 }
 
 async fn token(api: &Api, agent: &Agent) -> String {
@@ -90,7 +97,14 @@ fn now(api: &Api) -> Timestamp {
 async fn client_credentials_by_basic_and_by_form_give_a_narrow_token() {
     let api = Api::new().await;
     owner(&api, "alice@example.com").await;
-    let bot = agent(&api, "support-bot", "alice@example.com", None, Some("tickets:read tickets:write")).await;
+    let bot = agent(
+        &api,
+        "support-bot",
+        "alice@example.com",
+        None,
+        Some("tickets:read tickets:write"),
+    )
+    .await;
     assert!(bot.secret.starts_with("warden_cs_"));
 
     let reply = token_for(
@@ -135,7 +149,11 @@ async fn client_credentials_by_basic_and_by_form_give_a_narrow_token() {
     assert_eq!(form.body["scope"], "tickets:read tickets:write");
 
     let introspected = api
-        .form("/oauth/introspect", Some((&bot.id, &bot.secret)), &[("token", access)])
+        .form(
+            "/oauth/introspect",
+            Some((&bot.id, &bot.secret)),
+            &[("token", access)],
+        )
         .await;
     assert_eq!(introspected.body["active"], true, "{}", introspected.body);
     assert_eq!(introspected.body["client_id"], bot.id);
@@ -153,7 +171,10 @@ async fn client_credentials_by_basic_and_by_form_give_a_narrow_token() {
         .await
         .unwrap();
     let kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
-    assert!(kinds.contains(&"token.issued") && kinds.contains(&"credential.issued"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"token.issued") && kinds.contains(&"credential.issued"),
+        "{kinds:?}"
+    );
     let text = serde_json::to_string(&events).unwrap();
     assert!(!text.contains(&bot.secret) && !text.contains(access));
 }
@@ -165,26 +186,78 @@ async fn malformed_requests_get_rfc_6749_errors() {
     let bot = agent(&api, "bot", "alice@example.com", None, Some("read")).await;
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (vec![("resource", "github")], "invalid_request"),
-        (vec![("grant_type", "password"), ("resource", "github")], "unsupported_grant_type"),
+        (
+            vec![("grant_type", "password"), ("resource", "github")],
+            "unsupported_grant_type",
+        ),
         (vec![("grant_type", "client_credentials")], "invalid_target"),
-        (vec![("grant_type", "client_credentials"), ("resource", "http://elsewhere/x")], "invalid_target"),
-        (vec![("grant_type", "client_credentials"), ("resource", "github"), ("scope", "write")], "invalid_scope"),
-        (vec![("grant_type", "client_credentials"), ("resource", "github"), ("expires_in", "999999")], "invalid_request"),
-        (vec![("grant_type", "client_credentials"), ("resource", "github"), ("authorization_details", r#"[{"type":"other"}]"#)], "invalid_authorization_details"),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("resource", "http://elsewhere/x"),
+            ],
+            "invalid_target",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("resource", "github"),
+                ("scope", "write"),
+            ],
+            "invalid_scope",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("resource", "github"),
+                ("expires_in", "999999"),
+            ],
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("resource", "github"),
+                ("authorization_details", r#"[{"type":"other"}]"#),
+            ],
+            "invalid_authorization_details",
+        ),
     ];
     for (pairs, code) in cases {
         let reply = api.form(TOKEN, Some((&bot.id, &bot.secret)), &pairs).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{pairs:?}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{pairs:?}: {}",
+            reply.body
+        );
         assert_eq!(reply.body["error"], code, "{pairs:?}: {}", reply.body);
         assert!(reply.body["error_description"].is_string());
     }
     // A repeated parameter, and two authentication methods at once.
     let repeated = api
-        .form(TOKEN, Some((&bot.id, &bot.secret)), &[("grant_type", "client_credentials"), ("resource", "a"), ("resource", "b")])
+        .form(
+            TOKEN,
+            Some((&bot.id, &bot.secret)),
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", "a"),
+                ("resource", "b"),
+            ],
+        )
         .await;
     assert_eq!(repeated.body["error"], "invalid_request");
     let both = api
-        .form(TOKEN, Some((&bot.id, &bot.secret)), &[("grant_type", "client_credentials"), ("resource", "a"), ("client_secret", &bot.secret), ("client_id", &bot.id)])
+        .form(
+            TOKEN,
+            Some((&bot.id, &bot.secret)),
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", "a"),
+                ("client_secret", &bot.secret),
+                ("client_id", &bot.id),
+            ],
+        )
         .await;
     assert_eq!(both.body["error"], "invalid_request");
     // A longer lifetime within the ceiling is granted.
@@ -207,14 +280,21 @@ async fn wrong_expired_and_rotated_out_secrets_are_refused() {
     let forged = warden_crypto::Secret::generate(warden_crypto::SecretKind::ClientSecret);
     for secret in ["hunter2", forged.expose(), other.secret.as_str()] {
         refused(
-            api.form(TOKEN, Some((&bot.id, secret)), &[("grant_type", "client_credentials"), ("resource", "github")])
-                .await,
+            api.form(
+                TOKEN,
+                Some((&bot.id, secret)),
+                &[("grant_type", "client_credentials"), ("resource", "github")],
+            )
+            .await,
         );
     }
 
     // Rotation: the old secret works during the overlap, then stops.
     let rotated = api
-        .post("/v1/identities/agent:bot/credentials/rotate", r#"{"overlap_secs": 60}"#)
+        .post(
+            "/v1/identities/agent:bot/credentials/rotate",
+            r#"{"overlap_secs": 60}"#,
+        )
         .await;
     assert_eq!(rotated.status, StatusCode::CREATED, "{}", rotated.body);
     let fresh = Agent {
@@ -228,7 +308,10 @@ async fn wrong_expired_and_rotated_out_secrets_are_refused() {
 
     // A credential past its expiry (the ceiling is 90 days by default).
     let short = api
-        .post("/v1/identities/agent:other/credentials", r#"{"expires_in_days": 1}"#)
+        .post(
+            "/v1/identities/agent:other/credentials",
+            r#"{"expires_in_days": 1}"#,
+        )
         .await;
     let short = Agent {
         id: other.id.clone(),
@@ -238,9 +321,17 @@ async fn wrong_expired_and_rotated_out_secrets_are_refused() {
     api.clock.advance_secs(86_401);
     refused(token_for(&api, &short, &[]).await);
     let beyond = api
-        .post("/v1/identities/agent:other/credentials", r#"{"expires_in_days": 91}"#)
+        .post(
+            "/v1/identities/agent:other/credentials",
+            r#"{"expires_in_days": 91}"#,
+        )
         .await;
-    assert_eq!(beyond.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", beyond.body);
+    assert_eq!(
+        beyond.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        beyond.body
+    );
 
     // A revoked credential stops at once, and so do the tokens obtained with it.
     let access = token(&api, &fresh).await;
@@ -254,7 +345,9 @@ async fn wrong_expired_and_rotated_out_secrets_are_refused() {
         .as_str()
         .unwrap()
         .to_string();
-    let revoked = api.post(&format!("/v1/credentials/{active}/revoke"), "").await;
+    let revoked = api
+        .post(&format!("/v1/credentials/{active}/revoke"), "")
+        .await;
     assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
     refused(token_for(&api, &fresh, &[]).await);
     assert!(!is_valid(&api, &access).await);
@@ -267,13 +360,22 @@ async fn repeated_failures_are_rate_limited_per_client_and_address() {
     let bot = agent(&api, "bot", "alice@example.com", None, None).await;
     for _ in 0..warden_server::ratelimit::DEFAULT_BURST {
         let reply = api
-            .form(TOKEN, Some((&bot.id, "wrong")), &[("grant_type", "client_credentials"), ("resource", "github")])
+            .form(
+                TOKEN,
+                Some((&bot.id, "wrong")),
+                &[("grant_type", "client_credentials"), ("resource", "github")],
+            )
             .await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     }
     // Now even the right secret waits.
     let limited = token_for(&api, &bot, &[]).await;
-    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.body);
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
     assert_eq!(limited.body["error"], "invalid_client");
     api.clock.advance_secs(60);
     assert_eq!(token_for(&api, &bot, &[]).await.status, StatusCode::OK);
@@ -299,12 +401,35 @@ async fn forged_expired_and_misdirected_tokens_are_refused() {
     let claims: AccessClaims = {
         let payload = access.split('.').nth(1).unwrap();
         use base64::Engine as _;
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
     };
-    let kid = api.state.credentials.tokens.ring().active().kid().to_string();
+    let kid = api
+        .state
+        .credentials
+        .tokens
+        .ring()
+        .active()
+        .kid()
+        .to_string();
 
-    let none = forged(json!({"alg": "none", "typ": "at+jwt", "kid": kid}), &claims, b"");
-    let public = api.state.credentials.tokens.ring().active().public_key().to_vec();
+    let none = forged(
+        json!({"alg": "none", "typ": "at+jwt", "kid": kid}),
+        &claims,
+        b"",
+    );
+    let public = api
+        .state
+        .credentials
+        .tokens
+        .ring()
+        .active()
+        .public_key()
+        .to_vec();
     let hs256 = jsonwebtoken::encode(
         &jsonwebtoken::Header {
             kid: Some(kid.clone()),
@@ -321,19 +446,41 @@ async fn forged_expired_and_misdirected_tokens_are_refused() {
         let answer = verified(&api, bad).await;
         assert_eq!(answer["valid"], false, "{answer}");
         let introspected = api
-            .form("/oauth/introspect", Some((&bot.id, &bot.secret)), &[("token", bad)])
+            .form(
+                "/oauth/introspect",
+                Some((&bot.id, &bot.secret)),
+                &[("token", bad)],
+            )
             .await;
         assert_eq!(introspected.body, json!({"active": false}));
     }
-    assert!(verified(&api, &none).await["reason"].as_str().unwrap().contains("algorithm"));
-    assert!(verified(&api, &unknown_kid).await["reason"].as_str().unwrap().contains("unknown key"));
-    assert!(verified_at(&api, &access, "jira").await["reason"].as_str().unwrap().contains("audience"));
+    assert!(
+        verified(&api, &none).await["reason"]
+            .as_str()
+            .unwrap()
+            .contains("algorithm")
+    );
+    assert!(
+        verified(&api, &unknown_kid).await["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown key")
+    );
+    assert!(
+        verified_at(&api, &access, "jira").await["reason"]
+            .as_str()
+            .unwrap()
+            .contains("audience")
+    );
 
     assert!(is_valid(&api, &access).await);
     api.clock.advance_secs(300 + 31);
     let expired = verified(&api, &access).await;
     assert_eq!(expired["valid"], false);
-    assert!(expired["reason"].as_str().unwrap().contains("expired"), "{expired}");
+    assert!(
+        expired["reason"].as_str().unwrap().contains("expired"),
+        "{expired}"
+    );
 }
 
 #[tokio::test]
@@ -341,18 +488,31 @@ async fn revoked_tokens_killed_agents_and_revoked_parents_stop_at_once() {
     let api = Api::new().await;
     owner(&api, "alice@example.com").await;
     let parent = agent(&api, "planner", "alice@example.com", None, None).await;
-    let child = agent(&api, "researcher", "alice@example.com", Some("agent:planner"), None).await;
+    let child = agent(
+        &api,
+        "researcher",
+        "alice@example.com",
+        Some("agent:planner"),
+        None,
+    )
+    .await;
 
     // One token by its owner (RFC 7009), another by the admin.
     let first = token(&api, &parent).await;
     let second = token(&api, &parent).await;
     let kept = token(&api, &parent).await;
     let revoked = api
-        .form("/oauth/revoke", Some((&parent.id, &parent.secret)), &[("token", &first)])
+        .form(
+            "/oauth/revoke",
+            Some((&parent.id, &parent.secret)),
+            &[("token", &first)],
+        )
         .await;
     assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
     assert!(!is_valid(&api, &first).await);
-    let by_admin = api.post("/v1/revoke", &json!({ "token": second }).to_string()).await;
+    let by_admin = api
+        .post("/v1/revoke", &json!({ "token": second }).to_string())
+        .await;
     assert_eq!(by_admin.status, StatusCode::OK, "{}", by_admin.body);
     assert!(!is_valid(&api, &second).await);
     assert!(is_valid(&api, &kept).await);
@@ -360,25 +520,54 @@ async fn revoked_tokens_killed_agents_and_revoked_parents_stop_at_once() {
     // Kill the parent: its tokens and its sub-agent's tokens stop; restore brings them back.
     let child_token = token(&api, &child).await;
     let dry = api
-        .post("/v1/kill", &json!({ "identity": "agent:planner", "dry_run": true }).to_string())
+        .post(
+            "/v1/kill",
+            &json!({ "identity": "agent:planner", "dry_run": true }).to_string(),
+        )
         .await;
-    assert_eq!(dry.body["stops"].as_array().unwrap().len(), 2, "{}", dry.body);
+    assert_eq!(
+        dry.body["stops"].as_array().unwrap().len(),
+        2,
+        "{}",
+        dry.body
+    );
     assert!(is_valid(&api, &kept).await, "a dry run changes nothing");
-    let killed = api.post("/v1/kill", &json!({ "identity": "agent:planner" }).to_string()).await;
+    let killed = api
+        .post(
+            "/v1/kill",
+            &json!({ "identity": "agent:planner" }).to_string(),
+        )
+        .await;
     assert_eq!(killed.status, StatusCode::OK, "{}", killed.body);
     assert!(!is_valid(&api, &kept).await);
     assert!(!is_valid(&api, &child_token).await);
-    assert_eq!(token_for(&api, &child, &[]).await.body["error"], "invalid_client");
-    let restored = api.post("/v1/restore", &json!({ "identity": "agent:planner" }).to_string()).await;
+    assert_eq!(
+        token_for(&api, &child, &[]).await.body["error"],
+        "invalid_client"
+    );
+    let restored = api
+        .post(
+            "/v1/restore",
+            &json!({ "identity": "agent:planner" }).to_string(),
+        )
+        .await;
     assert_eq!(restored.status, StatusCode::OK, "{}", restored.body);
     assert!(is_valid(&api, &kept).await);
     assert!(is_valid(&api, &child_token).await);
 
     // Revoking the parent for good stops the sub-agent's tokens too.
-    let gone = api.post("/v1/revoke", &json!({ "identity": "agent:planner" }).to_string()).await;
+    let gone = api
+        .post(
+            "/v1/revoke",
+            &json!({ "identity": "agent:planner" }).to_string(),
+        )
+        .await;
     assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
     assert!(!is_valid(&api, &child_token).await);
-    let reason = verified(&api, &child_token).await["reason"].as_str().unwrap().to_string();
+    let reason = verified(&api, &child_token).await["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(reason.contains("revoked"), "{reason}");
 }
 
@@ -390,21 +579,43 @@ async fn owner_kill_switch_and_offboarding_stop_the_fleet() {
     let a = agent(&api, "alpha", "alice@example.com", None, None).await;
     let b = agent(&api, "beta", "alice@example.com", None, None).await;
     let c = agent(&api, "gamma", "bob@example.com", None, None).await;
-    let (ta, tb, tc) = (token(&api, &a).await, token(&api, &b).await, token(&api, &c).await);
+    let (ta, tb, tc) = (
+        token(&api, &a).await,
+        token(&api, &b).await,
+        token(&api, &c).await,
+    );
 
-    let killed = api.post("/v1/kill", &json!({ "owner": "alice@example.com" }).to_string()).await;
+    let killed = api
+        .post(
+            "/v1/kill",
+            &json!({ "owner": "alice@example.com" }).to_string(),
+        )
+        .await;
     assert_eq!(killed.status, StatusCode::OK, "{}", killed.body);
     assert!(!is_valid(&api, &ta).await && !is_valid(&api, &tb).await);
     assert!(is_valid(&api, &tc).await);
-    let restored = api.post("/v1/restore", &json!({ "owner": "alice@example.com" }).to_string()).await;
-    assert_eq!(restored.body["restored"].as_array().unwrap().len(), 2, "{}", restored.body);
+    let restored = api
+        .post(
+            "/v1/restore",
+            &json!({ "owner": "alice@example.com" }).to_string(),
+        )
+        .await;
+    assert_eq!(
+        restored.body["restored"].as_array().unwrap().len(),
+        2,
+        "{}",
+        restored.body
+    );
     assert!(is_valid(&api, &ta).await);
 
     // Offboarding bob suspends gamma: its token and its client are refused.
     let offboarded = api.post("/v1/owners/bob@example.com/offboard", "").await;
     assert_eq!(offboarded.status, StatusCode::OK, "{}", offboarded.body);
     assert!(!is_valid(&api, &tc).await);
-    assert_eq!(token_for(&api, &c, &[]).await.body["error"], "invalid_client");
+    assert_eq!(
+        token_for(&api, &c, &[]).await.body["error"],
+        "invalid_client"
+    );
 }
 
 /// An external identity provider: a key ring of its own, its JWKS in a file.
@@ -428,7 +639,11 @@ fn idp() -> Idp {
         }],
         ..Default::default()
     };
-    Idp { ring, _dir: dir, config }
+    Idp {
+        ring,
+        _dir: dir,
+        config,
+    }
 }
 
 impl Idp {
@@ -444,7 +659,11 @@ impl Idp {
             client_id: "webapp".into(),
             scope: Some(scope.into()),
             act: None,
-            may_act: may_act.map(|sub| Actor { sub: sub.into(), iss: None, act: None }),
+            may_act: may_act.map(|sub| Actor {
+                sub: sub.into(),
+                iss: None,
+                act: None,
+            }),
             authorization_details: None,
             owner: None,
             env: None,
@@ -454,17 +673,29 @@ impl Idp {
     }
 }
 
-async fn exchange(api: &Api, agent: &Agent, subject: &str, extra: &[(&str, &str)]) -> crate::harness::Reply {
+async fn exchange(
+    api: &Api,
+    agent: &Agent,
+    subject: &str,
+    extra: &[(&str, &str)],
+) -> crate::harness::Reply {
     let mut pairs = vec![
-        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
         ("subject_token", subject),
-        ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ),
     ];
     if !extra.iter().any(|(key, _)| *key == "resource") {
         pairs.push(("resource", "github"));
     }
     pairs.extend_from_slice(extra);
-    api.form(TOKEN, Some((&agent.id, &agent.secret)), &pairs).await
+    api.form(TOKEN, Some((&agent.id, &agent.secret)), &pairs)
+        .await
 }
 
 #[tokio::test]
@@ -472,19 +703,33 @@ async fn token_exchange_narrows_and_honours_may_act() {
     let idp = idp();
     let api = Api::with_credentials(idp.config.clone()).await;
     owner(&api, "ops@example.com").await;
-    let bot = agent(&api, "bot", "ops@example.com", None, Some("repo:read repo:write")).await;
+    let bot = agent(
+        &api,
+        "bot",
+        "ops@example.com",
+        None,
+        Some("repo:read repo:write"),
+    )
+    .await;
     let other = agent(&api, "other", "ops@example.com", None, None).await;
     let user = idp.user_token(now(&api), "repo:read issues:read", Some(&bot.id));
 
     let reply = exchange(&api, &bot, &user, &[("scope", "repo:read")]).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(reply.body["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+    assert_eq!(
+        reply.body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
     let delegated = reply.body["access_token"].as_str().unwrap().to_string();
     let principal = verified(&api, &delegated).await;
     assert_eq!(principal["agent"], bot.id);
     assert_eq!(principal["on_behalf_of"], "alice@example.com");
     let introspected = api
-        .form("/oauth/introspect", Some((&bot.id, &bot.secret)), &[("token", &delegated)])
+        .form(
+            "/oauth/introspect",
+            Some((&bot.id, &bot.secret)),
+            &[("token", &delegated)],
+        )
         .await;
     assert_eq!(introspected.body["sub"], "alice@example.com");
     assert_eq!(introspected.body["act"]["sub"], bot.id);
@@ -495,24 +740,44 @@ async fn token_exchange_narrows_and_honours_may_act() {
 
     // More than the user has; more than the agent may have.
     let beyond_user = exchange(&api, &bot, &user, &[("scope", "repo:write")]).await;
-    assert_eq!(beyond_user.body["error"], "invalid_scope", "{}", beyond_user.body);
+    assert_eq!(
+        beyond_user.body["error"], "invalid_scope",
+        "{}",
+        beyond_user.body
+    );
     let beyond_agent = exchange(&api, &bot, &user, &[("scope", "issues:read")]).await;
-    assert_eq!(beyond_agent.body["error"], "invalid_scope", "{}", beyond_agent.body);
+    assert_eq!(
+        beyond_agent.body["error"], "invalid_scope",
+        "{}",
+        beyond_agent.body
+    );
 
     // An actor the user did not name in may_act.
     let not_named = exchange(&api, &other, &user, &[]).await;
-    assert_eq!(not_named.body["error"], "invalid_grant", "{}", not_named.body);
+    assert_eq!(
+        not_named.body["error"], "invalid_grant",
+        "{}",
+        not_named.body
+    );
 
     // A token from an issuer nobody trusts.
     let stranger = KeyRing::generate(0, 600).unwrap();
     let mut untrusted: AccessClaims = {
         use base64::Engine as _;
         let payload = user.split('.').nth(1).unwrap();
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
     };
     untrusted.iss = "https://evil.example.com".into();
     let untrusted = warden_crypto::jwt::issue(&stranger, &untrusted).unwrap();
-    assert_eq!(exchange(&api, &bot, &untrusted, &[]).await.body["error"], "invalid_grant");
+    assert_eq!(
+        exchange(&api, &bot, &untrusted, &[]).await.body["error"],
+        "invalid_grant"
+    );
 
     // Re-delegation to a sub-agent through Warden's own token: tasks and audience narrow,
     // and revoking the first agent stops the chain.
@@ -532,17 +797,29 @@ async fn token_exchange_narrows_and_honours_may_act() {
         &[("authorization_details", r#"[{"type":"warden_task","task_id":"T-9","actions":["delete"],"resources":["repo:a"]}]"#)],
     )
     .await;
-    assert_eq!(wider.body["error"], "invalid_authorization_details", "{}", wider.body);
+    assert_eq!(
+        wider.body["error"], "invalid_authorization_details",
+        "{}",
+        wider.body
+    );
     let elsewhere = exchange(&api, &worker, &tasked, &[("resource", "jira")]).await;
-    assert_eq!(elsewhere.body["error"], "invalid_target", "{}", elsewhere.body);
+    assert_eq!(
+        elsewhere.body["error"], "invalid_target",
+        "{}",
+        elsewhere.body
+    );
     let chained = exchange(&api, &worker, &tasked, &[]).await;
     assert_eq!(chained.status, StatusCode::OK, "{}", chained.body);
     let chained = chained.body["access_token"].as_str().unwrap().to_string();
     let principal = verified(&api, &chained).await;
     assert_eq!(principal["on_behalf_of"], "alice@example.com");
     assert_eq!(principal["tasks"][0]["actions"], json!(["read", "list"]));
-    api.post("/v1/kill", &json!({ "identity": "agent:bot" }).to_string()).await;
-    assert!(!is_valid(&api, &chained).await, "killing the first actor stops the chain");
+    api.post("/v1/kill", &json!({ "identity": "agent:bot" }).to_string())
+        .await;
+    assert!(
+        !is_valid(&api, &chained).await,
+        "killing the first actor stops the chain"
+    );
 }
 
 #[tokio::test]
@@ -571,7 +848,10 @@ async fn private_key_jwt_clients_authenticate_with_a_signed_assertion() {
     let api = Api::new().await;
     owner(&api, "alice@example.com").await;
     let reply = api
-        .post("/v1/identities", r#"{"kind":"agent","name":"signer","owner":"alice@example.com"}"#)
+        .post(
+            "/v1/identities",
+            r#"{"kind":"agent","name":"signer","owner":"alice@example.com"}"#,
+        )
         .await;
     let client_id = reply.body["id"].as_str().unwrap().to_string();
     let key = KeyRing::generate(0, 600).unwrap();
@@ -610,13 +890,19 @@ async fn private_key_jwt_clients_authenticate_with_a_signed_assertion() {
         vec![
             ("grant_type".into(), "client_credentials".into()),
             ("resource".into(), "github".into()),
-            ("client_assertion_type".into(), "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into()),
+            (
+                "client_assertion_type".into(),
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+            ),
             ("client_assertion".into(), assertion.into()),
         ]
     };
     let api = &api;
     let send = |pairs: Vec<(String, String)>| async move {
-        let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let borrowed: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         api.form(TOKEN, None, &borrowed).await
     };
     let ok = send(pairs(&first)).await;
@@ -628,7 +914,12 @@ async fn private_key_jwt_clients_authenticate_with_a_signed_assertion() {
         use base64::Engine as _;
         let payload = assertion("a-2");
         let payload = payload.split('.').nth(1).unwrap().to_string();
-        serde_json::from_slice::<AccessClaims>(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+        serde_json::from_slice::<AccessClaims>(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
     })
     .unwrap();
     assert_eq!(send(pairs(&forged)).await.body["error"], "invalid_client");

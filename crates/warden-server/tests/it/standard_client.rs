@@ -70,12 +70,23 @@ impl Running {
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "{path}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
         response.json().await.unwrap()
     }
 
     async fn get(&self, url: &str) -> Value {
-        self.http.get(url).send().await.unwrap().json().await.unwrap()
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 }
 
@@ -85,7 +96,10 @@ async fn send(request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, std:
     let client = reqwest::Client::new();
     let (parts, body) = request.into_parts();
     let mut outgoing = client
-        .request(parts.method.as_str().parse().unwrap(), parts.uri.to_string())
+        .request(
+            parts.method.as_str().parse().unwrap(),
+            parts.uri.to_string(),
+        )
         .body(body);
     for (name, value) in &parts.headers {
         outgoing = outgoing.header(name.as_str(), value.as_bytes());
@@ -120,7 +134,10 @@ fn decode(jwks: &Value, token: &str, issuer: &str, audience: &str) -> AccessClai
 async fn the_oauth2_crate_gets_introspects_and_revokes_tokens_from_the_metadata_alone() {
     let warden = start().await;
     warden
-        .admin("/v1/owners", json!({"email": "alice@example.com", "name": "Alice"}))
+        .admin(
+            "/v1/owners",
+            json!({"email": "alice@example.com", "name": "Alice"}),
+        )
         .await;
     warden
         .admin(
@@ -205,7 +222,10 @@ async fn the_oauth2_crate_gets_introspects_and_revokes_tokens_from_the_metadata_
         .request_async(&send)
         .await
         .unwrap();
-    assert!(!introspection.active(), "refused from the moment revoke returned");
+    assert!(
+        !introspection.active(),
+        "refused from the moment revoke returned"
+    );
 
     // A wrong secret is an RFC 6749 error the library understands.
     let wrong = BasicClient::new(ClientId::new(client_id.clone()))
@@ -240,19 +260,21 @@ async fn the_oauth2_crate_gets_introspects_and_revokes_tokens_from_the_metadata_
         .post(url("token_endpoint"))
         .basic_auth(&client_id, Some(&secret))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string([
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ),
-            ("subject_token", second.access_token().secret()),
-            (
-                "subject_token_type",
-                "urn:ietf:params:oauth:token-type:access_token",
-            ),
-            ("resource", "github"),
-        ])
-        .unwrap())
+        .body(
+            serde_urlencoded::to_string([
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", second.access_token().secret()),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:access_token",
+                ),
+                ("resource", "github"),
+            ])
+            .unwrap(),
+        )
         .send()
         .await
         .unwrap()

@@ -78,10 +78,20 @@ async fn credentials_are_found_by_hash_rotated_with_overlap_and_revoked() {
             .await
             .unwrap();
         assert_eq!(first.status, CredentialStatus::Active, "{label}");
-        let found = store.credential_by_secret_hash("aa11").await.unwrap().unwrap();
+        let found = store
+            .credential_by_secret_hash("aa11")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.id, "c1");
         assert_eq!(found.scope.as_deref(), Some("read"));
-        assert!(store.credential_by_secret_hash("bb22").await.unwrap().is_none());
+        assert!(
+            store
+                .credential_by_secret_hash("bb22")
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         let (fresh, rotated) = store
             .rotate_credential(
@@ -96,7 +106,11 @@ async fn credentials_are_found_by_hash_rotated_with_overlap_and_revoked() {
             )
             .await
             .unwrap();
-        assert_eq!(fresh.scope.as_deref(), Some("read"), "rotation keeps the scope");
+        assert_eq!(
+            fresh.scope.as_deref(),
+            Some("read"),
+            "rotation keeps the scope"
+        );
         assert_eq!(rotated.len(), 1);
         assert_eq!(rotated[0].expires_at, T0.plus_secs(60));
         let old = store.get_credential("c1").await.unwrap();
@@ -113,7 +127,14 @@ async fn credentials_are_found_by_hash_rotated_with_overlap_and_revoked() {
             store.revoke_credential(&admin(), "nope", T0).await,
             Err(StoreError::Domain(DomainError::UnknownCredential(_)))
         ));
-        assert_eq!(store.list_credentials(&agent("planner")).await.unwrap().len(), 2);
+        assert_eq!(
+            store
+                .list_credentials(&agent("planner"))
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
         // Nothing to rotate, and no credentials for an identity that cannot act.
         assert!(
             store
@@ -122,7 +143,12 @@ async fn credentials_are_found_by_hash_rotated_with_overlap_and_revoked() {
                 .is_err()
         );
         store
-            .change_identity(&admin(), &agent("other"), warden_store::IdentityChange::Revoke, T0)
+            .change_identity(
+                &admin(),
+                &agent("other"),
+                warden_store::IdentityChange::Revoke,
+                T0,
+            )
             .await
             .unwrap();
         assert!(matches!(
@@ -131,7 +157,10 @@ async fn credentials_are_found_by_hash_rotated_with_overlap_and_revoked() {
                 .await,
             Err(StoreError::Domain(DomainError::Revoked(_)))
         ));
-        assert!(store.get_credential("c4").await.is_err(), "a refusal leaves nothing");
+        assert!(
+            store.get_credential("c4").await.is_err(),
+            "a refusal leaves nothing"
+        );
     })
     .await;
 }
@@ -173,13 +202,22 @@ async fn the_snapshot_holds_revocations_and_the_owner_kill_switch() {
             .await
             .unwrap();
         let killed = store
-            .kill_owner(&admin(), &OwnerRef::Email("alice@example.com".into()), false, T0)
+            .kill_owner(
+                &admin(),
+                &OwnerRef::Email("alice@example.com".into()),
+                false,
+                T0,
+            )
             .await
             .unwrap();
         assert_eq!(killed.len(), 2, "{label}");
         let snapshot = store.revocation_snapshot(T0).await.unwrap();
         assert_eq!(snapshot.revoked_credentials, vec!["c1".to_string()]);
-        let jtis: Vec<&str> = snapshot.revoked_tokens.iter().map(|(jti, _)| jti.as_str()).collect();
+        let jtis: Vec<&str> = snapshot
+            .revoked_tokens
+            .iter()
+            .map(|(jti, _)| jti.as_str())
+            .collect();
         assert_eq!(jtis, vec!["live"]);
         let researcher = snapshot
             .identities
@@ -196,7 +234,12 @@ async fn the_snapshot_holds_revocations_and_the_owner_kill_switch() {
             .unwrap();
         assert_eq!(restored.len(), 2);
         let revoked = store
-            .kill_owner(&admin(), &OwnerRef::Email("alice@example.com".into()), true, T0)
+            .kill_owner(
+                &admin(),
+                &OwnerRef::Email("alice@example.com".into()),
+                true,
+                T0,
+            )
             .await
             .unwrap();
         assert_eq!(revoked.len(), 2);
@@ -213,7 +256,12 @@ async fn the_snapshot_holds_revocations_and_the_owner_kill_switch() {
             .await
             .unwrap();
         assert_eq!(
-            store.revocation_snapshot(T0).await.unwrap().offboarded_owners.len(),
+            store
+                .revocation_snapshot(T0)
+                .await
+                .unwrap()
+                .offboarded_owners
+                .len(),
             1
         );
     })
@@ -231,8 +279,19 @@ async fn the_key_ring_is_stored_once_and_replaced_whole() {
             not_after: retired.map(|at| at + 600),
         };
         assert!(store.signing_keys().await.unwrap().is_empty());
-        assert!(store.init_signing_keys(vec![key("k1", None)]).await.unwrap(), "{label}");
-        assert!(!store.init_signing_keys(vec![key("k9", None)]).await.unwrap());
+        assert!(
+            store
+                .init_signing_keys(vec![key("k1", None)])
+                .await
+                .unwrap(),
+            "{label}"
+        );
+        assert!(
+            !store
+                .init_signing_keys(vec![key("k9", None)])
+                .await
+                .unwrap()
+        );
         store
             .replace_signing_keys(&admin(), vec![key("k1", Some(200)), key("k2", None)], T0)
             .await

@@ -9,6 +9,7 @@
     clippy::print_stderr
 )]
 
+mod credentials;
 mod harness;
 mod lifecycle;
 mod serve;
