@@ -160,7 +160,9 @@ pub(crate) async fn authenticate(
     let keys = [client_key.as_str(), source_key.as_str()];
     let limiter = &state.credentials.limiter;
     if let Some(wait) = limiter.retry_after(&keys, now.as_millis()) {
-        refused(state, request, &client_id, "rate limited", now).await;
+        // Not recorded one by one: a flood must not turn into a flood of audit writes. The
+        // failures that emptied the bucket are recorded.
+        tracing::debug!(client_id = %client_id, "client authentication rate limited");
         return Err(OAuthError::rate_limited(wait));
     }
     match verify(state, &presented, &client_id, now).await {
