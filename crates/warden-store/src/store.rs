@@ -113,6 +113,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Reads audit events in sequence order.
     async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
     async fn audit_checkpoints(&self) -> StoreResult<Vec<Checkpoint>>;
+    /// Signs a checkpoint over the head when records are unanchored and one is due.
+    async fn checkpoint_audit(&self, now: Timestamp) -> StoreResult<Option<Checkpoint>>;
     /// Verifies the stored chain against its checkpoints and `key`.
     async fn verify_audit(&self, key: &AuditPublicKey) -> Result<VerifyReport, AuditVerifyError>;
 }

@@ -80,6 +80,39 @@ pub(super) async fn append_in_tx(
     Ok(records)
 }
 
+/// Signs a checkpoint over the current head if records were appended since the last one
+/// and the policy says one is due; idle nodes call this on a timer so the tail of the log
+/// is anchored without waiting for the next event.
+pub(super) async fn checkpoint_if_due(
+    pool: &AnyPool,
+    dialect: Dialect,
+    settings: &AuditSettings,
+    now: Timestamp,
+) -> StoreResult<Option<Checkpoint>> {
+    let Some(signer) = &settings.signer else {
+        return Ok(None);
+    };
+    let mut tx = super::begin_write(pool, dialect).await?;
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHAIN_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let head = read_head(&mut tx).await?;
+    let last = last_checkpoint(&mut tx).await?;
+    let behind = last
+        .as_ref()
+        .map_or(head.sequence > 0, |last| last.sequence < head.sequence);
+    if !behind || !settings.checkpoints.due(last.as_ref(), &head, now) {
+        return Ok(None);
+    }
+    let checkpoint = signer.sign(&head, now, &settings.node);
+    insert_checkpoint(&mut tx, &checkpoint).await?;
+    tx.commit().await?;
+    Ok(Some(checkpoint))
+}
+
 async fn read_head(connection: &mut AnyConnection) -> StoreResult<ChainHead> {
     let row = sqlx::query("SELECT sequence, hash FROM audit_events ORDER BY sequence DESC LIMIT 1")
         .fetch_optional(connection)
@@ -217,6 +250,10 @@ async fn run_writer(
     mut queue: mpsc::Receiver<Pending>,
 ) {
     while let Some(first) = queue.recv().await {
+        // Callers answered by the previous batch are runnable but may not have queued their
+        // next event yet; letting them run first makes batches large instead of alternating
+        // between one straggler and everyone else.
+        tokio::task::yield_now().await;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -230,7 +267,18 @@ async fn run_writer(
             .max()
             .unwrap_or(Timestamp::from_millis(0));
         let events: Vec<NewEvent> = batch.iter().map(|pending| pending.event.clone()).collect();
+        let started = std::time::Instant::now();
         let written = write_batch(&pool, dialect, &settings, events, now).await;
+        // Batch sizes are at most MAX_BATCH, so the float conversions are exact.
+        metrics::histogram!("warden_audit_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("warden_audit_batch_size").record(batch.len() as f64);
+        let outcome = if written.is_ok() {
+            "committed"
+        } else {
+            "failed"
+        };
+        metrics::counter!("warden_audit_events_total", "outcome" => outcome)
+            .increment(batch.len() as u64);
         match written {
             Ok(records) => {
                 for (pending, record) in batch.into_iter().zip(records) {

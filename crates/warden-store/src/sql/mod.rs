@@ -318,6 +318,10 @@ impl Store for SqlStore {
         audit::checkpoints(&self.reader).await
     }
 
+    async fn checkpoint_audit(&self, now: Timestamp) -> StoreResult<Option<Checkpoint>> {
+        audit::checkpoint_if_due(&self.writer, self.dialect, &self.audit, now).await
+    }
+
     async fn verify_audit(&self, key: &AuditPublicKey) -> Result<VerifyReport, AuditVerifyError> {
         audit::verify(&self.reader, key).await
     }

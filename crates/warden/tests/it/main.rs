@@ -9,6 +9,7 @@
     clippy::print_stderr
 )]
 
+mod audit;
 mod harness;
 mod lifecycle;
 mod serve;
