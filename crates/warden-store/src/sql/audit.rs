@@ -29,6 +29,8 @@ use crate::error::{StoreError, StoreResult};
 const CHAIN_LOCK: i64 = 0x5741_5244_454e_0002;
 /// The most events one group commit writes.
 const MAX_BATCH: usize = 512;
+/// How many times the writer yields to let callers queue more before it writes a batch.
+const MAX_YIELDS: usize = 8;
 /// Rows read per round trip when verifying.
 const VERIFY_CHUNK: i64 = 10_000;
 
@@ -251,14 +253,21 @@ async fn run_writer(
 ) {
     while let Some(first) = queue.recv().await {
         // Callers answered by the previous batch are runnable but may not have queued their
-        // next event yet; letting them run first makes batches large instead of alternating
-        // between one straggler and everyone else.
-        tokio::task::yield_now().await;
+        // next event yet. Yielding until the queue stops growing lets them, so batches grow
+        // with the load instead of alternating between stragglers and everyone else; when
+        // nobody else is waiting this costs one yield.
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+        for _ in 0..MAX_YIELDS {
+            tokio::task::yield_now().await;
+            let before = batch.len();
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            if batch.len() == before || batch.len() == MAX_BATCH {
+                break;
             }
         }
         let now = batch
