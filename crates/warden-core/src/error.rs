@@ -51,6 +51,23 @@ pub enum DomainError {
 
     #[error("identity `{0}` is revoked; revocation is permanent, create a new identity instead")]
     Revoked(String),
+
+    #[error("unknown upstream `{0}`; list upstreams with `warden upstream list`")]
+    UnknownUpstream(String),
+
+    #[error("an upstream named `{0}` already exists")]
+    DuplicateUpstream(String),
+
+    #[error("unknown policy `{0}`; list policies with `warden policy list`")]
+    UnknownPolicy(String),
+
+    #[error("a policy with id `{0}` already exists; use --replace to change it")]
+    DuplicatePolicy(String),
+
+    /// A policy set, route map or schema that does not validate; the message is the
+    /// validator's.
+    #[error("{0}")]
+    InvalidPolicy(String),
 }
 
 impl DomainError {
@@ -68,6 +85,11 @@ impl DomainError {
             Self::OwnerNotActive(_) => "owner_offboarded",
             Self::InvalidState(_) => "invalid_state",
             Self::Revoked(_) => "identity_revoked",
+            Self::UnknownUpstream(_) => "unknown_upstream",
+            Self::DuplicateUpstream(_) => "duplicate_upstream",
+            Self::UnknownPolicy(_) => "unknown_policy",
+            Self::DuplicatePolicy(_) => "duplicate_policy",
+            Self::InvalidPolicy(_) => "invalid_policy",
         }
     }
 

@@ -14,11 +14,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use warden_audit::AuditSigner;
-use warden_crypto::{KeyedHash, Pepper, Secret, SecretKind};
+use warden_crypto::{DataKey, KeyedHash, Pepper, Secret, SecretKind};
 use warden_store::Store;
 
 const PEPPER_FILE: &str = "pepper.key";
 const AUDIT_KEY_FILE: &str = "audit.key";
+const DATA_KEY_FILE: &str = "data.key";
+const DATA_KEY_FINGERPRINT: &str = "data_key_fingerprint";
 const NODE_NAME_FILE: &str = "node-name";
 const AUDIT_KEY_ID: &str = "audit_key_id";
 const ADMIN_TOKEN_HASH: &str = "admin_token_hash";
@@ -105,6 +107,8 @@ pub struct Keys {
     pub pepper: Pepper,
     /// Signs the audit trail's checkpoints; a key of its own.
     pub audit: Arc<AuditSigner>,
+    /// Seals secrets kept in the database (the token-signing keys).
+    pub data: DataKey,
 }
 
 pub fn load_keys(data_dir: &Path) -> anyhow::Result<Keys> {
@@ -124,9 +128,11 @@ pub fn load_keys(data_dir: &Path) -> anyhow::Result<Keys> {
             audit_path.display()
         )
     })?;
+    let data = DataKey::from_bytes(load_or_create_key(&keys.join(DATA_KEY_FILE))?);
     Ok(Keys {
         pepper,
         audit: Arc::new(audit),
+        data,
     })
 }
 
@@ -143,6 +149,17 @@ pub async fn check_key_fingerprint(store: &dyn Store, keys: &Keys) -> anyhow::Re
     let recorded_audit_key = store
         .put_setting_if_absent(AUDIT_KEY_ID, &audit_key)
         .await?;
+    let data_key = keys.data.fingerprint();
+    let recorded_data_key = store
+        .put_setting_if_absent(DATA_KEY_FINGERPRINT, &data_key)
+        .await?;
+    if recorded_data_key != data_key {
+        bail!(
+            "keys/data.key is not the data key this database was initialised with (fingerprint \
+             {data_key}, database expects {recorded_data_key}); every node sharing a database \
+             needs the same keys: copy DATA_DIR/keys from the first node"
+        );
+    }
     let ours = keys.pepper.fingerprint();
     let recorded = store
         .put_setting_if_absent(PEPPER_FINGERPRINT, &ours)

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 mod gateway_listener;
 pub mod metrics;
+pub mod policy_engine;
 pub mod state;
 
 use std::future::Future;
@@ -75,6 +76,7 @@ impl Server {
             admin_token_hash: admin.hash,
             actor: Actor::admin("admin", "admin"),
             audit_public_key,
+            data_key: Arc::new(keys.data.clone()),
         };
         Ok(Self {
             api,

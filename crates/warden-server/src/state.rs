@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use warden_audit::{Actor, AuditPublicKey};
 use warden_core::Clock;
-use warden_crypto::{KeyedHash, Pepper};
+use warden_crypto::{DataKey, KeyedHash, Pepper};
 use warden_store::Store;
 
 #[derive(Debug, Clone)]
@@ -17,4 +17,6 @@ pub struct AppState {
     pub actor: Actor,
     /// The audit key's public half, for verification and exports.
     pub audit_public_key: AuditPublicKey,
+    /// Seals upstream secrets before they reach the store.
+    pub data_key: Arc<DataKey>,
 }

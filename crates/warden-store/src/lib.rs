@@ -9,9 +9,11 @@ mod audit;
 mod error;
 mod sql;
 mod store;
+mod upstreams;
 
 pub use audit::{AuditFilter, AuditQuery, AuditSettings, AuditVerifyError};
 
 pub use error::{StoreError, StoreResult};
 pub use sql::{Dialect, SqlStore};
 pub use store::{IdentityChange, Offboarding, Store};
+pub use upstreams::SealedSecret;

@@ -8,6 +8,8 @@ mod audit;
 mod health;
 mod identities;
 mod owners;
+mod policies;
+mod upstreams;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -64,6 +66,20 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(identities::restore_identity))
         .routes(routes!(identities::revoke_identity))
         .routes(routes!(identities::reassign_identity))
+        .routes(routes!(
+            upstreams::create_upstream,
+            upstreams::list_upstreams
+        ))
+        .routes(routes!(
+            upstreams::get_upstream,
+            upstreams::update_upstream,
+            upstreams::delete_upstream
+        ))
+        .routes(routes!(upstreams::set_upstream_secret))
+        .routes(routes!(policies::put_policy, policies::list_policies))
+        .routes(routes!(policies::schema))
+        .routes(routes!(policies::test_policy))
+        .routes(routes!(policies::get_policy, policies::delete_policy))
         .routes(routes!(audit::list_events))
         .routes(routes!(audit::verify))
         .routes(routes!(audit::public_key))

@@ -22,6 +22,13 @@ const EXPECTED_PATHS: &[&str] = &[
     "/v1/owners/{owner}",
     "/v1/owners/{owner}/offboard",
     "/v1/owners/{owner}/reassign",
+    "/v1/policies",
+    "/v1/policies/schema",
+    "/v1/policies/test",
+    "/v1/policies/{id}",
+    "/v1/upstreams",
+    "/v1/upstreams/{name}",
+    "/v1/upstreams/{name}/secret",
 ];
 
 #[tokio::test]
@@ -43,7 +50,9 @@ async fn every_documented_operation_is_served() {
     for (path, operations) in &paths {
         let concrete = path
             .replace("{owner}", "nobody@example.com")
-            .replace("{identity}", "agent:nobody");
+            .replace("{identity}", "agent:nobody")
+            .replace("{name}", "nothing")
+            .replace("{id}", "nothing");
         for method in operations
             .as_object()
             .map(|ops| ops.keys().cloned().collect::<Vec<_>>())

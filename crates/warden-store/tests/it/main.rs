@@ -16,3 +16,4 @@
 mod audit;
 mod backends;
 mod conformance;
+mod upstreams;
