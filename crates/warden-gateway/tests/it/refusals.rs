@@ -138,10 +138,11 @@ impl Gateway {
                 )
             }
             _ => {
-                return Err(
-                    Refusal::new(RefusalCode::UnknownUpstream, "no upstream has this name")
-                        .with_rule("upstreams"),
-                );
+                return Err(Refusal::new(
+                    RefusalCode::UnknownUpstream,
+                    "no upstream has this name",
+                )
+                .with_rule("upstreams"));
             }
         };
         if let Some(task) = &req.task {
