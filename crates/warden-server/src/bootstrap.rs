@@ -10,12 +10,17 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use warden_audit::AuditSigner;
 use warden_crypto::{KeyedHash, Pepper, Secret, SecretKind};
 use warden_store::Store;
 
 const PEPPER_FILE: &str = "pepper.key";
+const AUDIT_KEY_FILE: &str = "audit.key";
+const NODE_NAME_FILE: &str = "node-name";
+const AUDIT_KEY_ID: &str = "audit_key_id";
 const ADMIN_TOKEN_HASH: &str = "admin_token_hash";
 const PEPPER_FINGERPRINT: &str = "pepper_fingerprint";
 /// The domain label under which the admin token is hashed.
@@ -41,22 +46,32 @@ pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Reads a key file, or creates it with fresh random bytes, readable by the owner only.
 fn load_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    let bytes = load_or_create_file(path, || {
+        Ok(warden_crypto::random::random_bytes::<32>().to_vec())
+    })?;
+    bytes.try_into().map_err(|bytes: Vec<u8>| {
+        anyhow::anyhow!(
+            "key file {} holds {} bytes, expected 32; restore it from backup",
+            path.display(),
+            bytes.len()
+        )
+    })
+}
+
+/// Reads a file, or creates it (readable by the owner only) with what `create` makes.
+fn load_or_create_file(
+    path: &Path,
+    create: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+) -> anyhow::Result<Vec<u8>> {
     if path.exists() {
-        let bytes =
-            fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+        let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let mode = fs::metadata(path)?.permissions().mode();
         if mode & 0o077 != 0 {
             tracing::warn!(path = %path.display(), "key file is readable by others; chmod 600 it");
         }
-        return bytes.try_into().map_err(|bytes: Vec<u8>| {
-            anyhow::anyhow!(
-                "key file {} holds {} bytes, expected 32; restore it from backup",
-                path.display(),
-                bytes.len()
-            )
-        });
+        return Ok(bytes);
     }
-    let key = warden_crypto::random::random_bytes::<32>();
+    let content = create()?;
     // Write to a temporary name and rename, so a crash never leaves a half-written key.
     let temporary = path.with_extension("tmp");
     let mut file = fs::OpenOptions::new()
@@ -65,23 +80,54 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
         .truncate(true)
         .mode(0o600)
         .open(&temporary)
-        .with_context(|| format!("cannot create key file {}", temporary.display()))?;
-    file.write_all(&key)?;
+        .with_context(|| format!("cannot create {}", temporary.display()))?;
+    file.write_all(&content)?;
     file.sync_all()?;
     fs::rename(&temporary, path)?;
-    Ok(key)
+    Ok(content)
+}
+
+/// This node's name in audit records: made once per data directory.
+pub fn node_name(data_dir: &Path) -> anyhow::Result<String> {
+    let bytes = load_or_create_file(&data_dir.join(NODE_NAME_FILE), || {
+        let suffix: String = warden_crypto::random::random_bytes::<4>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(format!("node-{suffix}").into_bytes())
+    })?;
+    let name = String::from_utf8(bytes).context("the node-name file is not text")?;
+    Ok(name.trim().to_string())
 }
 
 /// The keys a node holds in its data directory.
 pub struct Keys {
     pub pepper: Pepper,
+    /// Signs the audit trail's checkpoints; a key of its own.
+    pub audit: Arc<AuditSigner>,
 }
 
 pub fn load_keys(data_dir: &Path) -> anyhow::Result<Keys> {
-    let pepper = Pepper::from_bytes(load_or_create_key(
-        &data_dir.join("keys").join(PEPPER_FILE),
-    )?);
-    Ok(Keys { pepper })
+    let keys = data_dir.join("keys");
+    let pepper = Pepper::from_bytes(load_or_create_key(&keys.join(PEPPER_FILE))?);
+    let audit_path = keys.join(AUDIT_KEY_FILE);
+    let audit_pkcs8 = load_or_create_file(&audit_path, || {
+        let signer = AuditSigner::generate().context("cannot generate the audit key")?;
+        Ok(signer
+            .to_pkcs8()
+            .context("cannot encode the audit key")?
+            .to_vec())
+    })?;
+    let audit = AuditSigner::from_pkcs8(&audit_pkcs8).with_context(|| {
+        format!(
+            "{} is not a valid audit key; restore it from backup",
+            audit_path.display()
+        )
+    })?;
+    Ok(Keys {
+        pepper,
+        audit: Arc::new(audit),
+    })
 }
 
 /// The outcome of bootstrapping the admin token.
@@ -93,11 +139,15 @@ pub struct AdminToken {
 
 /// Records the pepper's fingerprint on first start and checks it on every later one.
 pub async fn check_key_fingerprint(store: &dyn Store, keys: &Keys) -> anyhow::Result<()> {
+    let audit_key = keys.audit.key_id();
+    let recorded_audit_key = store
+        .put_setting_if_absent(AUDIT_KEY_ID, &audit_key)
+        .await?;
     let ours = keys.pepper.fingerprint();
     let recorded = store
         .put_setting_if_absent(PEPPER_FINGERPRINT, &ours)
         .await?;
-    if recorded != ours {
+    if recorded != ours || recorded_audit_key != audit_key {
         bail!(
             "the keys in this data directory are not the ones this database was initialised with \
              (fingerprint {ours}, database expects {recorded}); every node sharing a database needs \

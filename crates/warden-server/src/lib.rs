@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 mod gateway_listener;
+pub mod metrics;
 pub mod state;
 
 use std::future::Future;
@@ -18,9 +19,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use warden_audit::Actor;
 use warden_core::SystemClock;
 use warden_crypto::Secret;
-use warden_store::SqlStore;
+use warden_store::{AuditSettings, SqlStore};
 
 pub use config::{ConfigLayer, Settings};
 pub use state::AppState;
@@ -39,9 +41,18 @@ impl Server {
     /// Creates what is missing (data directory, keys, database, admin token), opens the
     /// store and binds both listeners. Nothing is served until `run`.
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
+        // Install the metrics recorder before anything records.
+        let _ = metrics::handle();
         bootstrap::ensure_data_dir(&settings.data_dir)?;
         let keys = bootstrap::load_keys(&settings.data_dir)?;
-        let store = SqlStore::connect(&settings.database_url())
+        let node = bootstrap::node_name(&settings.data_dir)?;
+        let audit_public_key = keys.audit.public_key();
+        let audit = AuditSettings {
+            node: node.clone(),
+            signer: Some(keys.audit.clone()),
+            checkpoints: settings.audit_checkpoints,
+        };
+        let store = SqlStore::connect(&settings.database_url(), audit)
             .await
             .context("cannot open the database")?;
         bootstrap::check_key_fingerprint(&store, &keys).await?;
@@ -62,6 +73,8 @@ impl Server {
             clock: Arc::new(SystemClock),
             pepper: keys.pepper,
             admin_token_hash: admin.hash,
+            actor: Actor::admin("admin", "admin"),
+            audit_public_key,
         };
         Ok(Self {
             api,
@@ -94,14 +107,33 @@ impl Server {
         let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
             let _ = receiver.wait_for(|stop| *stop).await;
         };
+        let checkpointer = tokio::spawn(anchor_audit_tail(self.state.clone(), stop_rx.clone()));
         let api = axum::serve(self.api, api::router(self.state.clone()))
             .with_graceful_shutdown(stopped(stop_rx.clone()));
         let gateway = axum::serve(self.gateway, gateway_listener::router())
             .with_graceful_shutdown(stopped(stop_rx));
         let (api, gateway) = tokio::join!(api, gateway);
+        let _ = checkpointer.await;
         self.store.close().await;
         api.context("the API listener failed")?;
         gateway.context("the gateway listener failed")?;
         Ok(())
+    }
+}
+
+/// How often an idle node checks whether the audit tail needs a checkpoint.
+const CHECKPOINT_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Signs checkpoints on a timer, so records written just before a quiet spell are anchored
+/// within the policy's time bound rather than at the next event.
+async fn anchor_audit_tail(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(CHECKPOINT_TICK) => {}
+        }
+        if let Err(error) = state.store.checkpoint_audit(state.clock.now()).await {
+            tracing::warn!(%error, "could not sign an audit checkpoint");
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use warden_audit::{Actor, AuditPublicKey};
 use warden_core::Clock;
 use warden_crypto::{KeyedHash, Pepper};
 use warden_store::Store;
@@ -12,4 +13,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub pepper: Pepper,
     pub admin_token_hash: KeyedHash,
+    /// Who admin API requests act as in the audit trail.
+    pub actor: Actor,
+    /// The audit key's public half, for verification and exports.
+    pub audit_public_key: AuditPublicKey,
 }

@@ -5,9 +5,12 @@
 //! `warden-core` and are applied here inside the transaction that reads and writes the
 //! rows, so a change either happens whole or not at all.
 
+mod audit;
 mod error;
 mod sql;
 mod store;
+
+pub use audit::{AuditFilter, AuditQuery, AuditSettings, AuditVerifyError};
 
 pub use error::{StoreError, StoreResult};
 pub use sql::{Dialect, SqlStore};

@@ -85,7 +85,7 @@ pub async fn create_identity(
     let now = state.clock.now();
     let identity = state
         .store
-        .create_identity(new, &owner, parent.as_ref(), now)
+        .create_identity(&state.actor, new, &owner, parent.as_ref(), now)
         .await?;
     tracing::info!(identity = %identity.reference(), owner = %identity.owner, "identity created");
     Ok((StatusCode::CREATED, Json(identity.as_seen_at(now))))
@@ -181,7 +181,7 @@ pub async fn update_identity(
     let now = state.clock.now();
     let updated = state
         .store
-        .update_identity(&identity_ref(&identity)?, patch, now)
+        .update_identity(&state.actor, &identity_ref(&identity)?, patch, now)
         .await?;
     Ok(Json(updated.as_seen_at(now)))
 }
@@ -195,7 +195,7 @@ async fn change(
     let what = format!("{change:?}");
     let changed = state
         .store
-        .change_identity(&identity_ref(identity)?, change, now)
+        .change_identity(&state.actor, &identity_ref(identity)?, change, now)
         .await?;
     tracing::info!(identity = %changed.reference(), change = %what, "identity changed");
     Ok(Json(changed.as_seen_at(now)))

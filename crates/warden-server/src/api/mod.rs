@@ -4,6 +4,7 @@
 //! as it mounts it, so the document served at `/openapi.json` lists exactly the routes the
 //! server answers.
 
+mod audit;
 mod health;
 mod identities;
 mod owners;
@@ -63,6 +64,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(identities::restore_identity))
         .routes(routes!(identities::revoke_identity))
         .routes(routes!(identities::reassign_identity))
+        .routes(routes!(audit::list_events))
+        .routes(routes!(audit::verify))
+        .routes(routes!(audit::public_key))
+        .routes(routes!(audit::export))
         .layer(middleware::from_fn_with_state(state.clone(), require_admin));
     let public = OpenApiRouter::new()
         .routes(routes!(health::healthz))
@@ -80,9 +85,11 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json((*document).clone()) }
             }),
         )
+        .route("/metrics", axum::routing::get(crate::metrics::render))
         .fallback(|| async { ApiError::NoSuchEndpoint })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(crate::metrics::track))
         .layer(
             tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
                 axum::http::header::AUTHORIZATION,

@@ -74,7 +74,10 @@ pub async fn create_owner(
     ApiJson(body): ApiJson<CreateOwner>,
 ) -> Result<(StatusCode, Json<Owner>), ApiError> {
     let new = NewOwner::new(&body.email, &body.name)?;
-    let owner = state.store.create_owner(new, state.clock.now()).await?;
+    let owner = state
+        .store
+        .create_owner(&state.actor, new, state.clock.now())
+        .await?;
     tracing::info!(owner = %owner.email, "owner created");
     Ok((StatusCode::CREATED, Json(owner)))
 }
@@ -121,7 +124,7 @@ pub async fn update_owner(
 ) -> Result<Json<Owner>, ApiError> {
     let owner = state
         .store
-        .update_owner(&owner_ref(&owner)?, patch, state.clock.now())
+        .update_owner(&state.actor, &owner_ref(&owner)?, patch, state.clock.now())
         .await?;
     Ok(Json(owner))
 }
@@ -137,7 +140,7 @@ pub async fn offboard_owner(
 ) -> Result<Json<OffboardResult>, ApiError> {
     let outcome = state
         .store
-        .offboard_owner(&owner_ref(&owner)?, state.clock.now())
+        .offboard_owner(&state.actor, &owner_ref(&owner)?, state.clock.now())
         .await?;
     tracing::info!(owner = %outcome.owner.email, suspended = outcome.suspended.len(), "owner offboarded");
     let now = state.clock.now();
@@ -164,7 +167,12 @@ pub async fn reassign_owner(
     let now = state.clock.now();
     let moved = state
         .store
-        .reassign_identities(&owner_ref(&owner)?, &owner_ref(&body.to)?, now)
+        .reassign_identities(
+            &state.actor,
+            &owner_ref(&owner)?,
+            &owner_ref(&body.to)?,
+            now,
+        )
         .await?;
     tracing::info!(from = %owner, to = %body.to, moved = moved.len(), "identities reassigned");
     Ok(Json(ReassignResult {

@@ -38,7 +38,14 @@ impl Reply {
 impl Api {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = SqlStore::open_sqlite(&dir.path().join("warden.db"))
+        let signer = warden_audit::AuditSigner::generate().unwrap_or_else(|e| panic!("{e}"));
+        let audit_public_key = signer.public_key();
+        let settings = warden_store::AuditSettings {
+            node: "test".into(),
+            signer: Some(Arc::new(signer)),
+            checkpoints: warden_audit::CheckpointPolicy::default(),
+        };
+        let store = SqlStore::open_sqlite(&dir.path().join("warden.db"), settings)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let pepper = Pepper::from_bytes([3; 32]);
@@ -50,6 +57,8 @@ impl Api {
                 TOKEN.as_bytes(),
             ),
             pepper,
+            actor: warden_audit::Actor::admin("admin", "admin"),
+            audit_public_key,
         };
         Self {
             router: warden_server::api::router(state),

@@ -1,7 +1,12 @@
 //! The API in process: the real router over a real SQLite store, driven request by request.
 
 // Test support code reports failure by panicking, like the tests themselves.
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr
+)]
 
 mod bad_input;
 mod harness;

@@ -8,6 +8,10 @@ use crate::harness::Api;
 const EXPECTED_PATHS: &[&str] = &[
     "/healthz",
     "/readyz",
+    "/v1/audit/events",
+    "/v1/audit/export",
+    "/v1/audit/public-key",
+    "/v1/audit/verify",
     "/v1/identities",
     "/v1/identities/{identity}",
     "/v1/identities/{identity}/reassign",

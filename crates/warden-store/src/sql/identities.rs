@@ -1,6 +1,7 @@
 //! Identities: creation, lookup, filtered listing, edits and lifecycle changes.
 
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
+use warden_audit::{Actor, EventKind, NewEvent};
 use warden_core::identity::check_parent_chain;
 use warden_core::{
     DomainError, Identity, IdentityFilter, IdentityId, IdentityPatch, IdentityRef, IdentityStatus,
@@ -150,6 +151,7 @@ pub(super) async fn save(
 
 pub(super) async fn create(
     store: &SqlStore,
+    actor: &Actor,
     new: NewIdentity,
     owner: &OwnerRef,
     parent: Option<&IdentityRef>,
@@ -166,6 +168,13 @@ pub(super) async fn create(
     };
     let identity = Identity::create(new, IdentityId::new_v7(), &owner, parent.as_ref(), now)?;
     insert(&mut tx, &identity).await?;
+    store
+        .audit_in_tx(
+            &mut tx,
+            vec![identity_event(EventKind::IdentityCreated, actor, &identity)],
+            now,
+        )
+        .await?;
     tx.commit().await?;
     Ok(identity)
 }
@@ -244,6 +253,7 @@ pub(super) async fn list(
 
 pub(super) async fn update(
     store: &SqlStore,
+    actor: &Actor,
     reference: &IdentityRef,
     patch: IdentityPatch,
     now: Timestamp,
@@ -271,6 +281,19 @@ pub(super) async fn update(
     };
     identity.apply(&patch, new_parent.as_ref().map(Option::as_ref), now)?;
     save(&mut tx, &identity, patch.labels.is_some()).await?;
+    let changed: Vec<&str> = [
+        ("purpose", patch.purpose.is_some()),
+        ("environment", patch.environment.is_some()),
+        ("labels", patch.labels.is_some()),
+        ("expires_at", patch.expires_at.is_some()),
+        ("parent", patch.parent.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, present)| present.then_some(field))
+    .collect();
+    let event = identity_event(EventKind::IdentityUpdated, actor, &identity)
+        .detail("changed", changed.join(","));
+    store.audit_in_tx(&mut tx, vec![event], now).await?;
     tx.commit().await?;
     Ok(identity)
 }
@@ -308,6 +331,7 @@ async fn parent_chain(
 
 pub(super) async fn change(
     store: &SqlStore,
+    actor: &Actor,
     reference: &IdentityRef,
     change: IdentityChange,
     now: Timestamp,
@@ -315,19 +339,42 @@ pub(super) async fn change(
     let lock = store.dialect.for_update();
     let mut tx = store.begin_write().await?;
     let mut identity = fetch(&mut tx, reference, lock).await?;
-    match change {
-        IdentityChange::Suspend(reason) => identity.suspend(reason, now)?,
-        IdentityChange::Revoke => identity.revoke(now)?,
+    let previous_owner = identity.owner.clone();
+    let event = match change {
+        IdentityChange::Suspend(reason) => {
+            identity.suspend(reason, now)?;
+            identity_event(EventKind::IdentitySuspended, actor, &identity)
+                .detail("suspension_reason", reason.as_str())
+        }
+        IdentityChange::Revoke => {
+            identity.revoke(now)?;
+            identity_event(EventKind::IdentityRevoked, actor, &identity)
+        }
         IdentityChange::Restore => {
             let owner = owners::fetch(&mut tx, &OwnerRef::Id(identity.owner_id), lock).await?;
             identity.restore(&owner, now)?;
+            identity_event(EventKind::IdentityRestored, actor, &identity)
         }
         IdentityChange::Reassign(owner) => {
             let owner = owners::fetch(&mut tx, &owner, lock).await?;
             identity.reassign(&owner, now)?;
+            identity_event(EventKind::IdentityReassigned, actor, &identity)
+                .detail("previous_owner", previous_owner)
         }
-    }
+    };
     save(&mut tx, &identity, false).await?;
+    store.audit_in_tx(&mut tx, vec![event], now).await?;
     tx.commit().await?;
     Ok(identity)
+}
+
+/// The audit event for a change to `identity`.
+pub(super) fn identity_event(kind: EventKind, actor: &Actor, identity: &Identity) -> NewEvent {
+    NewEvent::new(kind, actor.clone())
+        .owner(identity.owner.clone())
+        .target_named(
+            identity.kind.as_str(),
+            identity.id.to_string(),
+            identity.name.clone(),
+        )
 }

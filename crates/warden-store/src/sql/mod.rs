@@ -2,6 +2,7 @@
 //! sqlx's `Any` driver. The dialects differ only in how they are opened, how a write
 //! transaction locks, and their migrations.
 
+mod audit;
 mod identities;
 mod owners;
 mod query;
@@ -10,6 +11,7 @@ mod settings;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +22,10 @@ use warden_core::{
     OwnerFilter, OwnerPatch, OwnerRef, Page, PageRequest, Timestamp,
 };
 
+use warden_audit::verify::VerifyReport;
+use warden_audit::{Actor, AuditEvent, AuditPublicKey, Checkpoint, NewEvent};
+
+use crate::audit::{AuditQuery, AuditSettings, AuditVerifyError};
 use crate::error::{StoreError, StoreResult};
 use crate::store::{IdentityChange, Offboarding, Store};
 
@@ -67,6 +73,8 @@ pub struct SqlStore {
     dialect: Dialect,
     reader: AnyPool,
     writer: AnyPool,
+    audit: Arc<AuditSettings>,
+    group_commit: audit::GroupCommit,
 }
 
 /// A stable key for the PostgreSQL advisory lock that serialises changes to the identity
@@ -75,25 +83,22 @@ const HIERARCHY_LOCK: i64 = 0x5741_5244_454e_0001;
 
 impl SqlStore {
     /// Opens (creating if needed) the SQLite database at `path` and migrates it.
-    pub async fn open_sqlite(path: &Path) -> StoreResult<Self> {
+    pub async fn open_sqlite(path: &Path, audit: AuditSettings) -> StoreResult<Self> {
         let url = format!("sqlite://{}?mode=rwc", path.display());
-        Self::connect(&url).await
+        Self::connect(&url, audit).await
     }
 
-    /// Connects to `sqlite://…` or `postgres://…` and brings the schema up to date.
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    /// Connects to `sqlite://…` or `postgres://…`, brings the schema up to date and starts
+    /// the audit trail's group-commit writer.
+    pub async fn connect(url: &str, audit: AuditSettings) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::from_url(url)?;
         let options = AnyConnectOptions::from_str(url)?;
-        let store = match dialect {
+        let (reader, writer) = match dialect {
             Dialect::Sqlite => {
                 let writer = sqlite_pool(1).connect_with(options.clone()).await?;
                 let reader = sqlite_pool(8).connect_with(options).await?;
-                Self {
-                    dialect,
-                    reader,
-                    writer,
-                }
+                (reader, writer)
             }
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -101,19 +106,23 @@ impl SqlStore {
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await?;
-                Self {
-                    dialect,
-                    reader: pool.clone(),
-                    writer: pool,
-                }
+                (pool.clone(), pool)
             }
         };
         let migrator = match dialect {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&store.writer).await?;
-        Ok(store)
+        migrator.run(&writer).await?;
+        let audit = Arc::new(audit);
+        let group_commit = audit::GroupCommit::spawn(writer.clone(), dialect, audit.clone());
+        Ok(Self {
+            dialect,
+            reader,
+            writer,
+            audit,
+            group_commit,
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -127,7 +136,17 @@ impl SqlStore {
     }
 
     pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
-        Ok(self.writer.begin().await?)
+        begin_write(&self.writer, self.dialect).await
+    }
+
+    /// Appends `events` to the audit chain inside `tx`, so they commit with the change.
+    pub(crate) async fn audit_in_tx(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        events: Vec<NewEvent>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        audit::append_in_tx(tx, self.dialect, &self.audit, events, now).await
     }
 
     /// Serialises hierarchy changes on PostgreSQL until the transaction ends.
@@ -143,6 +162,19 @@ impl SqlStore {
         }
         Ok(())
     }
+}
+
+/// Opens a write transaction. On SQLite it takes the write lock up front (`BEGIN
+/// IMMEDIATE`): a deferred transaction that reads and then writes cannot wait for a lock
+/// another connection holds and fails with "database is locked" instead.
+pub(crate) async fn begin_write(
+    pool: &AnyPool,
+    dialect: Dialect,
+) -> StoreResult<Transaction<'static, Any>> {
+    Ok(match dialect {
+        Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Dialect::Postgres => pool.begin().await?,
+    })
 }
 
 fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
@@ -170,8 +202,13 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn create_owner(&self, new: NewOwner, now: Timestamp) -> StoreResult<Owner> {
-        owners::create(self, new, now).await
+    async fn create_owner(
+        &self,
+        actor: &Actor,
+        new: NewOwner,
+        now: Timestamp,
+    ) -> StoreResult<Owner> {
+        owners::create(self, actor, new, now).await
     }
 
     async fn get_owner(&self, owner: &OwnerRef) -> StoreResult<Owner> {
@@ -189,34 +226,42 @@ impl Store for SqlStore {
 
     async fn update_owner(
         &self,
+        actor: &Actor,
         owner: &OwnerRef,
         patch: OwnerPatch,
         now: Timestamp,
     ) -> StoreResult<Owner> {
-        owners::update(self, owner, patch, now).await
+        owners::update(self, actor, owner, patch, now).await
     }
 
-    async fn offboard_owner(&self, owner: &OwnerRef, now: Timestamp) -> StoreResult<Offboarding> {
-        owners::offboard(self, owner, now).await
+    async fn offboard_owner(
+        &self,
+        actor: &Actor,
+        owner: &OwnerRef,
+        now: Timestamp,
+    ) -> StoreResult<Offboarding> {
+        owners::offboard(self, actor, owner, now).await
     }
 
     async fn reassign_identities(
         &self,
+        actor: &Actor,
         from: &OwnerRef,
         to: &OwnerRef,
         now: Timestamp,
     ) -> StoreResult<Vec<Identity>> {
-        owners::reassign_all(self, from, to, now).await
+        owners::reassign_all(self, actor, from, to, now).await
     }
 
     async fn create_identity(
         &self,
+        actor: &Actor,
         new: NewIdentity,
         owner: &OwnerRef,
         parent: Option<&IdentityRef>,
         now: Timestamp,
     ) -> StoreResult<Identity> {
-        identities::create(self, new, owner, parent, now).await
+        identities::create(self, actor, new, owner, parent, now).await
     }
 
     async fn get_identity(&self, identity: &IdentityRef) -> StoreResult<Identity> {
@@ -235,20 +280,22 @@ impl Store for SqlStore {
 
     async fn update_identity(
         &self,
+        actor: &Actor,
         identity: &IdentityRef,
         patch: IdentityPatch,
         now: Timestamp,
     ) -> StoreResult<Identity> {
-        identities::update(self, identity, patch, now).await
+        identities::update(self, actor, identity, patch, now).await
     }
 
     async fn change_identity(
         &self,
+        actor: &Actor,
         identity: &IdentityRef,
         change: IdentityChange,
         now: Timestamp,
     ) -> StoreResult<Identity> {
-        identities::change(self, identity, change, now).await
+        identities::change(self, actor, identity, change, now).await
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
@@ -257,5 +304,25 @@ impl Store for SqlStore {
 
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
         settings::put_if_absent(self, key, value).await
+    }
+
+    async fn record(&self, event: NewEvent, now: Timestamp) -> StoreResult<AuditEvent> {
+        self.group_commit.record(event, now).await
+    }
+
+    async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+        audit::query(&self.reader, query).await
+    }
+
+    async fn audit_checkpoints(&self) -> StoreResult<Vec<Checkpoint>> {
+        audit::checkpoints(&self.reader).await
+    }
+
+    async fn checkpoint_audit(&self, now: Timestamp) -> StoreResult<Option<Checkpoint>> {
+        audit::checkpoint_if_due(&self.writer, self.dialect, &self.audit, now).await
+    }
+
+    async fn verify_audit(&self, key: &AuditPublicKey) -> Result<VerifyReport, AuditVerifyError> {
+        audit::verify(&self.reader, key).await
     }
 }

@@ -1,6 +1,7 @@
 //! Owners: creation, lookup, listing, offboarding and bulk reassignment.
 
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
+use warden_audit::{Actor, EventKind, NewEvent};
 use warden_core::{
     DomainError, Identity, NewOwner, Owner, OwnerFilter, OwnerId, OwnerPatch, OwnerRef, Page,
     PageRequest, Timestamp,
@@ -12,7 +13,12 @@ use super::{SqlStore, identities};
 use crate::error::{StoreError, StoreResult};
 use crate::store::Offboarding;
 
-pub(super) async fn create(store: &SqlStore, new: NewOwner, now: Timestamp) -> StoreResult<Owner> {
+pub(super) async fn create(
+    store: &SqlStore,
+    actor: &Actor,
+    new: NewOwner,
+    now: Timestamp,
+) -> StoreResult<Owner> {
     let owner = Owner::create(new, OwnerId::new_v7(), now);
     let mut tx = store.begin_write().await?;
     let inserted = sqlx::query(
@@ -35,6 +41,13 @@ pub(super) async fn create(store: &SqlStore, new: NewOwner, now: Timestamp) -> S
         }
         Err(error) => return Err(error.into()),
     }
+    store
+        .audit_in_tx(
+            &mut tx,
+            vec![owner_event(EventKind::OwnerCreated, actor, &owner)],
+            now,
+        )
+        .await?;
     tx.commit().await?;
     Ok(owner)
 }
@@ -115,6 +128,7 @@ async fn save(connection: &mut AnyConnection, owner: &Owner) -> StoreResult<()> 
 
 pub(super) async fn update(
     store: &SqlStore,
+    actor: &Actor,
     reference: &OwnerRef,
     patch: OwnerPatch,
     now: Timestamp,
@@ -123,6 +137,13 @@ pub(super) async fn update(
     let mut owner = fetch(&mut tx, reference, store.dialect.for_update()).await?;
     owner.apply(patch, now)?;
     save(&mut tx, &owner).await?;
+    store
+        .audit_in_tx(
+            &mut tx,
+            vec![owner_event(EventKind::OwnerUpdated, actor, &owner)],
+            now,
+        )
+        .await?;
     tx.commit().await?;
     Ok(owner)
 }
@@ -151,6 +172,7 @@ async fn owned_identities(
 
 pub(super) async fn offboard(
     store: &SqlStore,
+    actor: &Actor,
     reference: &OwnerRef,
     now: Timestamp,
 ) -> StoreResult<Offboarding> {
@@ -166,12 +188,22 @@ pub(super) async fn offboard(
             suspended.push(identity);
         }
     }
+    let mut events = vec![
+        owner_event(EventKind::OwnerOffboarded, actor, &owner)
+            .detail("suspended", suspended.len().to_string()),
+    ];
+    events.extend(suspended.iter().map(|identity| {
+        identities::identity_event(EventKind::IdentitySuspended, actor, identity)
+            .detail("suspension_reason", "owner_offboarded")
+    }));
+    store.audit_in_tx(&mut tx, events, now).await?;
     tx.commit().await?;
     Ok(Offboarding { owner, suspended })
 }
 
 pub(super) async fn reassign_all(
     store: &SqlStore,
+    actor: &Actor,
     from: &OwnerRef,
     to: &OwnerRef,
     now: Timestamp,
@@ -196,6 +228,21 @@ pub(super) async fn reassign_all(
         identities::save(&mut tx, &identity, false).await?;
         moved.push(identity);
     }
+    let events = moved
+        .iter()
+        .map(|identity| {
+            identities::identity_event(EventKind::IdentityReassigned, actor, identity)
+                .detail("previous_owner", previous.email.clone())
+        })
+        .collect();
+    store.audit_in_tx(&mut tx, events, now).await?;
     tx.commit().await?;
     Ok(moved)
+}
+
+/// The audit event for a change to `owner`.
+fn owner_event(kind: EventKind, actor: &Actor, owner: &Owner) -> NewEvent {
+    NewEvent::new(kind, actor.clone())
+        .owner(owner.email.clone())
+        .target_named("owner", owner.id.to_string(), owner.email.clone())
 }

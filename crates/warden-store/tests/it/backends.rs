@@ -3,7 +3,33 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use warden_store::{SqlStore, Store};
+use warden_audit::{Actor, AuditSigner, CheckpointPolicy};
+use warden_store::{AuditSettings, SqlStore, Store};
+
+/// The actor the conformance tests act as.
+pub fn admin() -> Actor {
+    Actor::admin("admin", "admin")
+}
+
+/// The audit key every test store signs checkpoints with, shared so tests can verify.
+pub fn audit_signer() -> Arc<AuditSigner> {
+    static SIGNER: std::sync::OnceLock<Arc<AuditSigner>> = std::sync::OnceLock::new();
+    SIGNER
+        .get_or_init(|| Arc::new(AuditSigner::generate().unwrap_or_else(|e| panic!("{e}"))))
+        .clone()
+}
+
+/// Checkpoints every 5 events, so short tests produce several.
+pub fn audit_settings() -> AuditSettings {
+    AuditSettings {
+        node: "test-node".into(),
+        signer: Some(audit_signer()),
+        checkpoints: CheckpointPolicy {
+            every_events: 5,
+            every_millis: 0,
+        },
+    }
+}
 
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -11,6 +37,8 @@ pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test"
 pub struct TestStore {
     pub store: Arc<SqlStore>,
     pub label: &'static str,
+    /// The URL the store was opened with, for tests that tamper with rows directly.
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     postgres_schema: Option<(String, String)>,
 }
@@ -18,12 +46,17 @@ pub struct TestStore {
 impl TestStore {
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let store = SqlStore::open_sqlite(&dir.path().join("warden.db"))
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("warden.db").display()
+        );
+        let store = SqlStore::connect(&url, audit_settings())
             .await
             .unwrap_or_else(|e| panic!("open sqlite: {e}"));
         Self {
             store: Arc::new(store),
             label: "sqlite",
+            url,
             _dir: Some(dir),
             postgres_schema: None,
         }
@@ -46,15 +79,32 @@ impl TestStore {
         }
         let separator = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-        let store = SqlStore::connect(&url)
+        let store = SqlStore::connect(&url, audit_settings())
             .await
             .unwrap_or_else(|e| panic!("connect postgres: {e}"));
         Some(Self {
             store: Arc::new(store),
             label: "postgres",
+            url,
             _dir: None,
             postgres_schema: Some((base, schema)),
         })
+    }
+
+    /// Runs one statement on a connection of its own, behind the store's back.
+    pub async fn raw(&self, statement: &str) {
+        admin_execute(&self.url, statement)
+            .await
+            .unwrap_or_else(|e| panic!("{}: `{statement}` failed: {e}", self.label));
+    }
+
+    /// A second store on the same database, as another node would open it.
+    pub async fn second_node(&self) -> SqlStore {
+        let mut settings = audit_settings();
+        settings.node = "second-node".into();
+        SqlStore::connect(&self.url, settings)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub async fn finish(self) {
@@ -99,5 +149,25 @@ where
     if let Some(postgres) = TestStore::postgres().await {
         test(postgres.store.clone(), postgres.label).await;
         postgres.finish().await;
+    }
+}
+
+/// Runs `test` with direct access to each backend (SQLite, then PostgreSQL when available).
+pub async fn on_each<F, Fut>(test: F)
+where
+    F: Fn(Arc<TestStore>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let sqlite = Arc::new(TestStore::sqlite().await);
+    test(sqlite.clone()).await;
+    if let Ok(sqlite) = Arc::try_unwrap(sqlite) {
+        sqlite.finish().await;
+    }
+    if let Some(postgres) = TestStore::postgres().await {
+        let postgres = Arc::new(postgres);
+        test(postgres.clone()).await;
+        if let Ok(postgres) = Arc::try_unwrap(postgres) {
+            postgres.finish().await;
+        }
     }
 }

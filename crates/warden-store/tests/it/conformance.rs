@@ -9,7 +9,7 @@ use warden_core::{
 };
 use warden_store::{IdentityChange, Store, StoreError};
 
-use crate::backends::on_both;
+use crate::backends::{admin, on_both};
 
 const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
@@ -44,7 +44,7 @@ fn new_identity(kind: IdentityKind, name: &str) -> NewIdentity {
 async fn add_owner(store: &dyn Store, email: &str) {
     let new = NewOwner::new(email, "Test Owner").unwrap_or_else(|e| panic!("{e}"));
     store
-        .create_owner(new, T0)
+        .create_owner(&admin(), new, T0)
         .await
         .unwrap_or_else(|e| panic!("create owner {email}: {e}"));
 }
@@ -52,6 +52,7 @@ async fn add_owner(store: &dyn Store, email: &str) {
 async fn add_agent(store: &dyn Store, name: &str, owner: &str) {
     store
         .create_identity(
+            &admin(),
             new_identity(IdentityKind::Agent, name),
             &owner_ref(owner),
             None,
@@ -95,7 +96,7 @@ async fn owners_are_created_found_and_unique() {
 
         let again =
             NewOwner::new("ALICE@example.com", "Alice Again").unwrap_or_else(|e| panic!("{e}"));
-        let duplicate = domain_error(store.create_owner(again, T0).await);
+        let duplicate = domain_error(store.create_owner(&admin(), again, T0).await);
         assert_eq!(
             duplicate,
             DomainError::DuplicateOwner("alice@example.com".into()),
@@ -103,6 +104,7 @@ async fn owners_are_created_found_and_unique() {
         );
         let renamed = store
             .update_owner(
+                &admin(),
                 &owner_ref("alice@example.com"),
                 OwnerPatch {
                     name: Some("Alice Liddell".into()),
@@ -130,7 +132,7 @@ async fn owner_listing_pages_and_filters() {
             add_owner(&*store, &format!("owner{index}@example.com")).await;
         }
         store
-            .offboard_owner(&owner_ref("owner3@example.com"), later(1))
+            .offboard_owner(&admin(), &owner_ref("owner3@example.com"), later(1))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
 
@@ -180,6 +182,7 @@ async fn identities_need_an_existing_active_owner() {
         let unknown = domain_error(
             store
                 .create_identity(
+                    &admin(),
                     new_identity(IdentityKind::Agent, "bot"),
                     &owner_ref("ghost@example.com"),
                     None,
@@ -195,12 +198,13 @@ async fn identities_need_an_existing_active_owner() {
 
         add_owner(&*store, "gone@example.com").await;
         store
-            .offboard_owner(&owner_ref("gone@example.com"), later(1))
+            .offboard_owner(&admin(), &owner_ref("gone@example.com"), later(1))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let refused = domain_error(
             store
                 .create_identity(
+                    &admin(),
                     new_identity(IdentityKind::Agent, "bot"),
                     &owner_ref("gone@example.com"),
                     None,
@@ -230,6 +234,7 @@ async fn names_are_unique_per_kind() {
         let duplicate = domain_error(
             store
                 .create_identity(
+                    &admin(),
                     new_identity(IdentityKind::Agent, "support-bot"),
                     &owner_ref("alice@example.com"),
                     None,
@@ -244,6 +249,7 @@ async fn names_are_unique_per_kind() {
         // The same name under another kind is a different identity.
         store
             .create_identity(
+                &admin(),
                 new_identity(IdentityKind::ApiKey, "support-bot"),
                 &owner_ref("alice@example.com"),
                 None,
@@ -270,6 +276,7 @@ async fn identities_round_trip_every_field() {
         new.source_detail = Some("github:hooks/42".into());
         let created = store
             .create_identity(
+                &admin(),
                 new,
                 &owner_ref("alice@example.com"),
                 Some(&agent_ref("parent")),
@@ -316,12 +323,13 @@ async fn listing_filters_narrow_and_pages_cover_everything_once() {
                 new.expires_at = Some(later(10));
             }
             store
-                .create_identity(new, &owner_ref("alice@example.com"), None, T0)
+                .create_identity(&admin(), new, &owner_ref("alice@example.com"), None, T0)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
         }
         store
             .create_identity(
+                &admin(),
                 new_identity(IdentityKind::ServiceAccount, "ci"),
                 &owner_ref("bob@example.com"),
                 Some(&agent_ref("agent-0")),
@@ -457,6 +465,7 @@ async fn parents_must_exist_and_never_form_a_cycle() {
         let unknown = domain_error(
             store
                 .create_identity(
+                    &admin(),
                     new_identity(IdentityKind::Agent, "orphan"),
                     &owner_ref("alice@example.com"),
                     Some(&agent_ref("nobody")),
@@ -474,6 +483,7 @@ async fn parents_must_exist_and_never_form_a_cycle() {
         for (child, parent) in [("child", "root"), ("grandchild", "child")] {
             store
                 .create_identity(
+                    &admin(),
                     new_identity(IdentityKind::Agent, child),
                     &owner_ref("alice@example.com"),
                     Some(&agent_ref(parent)),
@@ -488,7 +498,7 @@ async fn parents_must_exist_and_never_form_a_cycle() {
         };
         let cyclic = domain_error(
             store
-                .update_identity(&agent_ref("root"), patch, later(1))
+                .update_identity(&admin(), &agent_ref("root"), patch, later(1))
                 .await,
         );
         assert!(
@@ -510,7 +520,7 @@ async fn parents_must_exist_and_never_form_a_cycle() {
         };
         let refused = domain_error(
             store
-                .update_identity(&agent_ref("root"), self_parent, later(1))
+                .update_identity(&admin(), &agent_ref("root"), self_parent, later(1))
                 .await,
         );
         assert!(
@@ -523,7 +533,7 @@ async fn parents_must_exist_and_never_form_a_cycle() {
             ..Default::default()
         };
         let detached = store
-            .update_identity(&agent_ref("grandchild"), detach, later(2))
+            .update_identity(&admin(), &agent_ref("grandchild"), detach, later(2))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(detached.parent_id, None);
@@ -541,6 +551,7 @@ async fn offboarding_suspends_until_reassigned() {
         add_agent(&*store, "retired", "alice@example.com").await;
         store
             .change_identity(
+                &admin(),
                 &agent_ref("paused"),
                 IdentityChange::Suspend(SuspensionReason::Manual),
                 later(1),
@@ -548,12 +559,17 @@ async fn offboarding_suspends_until_reassigned() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         store
-            .change_identity(&agent_ref("retired"), IdentityChange::Revoke, later(1))
+            .change_identity(
+                &admin(),
+                &agent_ref("retired"),
+                IdentityChange::Revoke,
+                later(1),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
 
         let offboarding = store
-            .offboard_owner(&owner_ref("alice@example.com"), later(2))
+            .offboard_owner(&admin(), &owner_ref("alice@example.com"), later(2))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -581,19 +597,25 @@ async fn offboarding_suspends_until_reassigned() {
 
         let again = domain_error(
             store
-                .offboard_owner(&owner_ref("alice@example.com"), later(3))
+                .offboard_owner(&admin(), &owner_ref("alice@example.com"), later(3))
                 .await,
         );
         assert!(matches!(again, DomainError::InvalidState(_)), "{backend}");
         let restore = domain_error(
             store
-                .change_identity(&agent_ref("bot"), IdentityChange::Restore, later(3))
+                .change_identity(
+                    &admin(),
+                    &agent_ref("bot"),
+                    IdentityChange::Restore,
+                    later(3),
+                )
                 .await,
         );
         assert!(matches!(restore, DomainError::InvalidState(_)), "{backend}");
 
         let moved = store
             .reassign_identities(
+                &admin(),
                 &owner_ref("alice@example.com"),
                 &owner_ref("bob@example.com"),
                 later(4),
@@ -639,12 +661,13 @@ async fn reassignment_to_an_offboarded_owner_changes_nothing() {
         add_owner(&*store, "carol@example.com").await;
         add_agent(&*store, "bot", "alice@example.com").await;
         store
-            .offboard_owner(&owner_ref("carol@example.com"), later(1))
+            .offboard_owner(&admin(), &owner_ref("carol@example.com"), later(1))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let refused = domain_error(
             store
                 .reassign_identities(
+                    &admin(),
                     &owner_ref("alice@example.com"),
                     &owner_ref("carol@example.com"),
                     later(2),
@@ -659,6 +682,7 @@ async fn reassignment_to_an_offboarded_owner_changes_nothing() {
         let single = domain_error(
             store
                 .change_identity(
+                    &admin(),
                     &agent_ref("bot"),
                     IdentityChange::Reassign(owner_ref("carol@example.com")),
                     later(2),
@@ -685,6 +709,7 @@ async fn revoked_identities_are_never_restored() {
         add_agent(&*store, "bot", "alice@example.com").await;
         let suspended = store
             .change_identity(
+                &admin(),
                 &agent_ref("bot"),
                 IdentityChange::Suspend(SuspensionReason::Manual),
                 later(1),
@@ -693,17 +718,32 @@ async fn revoked_identities_are_never_restored() {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(suspended.status, IdentityStatus::Suspended, "{backend}");
         let restored = store
-            .change_identity(&agent_ref("bot"), IdentityChange::Restore, later(2))
+            .change_identity(
+                &admin(),
+                &agent_ref("bot"),
+                IdentityChange::Restore,
+                later(2),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(restored.status, IdentityStatus::Active, "{backend}");
         store
-            .change_identity(&agent_ref("bot"), IdentityChange::Revoke, later(3))
+            .change_identity(
+                &admin(),
+                &agent_ref("bot"),
+                IdentityChange::Revoke,
+                later(3),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let refused = domain_error(
             store
-                .change_identity(&agent_ref("bot"), IdentityChange::Restore, later(4))
+                .change_identity(
+                    &admin(),
+                    &agent_ref("bot"),
+                    IdentityChange::Restore,
+                    later(4),
+                )
                 .await,
         );
         assert_eq!(
@@ -717,7 +757,7 @@ async fn revoked_identities_are_never_restored() {
         };
         let edit = domain_error(
             store
-                .update_identity(&agent_ref("bot"), patch, later(4))
+                .update_identity(&admin(), &agent_ref("bot"), patch, later(4))
                 .await,
         );
         assert_eq!(edit, DomainError::Revoked("agent:bot".into()), "{backend}");
@@ -746,7 +786,7 @@ async fn label_edits_replace_the_indexed_labels() {
             ..Default::default()
         };
         store
-            .update_identity(&agent_ref("bot"), patch, later(1))
+            .update_identity(&admin(), &agent_ref("bot"), patch, later(1))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let by_label = |value: &'static str| {
@@ -772,7 +812,7 @@ async fn label_edits_replace_the_indexed_labels() {
             ..Default::default()
         };
         store
-            .update_identity(&agent_ref("bot"), patch, later(2))
+            .update_identity(&admin(), &agent_ref("bot"), patch, later(2))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(by_label("support").await, 0, "{backend}");
@@ -790,6 +830,7 @@ async fn concurrent_creates_of_one_name_admit_exactly_one() {
             tokio::spawn(async move {
                 store
                     .create_identity(
+                        &admin(),
                         new_identity(IdentityKind::Agent, "contested"),
                         &owner_ref("alice@example.com"),
                         None,
@@ -852,15 +893,19 @@ async fn a_store_reopened_keeps_its_data() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("warden.db");
     {
-        let store = warden_store::SqlStore::open_sqlite(&path)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let store = warden_store::SqlStore::open_sqlite(
+            &path,
+            warden_store::AuditSettings::unsigned("test"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         add_owner(&store, "alice@example.com").await;
         store.close().await;
     }
-    let store = warden_store::SqlStore::open_sqlite(&path)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let store =
+        warden_store::SqlStore::open_sqlite(&path, warden_store::AuditSettings::unsigned("test"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     let alice = store
         .get_owner(&owner_ref("alice@example.com"))
         .await

@@ -6,7 +6,13 @@
 //! the suite says plainly that it skipped PostgreSQL.
 
 // Test support code reports failure by panicking, like the tests themselves.
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr
+)]
 
+mod audit;
 mod backends;
 mod conformance;

@@ -1,5 +1,6 @@
 //! One module per noun; `run` sends each command to its module.
 
+mod audit;
 mod identity;
 mod owner;
 mod serve;
@@ -19,6 +20,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let client = Client::new(&cli.global.addr, cli.global.token)?;
             identity::run_agent(&client, format, command).await
         }
+        Command::Audit(command) => audit::run(&cli.global, format, command).await,
         Command::Identity(command) => {
             let client = Client::new(&cli.global.addr, cli.global.token)?;
             identity::run_identity(&client, format, command).await

@@ -2,8 +2,14 @@
 //! directory, driven by the real `warden` CLI.
 
 // Test support code reports failure by panicking, like the tests themselves.
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr
+)]
 
+mod audit;
 mod harness;
 mod lifecycle;
 mod serve;

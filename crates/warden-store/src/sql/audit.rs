@@ -1,0 +1,521 @@
+//! Writing and reading the audit chain in SQL.
+//!
+//! There is one chain per deployment, shared by every node. Appends take the chain's lock
+//! (the single writer connection on SQLite, a transaction-scoped advisory lock on
+//! PostgreSQL), read the head inside that transaction, and insert; so the chain cannot fork
+//! however many nodes write. Two paths append:
+//!
+//! - changes to owners and identities append their event inside the transaction that makes
+//!   the change, so a change and its record commit together or not at all;
+//! - everything else (gateway decisions, token events) goes through the group-commit writer:
+//!   concurrent `record` calls are batched into one transaction, one fsync, and each caller
+//!   is answered only once its batch is durable.
+
+use std::sync::Arc;
+
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Row, Transaction};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+use warden_audit::verify::{Problem, VerifyFailure, VerifyReport};
+use warden_audit::{AuditEvent, AuditPublicKey, Chain, ChainHash, ChainHead, Checkpoint, NewEvent};
+use warden_core::Timestamp;
+
+use super::Dialect;
+use super::query::{Value, Where};
+use crate::audit::{AuditQuery, AuditSettings, AuditVerifyError};
+use crate::error::{StoreError, StoreResult};
+
+/// The advisory-lock key that makes appends to the chain one at a time on PostgreSQL.
+const CHAIN_LOCK: i64 = 0x5741_5244_454e_0002;
+/// The most events one group commit writes.
+const MAX_BATCH: usize = 512;
+/// How many times the writer yields to let callers queue more before it writes a batch.
+const MAX_YIELDS: usize = 8;
+/// Rows read per round trip when verifying.
+const VERIFY_CHUNK: i64 = 10_000;
+
+const EVENT_COLUMNS: usize = 14;
+
+fn corrupt(detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("audit: {detail}"))
+}
+
+fn to_i64(sequence: u64) -> StoreResult<i64> {
+    i64::try_from(sequence).map_err(|_| corrupt("sequence out of range"))
+}
+
+/// Appends `events` to the chain inside `tx`, signing a checkpoint when one is due.
+pub(super) async fn append_in_tx(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    settings: &AuditSettings,
+    events: Vec<NewEvent>,
+    now: Timestamp,
+) -> StoreResult<Vec<AuditEvent>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHAIN_LOCK)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let head = read_head(tx).await?;
+    let mut chain = Chain::new(head);
+    let mut records = Vec::with_capacity(events.len());
+    for event in events {
+        let record = chain
+            .append(event, Uuid::now_v7(), now, &settings.node)
+            .map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        records.push(record);
+    }
+    insert_records(tx, &records).await?;
+    if let Some(signer) = &settings.signer {
+        let last = last_checkpoint(tx).await?;
+        let head = chain.head();
+        if settings.checkpoints.due(last.as_ref(), &head, now) {
+            let checkpoint = signer.sign(&head, now, &settings.node);
+            insert_checkpoint(tx, &checkpoint).await?;
+        }
+    }
+    Ok(records)
+}
+
+/// Signs a checkpoint over the current head if records were appended since the last one
+/// and the policy says one is due; idle nodes call this on a timer so the tail of the log
+/// is anchored without waiting for the next event.
+pub(super) async fn checkpoint_if_due(
+    pool: &AnyPool,
+    dialect: Dialect,
+    settings: &AuditSettings,
+    now: Timestamp,
+) -> StoreResult<Option<Checkpoint>> {
+    let Some(signer) = &settings.signer else {
+        return Ok(None);
+    };
+    let mut tx = super::begin_write(pool, dialect).await?;
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHAIN_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let head = read_head(&mut tx).await?;
+    let last = last_checkpoint(&mut tx).await?;
+    let behind = last
+        .as_ref()
+        .map_or(head.sequence > 0, |last| last.sequence < head.sequence);
+    if !behind || !settings.checkpoints.due(last.as_ref(), &head, now) {
+        return Ok(None);
+    }
+    let checkpoint = signer.sign(&head, now, &settings.node);
+    insert_checkpoint(&mut tx, &checkpoint).await?;
+    tx.commit().await?;
+    Ok(Some(checkpoint))
+}
+
+async fn read_head(connection: &mut AnyConnection) -> StoreResult<ChainHead> {
+    let row = sqlx::query("SELECT sequence, hash FROM audit_events ORDER BY sequence DESC LIMIT 1")
+        .fetch_optional(connection)
+        .await?;
+    let Some(row) = row else {
+        return Ok(ChainHead::GENESIS);
+    };
+    let sequence: i64 = row.try_get("sequence")?;
+    let hash: String = row.try_get("hash")?;
+    Ok(ChainHead {
+        sequence: u64::try_from(sequence).map_err(|_| corrupt("negative sequence"))?,
+        hash: hash.parse::<ChainHash>().map_err(corrupt)?,
+    })
+}
+
+async fn last_checkpoint(connection: &mut AnyConnection) -> StoreResult<Option<Checkpoint>> {
+    let row = sqlx::query("SELECT record FROM audit_checkpoints ORDER BY sequence DESC LIMIT 1")
+        .fetch_optional(connection)
+        .await?;
+    row.map(|row| {
+        let text: String = row.try_get("record")?;
+        serde_json::from_str(&text).map_err(corrupt)
+    })
+    .transpose()
+}
+
+async fn insert_checkpoint(
+    connection: &mut AnyConnection,
+    checkpoint: &Checkpoint,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO audit_checkpoints (sequence, record) VALUES ($1, $2)")
+        .bind(to_i64(checkpoint.sequence)?)
+        .bind(serde_json::to_string(checkpoint).map_err(corrupt)?)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+fn actor_name(event: &AuditEvent) -> String {
+    match &event.actor {
+        warden_audit::Actor::Admin { name, .. } | warden_audit::Actor::Agent { name, .. } => {
+            name.clone()
+        }
+        warden_audit::Actor::System { component } => component.clone(),
+    }
+}
+
+/// One multi-row INSERT for the whole batch: one statement, one round trip.
+async fn insert_records(connection: &mut AnyConnection, records: &[AuditEvent]) -> StoreResult<()> {
+    for chunk in records.chunks(64) {
+        let mut sql = String::from(
+            "INSERT INTO audit_events (sequence, id, time, node, kind, actor, on_behalf_of, owner, \
+             task_id, upstream, action, decision, record, hash) VALUES ",
+        );
+        for index in 0..chunk.len() {
+            if index > 0 {
+                sql.push_str(", ");
+            }
+            let base = index * EVENT_COLUMNS;
+            let placeholders: Vec<String> = (1..=EVENT_COLUMNS)
+                .map(|n| format!("${}", base + n))
+                .collect();
+            sql.push('(');
+            sql.push_str(&placeholders.join(", "));
+            sql.push(')');
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for record in chunk {
+            query = query
+                .bind(to_i64(record.sequence)?)
+                .bind(record.id.to_string())
+                .bind(record.time.as_millis())
+                .bind(record.node.clone())
+                .bind(record.kind.as_str())
+                .bind(actor_name(record))
+                .bind(record.on_behalf_of.clone())
+                .bind(record.owner.clone())
+                .bind(record.task_id.clone())
+                .bind(record.upstream.clone())
+                .bind(record.action.clone())
+                .bind(record.decision.map(|decision| decision.as_str()))
+                .bind(serde_json::to_string(record).map_err(corrupt)?)
+                .bind(record.hash.to_string());
+        }
+        query.execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
+/// A request waiting in the group-commit queue.
+struct Pending {
+    event: NewEvent,
+    now: Timestamp,
+    reply: oneshot::Sender<StoreResult<AuditEvent>>,
+}
+
+/// The handle callers use to append through the group-commit writer.
+#[derive(Debug, Clone)]
+pub(super) struct GroupCommit {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("kind", &self.event.kind)
+            .finish()
+    }
+}
+
+impl GroupCommit {
+    pub(super) fn spawn(pool: AnyPool, dialect: Dialect, settings: Arc<AuditSettings>) -> Self {
+        let (queue, receiver) = mpsc::channel(8 * MAX_BATCH);
+        tokio::spawn(run_writer(pool, dialect, settings, receiver));
+        Self { queue }
+    }
+
+    /// Appends one event; returns once the batch holding it is committed.
+    pub(super) async fn record(&self, event: NewEvent, now: Timestamp) -> StoreResult<AuditEvent> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { event, now, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the audit writer has stopped".into()))?;
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the audit writer stopped before answering".into())
+        })?
+    }
+}
+
+async fn run_writer(
+    pool: AnyPool,
+    dialect: Dialect,
+    settings: Arc<AuditSettings>,
+    mut queue: mpsc::Receiver<Pending>,
+) {
+    while let Some(first) = queue.recv().await {
+        // Callers answered by the previous batch are runnable but may not have queued their
+        // next event yet. Yielding until the queue stops growing lets them, so batches grow
+        // with the load instead of alternating between stragglers and everyone else; when
+        // nobody else is waiting this costs one yield.
+        let mut batch = vec![first];
+        for _ in 0..MAX_YIELDS {
+            tokio::task::yield_now().await;
+            let before = batch.len();
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            if batch.len() == before || batch.len() == MAX_BATCH {
+                break;
+            }
+        }
+        let now = batch
+            .iter()
+            .map(|pending| pending.now)
+            .max()
+            .unwrap_or(Timestamp::from_millis(0));
+        let events: Vec<NewEvent> = batch.iter().map(|pending| pending.event.clone()).collect();
+        let started = std::time::Instant::now();
+        let written = write_batch(&pool, dialect, &settings, events, now).await;
+        // Batch sizes are at most MAX_BATCH, so the float conversions are exact.
+        metrics::histogram!("warden_audit_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("warden_audit_batch_size").record(batch.len() as f64);
+        let outcome = if written.is_ok() {
+            "committed"
+        } else {
+            "failed"
+        };
+        metrics::counter!("warden_audit_events_total", "outcome" => outcome)
+            .increment(batch.len() as u64);
+        match written {
+            Ok(records) => {
+                for (pending, record) in batch.into_iter().zip(records) {
+                    let _ = pending.reply.send(Ok(record));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, events = batch.len(), "audit batch could not be written");
+                let message = error.to_string();
+                for pending in batch {
+                    let _ = pending
+                        .reply
+                        .send(Err(StoreError::Unavailable(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(
+    pool: &AnyPool,
+    dialect: Dialect,
+    settings: &AuditSettings,
+    events: Vec<NewEvent>,
+    now: Timestamp,
+) -> StoreResult<Vec<AuditEvent>> {
+    let mut tx = super::begin_write(pool, dialect).await?;
+    let records = append_in_tx(&mut tx, dialect, settings, events, now).await?;
+    tx.commit().await?;
+    Ok(records)
+}
+
+fn decode_event(row: &sqlx::any::AnyRow) -> StoreResult<AuditEvent> {
+    let text: String = row.try_get("record")?;
+    serde_json::from_str(&text).map_err(corrupt)
+}
+
+pub(super) async fn query(pool: &AnyPool, request: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+    let filter = &request.filter;
+    let mut conditions = Where::default();
+    let text = |value: &Option<String>| value.clone().map(Value::Text);
+    let columns = [
+        (
+            "kind",
+            filter.kind.map(|kind| Value::Text(kind.as_str().into())),
+        ),
+        ("actor", text(&filter.actor)),
+        ("owner", text(&filter.owner)),
+        ("on_behalf_of", text(&filter.on_behalf_of)),
+        ("upstream", text(&filter.upstream)),
+        ("action", text(&filter.action)),
+        (
+            "decision",
+            filter
+                .decision
+                .map(|decision| Value::Text(decision.as_str().into())),
+        ),
+        ("task_id", text(&filter.task_id)),
+    ];
+    for (column, value) in columns {
+        if let Some(value) = value {
+            conditions.and(&format!("{column} = ?"), [value]);
+        }
+    }
+    if let Some(since) = filter.since {
+        conditions.and("time >= ?", [Value::Int(since.as_millis())]);
+    }
+    if let Some(until) = filter.until {
+        conditions.and("time < ?", [Value::Int(until.as_millis())]);
+    }
+    if let Some(after) = request.after {
+        conditions.and("sequence > ?", [Value::Int(to_i64(after)?)]);
+    }
+    let order = if request.newest { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT record FROM audit_events{} ORDER BY sequence {order} LIMIT {}",
+        conditions.sql(),
+        request.limit
+    );
+    let rows = conditions.bind_into(sql).fetch_all(pool).await?;
+    let mut events = rows
+        .iter()
+        .map(decode_event)
+        .collect::<StoreResult<Vec<_>>>()?;
+    if request.newest {
+        events.reverse();
+    }
+    Ok(events)
+}
+
+pub(super) async fn checkpoints(pool: &AnyPool) -> StoreResult<Vec<Checkpoint>> {
+    let rows = sqlx::query("SELECT record FROM audit_checkpoints ORDER BY sequence")
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let text: String = row.try_get("record")?;
+            serde_json::from_str(&text).map_err(corrupt)
+        })
+        .collect()
+}
+
+/// Checks that a row's query columns say what its record says; a mismatch means someone
+/// edited the columns behind the chain's back.
+fn columns_agree(row: &sqlx::any::AnyRow, event: &AuditEvent) -> StoreResult<Option<&'static str>> {
+    let sequence: i64 = row.try_get("sequence")?;
+    if u64::try_from(sequence).ok() != Some(event.sequence) {
+        return Ok(None);
+    }
+    let checks: [(&'static str, Option<String>, Option<String>); 9] = [
+        (
+            "kind",
+            row.try_get("kind")?,
+            Some(event.kind.as_str().to_string()),
+        ),
+        ("actor", row.try_get("actor")?, Some(actor_name(event))),
+        (
+            "on_behalf_of",
+            row.try_get("on_behalf_of")?,
+            event.on_behalf_of.clone(),
+        ),
+        ("owner", row.try_get("owner")?, event.owner.clone()),
+        ("task_id", row.try_get("task_id")?, event.task_id.clone()),
+        ("upstream", row.try_get("upstream")?, event.upstream.clone()),
+        ("action", row.try_get("action")?, event.action.clone()),
+        (
+            "decision",
+            row.try_get("decision")?,
+            event.decision.map(|d| d.as_str().to_string()),
+        ),
+        ("hash", row.try_get("hash")?, Some(event.hash.to_string())),
+    ];
+    let time: i64 = row.try_get("time")?;
+    if time != event.time.as_millis() {
+        return Ok(Some("time"));
+    }
+    Ok(checks
+        .into_iter()
+        .find(|(_, column, record)| column != record)
+        .map(|(name, _, _)| name))
+}
+
+/// Verifies the stored chain and checkpoints, reading the trail in chunks so memory stays
+/// bounded however long it is.
+pub(super) async fn verify(
+    pool: &AnyPool,
+    key: &AuditPublicKey,
+) -> Result<VerifyReport, AuditVerifyError> {
+    let all_checkpoints = checkpoints(pool).await?;
+    let mut head = ChainHead::GENESIS;
+    let mut total: Option<VerifyReport> = None;
+    let mut after: i64 = i64::MIN;
+    loop {
+        let rows = sqlx::query(
+            "SELECT sequence, time, kind, actor, on_behalf_of, owner, task_id, upstream, action, decision, record, hash \
+             FROM audit_events WHERE sequence > $1 ORDER BY sequence LIMIT $2",
+        )
+        .bind(after)
+        .bind(VERIFY_CHUNK)
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::from)?;
+        let last_chunk = i64::try_from(rows.len()).unwrap_or(i64::MAX) < VERIFY_CHUNK;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let event = decode_event(row).map_err(|error| VerifyFailure {
+                sequence: row
+                    .try_get::<i64, _>("sequence")
+                    .ok()
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or(0),
+                problem: Problem::Edited,
+                detail: format!("the stored record cannot be read: {error}"),
+            })?;
+            let stored_sequence: i64 = row.try_get("sequence").map_err(StoreError::from)?;
+            if let Some(column) = columns_agree(row, &event)? {
+                return Err(VerifyFailure {
+                    sequence: event.sequence,
+                    problem: Problem::Edited,
+                    detail: format!(
+                        "the `{column}` column of record {} does not match the hashed record",
+                        event.sequence
+                    ),
+                }
+                .into());
+            }
+            after = stored_sequence;
+            events.push(event);
+        }
+        // Each chunk continues from the head the previous one ended at; the checkpoints
+        // inside the chunk are checked with it, and the last chunk takes every later one
+        // so a log cut short after a checkpoint is caught.
+        let chunk_end = events.last().map_or(head.sequence, |event| event.sequence);
+        let in_chunk: Vec<Checkpoint> = all_checkpoints
+            .iter()
+            .filter(|checkpoint| {
+                checkpoint.sequence > head.sequence
+                    && (last_chunk || checkpoint.sequence <= chunk_end)
+            })
+            .cloned()
+            .collect();
+        let report = warden_audit::verify::verify_from(head, &events, &in_chunk, key)?;
+        head = ChainHead {
+            sequence: report.last_sequence,
+            hash: report.last_hash,
+        };
+        total = Some(match total {
+            None => report,
+            Some(previous) => VerifyReport {
+                events_verified: previous.events_verified + report.events_verified,
+                first_sequence: previous.first_sequence.or(report.first_sequence),
+                last_sequence: report.last_sequence,
+                last_hash: report.last_hash,
+                checkpoints_verified: previous.checkpoints_verified + report.checkpoints_verified,
+                last_checkpoint: report.last_checkpoint.or(previous.last_checkpoint),
+                unanchored_events: report.unanchored_events,
+            },
+        });
+        if last_chunk {
+            break;
+        }
+    }
+    match total {
+        Some(report) => Ok(report),
+        None => Ok(warden_audit::verify::verify(
+            Vec::<AuditEvent>::new(),
+            &all_checkpoints,
+            key,
+        )?),
+    }
+}

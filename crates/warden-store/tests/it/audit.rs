@@ -1,0 +1,381 @@
+//! The audit trail in the store: every change recorded with it, group commit, one chain
+//! across nodes, and verification that catches direct tampering with the database.
+
+use std::sync::Arc;
+
+use warden_audit::verify::Problem;
+use warden_audit::{Actor, Decision, EventKind, NewEvent};
+use warden_core::{IdentityKind, IdentityRef, NewOwner, OwnerRef, Timestamp};
+use warden_store::{AuditFilter, AuditQuery, AuditVerifyError, IdentityChange, Store};
+
+use crate::backends::{TestStore, admin, audit_signer, on_each};
+
+const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+fn all(limit: u32) -> AuditQuery {
+    AuditQuery {
+        filter: AuditFilter::default(),
+        after: None,
+        limit,
+        newest: false,
+    }
+}
+
+fn gateway_event(index: usize) -> NewEvent {
+    NewEvent::new(
+        EventKind::GatewayDecision,
+        Actor::agent(format!("id-{}", index % 3), format!("bot-{}", index % 3)),
+    )
+    .upstream("crm")
+    .action("tickets.read")
+    .decision(Decision::Allow, ["policy-1"])
+}
+
+/// Fills the trail with 23 events: admin changes and group-committed gateway decisions.
+async fn populate(store: &dyn Store) {
+    let owner = NewOwner::new("alice@example.com", "Alice").unwrap_or_else(|e| panic!("{e}"));
+    store
+        .create_owner(&admin(), owner, T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for index in 0..20 {
+        store
+            .record(gateway_event(index), T0.plus_secs(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let new = warden_core::NewIdentity {
+        kind: IdentityKind::Agent,
+        name: "bot".into(),
+        purpose: None,
+        environment: None,
+        labels: Default::default(),
+        expires_at: None,
+        source: warden_core::Source::Issued,
+        source_detail: None,
+    };
+    store
+        .create_identity(
+            &admin(),
+            new,
+            &OwnerRef::Email("alice@example.com".into()),
+            None,
+            T0,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bot = IdentityRef::Name {
+        kind: IdentityKind::Agent,
+        name: "bot".into(),
+    };
+    store
+        .change_identity(
+            &admin(),
+            &bot,
+            IdentityChange::Suspend(warden_core::SuspensionReason::Manual),
+            T0.plus_secs(2),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn broken(backend: &TestStore) -> (u64, Problem) {
+    match backend
+        .store
+        .verify_audit(&audit_signer().public_key())
+        .await
+    {
+        Err(AuditVerifyError::Broken(failure)) => (failure.sequence, failure.problem),
+        other => panic!("{}: expected a broken chain, got {other:?}", backend.label),
+    }
+}
+
+#[tokio::test]
+async fn changes_are_recorded_with_who_did_them() {
+    on_each(|backend| async move {
+        let store = &*backend.store;
+        populate(store).await;
+        let events = store
+            .audit_events(&all(100))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(events.len(), 23, "{}", backend.label);
+        let sequences: Vec<u64> = events.iter().map(|event| event.sequence).collect();
+        assert_eq!(
+            sequences,
+            (1..=23).collect::<Vec<_>>(),
+            "{}: one gap-free chain",
+            backend.label
+        );
+        assert_eq!(events[0].kind, EventKind::OwnerCreated);
+        assert_eq!(events[0].actor, admin());
+        let suspended = events.last().unwrap_or_else(|| panic!("no events"));
+        assert_eq!(suspended.kind, EventKind::IdentitySuspended);
+        assert_eq!(suspended.owner.as_deref(), Some("alice@example.com"));
+        assert_eq!(
+            suspended.target.as_ref().and_then(|t| t.name.as_deref()),
+            Some("bot")
+        );
+
+        let report = store
+            .verify_audit(&audit_signer().public_key())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", backend.label));
+        assert_eq!(report.events_verified, 23);
+        assert!(
+            report.checkpoints_verified >= 4,
+            "{}: checkpoints every 5 events: {report:?}",
+            backend.label
+        );
+
+        let filtered = store
+            .audit_events(&AuditQuery {
+                filter: AuditFilter {
+                    actor: Some("bot-1".into()),
+                    ..Default::default()
+                },
+                after: None,
+                limit: 100,
+                newest: false,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(filtered.len(), 7, "{}", backend.label);
+        let tail = store
+            .audit_events(&AuditQuery {
+                newest: true,
+                ..all(3)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            tail.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+            [21, 22, 23],
+            "{}",
+            backend.label
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_change_records_nothing() {
+    on_each(|backend| async move {
+        let store = &*backend.store;
+        let owner =
+            || NewOwner::new("alice@example.com", "Alice").unwrap_or_else(|e| panic!("{e}"));
+        store
+            .create_owner(&admin(), owner(), T0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(store.create_owner(&admin(), owner(), T0).await.is_err());
+        let events = store
+            .audit_events(&all(10))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            events.len(),
+            1,
+            "{}: the duplicate left no event",
+            backend.label
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_writers_on_two_nodes_share_one_chain() {
+    on_each(|backend| async move {
+        let other = Arc::new(backend.second_node().await);
+        let mut writers = Vec::new();
+        for index in 0..200 {
+            let store: Arc<dyn Store> = if index % 2 == 0 {
+                backend.store.clone()
+            } else {
+                other.clone()
+            };
+            writers.push(tokio::spawn(async move {
+                store.record(gateway_event(index), T0).await
+            }));
+        }
+        for writer in writers {
+            writer
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let events = backend
+            .store
+            .audit_events(&all(500))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(events.len(), 200, "{}", backend.label);
+        let nodes: std::collections::BTreeSet<&str> =
+            events.iter().map(|e| e.node.as_str()).collect();
+        assert_eq!(nodes.len(), 2, "{}: both nodes wrote", backend.label);
+        let report = backend
+            .store
+            .verify_audit(&audit_signer().public_key())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", backend.label));
+        assert_eq!(
+            report.events_verified, 200,
+            "{}: the chain did not fork",
+            backend.label
+        );
+        other.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn editing_a_record_is_caught() {
+    on_each(|backend| async move {
+        populate(&*backend.store).await;
+        backend.raw("UPDATE audit_events SET record = REPLACE(record, 'tickets.read', 'tickets.wipe') WHERE sequence = 7").await;
+        assert_eq!(broken(&backend).await, (7, Problem::Edited), "{}", backend.label);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn editing_a_query_column_is_caught() {
+    on_each(|backend| async move {
+        populate(&*backend.store).await;
+        backend
+            .raw("UPDATE audit_events SET actor = 'someone-else' WHERE sequence = 4")
+            .await;
+        assert_eq!(
+            broken(&backend).await,
+            (4, Problem::Edited),
+            "{}",
+            backend.label
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_a_row_is_caught() {
+    on_each(|backend| async move {
+        populate(&*backend.store).await;
+        backend
+            .raw("DELETE FROM audit_events WHERE sequence = 9")
+            .await;
+        let (sequence, problem) = broken(&backend).await;
+        assert_eq!(sequence, 9, "{}", backend.label);
+        assert!(
+            matches!(problem, Problem::Deleted { first: 9, last: 9 }),
+            "{}: {problem:?}",
+            backend.label
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn inserting_a_row_is_caught() {
+    on_each(|backend| async move {
+        populate(&*backend.store).await;
+        // A forged copy of record 5 slipped in after it, with every later record moved up.
+        backend.raw("UPDATE audit_events SET sequence = sequence + 1000 WHERE sequence > 5").await;
+        backend.raw("UPDATE audit_events SET sequence = sequence - 999 WHERE sequence > 1000").await;
+        backend
+            .raw("INSERT INTO audit_events (sequence, id, time, node, kind, actor, on_behalf_of, owner, task_id, upstream, action, decision, record, hash) \
+                  SELECT 6, 'forged', time, node, kind, actor, on_behalf_of, owner, task_id, upstream, action, decision, record, hash FROM audit_events WHERE sequence = 5")
+            .await;
+        // The forged row claims to be record 5, so that is where the chain breaks.
+        assert_eq!(broken(&backend).await, (5, Problem::Inserted), "{}", backend.label);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn swapping_two_rows_is_caught() {
+    on_each(|backend| async move {
+        populate(&*backend.store).await;
+        backend
+            .raw("UPDATE audit_events SET sequence = -1 WHERE sequence = 12")
+            .await;
+        backend
+            .raw("UPDATE audit_events SET sequence = 12 WHERE sequence = 13")
+            .await;
+        backend
+            .raw("UPDATE audit_events SET sequence = 13 WHERE sequence = -1")
+            .await;
+        let (sequence, problem) = broken(&backend).await;
+        assert_eq!(sequence, 12, "{}: {problem:?}", backend.label);
+        assert!(
+            matches!(problem, Problem::Reordered | Problem::Edited),
+            "{}: {problem:?}",
+            backend.label
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cutting_the_tail_after_a_checkpoint_is_caught() {
+    on_each(|backend| async move {
+        populate(&*backend.store).await;
+        backend
+            .raw("DELETE FROM audit_events WHERE sequence > 12")
+            .await;
+        let (_, problem) = broken(&backend).await;
+        assert!(
+            matches!(
+                problem,
+                Problem::TruncatedAfterCheckpoint {
+                    last_present: 12,
+                    ..
+                }
+            ),
+            "{}: {problem:?}",
+            backend.label
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_store_that_refuses_writes_fails_the_record_call() {
+    on_each(|backend| async move {
+        backend
+            .store
+            .record(gateway_event(0), T0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        backend.store.close().await;
+        let refused = backend.store.record(gateway_event(1), T0).await;
+        assert!(
+            refused.is_err(),
+            "{}: a closed store must not report the event as written",
+            backend.label
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_audit_store_that_refuses_writes_refuses_the_change_too() {
+    on_each(|backend| async move {
+        if backend.label == "sqlite" {
+            backend.raw("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit refused'); END").await;
+        } else {
+            backend
+                .raw("CREATE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$ LANGUAGE plpgsql")
+                .await;
+            backend
+                .raw("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_audit()")
+                .await;
+        }
+        let store = &*backend.store;
+        let owner = NewOwner::new("alice@example.com", "Alice").unwrap_or_else(|e| panic!("{e}"));
+        let refused = store.create_owner(&admin(), owner, T0).await;
+        assert!(matches!(refused, Err(warden_store::StoreError::Unavailable(_))), "{}: {refused:?}", backend.label);
+        let missing = store.get_owner(&OwnerRef::Email("alice@example.com".into())).await;
+        assert!(missing.is_err(), "{}: the change must not outlive its refused audit record", backend.label);
+        assert!(store.record(gateway_event(0), T0).await.is_err(), "{}", backend.label);
+    })
+    .await;
+}
