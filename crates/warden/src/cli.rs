@@ -60,6 +60,124 @@ pub enum Command {
     /// Read, verify and export the tamper-evident audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage the systems agents call through the gateway.
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
+    /// Manage the Cedar policies that decide every action.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// Where an upstream secret comes from; never the command line, where it would be visible
+/// to other users and kept in shell history.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct SecretSource {
+    /// Read the secret from this environment variable.
+    #[arg(long)]
+    pub secret_env: Option<String>,
+    /// Read the secret from this file (a trailing newline is dropped).
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpstreamCommand {
+    /// Register an upstream; its secret is sealed at once and never shown again.
+    Add {
+        name: String,
+        /// Base URL requests are forwarded to.
+        #[arg(long)]
+        url: String,
+        /// http or mcp.
+        #[arg(long, default_value = "http")]
+        kind: String,
+        /// How the secret is injected: bearer, basic (secret is user:password) or header:NAME.
+        #[arg(long)]
+        auth: String,
+        #[command(flatten)]
+        secret: SecretSource,
+        /// Route map (TOML) for HTTP upstreams.
+        #[arg(long)]
+        routes: Option<PathBuf>,
+    },
+    /// List upstreams.
+    List,
+    /// Show one upstream (never its secret).
+    Show { name: String },
+    /// Change the URL, the injection or the route map.
+    Update {
+        name: String,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        auth: Option<String>,
+        #[arg(long)]
+        routes: Option<PathBuf>,
+    },
+    /// Replace the upstream's secret.
+    SetSecret {
+        name: String,
+        #[command(flatten)]
+        secret: SecretSource,
+    },
+    /// Remove an upstream (refused while a policy refers to it).
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Add a Cedar policy file; refused with the validator's message if it does not validate.
+    Add {
+        file: PathBuf,
+        /// The policy id [default: the file name without its extension].
+        #[arg(long)]
+        id: Option<String>,
+        /// Replace the policy with this id if there is one.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List policies.
+    List,
+    /// Show one policy's text.
+    Show { id: String },
+    /// Remove a policy.
+    Remove { id: String },
+    /// Print the Cedar schema Warden generates from its upstreams.
+    Schema,
+    /// Answer allow, deny or hold for a hypothetical request, and say which policies decided.
+    Test {
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        upstream: String,
+        /// With --path: the request, matched against the upstream's routes.
+        #[arg(long, requires = "path")]
+        method: Option<String>,
+        #[arg(long, requires = "method")]
+        path: Option<String>,
+        /// For MCP upstreams: the tool called.
+        #[arg(long, conflicts_with_all = ["method", "action"])]
+        tool: Option<String>,
+        /// Instead of method and path: the action…
+        #[arg(long, requires = "resource", conflicts_with = "method")]
+        action: Option<String>,
+        /// …and the resource, as Type::id.
+        #[arg(long, requires = "action")]
+        resource: Option<String>,
+        /// The user the agent acts for.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long = "env")]
+        environment: Option<String>,
+        /// Decide as if a human had approved this exact request.
+        #[arg(long)]
+        approved: bool,
+    },
 }
 
 /// Filters shared by `audit tail` and `audit query`.

@@ -77,6 +77,14 @@ impl Client {
         self.send(Method::PATCH, path, &[], Some(body)).await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Result<Value, Failure> {
+        self.send(Method::PUT, path, &[], Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Value, Failure> {
+        self.send(Method::DELETE, path, &[], None).await
+    }
+
     /// A GET whose answer is not JSON (exports, keys): the body as bytes.
     pub async fn get_bytes(
         &self,

@@ -3,7 +3,9 @@
 mod audit;
 mod identity;
 mod owner;
+mod policy;
 mod serve;
+mod upstream;
 
 use crate::cli::{Cli, Command};
 use crate::client::{Client, Failure};
@@ -19,6 +21,14 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Agent(command) => {
             let client = Client::new(&cli.global.addr, cli.global.token)?;
             identity::run_agent(&client, format, command).await
+        }
+        Command::Upstream(command) => {
+            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            upstream::run(&client, format, command).await
+        }
+        Command::Policy(command) => {
+            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            policy::run(&client, format, command).await
         }
         Command::Audit(command) => audit::run(&cli.global, format, command).await,
         Command::Identity(command) => {

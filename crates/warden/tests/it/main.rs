@@ -12,4 +12,5 @@
 mod audit;
 mod harness;
 mod lifecycle;
+mod policy;
 mod serve;
