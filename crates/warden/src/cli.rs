@@ -125,6 +125,8 @@ pub enum UpstreamCommand {
     Remove { name: String },
 }
 
+// Parsed once per process, so the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Add a Cedar policy file; refused with the validator's message if it does not validate.
