@@ -56,6 +56,22 @@ pub enum DomainError {
         "unknown credential `{0}`; list an identity's credentials with `warden credential list IDENTITY`"
     )]
     UnknownCredential(String),
+    #[error("unknown upstream `{0}`; list upstreams with `warden upstream list`")]
+    UnknownUpstream(String),
+
+    #[error("an upstream named `{0}` already exists")]
+    DuplicateUpstream(String),
+
+    #[error("unknown policy `{0}`; list policies with `warden policy list`")]
+    UnknownPolicy(String),
+
+    #[error("a policy with id `{0}` already exists; use --replace to change it")]
+    DuplicatePolicy(String),
+
+    /// A policy set, route map or schema that does not validate; the message is the
+    /// validator's.
+    #[error("{0}")]
+    InvalidPolicy(String),
 }
 
 impl DomainError {
@@ -74,6 +90,11 @@ impl DomainError {
             Self::InvalidState(_) => "invalid_state",
             Self::Revoked(_) => "identity_revoked",
             Self::UnknownCredential(_) => "unknown_credential",
+            Self::UnknownUpstream(_) => "unknown_upstream",
+            Self::DuplicateUpstream(_) => "duplicate_upstream",
+            Self::UnknownPolicy(_) => "unknown_policy",
+            Self::DuplicatePolicy(_) => "duplicate_policy",
+            Self::InvalidPolicy(_) => "invalid_policy",
         }
     }
 

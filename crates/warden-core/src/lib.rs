@@ -9,7 +9,9 @@ pub mod error;
 pub mod identity;
 pub mod owner;
 pub mod page;
+pub mod policy;
 pub mod time_format;
+pub mod upstream;
 pub mod validate;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
@@ -20,3 +22,5 @@ pub use identity::{
 };
 pub use owner::{NewOwner, Owner, OwnerFilter, OwnerId, OwnerPatch, OwnerRef, OwnerStatus};
 pub use page::{Page, PageRequest};
+pub use policy::StoredPolicy;
+pub use upstream::{InjectAuth, NewUpstream, Upstream, UpstreamId, UpstreamKind, UpstreamPatch};

@@ -10,6 +10,8 @@ use warden_crypto::Secret;
 pub const DEFAULT_DATA_DIR: &str = "./warden-data";
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_GATEWAY_LISTEN: &str = "127.0.0.1:8081";
+pub const DEFAULT_CHECKPOINT_EVENTS: u64 = 1000;
+pub const DEFAULT_CHECKPOINT_MILLIS: u64 = 10_000;
 
 /// Every setting, each optional: one layer of configuration. The TOML file has this shape
 /// and unknown keys in it are refused, so a typo cannot silently fall back to a default.
@@ -20,6 +22,10 @@ pub struct ConfigLayer {
     pub api_listen: Option<SocketAddr>,
     pub gateway_listen: Option<SocketAddr>,
     pub database_url: Option<String>,
+    /// Sign an audit checkpoint at least this often (milliseconds) while records arrive.
+    pub audit_checkpoint_millis: Option<u64>,
+    /// Sign an audit checkpoint after this many records.
+    pub audit_checkpoint_events: Option<u64>,
     /// The credential plane: token issuer, lifetimes, trusted external issuers.
     #[serde(default)]
     pub credentials: Option<CredentialConfig>,
@@ -77,6 +83,12 @@ impl ConfigLayer {
             gateway_listen: self.gateway_listen.or(lower.gateway_listen),
             database_url: self.database_url.or(lower.database_url),
             credentials: self.credentials.or(lower.credentials),
+            audit_checkpoint_millis: self
+                .audit_checkpoint_millis
+                .or(lower.audit_checkpoint_millis),
+            audit_checkpoint_events: self
+                .audit_checkpoint_events
+                .or(lower.audit_checkpoint_events),
         }
     }
 }
@@ -100,6 +112,7 @@ pub struct Settings {
     /// On the very first start, use this as the admin token instead of generating one.
     pub bootstrap_token: Option<Secret>,
     pub credentials: CredentialConfig,
+    pub audit_checkpoints: warden_audit::CheckpointPolicy,
 }
 
 impl Settings {
@@ -117,6 +130,14 @@ impl Settings {
             database_url: layer.database_url,
             bootstrap_token,
             credentials: layer.credentials.unwrap_or_default(),
+            audit_checkpoints: warden_audit::CheckpointPolicy {
+                every_events: layer
+                    .audit_checkpoint_events
+                    .unwrap_or(DEFAULT_CHECKPOINT_EVENTS),
+                every_millis: layer
+                    .audit_checkpoint_millis
+                    .unwrap_or(DEFAULT_CHECKPOINT_MILLIS),
+            },
         }
     }
 

@@ -85,7 +85,11 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | DomainError::DuplicateName { .. }
         | DomainError::OwnerNotActive(_)
         | DomainError::InvalidState(_)
-        | DomainError::Revoked(_) => StatusCode::CONFLICT,
+        | DomainError::Revoked(_)
+        | DomainError::DuplicateUpstream(_)
+        | DomainError::DuplicatePolicy(_) => StatusCode::CONFLICT,
+        DomainError::UnknownUpstream(_) | DomainError::UnknownPolicy(_) => StatusCode::NOT_FOUND,
+        DomainError::InvalidPolicy(_) => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

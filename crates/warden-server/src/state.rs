@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use warden_audit::{Actor, AuditPublicKey};
 use warden_core::Clock;
-use warden_crypto::{KeyedHash, Pepper};
+use warden_crypto::{DataKey, KeyedHash, Pepper};
 use warden_store::Store;
 
 use crate::plane::CredentialPlane;
@@ -21,4 +21,6 @@ pub struct AppState {
     pub audit_public_key: AuditPublicKey,
     /// Tokens, keys, revocation state: the credential plane.
     pub credentials: Arc<CredentialPlane>,
+    /// Seals upstream secrets before they reach the store.
+    pub data_key: Arc<DataKey>,
 }

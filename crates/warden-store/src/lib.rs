@@ -10,6 +10,7 @@ pub mod credentials;
 mod error;
 mod sql;
 mod store;
+mod upstreams;
 
 pub use audit::{AuditFilter, AuditQuery, AuditSettings, AuditVerifyError};
 
@@ -20,3 +21,4 @@ pub use credentials::{
 pub use error::{StoreError, StoreResult};
 pub use sql::{Dialect, SqlStore};
 pub use store::{IdentityChange, Offboarding, Store};
+pub use upstreams::SealedSecret;

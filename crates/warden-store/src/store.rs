@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use warden_audit::verify::VerifyReport;
 use warden_audit::{Actor, AuditEvent, AuditPublicKey, Checkpoint, NewEvent};
 use warden_core::{
-    Identity, IdentityFilter, IdentityPatch, IdentityRef, NewIdentity, NewOwner, Owner,
-    OwnerFilter, OwnerPatch, OwnerRef, Page, PageRequest, SuspensionReason, Timestamp,
+    Identity, IdentityFilter, IdentityPatch, IdentityRef, NewIdentity, NewOwner, NewUpstream,
+    Owner, OwnerFilter, OwnerPatch, OwnerRef, Page, PageRequest, StoredPolicy, SuspensionReason,
+    Timestamp, Upstream, UpstreamId, UpstreamPatch,
 };
 
 use crate::audit::{AuditQuery, AuditVerifyError};
@@ -13,6 +14,7 @@ use crate::credentials::{
     Credential, NewCredential, RevocationSnapshot, StoredSigningKey, TokenRevocation,
 };
 use crate::error::StoreResult;
+use crate::upstreams::SealedSecret;
 
 /// A lifecycle change to one identity, applied under the rules in `warden_core::Identity`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +118,63 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Reads audit events in sequence order.
     async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
     async fn audit_checkpoints(&self) -> StoreResult<Vec<Checkpoint>>;
+    /// Signs a checkpoint over the head when records are unanchored and one is due.
+    async fn checkpoint_audit(&self, now: Timestamp) -> StoreResult<Option<Checkpoint>>;
     /// Verifies the stored chain against its checkpoints and `key`.
     async fn verify_audit(&self, key: &AuditPublicKey) -> Result<VerifyReport, AuditVerifyError>;
+
+    /// Registers an upstream under `id` (the id its secret is sealed against).
+    async fn create_upstream(
+        &self,
+        actor: &Actor,
+        id: UpstreamId,
+        new: NewUpstream,
+        secret: Option<SealedSecret>,
+        now: Timestamp,
+    ) -> StoreResult<Upstream>;
+    async fn get_upstream(&self, name: &str) -> StoreResult<Upstream>;
+    async fn list_upstreams(&self) -> StoreResult<Vec<Upstream>>;
+    async fn update_upstream(
+        &self,
+        actor: &Actor,
+        name: &str,
+        patch: UpstreamPatch,
+        now: Timestamp,
+    ) -> StoreResult<Upstream>;
+    /// Replaces the sealed secret; `secret.version` must be the current version plus one.
+    async fn set_upstream_secret(
+        &self,
+        actor: &Actor,
+        name: &str,
+        secret: SealedSecret,
+        now: Timestamp,
+    ) -> StoreResult<Upstream>;
+    /// The sealed secret, for the gateway to open; `None` when none is set.
+    async fn upstream_secret(&self, name: &str) -> StoreResult<Option<SealedSecret>>;
+    async fn delete_upstream(
+        &self,
+        actor: &Actor,
+        name: &str,
+        now: Timestamp,
+    ) -> StoreResult<Upstream>;
+
+    async fn list_policies(&self) -> StoreResult<Vec<StoredPolicy>>;
+    async fn get_policy(&self, id: &str) -> StoreResult<StoredPolicy>;
+    /// Writes one policy (refusing an existing id unless `replace`), bumping the set's version.
+    async fn put_policy(
+        &self,
+        actor: &Actor,
+        id: &str,
+        text: &str,
+        replace: bool,
+        now: Timestamp,
+    ) -> StoreResult<StoredPolicy>;
+    async fn delete_policy(
+        &self,
+        actor: &Actor,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<StoredPolicy>;
 
     // The credential plane (see `credentials`).
 

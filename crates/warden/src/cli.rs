@@ -57,6 +57,15 @@ pub enum Command {
     /// Manage identities of every kind (service accounts, API keys, tokens, …).
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// Read, verify and export the tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Manage the systems agents call through the gateway.
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
+    /// Manage the Cedar policies that decide every action.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Issue, rotate, list and revoke the client credentials of agents and identities.
     #[command(subcommand)]
     Credential(CredentialCommand),
@@ -140,6 +149,209 @@ pub enum KeysCommand {
     Rotate,
 }
 
+/// Where an upstream secret comes from; never the command line, where it would be visible
+/// to other users and kept in shell history.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct SecretSource {
+    /// Read the secret from this environment variable.
+    #[arg(long)]
+    pub secret_env: Option<String>,
+    /// Read the secret from this file (a trailing newline is dropped).
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpstreamCommand {
+    /// Register an upstream; its secret is sealed at once and never shown again.
+    Add {
+        name: String,
+        /// Base URL requests are forwarded to.
+        #[arg(long)]
+        url: String,
+        /// http or mcp.
+        #[arg(long, default_value = "http")]
+        kind: String,
+        /// How the secret is injected: bearer, basic (secret is user:password) or header:NAME.
+        #[arg(long)]
+        auth: String,
+        #[command(flatten)]
+        secret: SecretSource,
+        /// Route map (TOML) for HTTP upstreams.
+        #[arg(long)]
+        routes: Option<PathBuf>,
+    },
+    /// List upstreams.
+    List,
+    /// Show one upstream (never its secret).
+    Show { name: String },
+    /// Change the URL, the injection or the route map.
+    Update {
+        name: String,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        auth: Option<String>,
+        #[arg(long)]
+        routes: Option<PathBuf>,
+    },
+    /// Replace the upstream's secret.
+    SetSecret {
+        name: String,
+        #[command(flatten)]
+        secret: SecretSource,
+    },
+    /// Remove an upstream (refused while a policy refers to it).
+    Remove { name: String },
+}
+
+// Parsed once per process, so the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Add a Cedar policy file; refused with the validator's message if it does not validate.
+    Add {
+        file: PathBuf,
+        /// The policy id [default: the file name without its extension].
+        #[arg(long)]
+        id: Option<String>,
+        /// Replace the policy with this id if there is one.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List policies.
+    List,
+    /// Show one policy's text.
+    Show { id: String },
+    /// Remove a policy.
+    Remove { id: String },
+    /// Print the Cedar schema Warden generates from its upstreams.
+    Schema,
+    /// Answer allow, deny or hold for a hypothetical request, and say which policies decided.
+    Test {
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        upstream: String,
+        /// With --path: the request, matched against the upstream's routes.
+        #[arg(long, requires = "path")]
+        method: Option<String>,
+        #[arg(long, requires = "method")]
+        path: Option<String>,
+        /// For MCP upstreams: the tool called.
+        #[arg(long, conflicts_with_all = ["method", "action"])]
+        tool: Option<String>,
+        /// Instead of method and path: the action…
+        #[arg(long, requires = "resource", conflicts_with = "method")]
+        action: Option<String>,
+        /// …and the resource, as Type::id.
+        #[arg(long, requires = "action")]
+        resource: Option<String>,
+        /// The user the agent acts for.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long = "env")]
+        environment: Option<String>,
+        /// Decide as if a human had approved this exact request.
+        #[arg(long)]
+        approved: bool,
+    },
+}
+
+/// Filters shared by `audit tail` and `audit query`.
+#[derive(Debug, Args)]
+pub struct AuditFilterArgs {
+    /// Event kind, e.g. identity.created or gateway.decision.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Events performed by this agent (its name).
+    #[arg(long, conflicts_with = "actor")]
+    pub agent: Option<String>,
+    /// Events performed by this actor (agent or admin name).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Events concerning this owner's identities (email).
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Events performed on behalf of this user.
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub upstream: Option<String>,
+    #[arg(long)]
+    pub action: Option<String>,
+    /// allow, deny or hold
+    #[arg(long)]
+    pub decision: Option<String>,
+    /// Task id.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// From this time (RFC 3339, inclusive).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Until this time (RFC 3339, exclusive).
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Warden's JSON lines, verifiable offline with `warden audit verify --export`.
+    Jsonl,
+    /// OCSF 1.x events for a SIEM.
+    Ocsf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Show the newest events; with --follow, keep printing new ones as they arrive.
+    Tail {
+        /// How many of the newest events to show first.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u32,
+        #[arg(long, short)]
+        follow: bool,
+        #[command(flatten)]
+        filter: AuditFilterArgs,
+    },
+    /// Find events by agent, owner, user, upstream, action, decision, task or time.
+    Query {
+        #[command(flatten)]
+        filter: AuditFilterArgs,
+        /// At most this many events (1-1000), oldest first.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Only events after this sequence number.
+        #[arg(long)]
+        after: Option<u64>,
+    },
+    /// Verify the hash chain and the signed checkpoints. Exit status 0 only when intact.
+    /// With --export and --public-key, verify an export file offline, without the server.
+    Verify {
+        /// An export written by `warden audit export --format jsonl`.
+        #[arg(long, requires = "public_key")]
+        export: Option<PathBuf>,
+        /// The audit public key (PEM), from `warden audit public-key`.
+        #[arg(long, requires = "export")]
+        public_key: Option<PathBuf>,
+    },
+    /// Export the whole trail.
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the audit public key (PEM) that auditors verify exports with.
+    PublicKey,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Directory for the embedded database and the keys; created on first start.
@@ -154,7 +366,14 @@ pub struct ServeArgs {
     /// `postgres://…` for a database shared by several nodes [default: SQLite in the data directory].
     #[arg(long, env = "WARDEN_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// A TOML file with any of: data_dir, api_listen, gateway_listen, database_url.
+    /// Sign an audit checkpoint at least this often, in milliseconds [default: 10000].
+    #[arg(long, env = "WARDEN_AUDIT_CHECKPOINT_MILLIS")]
+    pub audit_checkpoint_millis: Option<u64>,
+    /// Sign an audit checkpoint after this many records [default: 1000].
+    #[arg(long, env = "WARDEN_AUDIT_CHECKPOINT_EVENTS")]
+    pub audit_checkpoint_events: Option<u64>,
+    /// A TOML file with any of: data_dir, api_listen, gateway_listen, database_url,
+    /// audit_checkpoint_millis, audit_checkpoint_events.
     #[arg(long, env = "WARDEN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log format on standard error.

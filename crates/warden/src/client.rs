@@ -77,6 +77,23 @@ impl Client {
         self.send(Method::PATCH, path, &[], Some(body)).await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Result<Value, Failure> {
+        self.send(Method::PUT, path, &[], Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Value, Failure> {
+        self.send(Method::DELETE, path, &[], None).await
+    }
+
+    /// A GET whose answer is not JSON (exports, keys): the body as bytes.
+    pub async fn get_bytes(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Vec<u8>, Failure> {
+        self.exchange(Method::GET, path, query, None).await
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -84,6 +101,19 @@ impl Client {
         query: &[(String, String)],
         body: Option<Value>,
     ) -> Result<Value, Failure> {
+        let bytes = self.exchange(method, path, query, body).await?;
+        Ok(serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())))
+    }
+
+    /// Sends one request; a non-success answer becomes a `Failure` with its message.
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<Value>,
+    ) -> Result<Vec<u8>, Failure> {
         let Some(token) = &self.token else {
             return Err(Failure {
                 message: "no admin token: set WARDEN_TOKEN (the first `warden serve` printed it) or pass --token".into(),
@@ -106,13 +136,13 @@ impl Client {
             ))
         })?;
         let status = response.status();
-        let text = response.text().await.map_err(|error| {
+        let bytes = response.bytes().await.map_err(|error| {
             Failure::unavailable(format!("the response was cut short: {error}"))
         })?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if status.is_success() {
-            return Ok(value);
+            return Ok(bytes.to_vec());
         }
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let code = value
             .get("error")
             .and_then(Value::as_str)

@@ -4,10 +4,13 @@
 //! as it mounts it, so the document served at `/openapi.json` lists exactly the routes the
 //! server answers.
 
+mod audit;
 mod credentials;
 mod health;
 mod identities;
 mod owners;
+mod policies;
+mod upstreams;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -76,6 +79,24 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(credentials::list_keys))
         .routes(routes!(credentials::rotate_keys))
         .routes(routes!(credentials::verify_token))
+        .routes(routes!(
+            upstreams::create_upstream,
+            upstreams::list_upstreams
+        ))
+        .routes(routes!(
+            upstreams::get_upstream,
+            upstreams::update_upstream,
+            upstreams::delete_upstream
+        ))
+        .routes(routes!(upstreams::set_upstream_secret))
+        .routes(routes!(policies::put_policy, policies::list_policies))
+        .routes(routes!(policies::schema))
+        .routes(routes!(policies::test_policy))
+        .routes(routes!(policies::get_policy, policies::delete_policy))
+        .routes(routes!(audit::list_events))
+        .routes(routes!(audit::verify))
+        .routes(routes!(audit::public_key))
+        .routes(routes!(audit::export))
         .layer(middleware::from_fn_with_state(state.clone(), require_admin));
     let public = OpenApiRouter::new()
         .routes(routes!(health::healthz))
@@ -94,9 +115,11 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json((*document).clone()) }
             }),
         )
+        .route("/metrics", axum::routing::get(crate::metrics::render))
         .fallback(|| async { ApiError::NoSuchEndpoint })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(crate::metrics::track))
         .layer(
             tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
                 axum::http::header::AUTHORIZATION,

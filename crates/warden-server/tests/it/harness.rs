@@ -68,6 +68,7 @@ impl Api {
             pepper,
             actor: warden_audit::Actor::admin("admin", "admin"),
             audit_public_key,
+            data_key: Arc::new(warden_crypto::DataKey::from_bytes([5; 32])),
         };
         Self {
             router: warden_server::api::router(state.clone()),

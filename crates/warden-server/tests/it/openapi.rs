@@ -8,6 +8,10 @@ use crate::harness::Api;
 const EXPECTED_PATHS: &[&str] = &[
     "/healthz",
     "/readyz",
+    "/v1/audit/events",
+    "/v1/audit/export",
+    "/v1/audit/public-key",
+    "/v1/audit/verify",
     "/v1/credentials/{id}/revoke",
     "/v1/identities",
     "/v1/identities/{identity}",
@@ -24,9 +28,16 @@ const EXPECTED_PATHS: &[&str] = &[
     "/v1/owners/{owner}",
     "/v1/owners/{owner}/offboard",
     "/v1/owners/{owner}/reassign",
+    "/v1/policies",
+    "/v1/policies/schema",
+    "/v1/policies/test",
+    "/v1/policies/{id}",
     "/v1/restore",
     "/v1/revoke",
     "/v1/tokens/verify",
+    "/v1/upstreams",
+    "/v1/upstreams/{name}",
+    "/v1/upstreams/{name}/secret",
 ];
 
 #[tokio::test]
@@ -48,7 +59,9 @@ async fn every_documented_operation_is_served() {
     for (path, operations) in &paths {
         let concrete = path
             .replace("{owner}", "nobody@example.com")
-            .replace("{identity}", "agent:nobody");
+            .replace("{identity}", "agent:nobody")
+            .replace("{name}", "nothing")
+            .replace("{id}", "nothing");
         for method in operations
             .as_object()
             .map(|ops| ops.keys().cloned().collect::<Vec<_>>())

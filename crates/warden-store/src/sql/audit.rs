@@ -29,6 +29,8 @@ use crate::error::{StoreError, StoreResult};
 const CHAIN_LOCK: i64 = 0x5741_5244_454e_0002;
 /// The most events one group commit writes.
 const MAX_BATCH: usize = 512;
+/// How many times the writer yields to let callers queue more before it writes a batch.
+const MAX_YIELDS: usize = 8;
 /// Rows read per round trip when verifying.
 const VERIFY_CHUNK: i64 = 10_000;
 
@@ -78,6 +80,39 @@ pub(super) async fn append_in_tx(
         }
     }
     Ok(records)
+}
+
+/// Signs a checkpoint over the current head if records were appended since the last one
+/// and the policy says one is due; idle nodes call this on a timer so the tail of the log
+/// is anchored without waiting for the next event.
+pub(super) async fn checkpoint_if_due(
+    pool: &AnyPool,
+    dialect: Dialect,
+    settings: &AuditSettings,
+    now: Timestamp,
+) -> StoreResult<Option<Checkpoint>> {
+    let Some(signer) = &settings.signer else {
+        return Ok(None);
+    };
+    let mut tx = super::begin_write(pool, dialect).await?;
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHAIN_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let head = read_head(&mut tx).await?;
+    let last = last_checkpoint(&mut tx).await?;
+    let behind = last
+        .as_ref()
+        .map_or(head.sequence > 0, |last| last.sequence < head.sequence);
+    if !behind || !settings.checkpoints.due(last.as_ref(), &head, now) {
+        return Ok(None);
+    }
+    let checkpoint = signer.sign(&head, now, &settings.node);
+    insert_checkpoint(&mut tx, &checkpoint).await?;
+    tx.commit().await?;
+    Ok(Some(checkpoint))
 }
 
 async fn read_head(connection: &mut AnyConnection) -> StoreResult<ChainHead> {
@@ -217,11 +252,22 @@ async fn run_writer(
     mut queue: mpsc::Receiver<Pending>,
 ) {
     while let Some(first) = queue.recv().await {
+        // Callers answered by the previous batch are runnable but may not have queued their
+        // next event yet. Yielding until the queue stops growing lets them, so batches grow
+        // with the load instead of alternating between stragglers and everyone else; when
+        // nobody else is waiting this costs one yield.
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+        for _ in 0..MAX_YIELDS {
+            tokio::task::yield_now().await;
+            let before = batch.len();
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            if batch.len() == before || batch.len() == MAX_BATCH {
+                break;
             }
         }
         let now = batch
@@ -230,7 +276,18 @@ async fn run_writer(
             .max()
             .unwrap_or(Timestamp::from_millis(0));
         let events: Vec<NewEvent> = batch.iter().map(|pending| pending.event.clone()).collect();
+        let started = std::time::Instant::now();
         let written = write_batch(&pool, dialect, &settings, events, now).await;
+        // Batch sizes are at most MAX_BATCH, so the float conversions are exact.
+        metrics::histogram!("warden_audit_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("warden_audit_batch_size").record(batch.len() as f64);
+        let outcome = if written.is_ok() {
+            "committed"
+        } else {
+            "failed"
+        };
+        metrics::counter!("warden_audit_events_total", "outcome" => outcome)
+            .increment(batch.len() as u64);
         match written {
             Ok(records) => {
                 for (pending, record) in batch.into_iter().zip(records) {

@@ -9,6 +9,7 @@ mod owners;
 mod query;
 mod rows;
 mod settings;
+mod upstreams;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -32,6 +33,8 @@ use crate::credentials::{
 };
 use crate::error::{StoreError, StoreResult};
 use crate::store::{IdentityChange, Offboarding, Store};
+use crate::upstreams::SealedSecret;
+use warden_core::{NewUpstream, StoredPolicy, Upstream, UpstreamId, UpstreamPatch};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -322,8 +325,92 @@ impl Store for SqlStore {
         audit::checkpoints(&self.reader).await
     }
 
+    async fn checkpoint_audit(&self, now: Timestamp) -> StoreResult<Option<Checkpoint>> {
+        audit::checkpoint_if_due(&self.writer, self.dialect, &self.audit, now).await
+    }
+
     async fn verify_audit(&self, key: &AuditPublicKey) -> Result<VerifyReport, AuditVerifyError> {
         audit::verify(&self.reader, key).await
+    }
+
+    async fn create_upstream(
+        &self,
+        actor: &Actor,
+        id: UpstreamId,
+        new: NewUpstream,
+        secret: Option<SealedSecret>,
+        now: Timestamp,
+    ) -> StoreResult<Upstream> {
+        upstreams::create(self, actor, id, new, secret, now).await
+    }
+
+    async fn get_upstream(&self, name: &str) -> StoreResult<Upstream> {
+        upstreams::get(&self.reader, name).await
+    }
+
+    async fn list_upstreams(&self) -> StoreResult<Vec<Upstream>> {
+        upstreams::list(&self.reader).await
+    }
+
+    async fn update_upstream(
+        &self,
+        actor: &Actor,
+        name: &str,
+        patch: UpstreamPatch,
+        now: Timestamp,
+    ) -> StoreResult<Upstream> {
+        upstreams::update(self, actor, name, patch, now).await
+    }
+
+    async fn set_upstream_secret(
+        &self,
+        actor: &Actor,
+        name: &str,
+        secret: SealedSecret,
+        now: Timestamp,
+    ) -> StoreResult<Upstream> {
+        upstreams::set_secret(self, actor, name, secret, now).await
+    }
+
+    async fn upstream_secret(&self, name: &str) -> StoreResult<Option<SealedSecret>> {
+        upstreams::sealed_secret(&self.reader, name).await
+    }
+
+    async fn delete_upstream(
+        &self,
+        actor: &Actor,
+        name: &str,
+        now: Timestamp,
+    ) -> StoreResult<Upstream> {
+        upstreams::delete(self, actor, name, now).await
+    }
+
+    async fn list_policies(&self) -> StoreResult<Vec<StoredPolicy>> {
+        upstreams::list_policies(&self.reader).await
+    }
+
+    async fn get_policy(&self, id: &str) -> StoreResult<StoredPolicy> {
+        upstreams::get_policy(&self.reader, id).await
+    }
+
+    async fn put_policy(
+        &self,
+        actor: &Actor,
+        id: &str,
+        text: &str,
+        replace: bool,
+        now: Timestamp,
+    ) -> StoreResult<StoredPolicy> {
+        upstreams::put_policy(self, actor, id, text, replace, now).await
+    }
+
+    async fn delete_policy(
+        &self,
+        actor: &Actor,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<StoredPolicy> {
+        upstreams::delete_policy(self, actor, id, now).await
     }
 
     async fn create_credential(

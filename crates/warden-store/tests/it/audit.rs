@@ -355,3 +355,27 @@ async fn a_store_that_refuses_writes_fails_the_record_call() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_audit_store_that_refuses_writes_refuses_the_change_too() {
+    on_each(|backend| async move {
+        if backend.label == "sqlite" {
+            backend.raw("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit refused'); END").await;
+        } else {
+            backend
+                .raw("CREATE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$ LANGUAGE plpgsql")
+                .await;
+            backend
+                .raw("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_audit()")
+                .await;
+        }
+        let store = &*backend.store;
+        let owner = NewOwner::new("alice@example.com", "Alice").unwrap_or_else(|e| panic!("{e}"));
+        let refused = store.create_owner(&admin(), owner, T0).await;
+        assert!(matches!(refused, Err(warden_store::StoreError::Unavailable(_))), "{}: {refused:?}", backend.label);
+        let missing = store.get_owner(&OwnerRef::Email("alice@example.com".into())).await;
+        assert!(missing.is_err(), "{}: the change must not outlive its refused audit record", backend.label);
+        assert!(store.record(gateway_event(0), T0).await.is_err(), "{}", backend.label);
+    })
+    .await;
+}

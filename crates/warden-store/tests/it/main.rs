@@ -17,3 +17,4 @@ mod audit;
 mod backends;
 mod conformance;
 mod credentials;
+mod upstreams;

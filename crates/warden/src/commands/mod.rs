@@ -1,9 +1,12 @@
 //! One module per noun; `run` sends each command to its module.
 
+mod audit;
 mod credential;
 mod identity;
 mod owner;
+mod policy;
 mod serve;
+mod upstream;
 
 use crate::cli::{Cli, Command};
 use crate::client::{Client, Failure};
@@ -20,6 +23,15 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let client = Client::new(&cli.global.addr, cli.global.token)?;
             identity::run_agent(&client, format, command).await
         }
+        Command::Upstream(command) => {
+            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            upstream::run(&client, format, command).await
+        }
+        Command::Policy(command) => {
+            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            policy::run(&client, format, command).await
+        }
+        Command::Audit(command) => audit::run(&cli.global, format, command).await,
         Command::Identity(command) => {
             let client = Client::new(&cli.global.addr, cli.global.token)?;
             identity::run_identity(&client, format, command).await

@@ -116,6 +116,12 @@ impl RunningServer {
         }
     }
 
+    /// Kills the server with SIGKILL: no shutdown, no flushing, as in a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Runs the CLI against this server with `token`.
     pub fn cli(&self, token: &str, args: &[&str]) -> CliResult {
         let output = warden()

@@ -9,7 +9,9 @@
     clippy::print_stderr
 )]
 
+mod audit;
 mod credentials;
 mod harness;
 mod lifecycle;
+mod policy;
 mod serve;

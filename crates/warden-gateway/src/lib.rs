@@ -1,0 +1,30 @@
+//! The pure pieces of Warden's enforcement gateway: everything about a request that can be
+//! decided without a socket.
+//!
+//! Architecture invariant: no I/O and no async. The listener, forwarding and the in-memory
+//! state the gateway reads on the hot path live elsewhere and call these functions, so
+//! each check here is tested (and fuzzed) on plain values.
+//!
+//! The order of a request's checks, as the wiring will run them:
+//! 1. [`path::vet`] the request target: upstream name, route path, forward path;
+//! 2. [`framing::check_framing`] and the body limit;
+//! 3. (token, revocation and audience checks, outside this crate);
+//! 4. route match (`warden_policy::RouteMap`) or, for MCP, [`mcp::parse_request`] and
+//!    [`mcp::check_headers`];
+//! 5. task bounds and the policy decision (`warden_policy`);
+//! 6. [`headers::prepare_upstream_headers`], then forward; for MCP `tools/list` answers,
+//!    [`mcp::filter_tools_list_json`] or [`mcp::SseFilter`].
+//!
+//! Any refusal on the way becomes a [`refusal::Refusal`].
+
+pub mod framing;
+pub mod headers;
+pub mod mcp;
+pub mod path;
+pub mod refusal;
+
+pub use framing::{BodyFraming, BodyLimit, FramingError, check_declared_size, check_framing};
+pub use headers::{HeaderError, Injection, prepare_upstream_headers, strip_hop_by_hop};
+pub use mcp::{Envelope, McpError, Message, MessageKind, SseFilter, ToolCall};
+pub use path::{PathError, VettedPath, vet};
+pub use refusal::{Refusal, RefusalCode};

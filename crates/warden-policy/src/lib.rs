@@ -1,0 +1,27 @@
+//! Warden's policy decision point: route maps, the Cedar schema Warden generates, policies
+//! validated in strict mode and indexed, task bounds, and the decision for one request.
+//!
+//! Architecture invariant: this crate does no I/O and reads no clock. Route maps and
+//! policies come in as text; decisions are pure functions of the loaded engine and the
+//! request. Cedar lives here and nowhere else, so the rest of the workspace does not pay
+//! its compile time.
+//!
+//! - [`routes`]: route-map TOML into a [`RouteMap`], and matching a request to a route.
+//! - [`schema`]: the generated Cedar schema ([`GeneratedSchema`]).
+//! - [`policy_set`]: the [`PolicyEngine`]: load, validate, index, [`PolicyEngine::decide`].
+//! - [`task`]: task-token bounds ([`within_task`]).
+
+pub mod policy_set;
+pub mod routes;
+pub mod schema;
+pub mod task;
+
+pub use policy_set::{
+    APPROVAL_ANNOTATION, Decision, DecisionReason, DecisionRequest, Effect, PolicyDocument,
+    PolicyEngine, PolicyError, PolicyProblem, RequestContext, is_policy_id,
+};
+pub use routes::{
+    PathTemplate, ResourceTemplate, Route, RouteError, RouteMap, RouteMatch, Segment,
+};
+pub use schema::{GeneratedSchema, SchemaError, SchemaInput, UpstreamKind, UpstreamSchemaInput};
+pub use task::{TaskBounds, resource_uid_text, within_task};

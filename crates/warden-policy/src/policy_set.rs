@@ -1,0 +1,770 @@
+//! The policy engine: policies parsed, validated in strict mode, compiled once and indexed,
+//! and the decision for one request.
+//!
+//! **Documents and ids.** Policies arrive as documents `(id, text)`, as `warden policy add`
+//! stores them. A document with one statement gives a Cedar policy of the same id; a
+//! document with several gives `ID#1`, `ID#2`, … in source order. Document ids use a narrow
+//! alphabet without `#`, so the two forms never collide.
+//!
+//! **Index.** Cedar's cost is linear in the policies it is given, so the engine never gives
+//! it all of them. Every policy is filed under a principal key (`Agent::"NAME"`,
+//! `Owner::"EMAIL"`, or *any*) and an action key (one action id, or *any*), read from its
+//! scope. A request can only be matched by policies filed under its agent, its owner or
+//! *any*, and under its action or *any*: at most six buckets, each a pre-built
+//! [`PolicySet`]. Scope shapes the index does not understand precisely go to *any*, which
+//! costs time but never correctness. The buckets are evaluated separately and combined the
+//! way Cedar combines policies (any satisfied `forbid` denies; otherwise any satisfied
+//! `permit` allows; otherwise deny), which gives the same answer as one evaluation over the
+//! union because a policy's satisfaction does not depend on which other policies are present.
+//!
+//! **Approval.** A `permit` annotated `@approval` allows only a request that a human has
+//! approved (`approved: true`, which the caller sets after matching a stored approval to
+//! this exact request); otherwise the decision is [`Effect::Hold`]. A satisfied `permit`
+//! without the annotation allows outright, and a satisfied `forbid` always wins.
+//!
+//! **Failing closed.** A request that does not fit the schema, or any policy that errors
+//! during evaluation, denies the request and says so in the decision.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::str::FromStr;
+
+use cedar_policy::{
+    ActionConstraint, Authorizer, Context, Decision as CedarDecision, Effect as CedarEffect,
+    Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
+    PrincipalConstraint, Request, RestrictedExpression, ValidationMode, Validator,
+};
+use miette::Diagnostic;
+use serde::Serialize;
+
+use crate::routes::CALL_TOOL;
+use crate::schema::{GeneratedSchema, SchemaError, SchemaInput};
+
+/// The annotation that turns a `permit` into "permit once approved".
+pub const APPROVAL_ANNOTATION: &str = "approval";
+
+/// One stored policy document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyDocument {
+    /// The document's id, e.g. `support-read`.
+    pub id: String,
+    /// Cedar policy text: one or more statements.
+    pub text: String,
+}
+
+impl PolicyDocument {
+    /// A document from an id and its text.
+    pub fn new(id: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            text: text.into(),
+        }
+    }
+}
+
+/// One problem found in one policy document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyProblem {
+    /// The document at fault.
+    pub policy: String,
+    /// The 1-based line in the document, where Cedar reports one.
+    pub line: Option<usize>,
+    /// What is wrong (Cedar's message, with its help where it gives one).
+    pub message: String,
+}
+
+impl fmt::Display for PolicyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "policy {} line {line}: {}", self.policy, self.message),
+            None => write!(f, "policy {}: {}", self.policy, self.message),
+        }
+    }
+}
+
+/// Policies could not be loaded; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// The schema could not be generated.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// A document id is not usable.
+    #[error(
+        "policy id {0:?} must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    )]
+    InvalidId(String),
+    /// Two documents have the same id.
+    #[error("policy id {0:?} is used twice")]
+    DuplicateId(String),
+    /// Documents do not parse or do not validate; every problem is listed.
+    #[error("{}", join_problems(.0))]
+    Invalid(Vec<PolicyProblem>),
+}
+
+fn join_problems(problems: &[PolicyProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether `id` is a usable policy document id.
+pub fn is_policy_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    id.len() <= 128
+        && matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// What the engine decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Forward the request.
+    Allow,
+    /// Refuse it.
+    Deny,
+    /// Wait for a human to approve this exact request.
+    Hold,
+}
+
+/// Why the engine decided as it did, as a stable machine-readable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionReason {
+    /// A `permit` without `@approval` was satisfied and no `forbid` was.
+    Permit,
+    /// Only `@approval` permits were satisfied, and the request carries an approval.
+    Approved,
+    /// Only `@approval` permits were satisfied, and there is no approval yet.
+    ApprovalRequired,
+    /// A `forbid` was satisfied.
+    Forbid,
+    /// No policy permits the request (the default).
+    NoPermit,
+    /// A policy failed to evaluate; the engine fails closed.
+    EvaluationError,
+    /// The request does not fit the schema (an unknown action or resource type, say).
+    InvalidRequest,
+}
+
+impl DecisionReason {
+    /// The code as it appears on the wire and in the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Permit => "permit",
+            Self::Approved => "approved",
+            Self::ApprovalRequired => "approval_required",
+            Self::Forbid => "forbid",
+            Self::NoPermit => "no_permit",
+            Self::EvaluationError => "evaluation_error",
+            Self::InvalidRequest => "invalid_request",
+        }
+    }
+}
+
+/// The decision for one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// Allow, deny or hold.
+    pub effect: Effect,
+    /// Why.
+    pub reason: DecisionReason,
+    /// The policies that determined the decision (sorted): the satisfied permits for an
+    /// allow or hold, the satisfied forbids for a forbid, the failing policies for an
+    /// evaluation error; empty for the default deny.
+    pub policy_ids: Vec<String>,
+    /// Evaluation or request errors, for the log (never for the agent).
+    pub errors: Vec<String>,
+}
+
+impl Decision {
+    fn deny(reason: DecisionReason, policy_ids: Vec<String>, errors: Vec<String>) -> Self {
+        Self {
+            effect: Effect::Deny,
+            reason,
+            policy_ids,
+            errors,
+        }
+    }
+}
+
+/// The request-specific part of the Cedar context.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestContext<'a> {
+    /// The reason the agent gave (`Warden-Reason`), as `context.reason`.
+    pub reason: Option<&'a str>,
+    /// The task id of a task token, as `context.task`.
+    pub task: Option<&'a str>,
+    /// The agent's environment (`prod`, `staging`, `dev`), as `context.environment`.
+    pub environment: Option<&'a str>,
+    /// A tool call's arguments, as tags of `context.arguments`; only for `call_tool`.
+    pub arguments: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Everything the engine needs to decide one request.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionRequest<'a> {
+    /// The agent's name: principal `Agent::"NAME"`.
+    pub agent: &'a str,
+    /// The agent's owner: the principal's parent `Owner::"EMAIL"`.
+    pub owner: &'a str,
+    /// The user the agent acts for, as `context.on_behalf_of` (`User::"SUB"`).
+    pub on_behalf_of: Option<&'a str>,
+    /// The upstream: the resource's parent `Upstream::"NAME"`.
+    pub upstream: &'a str,
+    /// The action id, e.g. `tickets.read` or `call_tool`.
+    pub action: &'a str,
+    /// The resource's entity type, e.g. `Ticket` or `Tool`.
+    pub resource_type: &'a str,
+    /// The resource's id, e.g. `123` or `github/create_issue`.
+    pub resource_id: &'a str,
+    /// The context attributes.
+    pub context: RequestContext<'a>,
+    /// Whether a human approved this exact request.
+    pub approved: bool,
+}
+
+/// A policy as the engine keeps it.
+#[derive(Debug, Clone)]
+struct Loaded {
+    document: String,
+    approval: bool,
+}
+
+/// Policies filed under one principal key, by action.
+#[derive(Debug, Default)]
+struct ActionIndex {
+    any: Option<PolicySet>,
+    by_action: HashMap<String, PolicySet>,
+}
+
+impl ActionIndex {
+    fn add(&mut self, action: Option<&str>, policy: &Policy) -> Result<(), String> {
+        let set = match action {
+            None => self.any.get_or_insert_with(PolicySet::new),
+            Some(a) => self.by_action.entry(a.to_owned()).or_default(),
+        };
+        set.add(policy.clone()).map_err(|e| e.to_string())
+    }
+
+    fn sets<'s>(&'s self, action: &str, out: &mut Vec<&'s PolicySet>) {
+        out.extend(self.any.iter());
+        out.extend(self.by_action.get(action));
+    }
+}
+
+/// The index: principal key, then action key.
+#[derive(Debug, Default)]
+struct Index {
+    any: ActionIndex,
+    agents: HashMap<String, ActionIndex>,
+    owners: HashMap<String, ActionIndex>,
+}
+
+enum PrincipalKey {
+    Any,
+    Agent(String),
+    Owner(String),
+}
+
+/// The entity type names the engine uses on every request, parsed once.
+#[derive(Debug)]
+struct Types {
+    agent: EntityTypeName,
+    owner: EntityTypeName,
+    user: EntityTypeName,
+    upstream: EntityTypeName,
+    action: EntityTypeName,
+    tool_arguments: EntityTypeName,
+    resources: HashMap<String, EntityTypeName>,
+    /// Action id -> the resource types it applies to, from the schema. Checking this here
+    /// replaces Cedar's request validation, which costs more than the check it performs
+    /// for requests this engine builds itself (the context is typed by construction).
+    applies_to: HashMap<String, Vec<String>>,
+}
+
+fn type_name(name: &str) -> Result<EntityTypeName, SchemaError> {
+    EntityTypeName::from_str(name).map_err(|e| SchemaError::Cedar(e.to_string()))
+}
+
+impl Types {
+    fn new(schema: &GeneratedSchema) -> Result<Self, SchemaError> {
+        let mut resources = HashMap::new();
+        for ty in schema.cedar().entity_types() {
+            resources.insert(ty.to_string(), ty.clone());
+        }
+        let mut applies_to = HashMap::new();
+        for action in schema.cedar().actions() {
+            let types = schema
+                .cedar()
+                .resources_for_action(action)
+                .map(|it| it.map(ToString::to_string).collect())
+                .unwrap_or_default();
+            applies_to.insert(action.id().unescaped().to_owned(), types);
+        }
+        Ok(Self {
+            applies_to,
+            agent: type_name("Agent")?,
+            owner: type_name("Owner")?,
+            user: type_name("User")?,
+            upstream: type_name("Upstream")?,
+            action: type_name("Action")?,
+            tool_arguments: type_name("ToolArguments")?,
+            resources,
+        })
+    }
+
+    fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
+        EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+    }
+}
+
+/// Validated, compiled and indexed policies over a generated schema.
+#[derive(Debug)]
+pub struct PolicyEngine {
+    schema: GeneratedSchema,
+    policies: BTreeMap<String, Loaded>,
+    index: Index,
+    types: Types,
+    warnings: Vec<PolicyProblem>,
+    authorizer: Authorizer,
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(src: &str, offset: usize) -> usize {
+    src.as_bytes()
+        .iter()
+        .take(offset)
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// Cedar's message for a diagnostic, with its help, and the line of its first label.
+fn describe(diag: &dyn Diagnostic, src: &str) -> (Option<usize>, String) {
+    let line = diag
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .map(|label| line_of(src, label.offset()));
+    let mut message = diag.to_string();
+    if let Some(help) = diag.help() {
+        message.push_str(" (");
+        message.push_str(&help.to_string());
+        message.push(')');
+    }
+    (line, message)
+}
+
+impl PolicyEngine {
+    /// Generates the schema from `input` and loads `documents` against it.
+    pub fn new(input: &SchemaInput, documents: &[PolicyDocument]) -> Result<Self, PolicyError> {
+        Self::with_schema(GeneratedSchema::generate(input)?, documents)
+    }
+
+    /// Loads `documents` against an already generated schema: parses every document,
+    /// validates the whole set in strict mode, and builds the index. Every problem in
+    /// every document is reported at once.
+    pub fn with_schema(
+        schema: GeneratedSchema,
+        documents: &[PolicyDocument],
+    ) -> Result<Self, PolicyError> {
+        let mut problems = Vec::new();
+        let mut all = PolicySet::new();
+        let mut policies = BTreeMap::new();
+        // Cedar policy id -> (document id, document text), to put lines on validator errors.
+        let mut sources: HashMap<String, (&str, &str)> = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for doc in documents {
+            if !is_policy_id(&doc.id) {
+                return Err(PolicyError::InvalidId(doc.id.clone()));
+            }
+            if !seen.insert(doc.id.as_str()) {
+                return Err(PolicyError::DuplicateId(doc.id.clone()));
+            }
+            let parsed = match PolicySet::from_str(&doc.text) {
+                Ok(set) => set,
+                Err(e) => {
+                    let (line, message) = describe(&e, &doc.text);
+                    problems.push(PolicyProblem {
+                        policy: doc.id.clone(),
+                        line,
+                        message,
+                    });
+                    continue;
+                }
+            };
+            if parsed.num_of_templates() > 0 {
+                problems.push(PolicyProblem {
+                    policy: doc.id.clone(),
+                    line: None,
+                    message: "templates (policies with ?principal or ?resource slots) are not supported; name the entities".into(),
+                });
+                continue;
+            }
+            // Source order: Cedar keeps each statement's own text, which is a slice of the
+            // document, so its position orders the statements and gives their lines.
+            let mut statements: Vec<(usize, &Policy)> = parsed
+                .policies()
+                .map(|p| {
+                    let at = p
+                        .to_cedar()
+                        .and_then(|t| doc.text.find(t.as_str()))
+                        .unwrap_or(usize::MAX);
+                    (at, p)
+                })
+                .collect();
+            statements.sort_by_key(|(at, _)| *at);
+            if statements.is_empty() {
+                problems.push(PolicyProblem {
+                    policy: doc.id.clone(),
+                    line: None,
+                    message: "contains no policy".into(),
+                });
+                continue;
+            }
+            let many = statements.len() > 1;
+            for (n, (at, policy)) in statements.into_iter().enumerate() {
+                let id = if many {
+                    format!("{}#{}", doc.id, n + 1)
+                } else {
+                    doc.id.clone()
+                };
+                let approval = policy.annotation(APPROVAL_ANNOTATION).is_some();
+                if approval && policy.effect() == CedarEffect::Forbid {
+                    problems.push(PolicyProblem {
+                        policy: doc.id.clone(),
+                        line: (at != usize::MAX).then(|| line_of(&doc.text, at)),
+                        message: "@approval applies only to permit; a forbid always refuses".into(),
+                    });
+                    continue;
+                }
+                let renamed = policy.new_id(PolicyId::new(&id));
+                if let Err(e) = all.add(renamed) {
+                    problems.push(PolicyProblem {
+                        policy: doc.id.clone(),
+                        line: None,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+                sources.insert(id.clone(), (doc.id.as_str(), doc.text.as_str()));
+                policies.insert(
+                    id,
+                    Loaded {
+                        document: doc.id.clone(),
+                        approval,
+                    },
+                );
+            }
+        }
+        if !problems.is_empty() {
+            return Err(PolicyError::Invalid(problems));
+        }
+
+        let validator = Validator::new(schema.cedar().clone());
+        let result = validator.validate(&all, ValidationMode::Strict);
+        let locate = |id: &PolicyId, diag: &dyn Diagnostic| {
+            let (doc, text) = sources
+                .get(AsRef::<str>::as_ref(id))
+                .copied()
+                .unwrap_or((AsRef::<str>::as_ref(id), ""));
+            let (line, message) = describe(diag, text);
+            PolicyProblem {
+                policy: doc.to_owned(),
+                line,
+                message,
+            }
+        };
+        let problems: Vec<PolicyProblem> = result
+            .validation_errors()
+            .map(|e| locate(e.policy_id(), e))
+            .collect();
+        if !problems.is_empty() {
+            return Err(PolicyError::Invalid(problems));
+        }
+        let mut warnings: Vec<PolicyProblem> = result
+            .validation_warnings()
+            .map(|w| locate(w.policy_id(), w))
+            .collect();
+        for policy in all.policies() {
+            for uid in policy.entity_literals() {
+                if let Some(message) = unknown_entity(&schema, &uid) {
+                    let doc = policies
+                        .get(AsRef::<str>::as_ref(policy.id()))
+                        .map_or_else(|| policy.id().to_string(), |l| l.document.clone());
+                    warnings.push(PolicyProblem {
+                        policy: doc,
+                        line: None,
+                        message,
+                    });
+                }
+            }
+        }
+
+        let mut index = Index::default();
+        for policy in all.policies() {
+            file(&mut index, policy).map_err(|message| {
+                PolicyError::Invalid(vec![PolicyProblem {
+                    policy: policy.id().to_string(),
+                    line: None,
+                    message,
+                }])
+            })?;
+        }
+        let types = Types::new(&schema)?;
+        Ok(Self {
+            schema,
+            policies,
+            index,
+            types,
+            warnings,
+            authorizer: Authorizer::new(),
+        })
+    }
+
+    /// The schema the policies were validated against.
+    pub fn schema(&self) -> &GeneratedSchema {
+        &self.schema
+    }
+
+    /// The number of Cedar policies loaded (statements, not documents).
+    pub fn len(&self) -> usize {
+        self.policies.len()
+    }
+
+    /// Whether no policy is loaded (every request is then denied).
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// The ids of the loaded Cedar policies, sorted.
+    pub fn policy_ids(&self) -> impl Iterator<Item = &str> {
+        self.policies.keys().map(String::as_str)
+    }
+
+    /// Validator warnings and references to upstreams or tools Warden does not know.
+    /// Warnings do not stop policies from loading.
+    pub fn warnings(&self) -> &[PolicyProblem] {
+        &self.warnings
+    }
+
+    /// Decides one request. Never fails: anything unexpected denies.
+    pub fn decide(&self, req: &DecisionRequest<'_>) -> Decision {
+        let request_error =
+            |message: String| Decision::deny(DecisionReason::InvalidRequest, vec![], vec![message]);
+        let Some(resource_type) = self.types.resources.get(req.resource_type) else {
+            return request_error(format!(
+                "resource type {:?} is not in the schema",
+                req.resource_type
+            ));
+        };
+        let applies = self
+            .types
+            .applies_to
+            .get(req.action)
+            .is_some_and(|types| types.iter().any(|t| t == req.resource_type));
+        if !applies {
+            return request_error(format!(
+                "action {:?} is not in the schema or does not apply to resource type {:?}",
+                req.action, req.resource_type
+            ));
+        }
+        let (request, entities) = match self.build(req, resource_type) {
+            Ok(built) => built,
+            Err(message) => return request_error(message),
+        };
+
+        let mut sets = Vec::with_capacity(6);
+        self.index.any.sets(req.action, &mut sets);
+        if let Some(ix) = self.index.agents.get(req.agent) {
+            ix.sets(req.action, &mut sets);
+        }
+        if let Some(ix) = self.index.owners.get(req.owner) {
+            ix.sets(req.action, &mut sets);
+        }
+
+        let mut forbids = Vec::new();
+        let mut permits = Vec::new();
+        let mut errored = Vec::new();
+        let mut errors = Vec::new();
+        for set in sets {
+            let response = self.authorizer.is_authorized(&request, set, &entities);
+            let diagnostics = response.diagnostics();
+            for e in diagnostics.errors() {
+                errors.push(e.to_string());
+                let cedar_policy::AuthorizationError::PolicyEvaluationError(pe) = e;
+                errored.push(pe.policy_id().to_string());
+            }
+            let reasons = diagnostics.reason().map(ToString::to_string);
+            match response.decision() {
+                CedarDecision::Deny => forbids.extend(reasons),
+                CedarDecision::Allow => permits.extend(reasons),
+            }
+        }
+        if !errors.is_empty() {
+            errored.sort();
+            errored.dedup();
+            return Decision::deny(DecisionReason::EvaluationError, errored, errors);
+        }
+        if !forbids.is_empty() {
+            forbids.sort();
+            forbids.dedup();
+            return Decision::deny(DecisionReason::Forbid, forbids, vec![]);
+        }
+        permits.sort();
+        permits.dedup();
+        let (held, plain): (Vec<String>, Vec<String>) = permits
+            .into_iter()
+            .partition(|id| self.policies.get(id).is_some_and(|p| p.approval));
+        let (effect, reason, policy_ids) = if !plain.is_empty() {
+            (Effect::Allow, DecisionReason::Permit, plain)
+        } else if held.is_empty() {
+            (Effect::Deny, DecisionReason::NoPermit, held)
+        } else if req.approved {
+            (Effect::Allow, DecisionReason::Approved, held)
+        } else {
+            (Effect::Hold, DecisionReason::ApprovalRequired, held)
+        };
+        Decision {
+            effect,
+            reason,
+            policy_ids,
+            errors: vec![],
+        }
+    }
+
+    /// Builds Cedar's request and the request's entities: the agent under its owner, the
+    /// resource under its upstream, the user, and the tool arguments.
+    fn build(
+        &self,
+        req: &DecisionRequest<'_>,
+        resource_type: &EntityTypeName,
+    ) -> Result<(Request, Entities), String> {
+        let t = &self.types;
+        let owner = Types::uid(&t.owner, req.owner);
+        let agent = Types::uid(&t.agent, req.agent);
+        let upstream = Types::uid(&t.upstream, req.upstream);
+        let resource = Types::uid(resource_type, req.resource_id);
+        let action = Types::uid(&t.action, req.action);
+        let mut entities = vec![
+            Entity::new_no_attrs(agent.clone(), [owner.clone()].into()),
+            Entity::new_no_attrs(owner, Default::default()),
+            Entity::new_no_attrs(resource.clone(), [upstream.clone()].into()),
+            Entity::new_no_attrs(upstream, Default::default()),
+        ];
+        let mut context = Vec::with_capacity(5);
+        if let Some(user) = req.on_behalf_of {
+            let user = Types::uid(&t.user, user);
+            entities.push(Entity::new_no_attrs(user.clone(), Default::default()));
+            context.push((
+                "on_behalf_of".to_owned(),
+                RestrictedExpression::new_entity_uid(user),
+            ));
+        }
+        for (key, value) in [
+            ("reason", req.context.reason),
+            ("task", req.context.task),
+            ("environment", req.context.environment),
+        ] {
+            if let Some(value) = value {
+                context.push((
+                    key.to_owned(),
+                    RestrictedExpression::new_string(value.to_owned()),
+                ));
+            }
+        }
+        // Only `call_tool` declares `arguments`; other actions would fail request validation.
+        if req.action == CALL_TOOL {
+            let uid = Types::uid(&t.tool_arguments, "call");
+            let tags = req.context.arguments.into_iter().flatten().map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), RestrictedExpression::new_string(text))
+            });
+            let args =
+                Entity::new_with_tags(uid.clone(), [], [], tags).map_err(|e| e.to_string())?;
+            entities.push(args);
+            context.push((
+                "arguments".to_owned(),
+                RestrictedExpression::new_entity_uid(uid),
+            ));
+        }
+        let context = Context::from_pairs(context).map_err(|e| e.to_string())?;
+        let request =
+            Request::new(agent, action, resource, context, None).map_err(|e| e.to_string())?;
+        let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
+        Ok((request, entities))
+    }
+}
+
+/// Files one policy in the index under its principal key and each of its action keys.
+fn file(index: &mut Index, policy: &Policy) -> Result<(), String> {
+    let principal = match policy.principal_constraint() {
+        PrincipalConstraint::Eq(uid) | PrincipalConstraint::In(uid) => key_for(&uid),
+        PrincipalConstraint::IsIn(ty, uid) if ty.to_string() == "Agent" => key_for(&uid),
+        // `is Agent` or unconstrained: every request is a candidate.
+        PrincipalConstraint::Any | PrincipalConstraint::Is(_) | PrincipalConstraint::IsIn(..) => {
+            PrincipalKey::Any
+        }
+    };
+    let bucket = match principal {
+        PrincipalKey::Any => &mut index.any,
+        PrincipalKey::Agent(name) => index.agents.entry(name).or_default(),
+        PrincipalKey::Owner(email) => index.owners.entry(email).or_default(),
+    };
+    let actions: Vec<Option<String>> = match policy.action_constraint() {
+        ActionConstraint::Any => vec![None],
+        ActionConstraint::Eq(uid) => vec![action_key(&uid)],
+        ActionConstraint::In(uids) => uids.iter().map(action_key).collect(),
+    };
+    for action in &actions {
+        bucket.add(action.as_deref(), policy)?;
+    }
+    Ok(())
+}
+
+/// The principal key of an entity named in a principal scope. The principal is always an
+/// agent whose only ancestor is its owner, so `== Agent::"x"` and `in Agent::"x"` both mean
+/// agent x, and `in Owner::"e"` means any agent of e. Anything else stays unindexed.
+fn key_for(uid: &EntityUid) -> PrincipalKey {
+    let id = uid.id().unescaped().to_owned();
+    match uid.type_name().to_string().as_str() {
+        "Agent" => PrincipalKey::Agent(id),
+        "Owner" => PrincipalKey::Owner(id),
+        _ => PrincipalKey::Any,
+    }
+}
+
+/// The action key of an action uid. Warden's schema has no action groups, so
+/// `action in [A, B]` holds exactly for A and B. A non-`Action` uid cannot pass validation;
+/// it is filed under *any* rather than trusted.
+fn action_key(uid: &EntityUid) -> Option<String> {
+    (uid.type_name().to_string() == "Action").then(|| uid.id().unescaped().to_owned())
+}
+
+/// A warning for an entity literal that names an upstream or tool Warden does not know.
+fn unknown_entity(schema: &GeneratedSchema, uid: &EntityUid) -> Option<String> {
+    let id = uid.id().unescaped();
+    match uid.type_name().to_string().as_str() {
+        "Upstream" if !schema.has_upstream(id) => {
+            Some(format!("Upstream::{id:?} is not a known upstream"))
+        }
+        "Tool" => {
+            let upstream = id.split_once('/').map_or(id, |(u, _)| u);
+            if !schema.has_upstream(upstream) {
+                Some(format!("Tool::{id:?} names no known upstream"))
+            } else if schema.lists_tools(upstream) && !schema.has_tool(id) {
+                Some(format!(
+                    "Tool::{id:?} is not among the tools of {upstream:?}"
+                ))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,278 @@
+//! `/v1/policies`: Cedar policies, validated in strict mode against the schema Warden
+//! generates from its upstreams; the generated schema; and a dry run that answers allow,
+//! deny or hold for a hypothetical request and says which policies decided.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use warden_core::{DomainError, IdentityKind, IdentityRef, StoredPolicy, UpstreamKind};
+use warden_policy::{DecisionRequest, RequestContext};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::policy_engine;
+use crate::state::AppState;
+
+/// Ids that would collide with the fixed paths under `/v1/policies`.
+const RESERVED_IDS: &[&str] = &["schema", "test"];
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutPolicy {
+    /// 1-64 of letters, digits, '.', '_' or '-'.
+    pub id: String,
+    /// Cedar policy text (one or more policies).
+    pub text: String,
+    /// Replace an existing policy with this id instead of refusing.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyTest {
+    /// The agent's name.
+    pub agent: String,
+    pub upstream: String,
+    /// With `path`: the request, matched against the upstream's route map.
+    pub method: Option<String>,
+    pub path: Option<String>,
+    /// For MCP upstreams: the tool called.
+    pub tool: Option<String>,
+    /// Instead of method and path: the action and the resource as `Type::id`.
+    pub action: Option<String>,
+    pub resource: Option<String>,
+    /// The user the agent acts for.
+    pub user: Option<String>,
+    pub reason: Option<String>,
+    pub task: Option<String>,
+    /// Defaults to the agent's environment.
+    pub environment: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Whether a human approved this exact request.
+    #[serde(default)]
+    pub approved: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyVerdict {
+    /// allow, deny or hold.
+    pub decision: String,
+    /// permit, approved, approval_required, forbid, no_permit, evaluation_error.
+    pub reason: String,
+    /// The policies that decided.
+    pub policies: Vec<String>,
+    pub action: String,
+    pub resource: String,
+    pub errors: Vec<String>,
+}
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    warden_core::policy::validate_policy_id(id)?;
+    if RESERVED_IDS.contains(&id) {
+        return Err(DomainError::invalid(
+            "id",
+            format!("`{id}` is reserved; choose another policy id"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// List policies.
+#[utoipa::path(get, path = "/v1/policies", tag = "policies", responses((status = 200, body = Vec<StoredPolicy>)))]
+pub async fn list_policies(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<StoredPolicy>>, ApiError> {
+    Ok(Json(state.store.list_policies().await?))
+}
+
+/// Add (or with `replace`, change) a policy. The whole resulting set is validated in strict
+/// mode against the generated schema first; one that does not validate is refused with the
+/// validator's message and nothing changes.
+#[utoipa::path(post, path = "/v1/policies", tag = "policies", request_body = PutPolicy,
+    responses((status = 201, body = StoredPolicy), (status = 409, body = ErrorBody, description = "duplicate_policy"),
+              (status = 422, body = ErrorBody, description = "invalid_policy")))]
+pub async fn put_policy(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PutPolicy>,
+) -> Result<(StatusCode, Json<StoredPolicy>), ApiError> {
+    check_id(&body.id)?;
+    let upstreams = state.store.list_upstreams().await?;
+    let mut policies: Vec<StoredPolicy> = state
+        .store
+        .list_policies()
+        .await?
+        .into_iter()
+        .filter(|policy| policy.id != body.id)
+        .collect();
+    let now = state.clock.now();
+    policies.push(StoredPolicy {
+        id: body.id.clone(),
+        text: body.text.clone(),
+        version: 0,
+        created_at: now,
+        updated_at: now,
+    });
+    policy_engine::build(&upstreams, &policies)?;
+    let stored = state
+        .store
+        .put_policy(&state.actor, &body.id, &body.text, body.replace, now)
+        .await?;
+    tracing::info!(policy = %stored.id, version = stored.version, "policy stored");
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+/// Read one policy.
+#[utoipa::path(get, path = "/v1/policies/{id}", tag = "policies", params(("id" = String, Path)),
+    responses((status = 200, body = StoredPolicy), (status = 404, body = ErrorBody)))]
+pub async fn get_policy(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StoredPolicy>, ApiError> {
+    Ok(Json(state.store.get_policy(&id).await?))
+}
+
+/// Remove a policy.
+#[utoipa::path(delete, path = "/v1/policies/{id}", tag = "policies", params(("id" = String, Path)),
+    responses((status = 200, body = StoredPolicy), (status = 404, body = ErrorBody)))]
+pub async fn delete_policy(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StoredPolicy>, ApiError> {
+    Ok(Json(
+        state
+            .store
+            .delete_policy(&state.actor, &id, state.clock.now())
+            .await?,
+    ))
+}
+
+/// The Cedar schema Warden generates from its upstreams (Cedar schema syntax).
+#[utoipa::path(get, path = "/v1/policies/schema", tag = "policies",
+    responses((status = 200, description = "Cedar schema text", content_type = "text/plain", body = String)))]
+pub async fn schema(State(state): State<AppState>) -> Result<String, ApiError> {
+    let upstreams = state.store.list_upstreams().await?;
+    let input = policy_engine::schema_input(&upstreams)?;
+    let generated = warden_policy::GeneratedSchema::generate(&input)
+        .map_err(|error| DomainError::InvalidPolicy(error.to_string()))?;
+    Ok(generated.text().to_string())
+}
+
+/// Decide a hypothetical request with the stored policies, without doing anything.
+#[utoipa::path(post, path = "/v1/policies/test", tag = "policies", request_body = PolicyTest,
+    responses((status = 200, body = PolicyVerdict), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn test_policy(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PolicyTest>,
+) -> Result<Json<PolicyVerdict>, ApiError> {
+    let agent = state
+        .store
+        .get_identity(&IdentityRef::Name {
+            kind: IdentityKind::Agent,
+            name: body.agent.clone(),
+        })
+        .await?;
+    let upstreams = state.store.list_upstreams().await?;
+    let upstream = upstreams
+        .iter()
+        .find(|upstream| upstream.name == body.upstream)
+        .ok_or_else(|| DomainError::UnknownUpstream(body.upstream.clone()))?;
+    let (action, resource_type, resource_id) = match (
+        &body.method,
+        &body.path,
+        &body.tool,
+        &body.action,
+        &body.resource,
+    ) {
+        (Some(method), Some(path), None, None, None) => {
+            if upstream.kind != UpstreamKind::Http {
+                return Err(
+                    DomainError::invalid("path", "MCP upstreams are tested with `tool`").into(),
+                );
+            }
+            let routes =
+                policy_engine::parse_routes(upstream.routes.as_deref().unwrap_or_default())?;
+            let matched = routes
+                .match_request(&method.to_ascii_uppercase(), path)
+                .ok_or_else(|| {
+                    DomainError::invalid(
+                        "path",
+                        format!(
+                            "{method} {path} matches no route of `{}` (unknown_route)",
+                            upstream.name
+                        ),
+                    )
+                })?;
+            (
+                matched.action.to_string(),
+                matched.resource_type.to_string(),
+                matched.resource_id,
+            )
+        }
+        (None, None, Some(tool), None, None) => (
+            "call_tool".to_string(),
+            "Tool".to_string(),
+            format!("{}/{tool}", upstream.name),
+        ),
+        (None, None, None, Some(action), Some(resource)) => {
+            let (kind, id) = resource.split_once("::").ok_or_else(|| {
+                DomainError::invalid(
+                    "resource",
+                    "write the resource as Type::id, e.g. Ticket::42",
+                )
+            })?;
+            (
+                action.clone(),
+                kind.to_string(),
+                id.trim_matches('"').to_string(),
+            )
+        }
+        _ => {
+            return Err(DomainError::invalid(
+                "request",
+                "give either method and path, or tool, or action and resource",
+            )
+            .into());
+        }
+    };
+    let policies = state.store.list_policies().await?;
+    let engine = policy_engine::build(&upstreams, &policies)?;
+    let environment = body
+        .environment
+        .clone()
+        .or_else(|| agent.environment.map(|env| env.as_str().to_string()));
+    let request = DecisionRequest {
+        agent: &agent.name,
+        owner: &agent.owner,
+        on_behalf_of: body.user.as_deref(),
+        upstream: &upstream.name,
+        action: &action,
+        resource_type: &resource_type,
+        resource_id: &resource_id,
+        context: RequestContext {
+            reason: body.reason.as_deref(),
+            task: body.task.as_deref(),
+            environment: environment.as_deref(),
+            arguments: body.arguments.as_ref(),
+        },
+        approved: body.approved,
+    };
+    let decision = engine.decide(&request);
+    let effect = match decision.effect {
+        warden_policy::Effect::Allow => "allow",
+        warden_policy::Effect::Deny => "deny",
+        warden_policy::Effect::Hold => "hold",
+    };
+    Ok(Json(PolicyVerdict {
+        decision: effect.to_string(),
+        reason: decision.reason.as_str().to_string(),
+        policies: decision.policy_ids,
+        action,
+        resource: format!("{resource_type}::\"{resource_id}\""),
+        errors: decision.errors,
+    }))
+}

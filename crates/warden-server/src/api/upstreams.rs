@@ -1,0 +1,218 @@
+//! `/v1/upstreams`: the systems behind the gateway, their route maps and sealed secrets.
+//! A secret goes in once and never comes out: responses say only whether one is set and
+//! its version.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use warden_core::{
+    DomainError, InjectAuth, NewUpstream, Upstream, UpstreamId, UpstreamKind, UpstreamPatch,
+};
+use warden_store::SealedSecret;
+use zeroize::Zeroizing;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::policy_engine;
+use crate::state::AppState;
+
+/// The largest upstream secret accepted; real API keys and passwords are far smaller.
+const MAX_SECRET_BYTES: usize = 8 * 1024;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUpstream {
+    /// 1-64 of a-z, 0-9, '.', '_', '-'; the first path segment at the gateway.
+    pub name: String,
+    pub kind: UpstreamKind,
+    /// Base URL requests are forwarded to.
+    pub url: String,
+    /// bearer, basic (secret is user:password) or header:NAME.
+    #[schema(value_type = String)]
+    pub auth: InjectAuth,
+    /// The upstream's own credential; sealed at once, never returned.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// The route map (TOML): `[[route]]` entries with method, path, action, resource.
+    #[serde(default)]
+    pub routes: Option<String>,
+}
+
+impl std::fmt::Debug for CreateUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateUpstream")
+            .field("name", &self.name)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetSecret {
+    pub secret: String,
+}
+
+impl std::fmt::Debug for SetSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SetSecret([redacted])")
+    }
+}
+
+/// Seals `secret` for upstream `id` at `version`; the plaintext is wiped when this returns.
+fn seal(
+    state: &AppState,
+    id: UpstreamId,
+    version: i64,
+    secret: String,
+) -> Result<SealedSecret, ApiError> {
+    let secret = Zeroizing::new(secret);
+    if secret.is_empty() || secret.len() > MAX_SECRET_BYTES {
+        return Err(DomainError::invalid(
+            "secret",
+            format!("must be 1 to {MAX_SECRET_BYTES} bytes"),
+        )
+        .into());
+    }
+    let version_u64 =
+        u64::try_from(version).map_err(|_| ApiError::Internal("negative secret version".into()))?;
+    let associated = warden_crypto::seal::associated_data(&id.to_string(), version_u64);
+    let bytes = warden_crypto::seal::seal(&state.data_key, secret.as_bytes(), &associated)
+        .map_err(|error| ApiError::Internal(format!("sealing failed: {error}")))?;
+    Ok(SealedSecret { bytes, version })
+}
+
+/// Refuses a change to the set of upstreams that would leave the stored policies invalid.
+async fn check_policies_with(state: &AppState, upstreams: &[Upstream]) -> Result<(), ApiError> {
+    let policies = state.store.list_policies().await?;
+    policy_engine::build(upstreams, &policies).map(|_| ())
+}
+
+/// Register an upstream.
+#[utoipa::path(post, path = "/v1/upstreams", tag = "upstreams", request_body = CreateUpstream,
+    responses((status = 201, body = Upstream), (status = 409, body = ErrorBody, description = "duplicate_upstream"),
+              (status = 422, body = ErrorBody, description = "invalid_field (e.g. a route map line at fault)")))]
+pub async fn create_upstream(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateUpstream>,
+) -> Result<(StatusCode, Json<Upstream>), ApiError> {
+    if let Some(routes) = &body.routes {
+        policy_engine::parse_routes(routes)?;
+    }
+    if body.kind == UpstreamKind::Mcp && body.routes.is_some() {
+        return Err(DomainError::invalid(
+            "routes",
+            "MCP upstreams are authorized per tool and take no route map",
+        )
+        .into());
+    }
+    let new = NewUpstream {
+        name: body.name,
+        kind: body.kind,
+        url: body.url,
+        auth: body.auth,
+        routes: body.routes,
+    };
+    new.validate()?;
+    let id = UpstreamId::new_v7();
+    let sealed = body
+        .secret
+        .map(|secret| seal(&state, id, 1, secret))
+        .transpose()?;
+    let created = state
+        .store
+        .create_upstream(&state.actor, id, new, sealed, state.clock.now())
+        .await?;
+    tracing::info!(upstream = %created.name, "upstream created");
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// List upstreams.
+#[utoipa::path(get, path = "/v1/upstreams", tag = "upstreams", responses((status = 200, body = Vec<Upstream>)))]
+pub async fn list_upstreams(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<Upstream>>, ApiError> {
+    Ok(Json(state.store.list_upstreams().await?))
+}
+
+/// Read one upstream (never its secret).
+#[utoipa::path(get, path = "/v1/upstreams/{name}", tag = "upstreams",
+    params(("name" = String, Path)), responses((status = 200, body = Upstream), (status = 404, body = ErrorBody)))]
+pub async fn get_upstream(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Upstream>, ApiError> {
+    Ok(Json(state.store.get_upstream(&name).await?))
+}
+
+/// Change an upstream's URL, injection or route map. A route map that would leave a stored
+/// policy invalid is refused with the validator's message.
+#[utoipa::path(patch, path = "/v1/upstreams/{name}", tag = "upstreams", request_body = UpstreamPatch,
+    params(("name" = String, Path)),
+    responses((status = 200, body = Upstream), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_upstream(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(patch): ApiJson<UpstreamPatch>,
+) -> Result<Json<Upstream>, ApiError> {
+    if let Some(routes) = &patch.routes {
+        policy_engine::parse_routes(routes)?;
+        let mut upstreams = state.store.list_upstreams().await?;
+        for upstream in upstreams
+            .iter_mut()
+            .filter(|upstream| upstream.name == name)
+        {
+            upstream.routes = Some(routes.clone());
+        }
+        check_policies_with(&state, &upstreams).await?;
+    }
+    let updated = state
+        .store
+        .update_upstream(&state.actor, &name, patch, state.clock.now())
+        .await?;
+    Ok(Json(updated))
+}
+
+/// Replace an upstream's secret (sealed under a new version).
+#[utoipa::path(put, path = "/v1/upstreams/{name}/secret", tag = "upstreams", request_body = SetSecret,
+    params(("name" = String, Path)),
+    responses((status = 200, body = Upstream), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_upstream_secret(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<SetSecret>,
+) -> Result<Json<Upstream>, ApiError> {
+    let current = state.store.get_upstream(&name).await?;
+    let sealed = seal(&state, current.id, current.secret_version + 1, body.secret)?;
+    let updated = state
+        .store
+        .set_upstream_secret(&state.actor, &name, sealed, state.clock.now())
+        .await?;
+    tracing::info!(upstream = %updated.name, version = updated.secret_version, "upstream secret replaced");
+    Ok(Json(updated))
+}
+
+/// Remove an upstream. Refused while a stored policy still refers to it.
+#[utoipa::path(delete, path = "/v1/upstreams/{name}", tag = "upstreams",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Upstream), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn delete_upstream(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Upstream>, ApiError> {
+    let remaining: Vec<Upstream> = state
+        .store
+        .list_upstreams()
+        .await?
+        .into_iter()
+        .filter(|upstream| upstream.name != name)
+        .collect();
+    check_policies_with(&state, &remaining).await?;
+    let removed = state
+        .store
+        .delete_upstream(&state.actor, &name, state.clock.now())
+        .await?;
+    Ok(Json(removed))
+}

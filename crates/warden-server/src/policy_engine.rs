@@ -1,0 +1,44 @@
+//! Building the Cedar policy engine from what the store holds: every upstream's route map
+//! (or tools) for the schema, and every stored policy. A proposed change is checked by
+//! building the engine it would produce before the change is written.
+
+use warden_core::{DomainError, StoredPolicy, Upstream, UpstreamKind};
+use warden_policy::{PolicyDocument, PolicyEngine, RouteMap, SchemaInput, UpstreamSchemaInput};
+
+use crate::error::ApiError;
+
+/// Parses a route map, naming the line at fault.
+pub fn parse_routes(text: &str) -> Result<RouteMap, ApiError> {
+    RouteMap::from_toml(text)
+        .map_err(|error| DomainError::invalid("routes", error.to_string()).into())
+}
+
+/// The schema input for a set of upstreams.
+pub fn schema_input(upstreams: &[Upstream]) -> Result<SchemaInput, ApiError> {
+    let mut input = SchemaInput::default();
+    for upstream in upstreams {
+        let kind = match upstream.kind {
+            UpstreamKind::Http => warden_policy::UpstreamKind::Http {
+                routes: parse_routes(upstream.routes.as_deref().unwrap_or_default())?,
+            },
+            UpstreamKind::Mcp => warden_policy::UpstreamKind::Mcp { tools: Vec::new() },
+        };
+        input.upstreams.push(UpstreamSchemaInput {
+            name: upstream.name.clone(),
+            kind,
+        });
+    }
+    Ok(input)
+}
+
+/// Compiles `policies` against the schema of `upstreams`; a set that does not validate is
+/// refused with the validator's messages.
+pub fn build(upstreams: &[Upstream], policies: &[StoredPolicy]) -> Result<PolicyEngine, ApiError> {
+    let input = schema_input(upstreams)?;
+    let documents: Vec<PolicyDocument> = policies
+        .iter()
+        .map(|policy| PolicyDocument::new(policy.id.clone(), policy.text.clone()))
+        .collect();
+    PolicyEngine::new(&input, &documents)
+        .map_err(|error| DomainError::InvalidPolicy(error.to_string()).into())
+}

@@ -1,0 +1,390 @@
+//! Upstreams and policies in SQL.
+
+use sqlx::{AnyConnection, AnyPool, Row};
+use warden_audit::{Actor, EventKind, NewEvent};
+use warden_core::{
+    DomainError, NewUpstream, StoredPolicy, Timestamp, Upstream, UpstreamId, UpstreamPatch,
+};
+
+use super::SqlStore;
+use crate::error::{StoreError, StoreResult};
+use crate::upstreams::SealedSecret;
+
+const UPSTREAM_COLUMNS: &str = "id, name, kind, url, auth, \
+     CASE WHEN secret_sealed IS NULL THEN 0 ELSE 1 END AS has_secret_flag, secret_version, routes, created_at, updated_at";
+
+/// The advisory-lock key that makes policy-set versions one at a time on PostgreSQL.
+const POLICY_LOCK: i64 = 0x5741_5244_454e_0003;
+
+async fn lock_policies(
+    store: &SqlStore,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> StoreResult<()> {
+    if store.dialect == super::Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(POLICY_LOCK)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+fn upstream(row: &sqlx::any::AnyRow) -> StoreResult<Upstream> {
+    let id: String = row.try_get("id")?;
+    let kind: String = row.try_get("kind")?;
+    let auth: String = row.try_get("auth")?;
+    // Booleans do not cross the Any driver on every backend, hence the integer flag.
+    let has_secret: i64 = row.try_get("has_secret_flag")?;
+    Ok(Upstream {
+        id: UpstreamId(uuid::Uuid::parse_str(&id).map_err(|e| corrupt("upstream id", e))?),
+        name: row.try_get("name")?,
+        kind: kind.parse().map_err(|e| corrupt("upstream kind", e))?,
+        url: row.try_get("url")?,
+        auth: auth.parse().map_err(|e| corrupt("upstream auth", e))?,
+        has_secret: has_secret != 0,
+        secret_version: row.try_get("secret_version")?,
+        routes: row.try_get("routes")?,
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+        updated_at: Timestamp::from_millis(row.try_get("updated_at")?),
+    })
+}
+
+async fn fetch(connection: &mut AnyConnection, name: &str, lock: &str) -> StoreResult<Upstream> {
+    let sql = format!("SELECT {UPSTREAM_COLUMNS} FROM upstreams WHERE name = $1{lock}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(name.to_string())
+        .fetch_optional(connection)
+        .await?;
+    match row {
+        Some(row) => upstream(&row),
+        None => Err(DomainError::UnknownUpstream(name.to_string()).into()),
+    }
+}
+
+fn upstream_event(kind: EventKind, actor: &Actor, upstream: &Upstream) -> NewEvent {
+    NewEvent::new(kind, actor.clone())
+        .upstream(upstream.name.clone())
+        .target_named("upstream", upstream.id.to_string(), upstream.name.clone())
+}
+
+pub(super) async fn create(
+    store: &SqlStore,
+    actor: &Actor,
+    id: UpstreamId,
+    new: NewUpstream,
+    secret: Option<SealedSecret>,
+    now: Timestamp,
+) -> StoreResult<Upstream> {
+    new.validate()?;
+    let mut tx = store.begin_write().await?;
+    let version = secret.as_ref().map_or(0, |sealed| sealed.version);
+    let inserted = sqlx::query(
+        "INSERT INTO upstreams (id, name, kind, url, auth, secret_sealed, secret_version, routes, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(id.to_string())
+    .bind(new.name.clone())
+    .bind(new.kind.as_str())
+    .bind(new.url.clone())
+    .bind(new.auth.as_text())
+    .bind(secret.map(|sealed| sealed.bytes))
+    .bind(version)
+    .bind(new.routes.clone())
+    .bind(now.as_millis())
+    .bind(now.as_millis())
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            return Err(DomainError::DuplicateUpstream(new.name).into());
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let created = fetch(&mut tx, &new.name, "").await?;
+    store
+        .audit_in_tx(
+            &mut tx,
+            vec![upstream_event(EventKind::UpstreamCreated, actor, &created)],
+            now,
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+pub(super) async fn get(pool: &AnyPool, name: &str) -> StoreResult<Upstream> {
+    let mut connection = pool.acquire().await?;
+    fetch(&mut connection, name, "").await
+}
+
+pub(super) async fn list(pool: &AnyPool) -> StoreResult<Vec<Upstream>> {
+    let sql = format!("SELECT {UPSTREAM_COLUMNS} FROM upstreams ORDER BY name");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(upstream).collect()
+}
+
+pub(super) async fn update(
+    store: &SqlStore,
+    actor: &Actor,
+    name: &str,
+    patch: UpstreamPatch,
+    now: Timestamp,
+) -> StoreResult<Upstream> {
+    if let Some(url) = &patch.url {
+        warden_core::upstream::validate_upstream_url(url)?;
+    }
+    let mut tx = store.begin_write().await?;
+    let current = fetch(&mut tx, name, store.dialect.for_update()).await?;
+    sqlx::query(
+        "UPDATE upstreams SET url = $1, auth = $2, routes = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(patch.url.clone().unwrap_or(current.url.clone()))
+    .bind(patch.auth.clone().unwrap_or(current.auth.clone()).as_text())
+    .bind(patch.routes.clone().or(current.routes.clone()))
+    .bind(now.as_millis())
+    .bind(current.id.to_string())
+    .execute(&mut *tx)
+    .await?;
+    let updated = fetch(&mut tx, name, "").await?;
+    let changed: Vec<&str> = [
+        ("url", patch.url.is_some()),
+        ("auth", patch.auth.is_some()),
+        ("routes", patch.routes.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, present)| present.then_some(field))
+    .collect();
+    let event = upstream_event(EventKind::UpstreamUpdated, actor, &updated)
+        .detail("changed", changed.join(","));
+    store.audit_in_tx(&mut tx, vec![event], now).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+pub(super) async fn set_secret(
+    store: &SqlStore,
+    actor: &Actor,
+    name: &str,
+    secret: SealedSecret,
+    now: Timestamp,
+) -> StoreResult<Upstream> {
+    let mut tx = store.begin_write().await?;
+    let current = fetch(&mut tx, name, store.dialect.for_update()).await?;
+    if secret.version != current.secret_version + 1 {
+        // The caller sealed against a version that has since moved on: another writer won.
+        return Err(DomainError::InvalidState(format!(
+            "the secret of `{name}` changed while this one was being set; try again"
+        ))
+        .into());
+    }
+    sqlx::query("UPDATE upstreams SET secret_sealed = $1, secret_version = $2, updated_at = $3 WHERE id = $4")
+        .bind(secret.bytes)
+        .bind(secret.version)
+        .bind(now.as_millis())
+        .bind(current.id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    let updated = fetch(&mut tx, name, "").await?;
+    let event = upstream_event(EventKind::UpstreamUpdated, actor, &updated)
+        .detail("changed", "secret")
+        .detail("secret_version", updated.secret_version.to_string());
+    store.audit_in_tx(&mut tx, vec![event], now).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+pub(super) async fn sealed_secret(pool: &AnyPool, name: &str) -> StoreResult<Option<SealedSecret>> {
+    let row = sqlx::query("SELECT secret_sealed, secret_version FROM upstreams WHERE name = $1")
+        .bind(name.to_string())
+        .fetch_optional(pool)
+        .await?;
+    let Some(row) = row else {
+        return Err(DomainError::UnknownUpstream(name.to_string()).into());
+    };
+    let bytes: Option<Vec<u8>> = row.try_get("secret_sealed")?;
+    let version: i64 = row.try_get("secret_version")?;
+    Ok(bytes.map(|bytes| SealedSecret { bytes, version }))
+}
+
+pub(super) async fn delete(
+    store: &SqlStore,
+    actor: &Actor,
+    name: &str,
+    now: Timestamp,
+) -> StoreResult<Upstream> {
+    let mut tx = store.begin_write().await?;
+    let current = fetch(&mut tx, name, store.dialect.for_update()).await?;
+    sqlx::query("DELETE FROM upstreams WHERE id = $1")
+        .bind(current.id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    store
+        .audit_in_tx(
+            &mut tx,
+            vec![upstream_event(EventKind::UpstreamDeleted, actor, &current)],
+            now,
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(current)
+}
+
+fn policy(row: &sqlx::any::AnyRow) -> StoreResult<StoredPolicy> {
+    Ok(StoredPolicy {
+        id: row.try_get("id")?,
+        text: row.try_get("text")?,
+        version: row.try_get("version")?,
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+        updated_at: Timestamp::from_millis(row.try_get("updated_at")?),
+    })
+}
+
+pub(super) async fn list_policies(pool: &AnyPool) -> StoreResult<Vec<StoredPolicy>> {
+    let rows =
+        sqlx::query("SELECT id, text, version, created_at, updated_at FROM policies ORDER BY id")
+            .fetch_all(pool)
+            .await?;
+    rows.iter().map(policy).collect()
+}
+
+pub(super) async fn get_policy(pool: &AnyPool, id: &str) -> StoreResult<StoredPolicy> {
+    let row =
+        sqlx::query("SELECT id, text, version, created_at, updated_at FROM policies WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await?;
+    match row {
+        Some(row) => policy(&row),
+        None => Err(DomainError::UnknownPolicy(id.to_string()).into()),
+    }
+}
+
+pub(super) async fn policy_set_version(connection: &mut AnyConnection) -> StoreResult<i64> {
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS version FROM policy_history")
+        .fetch_one(connection)
+        .await?;
+    Ok(row.try_get("version")?)
+}
+
+fn policy_event(kind: EventKind, actor: &Actor, id: &str, version: i64) -> NewEvent {
+    NewEvent::new(kind, actor.clone())
+        .target("policy", id.to_string())
+        .detail("policy_set_version", version.to_string())
+}
+
+async fn record_history(
+    connection: &mut AnyConnection,
+    version: i64,
+    id: &str,
+    change: &str,
+    text: Option<&str>,
+    now: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO policy_history (version, policy_id, change, text, at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(version)
+        .bind(id.to_string())
+        .bind(change.to_string())
+        .bind(text.map(str::to_string))
+        .bind(now.as_millis())
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn put_policy(
+    store: &SqlStore,
+    actor: &Actor,
+    id: &str,
+    text: &str,
+    replace: bool,
+    now: Timestamp,
+) -> StoreResult<StoredPolicy> {
+    warden_core::policy::validate_policy_id(id)?;
+    let mut tx = store.begin_write().await?;
+    lock_policies(store, &mut tx).await?;
+    let exists = sqlx::query("SELECT id FROM policies WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+    if exists && !replace {
+        return Err(DomainError::DuplicatePolicy(id.to_string()).into());
+    }
+    let version = policy_set_version(&mut tx).await? + 1;
+    if exists {
+        sqlx::query("UPDATE policies SET text = $1, version = $2, updated_at = $3 WHERE id = $4")
+            .bind(text.to_string())
+            .bind(version)
+            .bind(now.as_millis())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+    } else {
+        sqlx::query("INSERT INTO policies (id, text, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id.to_string())
+            .bind(text.to_string())
+            .bind(version)
+            .bind(now.as_millis())
+            .bind(now.as_millis())
+            .execute(&mut *tx)
+            .await?;
+    }
+    let (change, kind) = if exists {
+        ("updated", EventKind::PolicyUpdated)
+    } else {
+        ("created", EventKind::PolicyCreated)
+    };
+    record_history(&mut tx, version, id, change, Some(text), now).await?;
+    store
+        .audit_in_tx(&mut tx, vec![policy_event(kind, actor, id, version)], now)
+        .await?;
+    let stored =
+        sqlx::query("SELECT id, text, version, created_at, updated_at FROM policies WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+    let stored = policy(&stored)?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+pub(super) async fn delete_policy(
+    store: &SqlStore,
+    actor: &Actor,
+    id: &str,
+    now: Timestamp,
+) -> StoreResult<StoredPolicy> {
+    let mut tx = store.begin_write().await?;
+    lock_policies(store, &mut tx).await?;
+    let row =
+        sqlx::query("SELECT id, text, version, created_at, updated_at FROM policies WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(row) = row else {
+        return Err(DomainError::UnknownPolicy(id.to_string()).into());
+    };
+    let removed = policy(&row)?;
+    let version = policy_set_version(&mut tx).await? + 1;
+    sqlx::query("DELETE FROM policies WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    record_history(&mut tx, version, id, "deleted", None, now).await?;
+    store
+        .audit_in_tx(
+            &mut tx,
+            vec![policy_event(EventKind::PolicyDeleted, actor, id, version)],
+            now,
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(removed)
+}

@@ -1,0 +1,246 @@
+//! Upstreams and policies: stored, versioned and audited the same way on both backends.
+
+use warden_audit::EventKind;
+use warden_core::{
+    DomainError, InjectAuth, NewUpstream, Timestamp, UpstreamId, UpstreamKind, UpstreamPatch,
+};
+use warden_store::{AuditFilter, AuditQuery, SealedSecret, StoreError};
+
+use crate::backends::{admin, on_both};
+
+const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+fn crm() -> NewUpstream {
+    NewUpstream {
+        name: "crm".into(),
+        kind: UpstreamKind::Http,
+        url: "https://crm.example.com/api".into(),
+        auth: InjectAuth::Header("X-Api-Key".into()),
+        routes: Some("[[route]]\nmethod = \"GET\"\npath = \"/tickets/{id}\"\naction = \"tickets.read\"\nresource = \"Ticket::{id}\"\n".into()),
+    }
+}
+
+fn domain_error<T: std::fmt::Debug>(result: Result<T, StoreError>) -> DomainError {
+    match result {
+        Err(StoreError::Domain(error)) => error,
+        other => panic!("expected a domain error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn upstreams_keep_only_a_sealed_secret_and_its_version() {
+    on_both(|store, backend| async move {
+        let sealed = SealedSecret {
+            bytes: vec![1, 2, 3, 4],
+            version: 1,
+        };
+        let created = store
+            .create_upstream(
+                &admin(),
+                UpstreamId::new_v7(),
+                crm(),
+                Some(sealed.clone()),
+                T0,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert!(created.has_secret, "{backend}");
+        assert_eq!(created.secret_version, 1);
+        assert_eq!(
+            store
+                .upstream_secret("crm")
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            Some(sealed)
+        );
+
+        let duplicate = domain_error(
+            store
+                .create_upstream(&admin(), UpstreamId::new_v7(), crm(), None, T0)
+                .await,
+        );
+        assert_eq!(
+            duplicate,
+            DomainError::DuplicateUpstream("crm".into()),
+            "{backend}"
+        );
+
+        // A secret sealed against a stale version is refused and changes nothing.
+        let stale = domain_error(
+            store
+                .set_upstream_secret(
+                    &admin(),
+                    "crm",
+                    SealedSecret {
+                        bytes: vec![9],
+                        version: 1,
+                    },
+                    T0,
+                )
+                .await,
+        );
+        assert!(
+            matches!(stale, DomainError::InvalidState(_)),
+            "{backend}: {stale:?}"
+        );
+        let rotated = store
+            .set_upstream_secret(
+                &admin(),
+                "crm",
+                SealedSecret {
+                    bytes: vec![5, 6],
+                    version: 2,
+                },
+                T0.plus_secs(1),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rotated.secret_version, 2, "{backend}");
+
+        let patch = UpstreamPatch {
+            url: Some("https://crm2.example.com".into()),
+            ..Default::default()
+        };
+        let updated = store
+            .update_upstream(&admin(), "crm", patch, T0.plus_secs(2))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(updated.url, "https://crm2.example.com");
+        assert_eq!(
+            updated.auth,
+            InjectAuth::Header("X-Api-Key".into()),
+            "{backend}: untouched fields stay"
+        );
+        let bad = UpstreamPatch {
+            url: Some("ftp://nope".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            domain_error(store.update_upstream(&admin(), "crm", bad, T0).await),
+            DomainError::InvalidField { .. }
+        ));
+
+        assert_eq!(
+            store
+                .list_upstreams()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .len(),
+            1
+        );
+        store
+            .delete_upstream(&admin(), "crm", T0.plus_secs(3))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            domain_error(store.get_upstream("crm").await),
+            DomainError::UnknownUpstream("crm".into()),
+            "{backend}"
+        );
+
+        let events = store
+            .audit_events(&AuditQuery {
+                filter: AuditFilter {
+                    upstream: Some("crm".into()),
+                    ..Default::default()
+                },
+                after: None,
+                limit: 100,
+                newest: false,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let kinds: Vec<EventKind> = events.iter().map(|event| event.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::UpstreamCreated,
+                EventKind::UpstreamUpdated,
+                EventKind::UpstreamUpdated,
+                EventKind::UpstreamDeleted
+            ],
+            "{backend}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn policies_are_versioned_per_change() {
+    on_both(|store, backend| async move {
+        let first = store
+            .put_policy(
+                &admin(),
+                "support-read",
+                "permit(principal, action, resource);",
+                false,
+                T0,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(first.version, 1, "{backend}");
+        let duplicate = domain_error(
+            store
+                .put_policy(
+                    &admin(),
+                    "support-read",
+                    "forbid(principal, action, resource);",
+                    false,
+                    T0,
+                )
+                .await,
+        );
+        assert_eq!(
+            duplicate,
+            DomainError::DuplicatePolicy("support-read".into())
+        );
+        let replaced = store
+            .put_policy(
+                &admin(),
+                "support-read",
+                "forbid(principal, action, resource);",
+                true,
+                T0.plus_secs(1),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (replaced.version, replaced.created_at),
+            (2, T0),
+            "{backend}"
+        );
+        let second = store
+            .put_policy(
+                &admin(),
+                "other",
+                "permit(principal, action, resource);",
+                false,
+                T0,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(second.version, 3);
+        store
+            .delete_policy(&admin(), "other", T0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            domain_error(store.get_policy("other").await),
+            DomainError::UnknownPolicy("other".into()),
+            "{backend}"
+        );
+        let remaining: Vec<String> = store
+            .list_policies()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(remaining, ["support-read"]);
+        assert!(matches!(
+            domain_error(store.put_policy(&admin(), "bad id!", "x", false, T0).await),
+            DomainError::InvalidField { .. }
+        ));
+    })
+    .await;
+}

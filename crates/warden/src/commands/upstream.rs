@@ -1,0 +1,159 @@
+//! `warden upstream …`: register the systems behind the gateway and their sealed secrets.
+
+use serde_json::{Map, Value, json};
+use zeroize::Zeroizing;
+
+use crate::cli::{OutputFormat, SecretSource, UpstreamCommand};
+use crate::client::{Client, Failure, segment};
+use crate::output;
+
+const FIELDS: &[&str] = &[
+    "name",
+    "kind",
+    "url",
+    "auth",
+    "has_secret",
+    "secret_version",
+    "id",
+    "created_at",
+    "updated_at",
+];
+const COLUMNS: &[&str] = &[
+    "name",
+    "kind",
+    "url",
+    "auth",
+    "has_secret",
+    "secret_version",
+];
+
+/// Reads the secret from where the flags say, refusing an empty one.
+fn read_secret(source: &SecretSource) -> Result<Option<Zeroizing<String>>, Failure> {
+    let secret = match (&source.secret_env, &source.secret_file) {
+        (Some(variable), _) => Zeroizing::new(std::env::var(variable).map_err(|_| {
+            Failure::refused(format!(
+                "environment variable {variable} is not set (or not valid UTF-8)"
+            ))
+        })?),
+        (None, Some(path)) => {
+            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|error| {
+                Failure::refused(format!(
+                    "cannot read the secret file {}: {error}",
+                    path.display()
+                ))
+            })?);
+            Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_string())
+        }
+        (None, None) => return Ok(None),
+    };
+    if secret.is_empty() {
+        return Err(Failure::refused(
+            "the secret is empty; nothing would be injected",
+        ));
+    }
+    Ok(Some(secret))
+}
+
+fn read_routes(path: &std::path::Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|error| {
+        Failure::refused(format!(
+            "cannot read the route map {}: {error}",
+            path.display()
+        ))
+    })
+}
+
+pub async fn run(
+    client: &Client,
+    format: OutputFormat,
+    command: UpstreamCommand,
+) -> Result<(), Failure> {
+    match command {
+        UpstreamCommand::Add {
+            name,
+            url,
+            kind,
+            auth,
+            secret,
+            routes,
+        } => {
+            let mut body = json!({ "name": name, "url": url, "kind": kind, "auth": auth });
+            if let Some(secret) = read_secret(&secret)? {
+                body["secret"] = Value::String(secret.to_string());
+            }
+            if let Some(path) = routes {
+                body["routes"] = Value::String(read_routes(&path)?);
+            }
+            let created = client.post("/v1/upstreams", Some(body)).await?;
+            output::record(format, &created, FIELDS);
+        }
+        UpstreamCommand::List => {
+            let all = client.get("/v1/upstreams", &[]).await?;
+            match format {
+                OutputFormat::Json => output::json(&all),
+                OutputFormat::Table => {
+                    output::rows(all.as_array().map_or(&[][..], Vec::as_slice), COLUMNS)
+                }
+            }
+        }
+        UpstreamCommand::Show { name } => {
+            let upstream = client
+                .get(&format!("/v1/upstreams/{}", segment(&name)), &[])
+                .await?;
+            output::record(format, &upstream, FIELDS);
+            if format == OutputFormat::Table
+                && let Some(routes) = upstream.get("routes").and_then(Value::as_str)
+            {
+                output::line(routes);
+            }
+        }
+        UpstreamCommand::Update {
+            name,
+            url,
+            auth,
+            routes,
+        } => {
+            let mut patch = Map::new();
+            if let Some(url) = url {
+                patch.insert("url".into(), Value::String(url));
+            }
+            if let Some(auth) = auth {
+                patch.insert("auth".into(), Value::String(auth));
+            }
+            if let Some(path) = routes {
+                patch.insert("routes".into(), Value::String(read_routes(&path)?));
+            }
+            if patch.is_empty() {
+                return Err(Failure::refused(
+                    "nothing to change: pass --url, --auth or --routes",
+                ));
+            }
+            let updated = client
+                .patch(
+                    &format!("/v1/upstreams/{}", segment(&name)),
+                    Value::Object(patch),
+                )
+                .await?;
+            output::record(format, &updated, FIELDS);
+        }
+        UpstreamCommand::SetSecret { name, secret } => {
+            let secret = read_secret(&secret)?
+                .ok_or_else(|| Failure::refused("pass --secret-env VAR or --secret-file FILE"))?;
+            let body = json!({ "secret": secret.as_str() });
+            let updated = client
+                .put(&format!("/v1/upstreams/{}/secret", segment(&name)), body)
+                .await?;
+            output::record(format, &updated, FIELDS);
+        }
+        UpstreamCommand::Remove { name } => {
+            let removed = client
+                .delete(&format!("/v1/upstreams/{}", segment(&name)))
+                .await?;
+            match format {
+                OutputFormat::Json => output::json(&removed),
+                OutputFormat::Table => output::line(&format!("removed upstream {name}")),
+            }
+        }
+    }
+    Ok(())
+}
