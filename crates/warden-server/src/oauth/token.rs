@@ -76,6 +76,7 @@ async fn grant(
         .map_err(|e| (e, None))?;
     let fail = |error: OAuthError| (error, Some(client.clone()));
     let wanted = Wanted::read(state, request, &client).map_err(fail)?;
+    registered(state, &wanted.upstream).await.map_err(fail)?;
     if grant_type == GRANT_CLIENT_CREDENTIALS {
         client_credentials(state, &client, wanted, now)
             .await
@@ -84,6 +85,20 @@ async fn grant(
         exchange(state, request, &client, wanted, now)
             .await
             .map_err(fail)
+    }
+}
+
+/// A token is for one upstream that exists: an unknown name is `invalid_target`.
+async fn registered(state: &AppState, upstream: &str) -> Result<(), OAuthError> {
+    match state.store.get_upstream(upstream).await {
+        Ok(_) => Ok(()),
+        Err(warden_store::StoreError::Domain(error)) => Err(OAuthError::invalid_target(format!(
+            "{error}; a token is for one registered upstream"
+        ))),
+        Err(error) => {
+            tracing::error!(%error, "cannot look up an upstream");
+            Err(OAuthError::unavailable())
+        }
     }
 }
 

@@ -16,7 +16,21 @@ struct Agent {
     secret: String,
 }
 
+/// Registers the upstreams the tests ask tokens for (once per server).
+async fn upstreams(api: &Api) {
+    for name in ["github", "jira"] {
+        let body = json!({ "name": name, "kind": "http", "url": format!("https://{name}.example.com"), "auth": "bearer" });
+        let reply = api.post("/v1/upstreams", &body.to_string()).await;
+        assert!(
+            reply.status == StatusCode::CREATED || reply.code() == "duplicate_upstream",
+            "{}",
+            reply.body
+        );
+    }
+}
+
 async fn owner(api: &Api, email: &str) {
+    upstreams(api).await;
     let reply = api
         .post(
             "/v1/owners",

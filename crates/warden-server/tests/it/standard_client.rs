@@ -141,6 +141,12 @@ async fn the_oauth2_crate_gets_introspects_and_revokes_tokens_from_the_metadata_
         .await;
     warden
         .admin(
+            "/v1/upstreams",
+            json!({"name": "github", "kind": "http", "url": "https://github.example.com", "auth": "bearer"}),
+        )
+        .await;
+    warden
+        .admin(
             "/v1/identities",
             json!({"kind": "agent", "name": "support-bot", "owner": "alice@example.com"}),
         )

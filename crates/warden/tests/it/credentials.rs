@@ -64,6 +64,16 @@ fn agent_secrets_tokens_and_the_kill_switch_from_the_command_line() {
             &["owner", "add", "alice@example.com", "--name", "Alice"],
         )
         .ok();
+    runtime().block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/upstreams", server.api))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "github", "kind": "http", "url": "https://github.example.com", "auth": "bearer"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+    });
     let created = server
         .cli(
             &admin,
