@@ -211,3 +211,119 @@ impl RevocationState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(id: &str, parent: Option<&str>, status: &str, owner: &str) -> IdentityState {
+        IdentityState {
+            id: id.into(),
+            kind: "agent".into(),
+            name: id.into(),
+            owner_id: owner.into(),
+            owner_email: format!("{owner}@example.com"),
+            parent_id: parent.map(str::to_string),
+            status: status.into(),
+            suspension_reason: None,
+            expires_at: None,
+        }
+    }
+
+    fn state(identities: Vec<IdentityState>) -> Revocations {
+        Revocations::from_snapshot(RevocationSnapshot {
+            identities,
+            offboarded_owners: vec!["gone".into()],
+            revoked_credentials: vec!["cred-x".into()],
+            revoked_tokens: vec![("jti-x".into(), Timestamp::from_millis(10_000))],
+        })
+    }
+
+    #[test]
+    fn an_identity_stops_with_any_ancestor_and_with_its_owner() {
+        let now = Timestamp::from_millis(0);
+        let revocations = state(vec![
+            identity("root", None, "suspended", "o"),
+            identity("child", Some("root"), "active", "o"),
+            identity("free", None, "active", "o"),
+            identity("orphaned", None, "active", "gone"),
+            identity("a", Some("b"), "active", "o"),
+            identity("b", Some("a"), "active", "o"),
+        ]);
+        assert_eq!(
+            revocations.check_identity("child", now),
+            Err(Revoked::Suspended("root".into()))
+        );
+        assert_eq!(revocations.check_identity("free", now), Ok(()));
+        assert_eq!(
+            revocations.check_identity("orphaned", now),
+            Err(Revoked::OwnerOffboarded("orphaned".into()))
+        );
+        assert_eq!(
+            revocations.check_identity("nobody", now),
+            Err(Revoked::UnknownIdentity("nobody".into()))
+        );
+        // A corrupt, cyclic hierarchy ends and fails closed.
+        assert_eq!(
+            revocations.check_identity("a", now),
+            Err(Revoked::Hierarchy("a".into()))
+        );
+        let mut below: Vec<&str> = revocations
+            .descendants("root")
+            .iter()
+            .map(|state| state.id.as_str())
+            .collect();
+        below.sort_unstable();
+        assert_eq!(below, ["child", "root"]);
+    }
+
+    #[test]
+    fn tokens_stop_with_their_jti_credential_and_every_actor() {
+        let now = Timestamp::from_millis(0);
+        let revocations = state(vec![
+            identity("agent", None, "active", "o"),
+            identity("upstream-actor", None, "revoked", "o"),
+        ]);
+        let claims = |jti: &str, cred: Option<&str>, act: Option<&str>| AccessClaims {
+            iss: "i".into(),
+            sub: "user@example.com".into(),
+            aud: "a".into(),
+            exp: 10,
+            iat: 0,
+            nbf: None,
+            jti: jti.into(),
+            client_id: "agent".into(),
+            scope: None,
+            act: act.map(|sub| warden_crypto::Actor {
+                sub: "agent".into(),
+                iss: None,
+                act: Some(Box::new(warden_crypto::Actor {
+                    sub: sub.into(),
+                    iss: None,
+                    act: None,
+                })),
+            }),
+            may_act: None,
+            authorization_details: None,
+            owner: None,
+            env: None,
+            cred: cred.map(str::to_string),
+        };
+        assert_eq!(
+            revocations.check_claims(&claims("ok", None, None), now),
+            Ok(())
+        );
+        assert_eq!(
+            revocations.check_claims(&claims("jti-x", None, None), now),
+            Err(Revoked::Token("jti-x".into()))
+        );
+        assert_eq!(
+            revocations.check_claims(&claims("ok", Some("cred-x"), None), now),
+            Err(Revoked::Credential("cred-x".into()))
+        );
+        assert_eq!(
+            revocations.check_claims(&claims("ok", None, Some("upstream-actor")), now),
+            Err(Revoked::IdentityRevoked("upstream-actor".into()))
+        );
+    }
+}
