@@ -404,6 +404,7 @@ async fn record_kill(
         )
         .detail("reached", reached.to_string());
     state.store.record(event, now).await?;
+    metrics::counter!("warden_kill_switch_total", "kind" => kind.as_str()).increment(1);
     Ok(())
 }
 

@@ -198,6 +198,7 @@ pub(crate) async fn refused(
         Some(identity) => Actor::agent(identity.id.clone(), identity.name.clone()),
         None => Actor::system("oauth"),
     };
+    metrics::counter!("warden_tokens_refused_total").increment(1);
     let mut event = NewEvent::new(EventKind::TokenRefused, actor).reason(reason.to_string());
     if let Some(address) = request.source {
         event = event.source(address);

@@ -315,6 +315,12 @@ async fn respond(
         tracing::error!(%error, "cannot record token issuance; refusing to issue");
         return Err(OAuthError::unavailable());
     }
+    let grant = if issued_token_type.is_some() {
+        "token_exchange"
+    } else {
+        "client_credentials"
+    };
+    metrics::counter!("warden_tokens_issued_total", "grant" => grant).increment(1);
     let mut body = json!({
         "access_token": token,
         "token_type": "Bearer",

@@ -187,4 +187,31 @@ fn agent_secrets_tokens_and_the_kill_switch_from_the_command_line() {
         form(&server, "/oauth/token", &client_id, &fresh, &pairs).0,
         401
     );
+
+    // The same story in the metrics.
+    let metrics = runtime().block_on(async {
+        reqwest::get(format!("{}/metrics", server.api))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|number| number.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{metrics}"))
+    };
+    assert_eq!(
+        value("warden_tokens_issued_total{grant=\"client_credentials\"}"),
+        2.0
+    );
+    assert!(value("warden_tokens_refused_total") >= 2.0);
+    assert_eq!(
+        value("warden_kill_switch_total{kind=\"kill.applied\"}"),
+        1.0
+    );
 }
