@@ -523,6 +523,7 @@ pub async fn revoke(
     }
     if !body.dry_run {
         state.credentials.refresh(&*state.store, now).await?;
+        metrics::counter!("warden_revocations_total", "scope" => "kill_switch_revoke").increment(1);
     }
     Ok(Json(json!({ "dry_run": body.dry_run, "stops": reached })))
 }
@@ -541,6 +542,7 @@ pub async fn revoke_credential(
         .revoke_credential(&state.actor, &id, now)
         .await?;
     state.credentials.refresh(&*state.store, now).await?;
+    metrics::counter!("warden_revocations_total", "scope" => "credential").increment(1);
     Ok(Json(show(&credential)))
 }
 

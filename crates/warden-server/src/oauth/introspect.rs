@@ -108,5 +108,6 @@ pub(crate) async fn revoke_jti(
             now,
         )
         .await?;
+    metrics::counter!("warden_revocations_total", "scope" => "token").increment(1);
     state.credentials.refresh(&*state.store, now).await
 }
