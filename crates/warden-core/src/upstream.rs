@@ -181,10 +181,12 @@ pub struct Upstream {
 /// (credentials belong in the sealed secret; a query or fragment would be silently dropped
 /// or duplicated when paths are appended).
 pub fn validate_upstream_url(url: &str) -> DomainResult<()> {
+    // The URL is not echoed back: one that carries credentials would put them in the
+    // error, and from there in responses and logs.
     let invalid = |why: &str| {
         DomainError::invalid(
             "url",
-            format!("`{url}` {why}; use http(s)://host[:port][/path]"),
+            format!("the URL {why}; use http(s)://host[:port][/path]"),
         )
     };
     let rest = url

@@ -119,9 +119,11 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_tx = Arc::new(stop_tx);
+        let on_signal = stop_tx.clone();
         tokio::spawn(async move {
             shutdown.await;
-            let _ = stop_tx.send(true);
+            let _ = on_signal.send(true);
         });
         let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
             let _ = receiver.wait_for(|stop| *stop).await;
@@ -135,6 +137,18 @@ impl Server {
         .with_graceful_shutdown(stopped(stop_rx.clone()));
         let gateway = axum::serve(self.gateway, gateway_listener::router())
             .with_graceful_shutdown(stopped(stop_rx));
+        // If either listener fails, stop the other too rather than run half a server.
+        let api_stop = stop_tx.clone();
+        let api = async move {
+            let result = api.await;
+            let _ = api_stop.send(true);
+            result
+        };
+        let gateway = async move {
+            let result = gateway.await;
+            let _ = stop_tx.send(true);
+            result
+        };
         let (api, gateway) = tokio::join!(api, gateway);
         upkeep.abort();
         let _ = checkpointer.await;

@@ -179,10 +179,15 @@ pub async fn update_identity(
     ApiJson(patch): ApiJson<IdentityPatch>,
 ) -> Result<Json<Identity>, ApiError> {
     let now = state.clock.now();
+    // A new expiry or a new parent changes which tokens verification honours.
+    let affects_tokens = patch.expires_at.is_some() || patch.parent.is_some();
     let updated = state
         .store
         .update_identity(&state.actor, &identity_ref(&identity)?, patch, now)
         .await?;
+    if affects_tokens {
+        state.credentials.refresh(&*state.store, now).await?;
+    }
     Ok(Json(updated.as_seen_at(now)))
 }
 

@@ -938,3 +938,31 @@ async fn private_key_jwt_clients_authenticate_with_a_signed_assertion() {
     .unwrap();
     assert_eq!(send(pairs(&forged)).await.body["error"], "invalid_client");
 }
+
+#[tokio::test]
+async fn moving_an_agent_under_a_suspended_parent_stops_its_tokens_at_once() {
+    let api = Api::new().await;
+    owner(&api, "alice@example.com").await;
+    let worker = agent(&api, "worker", "alice@example.com", None, None).await;
+    agent(&api, "quarantine", "alice@example.com", None, None).await;
+    let suspended = api
+        .post("/v1/identities/agent:quarantine/suspend", "{}")
+        .await;
+    assert_eq!(suspended.status, StatusCode::OK, "{}", suspended.body);
+    let live = token(&api, &worker).await;
+    assert!(is_valid(&api, &live).await);
+
+    // No tick of the background reload happens in between: the edit itself must refresh.
+    let moved = api
+        .send(
+            axum::http::Method::PATCH,
+            "/v1/identities/agent:worker",
+            Some(r#"{"parent":"agent:quarantine"}"#),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    assert!(
+        !is_valid(&api, &live).await,
+        "the token outlived the move under a suspended parent"
+    );
+}

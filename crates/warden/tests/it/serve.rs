@@ -1,7 +1,5 @@
 //! `warden serve`: first start, restart, settings, health and shutdown.
 
-use std::time::Duration;
-
 use crate::harness::{RunningServer, fresh_server, warden};
 
 fn get(url: &str) -> (u16, String) {
@@ -163,7 +161,6 @@ fn health_readiness_and_the_openapi_document() {
     let (status, body) = get(&format!("{}/crm/tickets/1", server.gateway));
     assert_eq!(status, 404);
     assert!(body.contains("unknown_upstream"), "{body}");
-    std::thread::sleep(Duration::from_millis(1));
 }
 
 #[test]
