@@ -13,5 +13,6 @@ mod audit;
 mod credentials;
 mod harness;
 mod lifecycle;
+mod mcp;
 mod policy;
 mod serve;
