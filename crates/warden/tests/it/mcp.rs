@@ -229,6 +229,37 @@ fn text_of(result: &rmcp::model::CallToolResult) -> String {
         .collect()
 }
 
+/// What a hand-made request got back: the status, any `WWW-Authenticate`, the body.
+struct Answer {
+    status: u16,
+    challenge: Option<String>,
+    text: String,
+}
+
+/// A hand-made `tools/call` of `tool` with `text: "hi"`, with extra `headers`.
+async fn raw_call(url: &str, headers: &[(&str, &str)], tool: &str) -> Answer {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": { "name": tool, "arguments": { "text": "hi" } }
+    });
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    Answer {
+        status: response.status().as_u16(),
+        challenge: response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_string()),
+        text: response.text().await.unwrap(),
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -279,6 +310,12 @@ fn the_sdk_client_reaches_every_tool_without_the_gateway() {
                 "{answers:?}: {:?}",
                 observed.requests()
             );
+            if matches!(answers, Answers::Json) {
+                // A bare tools/call, as the raw gateway checks send it, is served statelessly.
+                let answer = raw_call(&format!("{origin}/mcp"), &[], "echo").await;
+                assert_eq!(answer.status, 200, "{}", answer.text);
+                assert!(answer.text.contains("hi"), "{}", answer.text);
+            }
         });
     }
 }
@@ -540,39 +577,20 @@ fn the_gateway_refuses_contradictions_and_challenges_strangers() {
     let runtime = runtime();
     let deployment = deploy(&runtime, Answers::Json);
     let upstream = &deployment.upstream;
-    let call = |tool: &str| {
-        serde_json::json!({
-            "jsonrpc": "2.0", "id": 7, "method": "tools/call",
-            "params": { "name": tool, "arguments": { "text": "hi" } }
-        })
-    };
-    let post = |headers: &[(&str, &str)], body: &Value, token: Option<&str>| {
-        let mut request = reqwest::Client::new()
-            .post(deployment.mcp_url())
-            .header("accept", "application/json, text/event-stream")
-            .json(body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+    let url = deployment.mcp_url();
+    let bearer = format!("Bearer {}", deployment.agent_token);
+    let post = |headers: &[(&str, &str)], tool: &str, authenticated: bool| {
+        let mut all = headers.to_vec();
+        if authenticated {
+            all.push(("authorization", bearer.as_str()));
         }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        runtime.block_on(async {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let challenge = response
-                .headers()
-                .get("www-authenticate")
-                .map(|v| v.to_str().unwrap().to_string());
-            let text = response.text().await.unwrap();
-            (status, challenge, text)
-        })
+        runtime.block_on(raw_call(&url, &all, tool))
     };
-    let token = Some(deployment.agent_token.as_str());
 
-    for (headers, what) in [
+    for (headers, tool, what) in [
         (
             &[("mcp-method", "tools/list")][..],
+            "echo",
             "Mcp-Method says tools/list, the body calls echo",
         ),
         (
@@ -580,39 +598,36 @@ fn the_gateway_refuses_contradictions_and_challenges_strangers() {
                 ("mcp-method", "tools/call"),
                 ("mcp-name", "delete_everything"),
             ][..],
+            "echo",
             "Mcp-Name names another tool than the body",
         ),
+        (
+            &[("mcp-method", "tools/call"), ("mcp-name", "echo")][..],
+            "delete_everything",
+            "an allowed name in the header over a denied call in the body",
+        ),
     ] {
-        let (status, _, text) = post(headers, &call("echo"), token);
-        assert_eq!(status, 400, "{what}: {text}");
-        let body: Value = serde_json::from_str(&text).unwrap();
+        let answer = post(headers, tool, true);
+        assert_eq!(answer.status, 400, "{what}: {}", answer.text);
+        let body: Value = serde_json::from_str(&answer.text).unwrap();
         assert_eq!(body["error"], "bad_request", "{what}: {body}");
     }
-    // A name in the header cannot smuggle a denied call under an allowed one.
-    let (status, _, text) = post(
-        &[("mcp-method", "tools/call"), ("mcp-name", "echo")],
-        &call("delete_everything"),
-        token,
-    );
-    assert_eq!(status, 400, "{text}");
     assert!(
         upstream.requests().is_empty(),
         "no contradicted request reached the upstream: {:?}",
         upstream.requests()
     );
 
-    let (status, challenge, text) = post(&[], &call("echo"), None);
-    assert_eq!(status, 401, "{text}");
-    let challenge = challenge.unwrap_or_default();
+    let answer = post(&[], "echo", false);
+    assert_eq!(answer.status, 401, "{}", answer.text);
+    let challenge = answer.challenge.unwrap_or_default();
     assert!(challenge.contains("resource_metadata"), "{challenge}");
     assert!(upstream.requests().is_empty());
 
     // The SDK's client sees the same challenge, so it could start an OAuth flow from it.
     let error = runtime.block_on(async {
         ClientConfig::default()
-            .serve(StreamableHttpClientTransport::from_uri(
-                deployment.mcp_url(),
-            ))
+            .serve(StreamableHttpClientTransport::from_uri(url.as_str()))
             .await
             .expect_err("no token, no session")
     });
@@ -622,14 +637,19 @@ fn the_gateway_refuses_contradictions_and_challenges_strangers() {
             .is_some_and(|c| c.contains("resource_metadata")),
         "{error:?}"
     );
+    assert!(upstream.requests().is_empty());
 
     // The control: the same call with headers that agree with the body goes through.
-    let (status, _, text) = post(
+    let answer = post(
         &[("mcp-method", "tools/call"), ("mcp-name", "echo")],
-        &call("echo"),
-        token,
+        "echo",
+        true,
     );
-    assert_eq!(status, 200, "{text}");
-    assert!(text.contains("hi"), "{text}");
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(answer.text.contains("hi"), "{}", answer.text);
     assert_eq!(upstream.executed(), ["echo"]);
+    assert_eq!(
+        upstream.authorizations(),
+        [Some(format!("Bearer {UPSTREAM_SECRET}"))]
+    );
 }
