@@ -36,6 +36,8 @@ struct Seen {
     header_values: Vec<String>,
     rpc_method: Option<String>,
     tool: Option<String>,
+    /// The `Content-Type` the upstream answered with.
+    answered_as: Option<String>,
 }
 
 /// Everything the upstream observed: requests at the HTTP layer, tools actually run.
@@ -76,6 +78,15 @@ impl Observed {
         self.requests()
             .iter()
             .any(|seen| seen.rpc_method.as_deref() == Some(method))
+    }
+
+    /// The `Content-Type` of the upstream's answers to `method`.
+    fn answers_to(&self, method: &str) -> Vec<Option<String>> {
+        self.requests()
+            .into_iter()
+            .filter(|seen| seen.rpc_method.as_deref() == Some(method))
+            .map(|seen| seen.answered_as)
+            .collect()
     }
 
     fn saw_http(&self, method: &str) -> bool {
@@ -145,7 +156,7 @@ async fn record(State(observed): State<Observed>, request: Request, next: Next) 
         .as_ref()
         .and_then(|e| e["params"]["name"].as_str())
         .map(str::to_string);
-    observed.requests.lock().unwrap().push(Seen {
+    let mut seen = Seen {
         http_method: parts.method.to_string(),
         authorization: parts
             .headers
@@ -158,9 +169,17 @@ async fn record(State(observed): State<Observed>, request: Request, next: Next) 
             .collect(),
         rpc_method,
         tool,
-    });
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+        answered_as: None,
+    };
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    seen.answered_as = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_string());
+    observed.requests.lock().unwrap().push(seen);
+    response
 }
 
 /// How the upstream answers requests: in sessions with server-sent event streams (the SDK's
@@ -169,6 +188,15 @@ async fn record(State(observed): State<Observed>, request: Request, next: Next) 
 enum Answers {
     EventStream,
     Json,
+}
+
+impl Answers {
+    fn content_type(self) -> &'static str {
+        match self {
+            Answers::EventStream => "text/event-stream",
+            Answers::Json => "application/json",
+        }
+    }
 }
 
 /// Starts the MCP server on 127.0.0.1 at an ephemeral port, serving `/mcp`. Returns its
@@ -292,6 +320,10 @@ fn the_sdk_client_reaches_every_tool_without_the_gateway() {
                 .collect();
             names.sort();
             assert_eq!(names, ["delete_everything", "echo"], "{answers:?}");
+            assert_eq!(
+                observed.answers_to("tools/list"),
+                [Some(answers.content_type().to_string())]
+            );
 
             let echoed = client.call_tool(echo_call("hello")).await.unwrap();
             assert_eq!(text_of(&echoed), "hello", "{answers:?}");
@@ -502,7 +534,11 @@ fn the_sdk_client_through_the_gateway(answers: Answers) {
             ["echo"],
             "tools/list shows only what mcp-bot may call"
         );
-        assert!(deployment.upstream.saw_rpc("tools/list"));
+        assert_eq!(
+            deployment.upstream.answers_to("tools/list"),
+            [Some(answers.content_type().to_string())],
+            "the filter had a {answers:?} answer to work on"
+        );
 
         let echoed = client
             .call_tool(echo_call("hello through warden"))
