@@ -570,8 +570,8 @@ fn the_sdk_client_through_the_gateway(answers: Answers) {
     );
     if matches!(answers, Answers::EventStream) {
         assert!(
-            upstream.saw_http("DELETE"),
-            "the session's DELETE passes through: {:?}",
+            upstream.saw_http("GET") && upstream.saw_http("DELETE"),
+            "the session's GET stream and its DELETE pass through: {:?}",
             upstream.requests()
         );
     }
