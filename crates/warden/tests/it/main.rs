@@ -11,7 +11,10 @@
 
 mod audit;
 mod credentials;
+mod gateway;
 mod harness;
+mod held;
 mod lifecycle;
 mod policy;
 mod serve;
+mod upstream;
