@@ -11,8 +11,11 @@
 
 mod audit;
 mod credentials;
+mod gateway;
 mod harness;
+mod held;
 mod lifecycle;
 mod mcp;
 mod policy;
 mod serve;
+mod upstream;
