@@ -378,6 +378,8 @@ mod tests {
         Approval::create(new, "approval-1".into(), at(0)).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    type ChangeBinding = fn(&mut ApprovalBinding);
+
     fn decision(approve: bool, approver: &str) -> ApprovalDecision {
         ApprovalDecision {
             approve,
@@ -454,7 +456,7 @@ mod tests {
         approval
             .decide(&decision(true, "alice@example.com"), at(1))
             .unwrap_or_else(|e| panic!("{e}"));
-        let variants: [(&str, fn(&mut ApprovalBinding)); 6] = [
+        let variants: [(&str, ChangeBinding); 6] = [
             ("agent", |b| b.agent_id = "other".into()),
             ("upstream", |b| b.upstream = "billing".into()),
             ("method", |b| b.method = "PUT".into()),

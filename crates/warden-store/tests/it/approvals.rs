@@ -87,6 +87,9 @@ fn held(agent_id: &str) -> NewApproval {
     }
 }
 
+/// One way a retried request can differ from the approved one.
+type ChangeBinding = fn(&mut ApprovalBinding);
+
 fn by(approver: &str, approve: bool) -> ApprovalDecision {
     ApprovalDecision {
         approve,
@@ -204,11 +207,11 @@ async fn held_requests_are_listed_and_read_back_whole() {
         };
         assert_eq!(
             filtered(Some(ApprovalStatus::Pending), None).await,
-            [first.id.clone()]
+            [first.id.as_str()]
         );
         assert_eq!(
             filtered(Some(ApprovalStatus::Denied), Some(agent_id.clone())).await,
-            [second.id.clone()]
+            [second.id.as_str()]
         );
         assert!(
             filtered(None, Some(uuid::Uuid::now_v7().to_string()))
@@ -389,7 +392,7 @@ async fn a_different_request_cannot_spend_an_approval() {
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let changes: [(&str, fn(&mut ApprovalBinding)); 6] = [
+        let changes: [(&str, ChangeBinding); 6] = [
             ("agent", |b| b.agent_id = uuid::Uuid::now_v7().to_string()),
             ("upstream", |b| b.upstream = "billing".into()),
             ("method", |b| b.method = "PUT".into()),
