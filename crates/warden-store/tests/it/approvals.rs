@@ -11,6 +11,9 @@ use warden_store::{AuditFilter, AuditQuery, Store, StoreError};
 
 use crate::backends::{admin, on_both};
 
+/// A named change to one field of a binding.
+type BindingChange = (&'static str, fn(&mut ApprovalBinding));
+
 const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 /// Approvals in these tests expire ten minutes after they are requested.
 const TTL_SECS: i64 = 600;
@@ -86,9 +89,6 @@ fn held(agent_id: &str) -> NewApproval {
         expires_at: later(TTL_SECS),
     }
 }
-
-/// One way a retried request can differ from the approved one.
-type ChangeBinding = fn(&mut ApprovalBinding);
 
 fn by(approver: &str, approve: bool) -> ApprovalDecision {
     ApprovalDecision {
@@ -207,11 +207,11 @@ async fn held_requests_are_listed_and_read_back_whole() {
         };
         assert_eq!(
             filtered(Some(ApprovalStatus::Pending), None).await,
-            [first.id.as_str()]
+            std::slice::from_ref(&first.id)
         );
         assert_eq!(
             filtered(Some(ApprovalStatus::Denied), Some(agent_id.clone())).await,
-            [second.id.as_str()]
+            std::slice::from_ref(&second.id)
         );
         assert!(
             filtered(None, Some(uuid::Uuid::now_v7().to_string()))
@@ -392,7 +392,7 @@ async fn a_different_request_cannot_spend_an_approval() {
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let changes: [(&str, ChangeBinding); 6] = [
+        let changes: [BindingChange; 6] = [
             ("agent", |b| b.agent_id = uuid::Uuid::now_v7().to_string()),
             ("upstream", |b| b.upstream = "billing".into()),
             ("method", |b| b.method = "PUT".into()),

@@ -12,7 +12,10 @@
 mod approvals;
 mod audit;
 mod credentials;
+mod gateway;
 mod harness;
+mod held;
 mod lifecycle;
 mod policy;
 mod serve;
+mod upstream;
