@@ -233,6 +233,12 @@ async fn bad_decisions_are_refused_and_change_nothing() {
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     );
+    let huge = json!({ "comment": "x".repeat(70 * 1024) }).to_string();
+    assert_refused(
+        &api.post(&approve, &huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+    );
     let long_comment = json!({ "comment": "x".repeat(1001) }).to_string();
     assert_refused(
         &api.post(&approve, &long_comment).await,

@@ -11,6 +11,9 @@ use warden_store::{AuditFilter, AuditQuery, Store, StoreError};
 
 use crate::backends::{admin, on_both};
 
+/// A named change to one field of a binding.
+type BindingChange = (&'static str, fn(&mut ApprovalBinding));
+
 const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 /// Approvals in these tests expire ten minutes after they are requested.
 const TTL_SECS: i64 = 600;
@@ -204,11 +207,11 @@ async fn held_requests_are_listed_and_read_back_whole() {
         };
         assert_eq!(
             filtered(Some(ApprovalStatus::Pending), None).await,
-            [first.id.clone()]
+            std::slice::from_ref(&first.id)
         );
         assert_eq!(
             filtered(Some(ApprovalStatus::Denied), Some(agent_id.clone())).await,
-            [second.id.clone()]
+            std::slice::from_ref(&second.id)
         );
         assert!(
             filtered(None, Some(uuid::Uuid::now_v7().to_string()))
@@ -389,7 +392,7 @@ async fn a_different_request_cannot_spend_an_approval() {
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let changes: [(&str, fn(&mut ApprovalBinding)); 6] = [
+        let changes: [BindingChange; 6] = [
             ("agent", |b| b.agent_id = uuid::Uuid::now_v7().to_string()),
             ("upstream", |b| b.upstream = "billing".into()),
             ("method", |b| b.method = "PUT".into()),

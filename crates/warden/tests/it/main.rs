@@ -9,6 +9,7 @@
     clippy::print_stderr
 )]
 
+mod approvals;
 mod audit;
 mod credentials;
 mod gateway;
