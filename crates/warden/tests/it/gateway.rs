@@ -507,6 +507,15 @@ async fn a_kill_ends_a_streaming_response_and_refuses_what_follows() {
             .iter()
             .all(|seen| seen.target.ends_with("/stream"))
     );
+    // The killed agent's attempt is on the record, with who tried.
+    let refused = rig
+        .decisions("crm")
+        .await
+        .into_iter()
+        .find(|event| event["details"]["rule"] == "revoked")
+        .expect("the refused attempt is not audited");
+    assert_eq!(refused["decision"], "deny");
+    assert_eq!(refused["actor"]["name"], "support-bot");
 
     eventually(
         "the killed stream's outcome",
