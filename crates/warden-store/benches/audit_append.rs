@@ -1,10 +1,17 @@
-//! Durable audit append on SQLite: the group-commit writer under concurrent callers, against
-//! a baseline measured in the same run: the same number of rows inserted in batches of the
-//! same size straight into a table of the same shape, with no chaining, hashing or signing.
+//! Durable audit append: the group-commit writer under concurrent callers, against a
+//! baseline measured in the same run: the same number of rows inserted in batches straight
+//! into a bare table, with no chaining, hashing, signing or query indexes. On SQLite, and on
+//! PostgreSQL when the test server is reachable (otherwise skipped with a note).
 //!
-//! Run with `cargo bench -p warden-store --bench audit_append`.
+//! Run with `cargo bench -p warden-store --bench audit_append`; `-- sqlite` or
+//! `-- postgres` runs one backend.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,20 +66,37 @@ async fn group_commit(store: Arc<SqlStore>) -> Duration {
     started.elapsed()
 }
 
-/// The same rows, batched 512 to a transaction, into a bare table: what SQLite itself costs.
-async fn baseline(url: &str) -> Duration {
+/// Which database a baseline runs against.
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The same rows, batched 512 to a transaction, into a bare table: what the database itself
+/// costs. Like the store, it binds anonymous `?` placeholders on SQLite and `$N` on
+/// PostgreSQL, and sends 64 rows per statement on SQLite but 16 on PostgreSQL (see
+/// `insert_chunk` in the store).
+async fn baseline(url: &str, backend: Backend) -> Duration {
     let mut connection = sqlx::AnyConnection::connect(url).await.unwrap();
-    sqlx::query("PRAGMA journal_mode = WAL")
-        .execute(&mut connection)
-        .await
-        .unwrap();
-    sqlx::query("PRAGMA synchronous = FULL")
-        .execute(&mut connection)
-        .await
-        .unwrap();
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS plain (sequence INTEGER PRIMARY KEY, record TEXT NOT NULL)",
-    )
+    if let Backend::Sqlite = backend {
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    // On SQLite the key is the rowid, as `audit_events.sequence` is.
+    let key = match backend {
+        Backend::Sqlite => "INTEGER",
+        Backend::Postgres => "BIGINT",
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE IF NOT EXISTS plain (sequence {key} PRIMARY KEY, record TEXT NOT NULL)"
+    )))
     .execute(&mut connection)
     .await
     .unwrap();
@@ -84,9 +108,16 @@ async fn baseline(url: &str) -> Duration {
     let started = Instant::now();
     for batch in (0..EVENTS).collect::<Vec<_>>().chunks(512) {
         let mut tx = connection.begin().await.unwrap();
-        for rows in batch.chunks(64) {
+        let chunk = match backend {
+            Backend::Sqlite => 64,
+            Backend::Postgres => 16,
+        };
+        for rows in batch.chunks(chunk) {
             let placeholders: Vec<String> = (0..rows.len())
-                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                .map(|i| match backend {
+                    Backend::Sqlite => "(?, ?)".to_string(),
+                    Backend::Postgres => format!("(${}, ${})", 2 * i + 1, 2 * i + 2),
+                })
                 .collect();
             let sql = format!(
                 "INSERT INTO plain (sequence, record) VALUES {}",
@@ -105,27 +136,37 @@ async fn baseline(url: &str) -> Duration {
     started.elapsed()
 }
 
-fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    );
-    let settings = AuditSettings {
+fn settings() -> AuditSettings {
+    AuditSettings {
         node: "bench".into(),
         signer: Some(Arc::new(AuditSigner::generate().unwrap())),
         checkpoints: CheckpointPolicy {
             every_events: 1000,
             every_millis: 10_000,
         },
-    };
-    let store = Arc::new(runtime.block_on(SqlStore::connect(&url, settings)).unwrap());
-    sqlx::any::install_default_drivers();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn sqlite(c: &mut Criterion) {
+    let runtime = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
+    let store = Arc::new(
+        runtime
+            .block_on(SqlStore::connect(&url, settings()))
+            .unwrap(),
+    );
 
     let mut group = c.benchmark_group("audit_append_sqlite");
     group.throughput(Throughput::Elements(EVENTS as u64));
@@ -144,12 +185,75 @@ fn bench(c: &mut Criterion) {
     group.bench_function("baseline_plain_batched_insert", |b| {
         b.iter_custom(|iterations| {
             (0..iterations)
-                .map(|_| runtime.block_on(baseline(&baseline_url)))
+                .map(|_| runtime.block_on(baseline(&baseline_url, Backend::Sqlite)))
                 .sum()
         })
     });
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// The same benchmark on PostgreSQL (`WARDEN_TEST_DATABASE_URL`, default the test server
+/// the store's conformance suite uses), in a schema of its own that is dropped afterwards.
+/// Skipped with a note when the server is unreachable.
+fn postgres(c: &mut Criterion) {
+    let runtime = runtime();
+    let base = std::env::var("WARDEN_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let schema = format!("warden_bench_{}", uuid::Uuid::now_v7().simple());
+    if let Err(error) = runtime.block_on(admin(&base, &format!("CREATE SCHEMA {schema}"))) {
+        eprintln!(
+            "audit_append: PostgreSQL at {base} is unreachable ({error}); skipping its benchmark"
+        );
+        return;
+    }
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    let store = Arc::new(
+        runtime
+            .block_on(SqlStore::connect(&url, settings()))
+            .unwrap(),
+    );
+
+    let mut group = c.benchmark_group("audit_append_postgres");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.sample_size(10);
+    group.bench_function("group_commit_256_callers", |b| {
+        b.iter_custom(|iterations| {
+            (0..iterations)
+                .map(|_| runtime.block_on(group_commit(store.clone())))
+                .sum()
+        })
+    });
+    group.bench_function("baseline_plain_batched_insert", |b| {
+        b.iter_custom(|iterations| {
+            (0..iterations)
+                .map(|_| runtime.block_on(baseline(&url, Backend::Postgres)))
+                .sum()
+        })
+    });
+    group.finish();
+    runtime.block_on(store.close());
+    if let Err(error) = runtime.block_on(admin(&base, &format!("DROP SCHEMA {schema} CASCADE"))) {
+        eprintln!("audit_append: could not drop the benchmark schema {schema}: {error}");
+    }
+}
+
+async fn admin(base: &str, statement: &str) -> Result<(), String> {
+    let connect = sqlx::AnyConnection::connect(base);
+    let mut connection = tokio::time::timeout(Duration::from_secs(5), connect)
+        .await
+        .map_err(|_| "timed out after 5 s".to_string())?
+        .map_err(|error| error.to_string())?;
+    sqlx::query(sqlx::AssertSqlSafe(statement.to_string()))
+        .execute(&mut connection)
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(())
+}
+
+fn install_drivers(_: &mut Criterion) {
+    sqlx::any::install_default_drivers();
+}
+
+criterion_group!(benches, install_drivers, sqlite, postgres);
 criterion_main!(benches);

@@ -228,6 +228,83 @@ async fn concurrent_writers_on_two_nodes_share_one_chain() {
     .await;
 }
 
+/// One transaction appending more events than one INSERT statement carries (64 rows on
+/// SQLite, 16 on PostgreSQL): every chunk lands, in order, on one chain.
+#[tokio::test]
+async fn a_batch_larger_than_one_statement_is_written_whole() {
+    on_each(|backend| async move {
+        let store = &backend.store;
+        for email in ["alice@example.com", "bob@example.com"] {
+            let owner = NewOwner::new(email, "Someone").unwrap_or_else(|e| panic!("{e}"));
+            store
+                .create_owner(&admin(), owner, T0)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        for index in 0..70 {
+            let new = warden_core::NewIdentity {
+                kind: IdentityKind::Agent,
+                name: format!("bot-{index}"),
+                purpose: None,
+                environment: None,
+                labels: Default::default(),
+                expires_at: None,
+                source: warden_core::Source::Issued,
+                source_detail: None,
+            };
+            store
+                .create_identity(
+                    &admin(),
+                    new,
+                    &OwnerRef::Email("alice@example.com".into()),
+                    None,
+                    T0,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let before = store
+            .audit_events(&all(1000))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .len();
+        let moved = store
+            .reassign_identities(
+                &admin(),
+                &OwnerRef::Email("alice@example.com".into()),
+                &OwnerRef::Email("bob@example.com".into()),
+                T0.plus_secs(1),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(moved.len(), 70, "{}", backend.label);
+        let events = store
+            .audit_events(&all(1000))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            events.len() >= before + 70,
+            "{}: {} events after the reassignment, {before} before",
+            backend.label,
+            events.len()
+        );
+        for (index, event) in events.iter().enumerate() {
+            assert_eq!(event.sequence, index as u64 + 1, "{}", backend.label);
+        }
+        let report = store
+            .verify_audit(&audit_signer().public_key())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", backend.label));
+        assert_eq!(
+            report.events_verified,
+            events.len() as u64,
+            "{}",
+            backend.label
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn editing_a_record_is_caught() {
     on_each(|backend| async move {
