@@ -5,7 +5,7 @@
 #   fast       nginx answering a static body (what a proxy costs when the upstream is free);
 #   realistic  bench-upstream taking 1 ms per request (a realistic API).
 # Legs run interleaved (direct, nginx, warden, direct, …) and repeated, so a noisy machine
-# shows as spread rather than as a skewed ratio. Prints the median and min–max of each
+# shows as spread rather than as a skewed ratio. Prints the median and min-max of each
 # figure, then the ratios Warden/direct and Warden/nginx.
 #
 #   bash bench/load.sh [--rounds 3] [--duration 10] [--connections 64] [--threads 2] [--smoke]
@@ -225,14 +225,14 @@ summary() {
     local refused
     refused="$(awk -v u="$upstream" -v t="$target" '$1==u && $2==t && $4=="refused" {print $5; exit}' "$RESULTS")"
     if [[ -n "$refused" ]]; then
-        echo "gateway refused: $refused"
+        [[ "$col" == 4 ]] && echo "gateway refused: $refused" || echo "-"
         return
     fi
     awk -v u="$upstream" -v t="$target" '$1==u && $2==t {print $'"$col"'}' "$RESULTS" | sort -g |
         awk -v fmt="$fmt" '{ v[NR] = $1 } END {
             if (NR == 0) { print "-"; exit }
             m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            printf fmt " (" fmt "–" fmt ")\n", m, v[1], v[NR] }'
+            printf fmt " (" fmt "-" fmt ")\n", m, v[1], v[NR] }'
 }
 median() {
     awk -v u="$1" -v t="$2" '$1==u && $2==t && $4!="refused" {print $'"$3"'}' "$RESULTS" | sort -g |
@@ -241,12 +241,12 @@ median() {
 
 echo
 echo "Load benchmark: $(nproc) cores, $ROUNDS round(s) of ${DURATION}s, $CONNECTIONS connections, $THREADS wrk threads"
-echo "Each cell: median (min–max) over the rounds; latencies in ms."
+echo "Each cell: median (min-max) over the rounds; latencies in ms."
 echo
-printf '%-10s %-7s %-26s %-22s %-22s %-22s\n' upstream via "req/s" p50 p99 p99.9
+printf '%-10s %-7s %-34s %-22s %-22s %-22s\n' upstream via "req/s" p50 p99 p99.9
 for upstream in fast realistic; do
     for target in direct nginx warden; do
-        printf '%-10s %-7s %-26s %-22s %-22s %-22s\n' "$upstream" "$target" \
+        printf '%-10s %-7s %-34s %-22s %-22s %-22s\n' "$upstream" "$target" \
             "$(summary "$upstream" "$target" 4 '%.0f')" \
             "$(summary "$upstream" "$target" 5 '%.3f')" \
             "$(summary "$upstream" "$target" 6 '%.3f')" \

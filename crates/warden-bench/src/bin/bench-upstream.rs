@@ -24,8 +24,7 @@ struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// Milliseconds to wait before answering (tokio's timer: a wait of N ms lasts at least
-    /// N ms and usually a little more).
+    /// Milliseconds to wait before answering, standing for the upstream's own work.
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
     /// Worker threads; the number of cores by default.
@@ -64,7 +63,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 
 async fn answer(delay: Duration) -> impl IntoResponse {
     if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+        // tokio's timer ticks in whole milliseconds and rounds up, so a 1 ms sleep there
+        // lasts up to 2 ms; a thread's sleep is accurate to tens of microseconds.
+        let slept = tokio::task::spawn_blocking(move || std::thread::sleep(delay)).await;
+        if slept.is_err() {
+            tokio::time::sleep(delay).await;
+        }
     }
     (
         [(header::CONTENT_TYPE, "application/json")],
