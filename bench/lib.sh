@@ -89,8 +89,8 @@ start_upstream() {
     UPSTREAM_ADDR="$(wait_for_line "$BENCH_TMP/$name.out" '^127\.0\.0\.1:[0-9]+$' $!)"
 }
 
-# Starts `warden serve` on ephemeral ports with a fresh data directory; sets API, GATEWAY
-# and exports WARDEN_ADDR and WARDEN_TOKEN for the CLI.
+# Starts `warden serve` on ephemeral ports with a fresh data directory; sets WARDEN_PID, API,
+# GATEWAY and exports WARDEN_ADDR and WARDEN_TOKEN for the CLI.
 start_warden() {
     export WARDEN_TOKEN="warden_admin_bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     WARDEN_BOOTSTRAP_TOKEN="$WARDEN_TOKEN" "$BIN/warden" serve \
@@ -99,6 +99,7 @@ start_warden() {
         >"$BENCH_TMP/warden.out" 2>"$BENCH_TMP/warden.err" &
     BENCH_PIDS+=($!)
     local pid=$!
+    WARDEN_PID=$pid
     API="$(wait_for_line "$BENCH_TMP/warden.out" '^warden: api listening on http://' "$pid")"
     API="${API##* }"
     GATEWAY="$(wait_for_line "$BENCH_TMP/warden.out" '^warden: gateway listening on http://' "$pid")"

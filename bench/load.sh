@@ -8,10 +8,13 @@
 # shows as spread rather than as a skewed ratio. Prints the median and min-max of each
 # figure, then the ratios Warden/direct and Warden/nginx.
 #
-#   bash bench/load.sh [--rounds 3] [--duration 10] [--connections 64] [--threads 2] [--smoke]
+#   bash bench/load.sh [--rounds 3] [--duration 10] [--connections 64] [--threads 2]
+#                      [--smoke] [--perf DIR]
 #
 # --smoke: one round of 2 s with few connections; exits non-zero unless every leg answered
-# only 2xx. Installs nginx and wrk with apt-get when they are missing.
+# only 2xx. --perf DIR: record a CPU profile of Warden (perf record -g) during each Warden
+# leg of the first round, into DIR/warden-UPSTREAM.perf.data. Installs nginx and wrk with
+# apt-get when they are missing.
 set -euo pipefail
 
 ROUNDS=3
@@ -19,7 +22,8 @@ DURATION=10
 CONNECTIONS=64
 THREADS="$(nproc)"
 SMOKE=""
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+PERF_DIR=""
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
     case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;
@@ -27,6 +31,7 @@ while (($#)); do
     --connections) CONNECTIONS="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
+    --perf) PERF_DIR="$(mkdir -p "$2" && cd "$2" && pwd)"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "load.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -178,8 +183,15 @@ run_leg() {
         FAILED=1
         return 0
     fi
+    local perf_pid=""
+    if [[ -n "$PERF_DIR" && "$target" == warden && "$round" == 1 ]]; then
+        perf record -F 999 -g -p "$WARDEN_PID" -o "$PERF_DIR/warden-$upstream.perf.data" \
+            -- sleep "$duration" >"$BENCH_TMP/perf-$upstream.log" 2>&1 &
+        perf_pid=$!
+    fi
     out="$(wrk --latency -t "$THREADS" -c "$CONNECTIONS" -d "${duration}s" -s "$BENCH_TMP/report.lua" \
         -H "Authorization: Bearer $token" "$url")"
+    [[ -z "$perf_pid" ]] || wait "$perf_pid" || echo "bench: perf record failed; see $BENCH_TMP/perf-$upstream.log" >&2
     local line kv
     local -A w=()
     line="$(grep '^WRK ' <<<"$out")" || die "wrk printed no summary: $out"
