@@ -72,6 +72,44 @@ pub enum DomainError {
     /// validator's.
     #[error("{0}")]
     InvalidPolicy(String),
+
+    #[error("unknown approval `{0}`; list approvals with `warden approvals list`")]
+    UnknownApproval(String),
+
+    #[error(
+        "approval `{id}` is already {status}; only a pending approval can be decided, so the agent must make its request again for a new one"
+    )]
+    ApprovalDecided { id: String, status: &'static str },
+
+    #[error(
+        "approval `{0}` has expired; the agent must make its request again to ask for a new approval"
+    )]
+    ApprovalExpired(String),
+
+    #[error(
+        "`{0}` made or benefits from this request and cannot approve it; another owner or an administrator must decide"
+    )]
+    SelfApproval(String),
+
+    #[error(
+        "approval `{0}` is still pending; retry once a human has approved it (`warden approvals show ID`)"
+    )]
+    ApprovalPending(String),
+
+    #[error("approval `{0}` was denied; the request must not be retried with it")]
+    ApprovalDenied(String),
+
+    #[error(
+        "approval `{0}` has already been used; an approval lets one request through once, so ask for a new one"
+    )]
+    ApprovalUsed(String),
+
+    /// The retried request is not the one that was approved; names the field, never its
+    /// value (the body digest must not be echoed).
+    #[error(
+        "approval `{id}` was granted for a different request (the {field} differs); retry exactly the approved request, or make this one to ask for a new approval"
+    )]
+    ApprovalMismatch { id: String, field: &'static str },
 }
 
 impl DomainError {
@@ -95,6 +133,14 @@ impl DomainError {
             Self::UnknownPolicy(_) => "unknown_policy",
             Self::DuplicatePolicy(_) => "duplicate_policy",
             Self::InvalidPolicy(_) => "invalid_policy",
+            Self::UnknownApproval(_) => "unknown_approval",
+            Self::ApprovalDecided { .. } => "approval_decided",
+            Self::ApprovalExpired(_) => "approval_expired",
+            Self::SelfApproval(_) => "self_approval",
+            Self::ApprovalPending(_) => "approval_pending",
+            Self::ApprovalDenied(_) => "approval_denied",
+            Self::ApprovalUsed(_) => "approval_used",
+            Self::ApprovalMismatch { .. } => "approval_mismatch",
         }
     }
 

@@ -83,6 +83,8 @@ macro_rules! text_enum {
     };
 }
 
+pub(crate) use text_enum;
+
 text_enum!(
     /// What kind of non-human identity this is.
     IdentityKind, "kind", {

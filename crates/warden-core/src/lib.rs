@@ -1,9 +1,10 @@
-//! Warden's domain core: owners, identities, their lifecycle rules and the clock.
+//! Warden's domain core: owners, identities, approvals, their lifecycle rules and the clock.
 //!
 //! Architecture invariant: this crate does no I/O. It holds the types every other layer
 //! speaks and the rules that decide whether a change is allowed; the store applies those
 //! rules inside its transactions and the server turns their errors into responses.
 
+pub mod approval;
 pub mod clock;
 pub mod error;
 pub mod identity;
@@ -14,6 +15,9 @@ pub mod time_format;
 pub mod upstream;
 pub mod validate;
 
+pub use approval::{
+    Approval, ApprovalBinding, ApprovalDecision, ApprovalFilter, ApprovalStatus, NewApproval,
+};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{DomainError, DomainResult};
 pub use identity::{

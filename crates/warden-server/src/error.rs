@@ -90,6 +90,14 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | DomainError::DuplicatePolicy(_) => StatusCode::CONFLICT,
         DomainError::UnknownUpstream(_) | DomainError::UnknownPolicy(_) => StatusCode::NOT_FOUND,
         DomainError::InvalidPolicy(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        DomainError::UnknownApproval(_) => StatusCode::NOT_FOUND,
+        DomainError::ApprovalDecided { .. }
+        | DomainError::ApprovalPending(_)
+        | DomainError::ApprovalUsed(_) => StatusCode::CONFLICT,
+        DomainError::ApprovalExpired(_) => StatusCode::GONE,
+        DomainError::SelfApproval(_)
+        | DomainError::ApprovalDenied(_)
+        | DomainError::ApprovalMismatch { .. } => StatusCode::FORBIDDEN,
     }
 }
 

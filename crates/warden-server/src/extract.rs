@@ -3,7 +3,7 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -25,6 +25,35 @@ where
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
+    }
+}
+
+/// A JSON body that may be left out: a request with no body and no `Content-Type` reads as
+/// `None`. A body that is sent is read exactly as `ApiJson` reads it, so a body without the
+/// JSON content type is refused rather than ignored.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptionalApiJson<T>(pub Option<T>);
+
+impl<T, S> FromRequest<S> for OptionalApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = request.headers();
+        let declares_body = headers.contains_key(header::CONTENT_TYPE)
+            || headers.contains_key(header::TRANSFER_ENCODING)
+            || headers
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|length| length.as_bytes() != b"0");
+        if !declares_body {
+            return Ok(Self(None));
+        }
+        ApiJson::<T>::from_request(request, state)
+            .await
+            .map(|ApiJson(value)| Self(Some(value)))
     }
 }
 

@@ -94,6 +94,7 @@ impl Server {
             actor: Actor::admin("admin", "admin"),
             audit_public_key,
             data_key: Arc::new(keys.data.clone()),
+            approvals_changed: Arc::new(tokio::sync::Notify::new()),
         };
         Ok(Self {
             api,

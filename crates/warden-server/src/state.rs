@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Notify;
 use warden_audit::{Actor, AuditPublicKey};
 use warden_core::Clock;
 use warden_crypto::{DataKey, KeyedHash, Pepper};
@@ -23,4 +24,6 @@ pub struct AppState {
     pub credentials: Arc<CredentialPlane>,
     /// Seals upstream secrets before they reach the store.
     pub data_key: Arc<DataKey>,
+    /// Woken after every approval decision, so requests waiting on one look again.
+    pub approvals_changed: Arc<Notify>,
 }

@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use warden_audit::verify::VerifyReport;
 use warden_audit::{Actor, AuditEvent, AuditPublicKey, Checkpoint, NewEvent};
 use warden_core::{
-    Identity, IdentityFilter, IdentityPatch, IdentityRef, NewIdentity, NewOwner, NewUpstream,
-    Owner, OwnerFilter, OwnerPatch, OwnerRef, Page, PageRequest, StoredPolicy, SuspensionReason,
+    Approval, ApprovalBinding, ApprovalDecision, ApprovalFilter, Identity, IdentityFilter, IdentityPatch, IdentityRef, NewIdentity, NewOwner, NewUpstream,
+    NewApproval, Owner, OwnerFilter, OwnerPatch, OwnerRef, Page, PageRequest, StoredPolicy,
+    SuspensionReason,
     Timestamp, Upstream, UpstreamId, UpstreamPatch,
 };
 
@@ -241,4 +242,40 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         keys: Vec<StoredSigningKey>,
         now: Timestamp,
     ) -> StoreResult<()>;
+
+    // Human approvals (see `warden_core::approval`).
+
+    /// Records a held request as a pending approval, with its `approval.requested` event.
+    async fn create_approval(
+        &self,
+        actor: &Actor,
+        new: NewApproval,
+        now: Timestamp,
+    ) -> StoreResult<Approval>;
+    /// One approval, its status as seen at `now`.
+    async fn get_approval(&self, id: &str, now: Timestamp) -> StoreResult<Approval>;
+    /// Approvals oldest first, statuses as seen at `now`.
+    async fn list_approvals(
+        &self,
+        filter: &ApprovalFilter,
+        now: Timestamp,
+    ) -> StoreResult<Page<Approval>>;
+    /// Approves or denies a pending approval, with its `approval.granted` or
+    /// `approval.denied` event. One found expired is recorded as expired (with its
+    /// `approval.expired` event) and the decision refused.
+    async fn decide_approval(
+        &self,
+        actor: &Actor,
+        id: &str,
+        decision: ApprovalDecision,
+        now: Timestamp,
+    ) -> StoreResult<Approval>;
+    /// Spends an approved, unexpired, unused approval on the request `binding` describes,
+    /// which must equal the one it was granted for. Of concurrent callers, one wins.
+    async fn consume_approval(
+        &self,
+        id: &str,
+        binding: &ApprovalBinding,
+        now: Timestamp,
+    ) -> StoreResult<Approval>;
 }

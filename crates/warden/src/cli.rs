@@ -78,6 +78,49 @@ pub enum Command {
     /// The token-signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Read and decide the requests the gateway held for a human's approval.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approvals, oldest first.
+    List {
+        /// pending, approved, denied, used or expired
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this agent's (its name or id).
+        #[arg(long)]
+        agent: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one approval: the held request and any decision.
+    Show { id: String },
+    /// Approve a held request: the agent's next identical request goes through, once.
+    Approve {
+        id: String,
+        #[command(flatten)]
+        decision: DecisionArgs,
+    },
+    /// Deny a held request: the agent's retries with this approval are refused.
+    Deny {
+        id: String,
+        #[command(flatten)]
+        decision: DecisionArgs,
+    },
+}
+
+/// Who decides, and why.
+#[derive(Debug, Args)]
+pub struct DecisionArgs {
+    /// The email of the active owner deciding [default: the admin].
+    #[arg(long)]
+    pub approver: Option<String>,
+    /// Why; kept with the approval and in the audit trail.
+    #[arg(long)]
+    pub comment: Option<String>,
 }
 
 /// What `kill`, `restore` and `revoke` act on.

@@ -4,6 +4,7 @@
 //! as it mounts it, so the document served at `/openapi.json` lists exactly the routes the
 //! server answers.
 
+mod approvals;
 mod audit;
 mod credentials;
 mod health;
@@ -93,6 +94,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(policies::schema))
         .routes(routes!(policies::test_policy))
         .routes(routes!(policies::get_policy, policies::delete_policy))
+        .routes(routes!(approvals::list_approvals))
+        .routes(routes!(approvals::get_approval))
+        .routes(routes!(approvals::approve))
+        .routes(routes!(approvals::deny))
         .routes(routes!(audit::list_events))
         .routes(routes!(audit::verify))
         .routes(routes!(audit::public_key))

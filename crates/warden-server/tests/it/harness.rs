@@ -69,6 +69,7 @@ impl Api {
             actor: warden_audit::Actor::admin("admin", "admin"),
             audit_public_key,
             data_key: Arc::new(warden_crypto::DataKey::from_bytes([5; 32])),
+            approvals_changed: Arc::new(tokio::sync::Notify::new()),
         };
         Self {
             router: warden_server::api::router(state.clone()),

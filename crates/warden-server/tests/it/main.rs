@@ -8,6 +8,7 @@
     clippy::print_stderr
 )]
 
+mod approvals;
 mod bad_input;
 mod harness;
 mod oauth;

@@ -8,6 +8,10 @@ use crate::harness::Api;
 const EXPECTED_PATHS: &[&str] = &[
     "/healthz",
     "/readyz",
+    "/v1/approvals",
+    "/v1/approvals/{id}",
+    "/v1/approvals/{id}/approve",
+    "/v1/approvals/{id}/deny",
     "/v1/audit/events",
     "/v1/audit/export",
     "/v1/audit/public-key",

@@ -2,6 +2,7 @@
 //! sqlx's `Any` driver. The dialects differ only in how they are opened, how a write
 //! transaction locks, and their migrations.
 
+mod approvals;
 mod audit;
 mod credentials;
 mod identities;
@@ -34,7 +35,10 @@ use crate::credentials::{
 use crate::error::{StoreError, StoreResult};
 use crate::store::{IdentityChange, Offboarding, Store};
 use crate::upstreams::SealedSecret;
-use warden_core::{NewUpstream, StoredPolicy, Upstream, UpstreamId, UpstreamPatch};
+use warden_core::{
+    Approval, ApprovalBinding, ApprovalDecision, ApprovalFilter, NewApproval, NewUpstream,
+    StoredPolicy, Upstream, UpstreamId, UpstreamPatch,
+};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -502,5 +506,45 @@ impl Store for SqlStore {
         now: Timestamp,
     ) -> StoreResult<()> {
         credentials::replace_signing_keys(self, actor, keys, now).await
+    }
+
+    async fn create_approval(
+        &self,
+        actor: &Actor,
+        new: NewApproval,
+        now: Timestamp,
+    ) -> StoreResult<Approval> {
+        approvals::create(self, actor, new, now).await
+    }
+
+    async fn get_approval(&self, id: &str, now: Timestamp) -> StoreResult<Approval> {
+        approvals::get(&self.reader, id, now).await
+    }
+
+    async fn list_approvals(
+        &self,
+        filter: &ApprovalFilter,
+        now: Timestamp,
+    ) -> StoreResult<Page<Approval>> {
+        approvals::list(&self.reader, filter, now).await
+    }
+
+    async fn decide_approval(
+        &self,
+        actor: &Actor,
+        id: &str,
+        decision: ApprovalDecision,
+        now: Timestamp,
+    ) -> StoreResult<Approval> {
+        approvals::decide(self, actor, id, decision, now).await
+    }
+
+    async fn consume_approval(
+        &self,
+        id: &str,
+        binding: &ApprovalBinding,
+        now: Timestamp,
+    ) -> StoreResult<Approval> {
+        approvals::consume(self, id, binding, now).await
     }
 }

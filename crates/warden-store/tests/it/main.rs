@@ -13,6 +13,7 @@
     clippy::print_stderr
 )]
 
+mod approvals;
 mod audit;
 mod backends;
 mod conformance;

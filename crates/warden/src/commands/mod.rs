@@ -1,5 +1,6 @@
 //! One module per noun; `run` sends each command to its module.
 
+mod approvals;
 mod audit;
 mod credential;
 mod identity;
@@ -55,6 +56,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keys(command) => {
             let client = Client::new(&cli.global.addr, cli.global.token)?;
             credential::keys(&client, format, command).await
+        }
+        Command::Approvals(command) => {
+            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            approvals::run(&client, format, command).await
         }
     }
 }
