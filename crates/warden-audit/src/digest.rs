@@ -164,6 +164,34 @@ impl AuditHmacKey {
         out.copy_from_slice(tag.as_ref());
         KeyedHash(out)
     }
+
+    /// An incremental hasher, for values that arrive in pieces (a streamed body).
+    pub fn hasher(&self) -> KeyedHasher {
+        KeyedHasher(hmac::Context::with_key(&self.0))
+    }
+}
+
+/// A [`KeyedHash`] computed piece by piece; equal to [`AuditHmacKey::hash`] of the pieces
+/// joined.
+pub struct KeyedHasher(hmac::Context);
+
+impl KeyedHasher {
+    pub fn update(&mut self, piece: &[u8]) {
+        self.0.update(piece);
+    }
+
+    pub fn finish(self) -> KeyedHash {
+        let tag = self.0.sign();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        KeyedHash(out)
+    }
+}
+
+impl fmt::Debug for KeyedHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyedHasher(<redacted>)")
+    }
 }
 
 impl fmt::Debug for AuditHmacKey {
@@ -207,5 +235,9 @@ mod tests {
         assert_eq!(a.hash(b"secret"), a.hash(b"secret"));
         assert_ne!(a.hash(b"secret"), b.hash(b"secret"));
         assert_eq!(format!("{a:?}"), "AuditHmacKey(<redacted>)");
+        let mut pieces = a.hasher();
+        pieces.update(b"hel");
+        pieces.update(b"lo");
+        assert_eq!(pieces.finish(), a.hash(b"hello"));
     }
 }

@@ -29,7 +29,7 @@ pub use chain::{Chain, ChainError, ChainHead, append};
 pub use checkpoint::{
     AuditPublicKey, AuditSigner, Checkpoint, CheckpointError, CheckpointPolicy, Signature,
 };
-pub use digest::{AuditHmacKey, ChainHash, HexError, KeyedHash};
+pub use digest::{AuditHmacKey, ChainHash, HexError, KeyedHash, KeyedHasher};
 pub use event::{
     Actor, AuditEvent, ChainedEvent, Decision, EventKind, NewEvent, Outcome, RequestDigest, Target,
     UnknownEventKind,

@@ -347,6 +347,9 @@ impl Approval {
 mod tests {
     use super::*;
 
+    /// A named change to one field of a binding.
+    type BindingChange = (&'static str, fn(&mut ApprovalBinding));
+
     fn at(secs: i64) -> Timestamp {
         Timestamp::from_millis(secs * 1000)
     }
@@ -454,7 +457,7 @@ mod tests {
         approval
             .decide(&decision(true, "alice@example.com"), at(1))
             .unwrap_or_else(|e| panic!("{e}"));
-        let variants: [(&str, fn(&mut ApprovalBinding)); 6] = [
+        let variants: [BindingChange; 6] = [
             ("agent", |b| b.agent_id = "other".into()),
             ("upstream", |b| b.upstream = "billing".into()),
             ("method", |b| b.method = "PUT".into()),

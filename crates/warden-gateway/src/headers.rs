@@ -71,6 +71,22 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Removes what must never reach an upstream from the agent: hop-by-hop headers, the
+/// agent's `Authorization` (its Warden token) and Warden's own `Warden-*` headers. Used as
+/// it is for an upstream without a secret; [`prepare_upstream_headers`] does it first.
+pub fn strip_agent_headers(headers: &mut HeaderMap) {
+    strip_hop_by_hop(headers);
+    headers.remove(AUTHORIZATION);
+    let warden: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with(WARDEN_PREFIX))
+        .cloned()
+        .collect();
+    for name in warden {
+        headers.remove(name);
+    }
+}
+
 /// Checks an injection plan when an upstream is configured, so a bad one is refused then
 /// rather than on every request.
 pub fn check_injection(injection: &Injection) -> Result<(), HeaderError> {
@@ -94,16 +110,7 @@ pub fn prepare_upstream_headers(
     secret: &str,
 ) -> Result<(), HeaderError> {
     check_injection(injection)?;
-    strip_hop_by_hop(headers);
-    headers.remove(AUTHORIZATION);
-    let warden: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with(WARDEN_PREFIX))
-        .cloned()
-        .collect();
-    for name in warden {
-        headers.remove(name);
-    }
+    strip_agent_headers(headers);
     let (name, value) = match injection {
         Injection::Bearer => (AUTHORIZATION, format!("Bearer {secret}")),
         Injection::Basic { username } => {

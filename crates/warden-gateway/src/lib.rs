@@ -22,9 +22,13 @@ pub mod headers;
 pub mod mcp;
 pub mod path;
 pub mod refusal;
+pub mod sniff;
 
 pub use framing::{BodyFraming, BodyLimit, FramingError, check_declared_size, check_framing};
-pub use headers::{HeaderError, Injection, prepare_upstream_headers, strip_hop_by_hop};
+pub use headers::{
+    HeaderError, Injection, prepare_upstream_headers, strip_agent_headers, strip_hop_by_hop,
+};
 pub use mcp::{Envelope, McpError, Message, MessageKind, SseFilter, ToolCall};
 pub use path::{PathError, VettedPath, vet};
 pub use refusal::{Refusal, RefusalCode};
+pub use sniff::FramingSniffer;

@@ -292,12 +292,12 @@ fn filter_json(body: &[u8], allow: &dyn Fn(&str) -> bool) -> Result<Option<Vec<u
 /// message, filtered, and written back as one `data:` line; other fields (`id:`, `event:`,
 /// `retry:`, comments) are kept as they were. An event whose data is empty passes as it
 /// is; an event whose data is not JSON is refused, since it cannot be checked.
-pub struct SseFilter<'a> {
-    allow: &'a dyn Fn(&str) -> bool,
+pub struct SseFilter<F: Fn(&str) -> bool> {
+    allow: F,
     buffer: Vec<u8>,
 }
 
-impl std::fmt::Debug for SseFilter<'_> {
+impl<F: Fn(&str) -> bool> std::fmt::Debug for SseFilter<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SseFilter")
             .field("buffered", &self.buffer.len())
@@ -305,9 +305,9 @@ impl std::fmt::Debug for SseFilter<'_> {
     }
 }
 
-impl<'a> SseFilter<'a> {
+impl<F: Fn(&str) -> bool> SseFilter<F> {
     /// A filter keeping the tools `allow` accepts.
-    pub fn new(allow: &'a dyn Fn(&str) -> bool) -> Self {
+    pub fn new(allow: F) -> Self {
         Self {
             allow,
             buffer: Vec::new(),
@@ -363,7 +363,7 @@ impl<'a> SseFilter<'a> {
         let filtered = if joined.trim().is_empty() {
             None
         } else {
-            filter_json(joined.as_bytes(), self.allow)?
+            filter_json(joined.as_bytes(), &self.allow)?
         };
         match filtered {
             Some(filtered) => {

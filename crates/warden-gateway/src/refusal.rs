@@ -30,6 +30,10 @@ pub enum RefusalCode {
     Forbidden,
     /// Policy permits the request once a human approves it.
     ApprovalRequired,
+    /// A human denied the approval the request carried.
+    ApprovalDenied,
+    /// The approval the request carried is unknown, used, expired or for another request.
+    ApprovalInvalid,
     /// No route of the upstream matches the method and path.
     UnknownRoute,
     /// No upstream has this name.
@@ -54,6 +58,8 @@ impl RefusalCode {
             Self::OutOfTaskScope => "out_of_task_scope",
             Self::Forbidden => "forbidden",
             Self::ApprovalRequired => "approval_required",
+            Self::ApprovalDenied => "approval_denied",
+            Self::ApprovalInvalid => "approval_invalid",
             Self::UnknownRoute => "unknown_route",
             Self::UnknownUpstream => "unknown_upstream",
             Self::UpstreamUnavailable => "upstream_unavailable",
@@ -69,9 +75,11 @@ impl RefusalCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::InvalidToken | Self::Revoked | Self::WrongAudience => StatusCode::UNAUTHORIZED,
-            Self::OutOfTaskScope | Self::Forbidden | Self::ApprovalRequired => {
-                StatusCode::FORBIDDEN
-            }
+            Self::OutOfTaskScope
+            | Self::Forbidden
+            | Self::ApprovalRequired
+            | Self::ApprovalDenied
+            | Self::ApprovalInvalid => StatusCode::FORBIDDEN,
             Self::UnknownRoute | Self::UnknownUpstream => StatusCode::NOT_FOUND,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -99,6 +107,9 @@ pub struct Refusal {
     /// For `approval_required`, the approval to wait on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_id: Option<String>,
+    /// Where a human decides the held request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_url: Option<String>,
 }
 
 impl Refusal {
@@ -110,6 +121,7 @@ impl Refusal {
             rule: None,
             policy_ids: Vec::new(),
             approval_id: None,
+            approval_url: None,
         }
     }
 
@@ -122,6 +134,11 @@ impl Refusal {
     /// Attaches the approval id of a hold.
     pub fn with_approval_id(mut self, id: impl Into<String>) -> Self {
         self.approval_id = Some(id.into());
+        self
+    }
+
+    pub fn with_approval_url(mut self, url: impl Into<String>) -> Self {
+        self.approval_url = Some(url.into());
         self
     }
 
@@ -174,6 +191,7 @@ impl Refusal {
             rule: Some(decision.reason.as_str()),
             policy_ids: decision.policy_ids.clone(),
             approval_id: None,
+            approval_url: None,
         })
     }
 }

@@ -26,6 +26,7 @@ fn identity(index: usize, parent: Option<usize>) -> IdentityState {
         status: "active".into(),
         suspension_reason: None,
         expires_at: None,
+        environment: None,
     }
 }
 

@@ -29,6 +29,25 @@ pub struct ConfigLayer {
     /// The credential plane: token issuer, lifetimes, trusted external issuers.
     #[serde(default)]
     pub credentials: Option<CredentialConfig>,
+    /// The gateway: body limits, timeouts, approvals.
+    #[serde(default)]
+    pub gateway: Option<GatewayConfig>,
+}
+
+/// `[gateway]` in the settings file. Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// The largest request body forwarded, in bytes [default: 10 MiB].
+    pub max_body_bytes: Option<u64>,
+    /// The largest MCP request body, read whole to be authorized [default: 1 MiB].
+    pub mcp_max_body_bytes: Option<u64>,
+    /// How long to wait for an upstream's response headers [default: 60].
+    pub upstream_timeout_secs: Option<u64>,
+    /// How long a held request's approval stays open, and an approval usable [default: 900].
+    pub approval_ttl_secs: Option<i64>,
+    /// The longest `Prefer: wait=N` honoured [default: 300].
+    pub max_wait_secs: Option<u64>,
 }
 
 /// `[credentials]` in the settings file. Every field is optional.
@@ -83,6 +102,7 @@ impl ConfigLayer {
             gateway_listen: self.gateway_listen.or(lower.gateway_listen),
             database_url: self.database_url.or(lower.database_url),
             credentials: self.credentials.or(lower.credentials),
+            gateway: self.gateway.or(lower.gateway),
             audit_checkpoint_millis: self
                 .audit_checkpoint_millis
                 .or(lower.audit_checkpoint_millis),
@@ -112,6 +132,7 @@ pub struct Settings {
     /// On the very first start, use this as the admin token instead of generating one.
     pub bootstrap_token: Option<Secret>,
     pub credentials: CredentialConfig,
+    pub gateway: GatewayConfig,
     pub audit_checkpoints: warden_audit::CheckpointPolicy,
 }
 
@@ -130,6 +151,7 @@ impl Settings {
             database_url: layer.database_url,
             bootstrap_token,
             credentials: layer.credentials.unwrap_or_default(),
+            gateway: layer.gateway.unwrap_or_default(),
             audit_checkpoints: warden_audit::CheckpointPolicy {
                 every_events: layer
                     .audit_checkpoint_events

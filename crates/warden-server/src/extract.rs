@@ -1,9 +1,10 @@
 //! Request extractors whose rejections speak the API's error format, so that malformed
 //! JSON, unknown fields, wrong types and oversized bodies all get a precise JSON answer.
 
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -28,9 +29,9 @@ where
     }
 }
 
-/// A JSON body that may be left out: a request with no body and no `Content-Type` reads as
-/// `None`. A body that is sent is read exactly as `ApiJson` reads it, so a body without the
-/// JSON content type is refused rather than ignored.
+/// A JSON body that may be left out: an empty body reads as `None`. A body that is sent is
+/// read exactly as `ApiJson` reads it, so one without the JSON content type is refused
+/// rather than ignored.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OptionalApiJson<T>(pub Option<T>);
 
@@ -42,19 +43,33 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let headers = request.headers();
-        let declares_body = headers.contains_key(header::CONTENT_TYPE)
-            || headers.contains_key(header::TRANSFER_ENCODING)
-            || headers
-                .get(header::CONTENT_LENGTH)
-                .is_some_and(|length| length.as_bytes() != b"0");
-        if !declares_body {
+        let headers = request.headers().clone();
+        // Reading the bytes here keeps the body limit the router set on the request.
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large()
+                } else {
+                    ApiError::bad_request("invalid_body", rejection.body_text())
+                }
+            })?;
+        if bytes.is_empty() {
             return Ok(Self(None));
         }
+        let mut request = Request::new(Body::from(bytes));
+        *request.headers_mut() = headers;
         ApiJson::<T>::from_request(request, state)
             .await
             .map(|ApiJson(value)| Self(Some(value)))
     }
+}
+
+fn too_large() -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "the body is larger than the {} KiB this endpoint accepts",
+        crate::api::MAX_BODY_BYTES / 1024
+    ))
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
@@ -84,12 +99,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
                 format!("the body does not match the expected shape: {detail}"),
             )
         }
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge(format!(
-                "the body is larger than the {} KiB this endpoint accepts",
-                crate::api::MAX_BODY_BYTES / 1024
-            ))
-        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         other => ApiError::bad_request("invalid_body", other.body_text()),
     }
 }

@@ -9,7 +9,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod extract;
-mod gateway_listener;
+pub mod gateway;
 pub mod metrics;
 pub mod oauth;
 pub mod plane;
@@ -37,6 +37,7 @@ pub use state::AppState;
 pub struct Server {
     api: TcpListener,
     gateway: TcpListener,
+    gateway_router: axum::Router,
     state: AppState,
     store: SqlStore,
     /// The admin token, present only on the first start, to be shown once.
@@ -95,10 +96,17 @@ impl Server {
             audit_public_key,
             data_key: Arc::new(keys.data.clone()),
             approvals_changed: Arc::new(tokio::sync::Notify::new()),
+            catalog: Arc::new(gateway::CatalogState::default()),
         };
+        state.catalog.reload(&*state.store).await;
+        let gateway_router = gateway::router(
+            state.clone(),
+            gateway::GatewaySettings::resolve(&settings.gateway),
+        )?;
         Ok(Self {
             api,
             gateway,
+            gateway_router,
             state,
             store,
             admin_token: admin.created,
@@ -136,8 +144,12 @@ impl Server {
             api::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let gateway = axum::serve(self.gateway, gateway_listener::router())
-            .with_graceful_shutdown(stopped(stop_rx));
+        let gateway = axum::serve(
+            gateway::SniffingListener(self.gateway),
+            self.gateway_router
+                .into_make_service_with_connect_info::<gateway::GatewayPeer>(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx));
         // If either listener fails, stop the other too rather than run half a server.
         let api_stop = stop_tx.clone();
         let api = async move {
@@ -169,6 +181,7 @@ async fn plane_upkeep(state: AppState, mut stop: tokio::sync::watch::Receiver<bo
         tokio::select! {
             _ = interval.tick() => {
                 state.credentials.tick(&*state.store, state.clock.now()).await;
+                state.catalog.reload(&*state.store).await;
             }
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {

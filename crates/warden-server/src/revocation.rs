@@ -175,16 +175,31 @@ impl Revocations {
 }
 
 /// The shared, swappable revocation state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RevocationState {
     current: RwLock<Arc<Revocations>>,
+    /// Bumped on every swap, so work in flight (a streaming response, a request waiting
+    /// for approval) can wake up and check its token again.
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for RevocationState {
+    fn default() -> Self {
+        Self::new(Revocations::default())
+    }
 }
 
 impl RevocationState {
     pub fn new(revocations: Revocations) -> Self {
         Self {
             current: RwLock::new(Arc::new(revocations)),
+            generation: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// A receiver that changes whenever the state is replaced.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     /// The current view. A poisoned lock still holds a complete value (writers only swap
@@ -202,6 +217,8 @@ impl RevocationState {
             Ok(mut guard) => *guard = fresh,
             Err(poisoned) => *poisoned.into_inner() = fresh,
         }
+        self.generation
+            .send_modify(|generation| *generation = generation.wrapping_add(1));
     }
 
     /// Reads a fresh snapshot from the store and swaps it in.
@@ -227,6 +244,7 @@ mod tests {
             status: status.into(),
             suspension_reason: None,
             expires_at: None,
+            environment: None,
         }
     }
 

@@ -8,6 +8,7 @@ use warden_core::Clock;
 use warden_crypto::{DataKey, KeyedHash, Pepper};
 use warden_store::Store;
 
+use crate::gateway::CatalogState;
 use crate::plane::CredentialPlane;
 
 #[derive(Debug, Clone)]
@@ -26,4 +27,6 @@ pub struct AppState {
     pub data_key: Arc<DataKey>,
     /// Woken after every approval decision, so requests waiting on one look again.
     pub approvals_changed: Arc<Notify>,
+    /// Upstreams and the compiled policy engine, in memory, for the gateway.
+    pub catalog: Arc<CatalogState>,
 }

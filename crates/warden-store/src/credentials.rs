@@ -130,6 +130,8 @@ pub struct IdentityState {
     pub status: String,
     pub suspension_reason: Option<String>,
     pub expires_at: Option<Timestamp>,
+    /// `prod`, `staging` or `dev`, when set: the gateway passes it to policies.
+    pub environment: Option<String>,
 }
 
 /// Everything revocation depends on, read in one go so that verification can answer from

@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use warden_audit::verify::VerifyReport;
 use warden_audit::{Actor, AuditEvent, AuditPublicKey, Checkpoint, NewEvent};
 use warden_core::{
-    Approval, ApprovalBinding, ApprovalDecision, ApprovalFilter, Identity, IdentityFilter, IdentityPatch, IdentityRef, NewIdentity, NewOwner, NewUpstream,
-    NewApproval, Owner, OwnerFilter, OwnerPatch, OwnerRef, Page, PageRequest, StoredPolicy,
-    SuspensionReason,
+    Approval, ApprovalBinding, ApprovalDecision, ApprovalFilter, Identity, IdentityFilter,
+    IdentityPatch, IdentityRef, NewApproval, NewIdentity, NewOwner, NewUpstream, Owner,
+    OwnerFilter, OwnerPatch, OwnerRef, Page, PageRequest, StoredPolicy, SuspensionReason,
     Timestamp, Upstream, UpstreamId, UpstreamPatch,
 };
 

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use warden_audit::Actor;
 use warden_core::{
-    Approval, ApprovalDecision, ApprovalFilter, DomainError, IdentityKind, IdentityRef, OwnerRef,
-    Page,
+    Approval, ApprovalDecision, ApprovalFilter, ApprovalStatus, DomainError, IdentityKind,
+    IdentityRef, OwnerRef, Page,
 };
 use warden_store::StoreError;
 
@@ -63,7 +63,7 @@ pub async fn list_approvals(
 ) -> Result<Json<Page<Approval>>, ApiError> {
     query.only(LIST_PARAMS)?;
     let page = page_request(&query)?;
-    let status = query.one("status")?.map(str::parse).transpose()?;
+    let status: Option<ApprovalStatus> = query.one("status")?.map(str::parse).transpose()?;
     let agent_id = match query.one("agent")? {
         Some(agent) => Some(
             state

@@ -122,6 +122,7 @@ pub async fn put_policy(
         .store
         .put_policy(&state.actor, &body.id, &body.text, body.replace, now)
         .await?;
+    state.catalog.reload(&*state.store).await;
     tracing::info!(policy = %stored.id, version = stored.version, "policy stored");
     Ok((StatusCode::CREATED, Json(stored)))
 }
@@ -143,12 +144,12 @@ pub async fn delete_policy(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<StoredPolicy>, ApiError> {
-    Ok(Json(
-        state
-            .store
-            .delete_policy(&state.actor, &id, state.clock.now())
-            .await?,
-    ))
+    let removed = state
+        .store
+        .delete_policy(&state.actor, &id, state.clock.now())
+        .await?;
+    state.catalog.reload(&*state.store).await;
+    Ok(Json(removed))
 }
 
 /// The Cedar schema Warden generates from its upstreams (Cedar schema syntax).

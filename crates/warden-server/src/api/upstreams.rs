@@ -125,6 +125,7 @@ pub async fn create_upstream(
         .store
         .create_upstream(&state.actor, id, new, sealed, state.clock.now())
         .await?;
+    state.catalog.reload(&*state.store).await;
     tracing::info!(upstream = %created.name, "upstream created");
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -172,6 +173,7 @@ pub async fn update_upstream(
         .store
         .update_upstream(&state.actor, &name, patch, state.clock.now())
         .await?;
+    state.catalog.reload(&*state.store).await;
     Ok(Json(updated))
 }
 
@@ -190,6 +192,7 @@ pub async fn set_upstream_secret(
         .store
         .set_upstream_secret(&state.actor, &name, sealed, state.clock.now())
         .await?;
+    state.catalog.reload(&*state.store).await;
     tracing::info!(upstream = %updated.name, version = updated.secret_version, "upstream secret replaced");
     Ok(Json(updated))
 }
@@ -214,5 +217,6 @@ pub async fn delete_upstream(
         .store
         .delete_upstream(&state.actor, &name, state.clock.now())
         .await?;
+    state.catalog.reload(&*state.store).await;
     Ok(Json(removed))
 }

@@ -33,7 +33,10 @@ async fn seed(api: &Api) -> Agent {
         json!({"name": "crm", "kind": "http", "url": "https://crm.example.com", "auth": "bearer"}),
     )
     .await;
-    for (email, name) in [("alice@example.com", "Alice"), ("carol@example.com", "Carol")] {
+    for (email, name) in [
+        ("alice@example.com", "Alice"),
+        ("carol@example.com", "Carol"),
+    ] {
         created(api, "/v1/owners", json!({"email": email, "name": name})).await;
     }
     created(
@@ -42,7 +45,12 @@ async fn seed(api: &Api) -> Agent {
         json!({"kind": "agent", "name": "support-bot", "owner": "alice@example.com"}),
     )
     .await;
-    let issued = created(api, "/v1/identities/agent:support-bot/credentials", json!({})).await;
+    let issued = created(
+        api,
+        "/v1/identities/agent:support-bot/credentials",
+        json!({}),
+    )
+    .await;
     Agent {
         id: issued["client_id"].as_str().unwrap().to_string(),
         secret: issued["client_secret"].as_str().unwrap().to_string(),
@@ -89,7 +97,10 @@ fn assert_refused(reply: &Reply, status: StatusCode, code: &str) {
 async fn status_of(api: &Api, id: &str) -> String {
     let reply = api.get(&format!("/v1/approvals/{id}")).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body["status"].as_str().unwrap_or_default().to_string()
+    reply.body["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[tokio::test]
@@ -99,7 +110,9 @@ async fn held_requests_are_listed_and_decided_by_an_owner() {
     let first = hold(&api, &agent).await;
     let second = hold(&api, &agent).await;
 
-    let listed = api.get("/v1/approvals?status=pending&agent=support-bot").await;
+    let listed = api
+        .get("/v1/approvals?status=pending&agent=support-bot")
+        .await;
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
     let ids: Vec<&str> = listed.body["items"]
         .as_array()
@@ -116,7 +129,12 @@ async fn held_requests_are_listed_and_decided_by_an_owner() {
     let by_id = api
         .get(&format!("/v1/approvals?agent={}&limit=1", agent.id))
         .await;
-    assert_eq!(by_id.body["items"][0]["id"], first.as_str(), "{}", by_id.body);
+    assert_eq!(
+        by_id.body["items"][0]["id"],
+        first.as_str(),
+        "{}",
+        by_id.body
+    );
     assert!(by_id.body["next_cursor"].is_string());
 
     let approved = api
@@ -138,9 +156,7 @@ async fn held_requests_are_listed_and_decided_by_an_owner() {
     assert_eq!(denied.body["status"], "denied");
     assert_eq!(denied.body["decided_by"], "admin");
 
-    let again = api
-        .post(&format!("/v1/approvals/{first}/deny"), "{}")
-        .await;
+    let again = api.post(&format!("/v1/approvals/{first}/deny"), "{}").await;
     assert_refused(&again, StatusCode::CONFLICT, "approval_decided");
     assert_eq!(status_of(&api, &first).await, "approved");
 
@@ -157,9 +173,7 @@ async fn a_decision_wakes_the_requests_waiting_on_approvals() {
     let waiting = changed.notified();
     tokio::pin!(waiting);
     waiting.as_mut().enable();
-    let reply = api
-        .post(&format!("/v1/approvals/{id}/approve"), "{}")
-        .await;
+    let reply = api.post(&format!("/v1/approvals/{id}/approve"), "{}").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     tokio::time::timeout(Duration::from_secs(5), waiting)
         .await
@@ -174,8 +188,11 @@ async fn bad_decisions_are_refused_and_change_nothing() {
     let approve = format!("/v1/approvals/{id}/approve");
 
     assert_refused(
-        &api.post(&approve, r#"{"approver": "alice@example.com", "urgent": true}"#)
-            .await,
+        &api.post(
+            &approve,
+            r#"{"approver": "alice@example.com", "urgent": true}"#,
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "unknown_field",
     );
@@ -205,13 +222,22 @@ async fn bad_decisions_are_refused_and_change_nothing() {
     let unlabelled = Request::builder()
         .method(Method::POST)
         .uri(&approve)
-        .header(header::AUTHORIZATION, format!("Bearer {}", crate::harness::TOKEN))
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", crate::harness::TOKEN),
+        )
         .body(Body::from(r#"{"approver": "alice@example.com"}"#))
         .unwrap();
     assert_refused(
         &api.raw(unlabelled).await,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
+    );
+    let huge = json!({ "comment": "x".repeat(70 * 1024) }).to_string();
+    assert_refused(
+        &api.post(&approve, &huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
     );
     let long_comment = json!({ "comment": "x".repeat(1001) }).to_string();
     assert_refused(
@@ -227,12 +253,11 @@ async fn bad_decisions_are_refused_and_change_nothing() {
         json!({"email": "dave@example.com", "name": "Dave"}),
     )
     .await;
-    let offboarded = api
-        .post("/v1/owners/dave@example.com/offboard", "{}")
-        .await;
+    let offboarded = api.post("/v1/owners/dave@example.com/offboard", "{}").await;
     assert_eq!(offboarded.status, StatusCode::OK, "{}", offboarded.body);
     assert_refused(
-        &api.post(&approve, r#"{"approver": "dave@example.com"}"#).await,
+        &api.post(&approve, r#"{"approver": "dave@example.com"}"#)
+            .await,
         StatusCode::CONFLICT,
         "owner_offboarded",
     );
@@ -241,7 +266,11 @@ async fn bad_decisions_are_refused_and_change_nothing() {
         "/v1/approvals/0190a0a0-0000-7000-8000-00000000ffff",
         "/v1/approvals/not-an-id",
     ] {
-        assert_refused(&api.get(uri).await, StatusCode::NOT_FOUND, "unknown_approval");
+        assert_refused(
+            &api.get(uri).await,
+            StatusCode::NOT_FOUND,
+            "unknown_approval",
+        );
         assert_refused(
             &api.post(&format!("{uri}/deny"), "{}").await,
             StatusCode::NOT_FOUND,
@@ -270,10 +299,13 @@ async fn bad_decisions_are_refused_and_change_nothing() {
     );
 
     assert_eq!(status_of(&api, &id).await, "pending");
-    let events = api
-        .get("/v1/audit/events?kind=approval.granted")
-        .await;
-    assert_eq!(events.body["items"].as_array().map(Vec::len), Some(0), "{}", events.body);
+    let events = api.get("/v1/audit/events?kind=approval.granted").await;
+    assert_eq!(
+        events.body["items"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        events.body
+    );
 }
 
 #[tokio::test]
@@ -289,7 +321,12 @@ async fn a_late_decision_finds_the_approval_expired() {
         "approval_expired",
     );
     let expired = api.get("/v1/approvals?status=expired").await;
-    assert_eq!(expired.body["items"][0]["id"], id.as_str(), "{}", expired.body);
+    assert_eq!(
+        expired.body["items"][0]["id"],
+        id.as_str(),
+        "{}",
+        expired.body
+    );
 }
 
 #[tokio::test]
@@ -308,12 +345,18 @@ async fn an_agents_own_credentials_cannot_reach_the_approvals_api() {
     let access_token = token.body["access_token"].as_str().unwrap().to_string();
 
     use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", agent.id, agent.secret));
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", agent.id, agent.secret));
     let credentials = [
         ("the agent's access token", format!("Bearer {access_token}")),
-        ("the agent's client secret", format!("Bearer {}", agent.secret)),
-        ("the agent's client secret by Basic", format!("Basic {basic}")),
+        (
+            "the agent's client secret",
+            format!("Bearer {}", agent.secret),
+        ),
+        (
+            "the agent's client secret by Basic",
+            format!("Basic {basic}"),
+        ),
     ];
     let endpoints = [
         (Method::GET, "/v1/approvals".to_string()),

@@ -70,6 +70,7 @@ impl Api {
             audit_public_key,
             data_key: Arc::new(warden_crypto::DataKey::from_bytes([5; 32])),
             approvals_changed: Arc::new(tokio::sync::Notify::new()),
+            catalog: Arc::default(),
         };
         Self {
             router: warden_server::api::router(state.clone()),

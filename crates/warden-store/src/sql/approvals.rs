@@ -257,8 +257,7 @@ pub(super) async fn decide(
             } else {
                 EventKind::ApprovalDenied
             };
-            let mut decided =
-                event(kind, actor, &approval).approved_by(decision.approver.clone());
+            let mut decided = event(kind, actor, &approval).approved_by(decision.approver.clone());
             if let Some(comment) = &approval.comment {
                 decided = decided.reason(comment.clone());
             }

@@ -293,7 +293,7 @@ pub(super) async fn revoke_token(
 pub(super) async fn snapshot(pool: &AnyPool, now: Timestamp) -> StoreResult<RevocationSnapshot> {
     let identities = sqlx::query(
         "SELECT i.id, i.kind, i.name, i.owner_id, o.email AS owner_email, i.parent_id, i.status, \
-         i.suspension_reason, i.expires_at FROM identities i JOIN owners o ON o.id = i.owner_id",
+         i.suspension_reason, i.expires_at, i.environment FROM identities i JOIN owners o ON o.id = i.owner_id",
     )
     .fetch_all(pool)
     .await?
@@ -311,6 +311,7 @@ pub(super) async fn snapshot(pool: &AnyPool, now: Timestamp) -> StoreResult<Revo
             expires_at: row
                 .try_get::<Option<i64>, _>("expires_at")?
                 .map(Timestamp::from_millis),
+            environment: row.try_get("environment")?,
         })
     })
     .collect::<StoreResult<Vec<_>>>()?;

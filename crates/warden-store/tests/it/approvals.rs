@@ -11,6 +11,9 @@ use warden_store::{AuditFilter, AuditQuery, Store, StoreError};
 
 use crate::backends::{admin, on_both};
 
+/// A named change to one field of a binding.
+type BindingChange = (&'static str, fn(&mut ApprovalBinding));
+
 const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 /// Approvals in these tests expire ten minutes after they are requested.
 const TTL_SECS: i64 = 600;
@@ -174,7 +177,12 @@ async fn held_requests_are_listed_and_read_back_whole() {
         assert_eq!(rest.next_cursor, None);
 
         store
-            .decide_approval(&admin(), &second.id, by("alice@example.com", false), later(3))
+            .decide_approval(
+                &admin(),
+                &second.id,
+                by("alice@example.com", false),
+                later(3),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let filtered = |status: Option<ApprovalStatus>, agent: Option<String>| {
@@ -199,11 +207,11 @@ async fn held_requests_are_listed_and_read_back_whole() {
         };
         assert_eq!(
             filtered(Some(ApprovalStatus::Pending), None).await,
-            [first.id.clone()]
+            std::slice::from_ref(&first.id)
         );
         assert_eq!(
             filtered(Some(ApprovalStatus::Denied), Some(agent_id.clone())).await,
-            [second.id.clone()]
+            std::slice::from_ref(&second.id)
         );
         assert!(
             filtered(None, Some(uuid::Uuid::now_v7().to_string()))
@@ -261,7 +269,11 @@ async fn a_request_for_an_unknown_agent_or_an_invalid_one_is_not_held() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(listed.items.is_empty(), "{backend}");
-        assert!(events(&*store, EventKind::ApprovalRequested).await.is_empty());
+        assert!(
+            events(&*store, EventKind::ApprovalRequested)
+                .await
+                .is_empty()
+        );
     })
     .await;
 }
@@ -285,7 +297,12 @@ async fn an_approval_lets_its_request_through_exactly_once() {
         );
 
         let approved = store
-            .decide_approval(&admin(), &approval.id, by("alice@example.com", true), later(2))
+            .decide_approval(
+                &admin(),
+                &approval.id,
+                by("alice@example.com", true),
+                later(2),
+            )
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
         assert_eq!(approved.status, ApprovalStatus::Approved);
@@ -312,7 +329,12 @@ async fn an_approval_lets_its_request_through_exactly_once() {
         assert!(matches!(
             domain_error(
                 store
-                    .decide_approval(&admin(), &approval.id, by("alice@example.com", false), later(5))
+                    .decide_approval(
+                        &admin(),
+                        &approval.id,
+                        by("alice@example.com", false),
+                        later(5)
+                    )
                     .await
             ),
             DomainError::ApprovalDecided { status: "used", .. }
@@ -321,7 +343,11 @@ async fn an_approval_lets_its_request_through_exactly_once() {
             .get_approval(&approval.id, later(TTL_SECS * 2))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(read.status, ApprovalStatus::Used, "a used approval never expires");
+        assert_eq!(
+            read.status,
+            ApprovalStatus::Used,
+            "a used approval never expires"
+        );
 
         for (what, result) in [
             (
@@ -358,10 +384,15 @@ async fn a_different_request_cannot_spend_an_approval() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         store
-            .decide_approval(&admin(), &approval.id, by("alice@example.com", true), later(1))
+            .decide_approval(
+                &admin(),
+                &approval.id,
+                by("alice@example.com", true),
+                later(1),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let changes: [(&str, fn(&mut ApprovalBinding)); 6] = [
+        let changes: [BindingChange; 6] = [
             ("agent", |b| b.agent_id = uuid::Uuid::now_v7().to_string()),
             ("upstream", |b| b.upstream = "billing".into()),
             ("method", |b| b.method = "PUT".into()),
@@ -372,7 +403,8 @@ async fn a_different_request_cannot_spend_an_approval() {
         for (field, change) in changes {
             let mut other = binding(&agent_id);
             change(&mut other);
-            let refused = domain_error(store.consume_approval(&approval.id, &other, later(2)).await);
+            let refused =
+                domain_error(store.consume_approval(&approval.id, &other, later(2)).await);
             assert_eq!(
                 refused,
                 DomainError::ApprovalMismatch {
@@ -406,7 +438,12 @@ async fn a_denied_approval_is_final() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let denied = store
-            .decide_approval(&admin(), &approval.id, by("alice@example.com", false), later(1))
+            .decide_approval(
+                &admin(),
+                &approval.id,
+                by("alice@example.com", false),
+                later(1),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(denied.status, ApprovalStatus::Denied, "{backend}");
@@ -422,7 +459,12 @@ async fn a_denied_approval_is_final() {
         assert!(matches!(
             domain_error(
                 store
-                    .decide_approval(&admin(), &approval.id, by("alice@example.com", true), later(3))
+                    .decide_approval(
+                        &admin(),
+                        &approval.id,
+                        by("alice@example.com", true),
+                        later(3)
+                    )
                     .await
             ),
             DomainError::ApprovalDecided {
@@ -453,7 +495,12 @@ async fn approvals_expire_undecided_or_unused() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         store
-            .decide_approval(&admin(), &approved.id, by("alice@example.com", true), later(1))
+            .decide_approval(
+                &admin(),
+                &approved.id,
+                by("alice@example.com", true),
+                later(1),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
 
@@ -469,9 +516,18 @@ async fn approvals_expire_undecided_or_unused() {
                     .status
             }
         };
-        assert_eq!(read(pending.id.clone(), before).await, ApprovalStatus::Pending);
-        assert_eq!(read(pending.id.clone(), expiry).await, ApprovalStatus::Expired);
-        assert_eq!(read(approved.id.clone(), expiry).await, ApprovalStatus::Expired);
+        assert_eq!(
+            read(pending.id.clone(), before).await,
+            ApprovalStatus::Pending
+        );
+        assert_eq!(
+            read(pending.id.clone(), expiry).await,
+            ApprovalStatus::Expired
+        );
+        assert_eq!(
+            read(approved.id.clone(), expiry).await,
+            ApprovalStatus::Expired
+        );
 
         let expired_ids = store
             .list_approvals(
@@ -487,7 +543,11 @@ async fn approvals_expire_undecided_or_unused() {
             .into_iter()
             .map(|a| a.id)
             .collect::<Vec<_>>();
-        assert_eq!(expired_ids, [pending.id.clone(), approved.id.clone()], "{backend}");
+        assert_eq!(
+            expired_ids,
+            [pending.id.clone(), approved.id.clone()],
+            "{backend}"
+        );
         let still_pending = store
             .list_approvals(
                 &ApprovalFilter {
@@ -538,7 +598,12 @@ async fn nobody_approves_their_own_request() {
             .create_approval(&gateway(), held(&agent_id), T0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        for approver in [agent_id.as_str(), "support-bot", "carol@example.com", "Carol@Example.com"] {
+        for approver in [
+            agent_id.as_str(),
+            "support-bot",
+            "carol@example.com",
+            "Carol@Example.com",
+        ] {
             assert_eq!(
                 domain_error(
                     store
@@ -568,7 +633,12 @@ async fn of_concurrent_consumers_exactly_one_wins() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         store
-            .decide_approval(&admin(), &approval.id, by("alice@example.com", true), later(1))
+            .decide_approval(
+                &admin(),
+                &approval.id,
+                by("alice@example.com", true),
+                later(1),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let attempts: Vec<_> = (0..8)
@@ -608,7 +678,12 @@ async fn every_step_is_in_the_audit_trail() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         store
-            .decide_approval(&admin(), &granted.id, by("alice@example.com", true), later(1))
+            .decide_approval(
+                &admin(),
+                &granted.id,
+                by("alice@example.com", true),
+                later(1),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         store
@@ -631,7 +706,10 @@ async fn every_step_is_in_the_audit_trail() {
         assert_eq!(first.actor, gateway());
         assert_eq!(first.approval_id.as_deref(), Some(granted.id.as_str()));
         assert_eq!(first.policy_ids, ["refunds-need-approval"]);
-        assert_eq!(first.reason.as_deref(), Some("the customer was charged twice"));
+        assert_eq!(
+            first.reason.as_deref(),
+            Some("the customer was charged twice")
+        );
         assert_eq!(first.on_behalf_of.as_deref(), Some("carol@example.com"));
         assert_eq!(first.task_id.as_deref(), Some("task-7"));
         assert_eq!(first.token_jti.as_deref(), Some("jti-1"));
@@ -655,7 +733,11 @@ async fn every_step_is_in_the_audit_trail() {
         assert_eq!(grant.reason.as_deref(), Some("checked the invoice"));
         let target = grant.target.as_ref().unwrap_or_else(|| panic!("no target"));
         assert_eq!(
-            (target.kind.as_str(), target.id.as_str(), target.name.as_deref()),
+            (
+                target.kind.as_str(),
+                target.id.as_str(),
+                target.name.as_deref()
+            ),
             ("identity", agent_id.as_str(), Some("support-bot"))
         );
 
@@ -666,7 +748,12 @@ async fn every_step_is_in_the_audit_trail() {
 
         // Refusals write nothing.
         let _ = store
-            .decide_approval(&admin(), &granted.id, by("alice@example.com", false), later(3))
+            .decide_approval(
+                &admin(),
+                &granted.id,
+                by("alice@example.com", false),
+                later(3),
+            )
             .await;
         assert_eq!(events(&*store, EventKind::ApprovalDenied).await.len(), 1);
     })

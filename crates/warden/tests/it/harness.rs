@@ -36,14 +36,31 @@ pub struct RunningServer {
 impl RunningServer {
     /// Starts `warden serve` on ephemeral ports with `extra` arguments and environment.
     pub fn start(data_dir: &Path, extra_args: &[&str], extra_env: &[(&str, &str)]) -> Self {
+        Self::start_on(
+            data_dir,
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+            extra_args,
+            extra_env,
+        )
+    }
+
+    /// Starts `warden serve` on the given listen addresses.
+    pub fn start_on(
+        data_dir: &Path,
+        api_listen: &str,
+        gateway_listen: &str,
+        extra_args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Self {
         let mut command = warden();
         command
             .args([
                 "serve",
                 "--api-listen",
-                "127.0.0.1:0",
+                api_listen,
                 "--gateway-listen",
-                "127.0.0.1:0",
+                gateway_listen,
                 "--data-dir",
             ])
             .arg(data_dir)

@@ -9,9 +9,13 @@
     clippy::print_stderr
 )]
 
+mod approvals;
 mod audit;
 mod credentials;
+mod gateway;
 mod harness;
+mod held;
 mod lifecycle;
 mod policy;
 mod serve;
+mod upstream;

@@ -1,0 +1,256 @@
+//! What the gateway knows about upstreams and policies, in memory: every upstream's base
+//! URL, how its secret is injected, its sealed secret, its route map, and the compiled
+//! policy engine.
+//!
+//! The gateway never reads the database on the hot path. The catalog is rebuilt from the
+//! store by every API handler on this node that changes upstreams or policies (before it
+//! answers) and every second in the background (how nodes sharing PostgreSQL learn of each
+//! other's changes); a rebuild that finds nothing changed keeps the compiled engine. If
+//! the catalog cannot be built (the store is unreachable, or the stored policies no longer
+//! compile) the gateway refuses every request with `unavailable` until it can: it never
+//! decides with a policy set it could not load.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use http::HeaderName;
+use http::uri::{Authority, Scheme};
+use warden_core::{InjectAuth, Upstream, UpstreamId, UpstreamKind};
+use warden_gateway::Injection;
+use warden_policy::{PolicyEngine, RouteMap};
+use warden_store::{SealedSecret, Store};
+
+/// Where an upstream's requests go: scheme, host and port, and the base path that every
+/// forwarded path is appended to (without a trailing slash).
+#[derive(Debug, Clone)]
+pub struct BaseUrl {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    pub path_prefix: String,
+}
+
+impl BaseUrl {
+    fn parse(url: &str) -> Result<Self, String> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|_| "its URL does not parse".to_string())?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| "its URL has no scheme".to_string())?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| "its URL has no host".to_string())?;
+        let path_prefix = uri.path().trim_end_matches('/').to_string();
+        Ok(Self {
+            scheme,
+            authority,
+            path_prefix,
+        })
+    }
+}
+
+/// How the secret is presented, as the gateway's header code needs it.
+#[derive(Debug, Clone)]
+pub enum SecretInjection {
+    /// `Authorization: Bearer SECRET`.
+    Bearer,
+    /// `Authorization: Basic …`; the secret is `user:password`.
+    Basic,
+    /// The secret as the value of this header.
+    Header(HeaderName),
+}
+
+impl SecretInjection {
+    fn from_auth(auth: &InjectAuth) -> Result<Self, String> {
+        Ok(match auth {
+            InjectAuth::Bearer => Self::Bearer,
+            InjectAuth::Basic => Self::Basic,
+            InjectAuth::Header(name) => Self::Header(
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| "its injection header is not a valid header name".to_string())?,
+            ),
+        })
+    }
+
+    /// The injection and the secret to inject, from the opened secret.
+    pub fn plan(&self, secret: &str) -> Option<(Injection, String)> {
+        Some(match self {
+            Self::Bearer => (Injection::Bearer, secret.to_string()),
+            Self::Basic => {
+                let (username, password) = secret.split_once(':')?;
+                (
+                    Injection::Basic {
+                        username: username.to_string(),
+                    },
+                    password.to_string(),
+                )
+            }
+            Self::Header(name) => (Injection::Header { name: name.clone() }, secret.to_string()),
+        })
+    }
+}
+
+/// One upstream as the gateway uses it.
+#[derive(Debug)]
+pub struct UpstreamEntry {
+    pub id: UpstreamId,
+    pub name: String,
+    pub kind: UpstreamKind,
+    pub base: BaseUrl,
+    pub injection: SecretInjection,
+    /// Sealed under the data key; opened per request and zeroized after.
+    pub sealed_secret: Option<SealedSecret>,
+    /// The route map of an HTTP upstream (empty for MCP).
+    pub routes: RouteMap,
+}
+
+/// One consistent view of upstreams and policies.
+#[derive(Debug)]
+pub struct Catalog {
+    pub upstreams: HashMap<String, Arc<UpstreamEntry>>,
+    pub engine: Arc<PolicyEngine>,
+    fingerprint: String,
+}
+
+/// The shared, swappable catalog, or why there is none.
+#[derive(Debug)]
+pub struct CatalogState {
+    current: RwLock<Result<Arc<Catalog>, String>>,
+}
+
+impl Default for CatalogState {
+    fn default() -> Self {
+        Self {
+            current: RwLock::new(Err("the gateway has not loaded its policies yet".into())),
+        }
+    }
+}
+
+/// What identifies a version of the catalog: upstream ids, change times and secret
+/// versions, and policy ids with their versions.
+fn fingerprint(upstreams: &[Upstream], policies: &[warden_core::StoredPolicy]) -> String {
+    let mut text = String::new();
+    for upstream in upstreams {
+        text.push_str(&format!(
+            "u:{}:{}:{};",
+            upstream.id,
+            upstream.updated_at.as_millis(),
+            upstream.secret_version
+        ));
+    }
+    for policy in policies {
+        text.push_str(&format!("p:{}:{};", policy.id, policy.version));
+    }
+    text
+}
+
+impl CatalogState {
+    /// The current catalog, or the reason the gateway cannot decide.
+    pub fn current(&self) -> Result<Arc<Catalog>, String> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, value: Result<Arc<Catalog>, String>) {
+        match self.current.write() {
+            Ok(mut guard) => *guard = value,
+            Err(poisoned) => *poisoned.into_inner() = value,
+        }
+    }
+
+    /// Re-reads upstreams and policies; rebuilds the engine only if they changed. On
+    /// failure the catalog becomes unavailable, so the gateway refuses rather than decide
+    /// with a stale or partial view.
+    pub async fn reload(&self, store: &dyn Store) {
+        if let Err(reason) = self.try_reload(store).await {
+            tracing::error!(%reason, "the gateway cannot load upstreams and policies; refusing requests until it can");
+            self.set(Err(reason));
+        }
+    }
+
+    async fn try_reload(&self, store: &dyn Store) -> Result<(), String> {
+        let read_error =
+            |error: warden_store::StoreError| format!("cannot read the store: {error}");
+        let upstreams = store.list_upstreams().await.map_err(read_error)?;
+        let policies = store.list_policies().await.map_err(read_error)?;
+        let fingerprint = fingerprint(&upstreams, &policies);
+        if self
+            .current()
+            .is_ok_and(|current| current.fingerprint == fingerprint)
+        {
+            return Ok(());
+        }
+        let engine = crate::policy_engine::build(&upstreams, &policies)
+            .map_err(|error| format!("the stored policies do not compile: {error}"))?;
+        let mut entries = HashMap::with_capacity(upstreams.len());
+        for upstream in &upstreams {
+            let sealed_secret = if upstream.has_secret {
+                store
+                    .upstream_secret(&upstream.name)
+                    .await
+                    .map_err(read_error)?
+            } else {
+                None
+            };
+            let invalid = |why: String| format!("upstream `{}`: {why}", upstream.name);
+            let routes = match upstream.kind {
+                UpstreamKind::Http => crate::policy_engine::parse_routes(
+                    upstream.routes.as_deref().unwrap_or_default(),
+                )
+                .map_err(|_| invalid("its route map does not parse".into()))?,
+                UpstreamKind::Mcp => RouteMap::default(),
+            };
+            let entry = UpstreamEntry {
+                id: upstream.id,
+                name: upstream.name.clone(),
+                kind: upstream.kind,
+                base: BaseUrl::parse(&upstream.url).map_err(invalid)?,
+                injection: SecretInjection::from_auth(&upstream.auth).map_err(invalid)?,
+                sealed_secret,
+                routes,
+            };
+            entries.insert(upstream.name.clone(), Arc::new(entry));
+        }
+        self.set(Ok(Arc::new(Catalog {
+            upstreams: entries,
+            engine: Arc::new(engine),
+            fingerprint,
+        })));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_keep_their_path_prefix() {
+        let base = BaseUrl::parse("https://crm.example.com:8443/api/v2/")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(base.scheme, Scheme::HTTPS);
+        assert_eq!(base.authority.as_str(), "crm.example.com:8443");
+        assert_eq!(base.path_prefix, "/api/v2");
+        let bare = BaseUrl::parse("http://127.0.0.1:9000").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(bare.path_prefix, "");
+    }
+
+    #[test]
+    fn basic_secrets_split_at_the_first_colon() {
+        let (injection, secret) = SecretInjection::Basic
+            .plan("svc:pa:ss")
+            .unwrap_or_else(|| panic!("no plan"));
+        assert_eq!(
+            injection,
+            Injection::Basic {
+                username: "svc".into()
+            }
+        );
+        assert_eq!(secret, "pa:ss");
+        assert!(SecretInjection::Basic.plan("no-colon").is_none());
+    }
+}

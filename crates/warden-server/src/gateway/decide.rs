@@ -1,0 +1,206 @@
+//! The decision for one request, without I/O: task bounds first, then Cedar on the
+//! indexed slice of the policy set, for every action the request asks for (one route, or
+//! every `tools/call` in an MCP batch). Kept synchronous and separate from the listener so
+//! that it can be benchmarked on its own.
+
+use serde_json::{Map, Value};
+use warden_crypto::AccessClaims;
+use warden_gateway::{Refusal, RefusalCode};
+use warden_policy::{
+    DecisionReason, DecisionRequest, Effect, PolicyEngine, RequestContext, TaskBounds,
+    resource_uid_text, within_task,
+};
+
+/// One thing the request asks to do: an action on a resource, with a tool call's arguments.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub arguments: Option<Map<String, Value>>,
+}
+
+impl Ask {
+    /// The resource as Cedar writes it, e.g. `Ticket::"42"`.
+    pub fn resource_text(&self) -> String {
+        resource_uid_text(&self.resource_type, &self.resource_id)
+            .unwrap_or_else(|| format!("{}::{:?}", self.resource_type, self.resource_id))
+    }
+}
+
+/// The agent behind a verified token, as policies see it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub agent_id: String,
+    pub agent_name: String,
+    pub owner_email: String,
+    pub environment: Option<String>,
+    /// The user the agent acts for (the token's subject when it is not the agent).
+    pub on_behalf_of: Option<String>,
+}
+
+/// What was decided for the whole request.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub effect: Effect,
+    /// The rule that decided, as the refusal and the audit trail name it.
+    pub rule: &'static str,
+    pub policy_ids: Vec<String>,
+    /// The task whose bounds the request fell within, when the token carries tasks.
+    pub task_id: Option<String>,
+    /// The refusal to answer with, for a deny or a hold.
+    pub refusal: Option<Refusal>,
+}
+
+impl Verdict {
+    fn refused(refusal: Refusal, rule: &'static str, task_id: Option<String>) -> Self {
+        Self {
+            effect: Effect::Deny,
+            rule,
+            policy_ids: refusal.policy_ids.clone(),
+            task_id,
+            refusal: Some(refusal),
+        }
+    }
+}
+
+/// The task bounds a token carries; empty when it names no task.
+pub fn task_bounds(claims: &AccessClaims) -> Vec<TaskBounds> {
+    claims
+        .tasks()
+        .map(|task| TaskBounds {
+            task_id: task.task_id.clone(),
+            actions: task.actions.clone(),
+            resources: task.resources.clone(),
+        })
+        .collect()
+}
+
+/// Decides `asks` for `caller` on `upstream`. `approved` says a human approved this exact
+/// request, which turns a hold into an allow (and nothing else).
+pub fn decide(
+    engine: &PolicyEngine,
+    upstream: &str,
+    caller: &Caller,
+    tasks: &[TaskBounds],
+    asks: &[Ask],
+    reason: Option<&str>,
+    approved: bool,
+) -> Verdict {
+    let mut task_id = None;
+    if !tasks.is_empty() {
+        for ask in asks {
+            let resource = ask.resource_text();
+            let Some(task) = tasks
+                .iter()
+                .find(|task| within_task(task, &ask.action, &resource))
+            else {
+                let refusal = Refusal::new(
+                    RefusalCode::OutOfTaskScope,
+                    format!(
+                        "the token's task does not cover {} on {resource}",
+                        ask.action
+                    ),
+                )
+                .with_rule("task_bounds");
+                return Verdict::refused(refusal, "task_bounds", None);
+            };
+            task_id.get_or_insert_with(|| task.task_id.clone());
+        }
+    }
+
+    let mut held = false;
+    let mut policy_ids: Vec<String> = Vec::new();
+    let mut reason_seen = DecisionReason::Permit;
+    for ask in asks {
+        let decision = engine.decide(&DecisionRequest {
+            agent: &caller.agent_name,
+            owner: &caller.owner_email,
+            on_behalf_of: caller.on_behalf_of.as_deref(),
+            upstream,
+            action: &ask.action,
+            resource_type: &ask.resource_type,
+            resource_id: &ask.resource_id,
+            context: RequestContext {
+                reason,
+                task: task_id.as_deref(),
+                environment: caller.environment.as_deref(),
+                arguments: ask.arguments.as_ref(),
+            },
+            approved,
+        });
+        match decision.effect {
+            Effect::Deny => {
+                if !decision.errors.is_empty() {
+                    tracing::warn!(errors = ?decision.errors, action = %ask.action, "a policy decision failed; denying");
+                }
+                let refusal = Refusal::from_decision(&decision).unwrap_or_else(|| {
+                    Refusal::new(RefusalCode::Forbidden, "the request is refused")
+                });
+                return Verdict::refused(refusal, decision.reason.as_str(), task_id);
+            }
+            Effect::Hold => held = true,
+            Effect::Allow => {}
+        }
+        if decision.reason != DecisionReason::Permit {
+            reason_seen = decision.reason;
+        }
+        policy_ids.extend(decision.policy_ids);
+    }
+    policy_ids.sort();
+    policy_ids.dedup();
+    if held {
+        let refusal = Refusal {
+            policy_ids: policy_ids.clone(),
+            ..Refusal::new(
+                RefusalCode::ApprovalRequired,
+                "this request needs a human's approval",
+            )
+            .with_rule("approval_required")
+        };
+        return Verdict {
+            effect: Effect::Hold,
+            rule: "approval_required",
+            policy_ids,
+            task_id,
+            refusal: Some(refusal),
+        };
+    }
+    Verdict {
+        effect: Effect::Allow,
+        rule: if asks.is_empty() {
+            "mcp_passthrough"
+        } else {
+            reason_seen.as_str()
+        },
+        policy_ids,
+        task_id,
+        refusal: None,
+    }
+}
+
+/// Whether `caller` may see `tool` in a `tools/list` answer: when a call with no
+/// arguments would not be denied, or when only its arguments could decide (a policy that
+/// reads an argument the empty call lacks fails to evaluate). The call itself is still
+/// decided on its own.
+pub fn may_list_tool(engine: &PolicyEngine, upstream: &str, caller: &Caller, tool: &str) -> bool {
+    let id = format!("{upstream}/{tool}");
+    let empty = Map::new();
+    let decision = engine.decide(&DecisionRequest {
+        agent: &caller.agent_name,
+        owner: &caller.owner_email,
+        on_behalf_of: caller.on_behalf_of.as_deref(),
+        upstream,
+        action: "call_tool",
+        resource_type: "Tool",
+        resource_id: &id,
+        context: RequestContext {
+            reason: None,
+            task: None,
+            environment: caller.environment.as_deref(),
+            arguments: Some(&empty),
+        },
+        approved: false,
+    });
+    decision.effect != Effect::Deny || decision.reason == DecisionReason::EvaluationError
+}

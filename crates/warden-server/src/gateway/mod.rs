@@ -1,0 +1,158 @@
+//! The gateway listener: `/{upstream}/{path…}`, the boundary between agents and the
+//! systems they call, and the RFC 9728 protected-resource metadata of each upstream.
+//!
+//! The request pipeline is in `pipeline`; the decision (task bounds, Cedar) in `decide`;
+//! what the gateway knows of upstreams and policies, in memory, in `catalog`; bodies in
+//! `body`; the upstream client in `forward`; held requests in `hold`.
+//!
+//! Architecture invariant: the hot path reads no database. Tokens are verified against the
+//! key ring and revocation state in memory, decisions against the catalog in memory; the
+//! only store calls are the audit records (the decision, durable before anything is
+//! forwarded, and the outcome after) and, for held requests, the approvals.
+
+pub mod body;
+pub mod catalog;
+pub mod decide;
+mod forward;
+mod hold;
+pub mod listener;
+mod pipeline;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use warden_audit::AuditHmacKey;
+
+use crate::config::GatewayConfig;
+use crate::state::AppState;
+
+pub use catalog::CatalogState;
+pub use listener::{GatewayPeer, SniffingListener};
+pub use pipeline::REASON_HEADER;
+
+/// The gateway's limits and timeouts.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// The largest request body forwarded, in bytes.
+    pub max_body_bytes: u64,
+    /// The largest MCP request body (read whole, to be parsed), in bytes.
+    pub mcp_max_body_bytes: u64,
+    /// How long to wait for an upstream's response headers.
+    pub upstream_timeout: Duration,
+    /// How long a held request waits for a human before its approval expires.
+    pub approval_ttl_secs: i64,
+    /// The longest `Prefer: wait=N` honoured, in seconds.
+    pub max_wait_secs: u64,
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+pub const DEFAULT_MCP_MAX_BODY_BYTES: u64 = 1024 * 1024;
+pub const DEFAULT_UPSTREAM_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_APPROVAL_TTL_SECS: i64 = 900;
+pub const DEFAULT_MAX_WAIT_SECS: u64 = 300;
+
+impl GatewaySettings {
+    pub fn resolve(config: &GatewayConfig) -> Self {
+        Self {
+            max_body_bytes: config.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            mcp_max_body_bytes: config
+                .mcp_max_body_bytes
+                .unwrap_or(DEFAULT_MCP_MAX_BODY_BYTES),
+            upstream_timeout: Duration::from_secs(
+                config
+                    .upstream_timeout_secs
+                    .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_SECS),
+            ),
+            approval_ttl_secs: config
+                .approval_ttl_secs
+                .unwrap_or(DEFAULT_APPROVAL_TTL_SECS),
+            max_wait_secs: config.max_wait_secs.unwrap_or(DEFAULT_MAX_WAIT_SECS),
+        }
+    }
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self::resolve(&GatewayConfig::default())
+    }
+}
+
+/// Everything a gateway request needs.
+pub struct Gateway {
+    app: AppState,
+    client: forward::UpstreamClient,
+    settings: GatewaySettings,
+    /// Keys the hashes of queries and bodies in audit records and approval bindings.
+    digest_key: AuditHmacKey,
+}
+
+impl Gateway {
+    pub fn new(app: AppState, settings: GatewaySettings) -> anyhow::Result<Self> {
+        let digest_key = AuditHmacKey::new(
+            app.pepper
+                .hash("warden.gateway-request-digest", b"")
+                .as_bytes(),
+        );
+        Ok(Self {
+            client: forward::client()?,
+            app,
+            settings,
+            digest_key,
+        })
+    }
+
+    fn gateway_url(&self) -> &str {
+        &self.app.credentials.settings.tokens.gateway_url
+    }
+}
+
+/// The gateway router.
+pub fn router(app: AppState, settings: GatewaySettings) -> anyhow::Result<Router> {
+    let gateway = Arc::new(Gateway::new(app, settings)?);
+    Ok(Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource/{upstream}",
+            get(resource_metadata),
+        )
+        .fallback(pipeline::handle)
+        .with_state(gateway)
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            http::header::AUTHORIZATION,
+        ])))
+}
+
+/// RFC 9728 metadata for one upstream: the resource URL tokens must name as their
+/// audience, and the authorization server that issues them.
+async fn resource_metadata(
+    State(gateway): State<Arc<Gateway>>,
+    Path(upstream): Path<String>,
+) -> Response {
+    let known = gateway
+        .app
+        .catalog
+        .current()
+        .is_ok_and(|catalog| catalog.upstreams.contains_key(&upstream));
+    if !known {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "unknown_upstream", "message": "no upstream has this name"})),
+        )
+            .into_response();
+    }
+    let tokens = &gateway.app.credentials.settings.tokens;
+    Json(json!({
+        "resource": tokens.audience_for(&upstream),
+        "authorization_servers": [tokens.issuer],
+        "bearer_methods_supported": ["header"],
+        "resource_name": upstream,
+    }))
+    .into_response()
+}

@@ -1,0 +1,863 @@
+//! One gateway request, phase by phase: vet the target and the framing; authenticate the
+//! bearer token (signature, revocation and kill switch, audience); find the upstream and
+//! what the request asks (a route, or the tool calls in an MCP envelope); check task bounds
+//! and ask Cedar; hold for a human where a policy says so; record the decision durably;
+//! strip the agent's credentials and inject the upstream's secret; forward with bodies
+//! streamed both ways; record the outcome. Any refusal on the way answers at once and
+//! forwards nothing.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Method};
+use warden_audit::{Actor, EventKind, NewEvent, RequestDigest};
+use warden_core::{ApprovalBinding, UpstreamKind};
+use warden_crypto::AccessClaims;
+use warden_gateway::{
+    BodyFraming, Refusal, RefusalCode, check_declared_size, check_framing, mcp,
+    prepare_upstream_headers, strip_agent_headers, strip_hop_by_hop, vet,
+};
+use warden_policy::Effect;
+use zeroize::Zeroizing;
+
+use super::Gateway;
+use super::body::{self, BodyMeter, KillWatch, OutcomeRecorder, Transform};
+use super::catalog::UpstreamEntry;
+use super::decide::{self, Ask, Caller, Verdict};
+use super::forward;
+use super::hold::Held;
+use super::listener::GatewayPeer;
+use crate::tokens::Refusal as TokenRefusal;
+
+/// The header that carries the agent's reason for a request.
+pub const REASON_HEADER: &str = "warden-reason";
+/// The longest reason kept, in bytes.
+const MAX_REASON_BYTES: usize = 1024;
+
+/// A refusal on its way to the agent.
+#[derive(Debug)]
+pub struct Refused {
+    pub refusal: Box<Refusal>,
+    /// `WWW-Authenticate` for 401s (RFC 6750, with the RFC 9728 metadata URL).
+    pub challenge: Option<String>,
+}
+
+impl From<Refusal> for Refused {
+    fn from(refusal: Refusal) -> Self {
+        Self {
+            refusal: Box::new(refusal),
+            challenge: None,
+        }
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.refusal.status(), axum::Json(self.refusal.to_json())).into_response();
+        if let Some(challenge) = self.challenge
+            && let Ok(value) = HeaderValue::from_str(&challenge)
+        {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+fn unavailable(message: &str) -> Refused {
+    Refusal::new(RefusalCode::Unavailable, message)
+        .with_rule("fail_closed")
+        .into()
+}
+
+/// The axum handler for every gateway request.
+pub async fn handle(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<GatewayPeer>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    if peer.ambiguous_framing() {
+        metrics::counter!("warden_gateway_requests_total", "upstream" => "unknown", "outcome" => "bad_request")
+            .increment(1);
+        let refused = Refused::from(
+            Refusal::new(
+                RefusalCode::BadRequest,
+                "a request on this connection has both Content-Length and Transfer-Encoding; send one",
+            )
+            .with_rule("framing"),
+        );
+        let mut response = refused.into_response();
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
+    let peer = peer.addr;
+    let mut upstream_label = "unknown".to_string();
+    let result = gateway
+        .serve(peer, request, started, &mut upstream_label)
+        .await;
+    let outcome = match &result {
+        Ok(_) => "forwarded",
+        Err(refused) => refused.refusal.code.as_str(),
+    };
+    metrics::counter!("warden_gateway_requests_total", "upstream" => upstream_label.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("warden_gateway_request_seconds", "upstream" => upstream_label)
+        .record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(response) => response,
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// The bearer token of an `Authorization` header, if there is exactly one.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let text = value.to_str().ok()?;
+    let (scheme, token) = text.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
+/// The agent's `Warden-Reason`, checked: one header, UTF-8, no control characters, short.
+fn reason(headers: &HeaderMap) -> Result<Option<String>, Refused> {
+    let mut values = headers.get_all(REASON_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |why: &str| -> Refused {
+        Refusal::new(RefusalCode::BadRequest, format!("Warden-Reason {why}"))
+            .with_rule("reason")
+            .into()
+    };
+    if values.next().is_some() {
+        return Err(bad("is repeated; send one"));
+    }
+    let text = std::str::from_utf8(value.as_bytes())
+        .map_err(|_| bad("is not UTF-8"))?
+        .trim();
+    if text.len() > MAX_REASON_BYTES {
+        return Err(bad(&format!("is longer than {MAX_REASON_BYTES} bytes")));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(bad("contains control characters"));
+    }
+    Ok((!text.is_empty()).then(|| text.to_string()))
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+fn content_type_is(headers: &HeaderMap, wanted: &str) -> bool {
+    header_text(headers, CONTENT_TYPE.as_str()).is_some_and(|value| {
+        value
+            .split(';')
+            .next()
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case(wanted))
+    })
+}
+
+/// What the request asks of an upstream, worked out before deciding.
+struct Asked {
+    asks: Vec<Ask>,
+    /// The audit record's action when there is no single ask (an MCP message other than a
+    /// tool call, or a batch).
+    action_label: Option<String>,
+    /// The body, when it had to be read whole to be understood (MCP).
+    body: Option<Bytes>,
+}
+
+impl Gateway {
+    /// `WWW-Authenticate` for a 401 on `upstream`.
+    fn challenge(&self, upstream: &str, error: Option<&str>) -> String {
+        let metadata = format!(
+            "{}/.well-known/oauth-protected-resource/{upstream}",
+            self.gateway_url()
+        );
+        match error {
+            None => format!("Bearer realm=\"warden\", resource_metadata=\"{metadata}\""),
+            Some(description) => format!(
+                "Bearer realm=\"warden\", error=\"invalid_token\", error_description=\"{description}\", resource_metadata=\"{metadata}\""
+            ),
+        }
+    }
+
+    fn unauthorized(&self, code: RefusalCode, upstream: &str, message: &str) -> Refused {
+        let error =
+            (code != RefusalCode::InvalidToken || message != MISSING_TOKEN).then_some(message);
+        Refused {
+            refusal: Box::new(Refusal::new(code, message).with_rule("authentication")),
+            challenge: Some(self.challenge(upstream, error)),
+        }
+    }
+
+    async fn serve(
+        &self,
+        peer: SocketAddr,
+        request: Request,
+        started: Instant,
+        upstream_label: &mut String,
+    ) -> Result<Response, Refused> {
+        let now = self.app.clock.now();
+        let (parts, body) = request.into_parts();
+        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let vetted = vet(target).map_err(|error| Refused::from(Refusal::from(&error)))?;
+        let framing =
+            check_framing(&parts.headers).map_err(|error| Refused::from(Refusal::from(&error)))?;
+        check_declared_size(framing, self.settings.max_body_bytes)
+            .map_err(|error| Refused::from(Refusal::from(&error)))?;
+
+        // Authenticate: signature, type, issuer and times, then revocation and kills.
+        let Some(token) = bearer_token(&parts.headers) else {
+            return Err(self.unauthorized(
+                RefusalCode::InvalidToken,
+                &vetted.upstream,
+                MISSING_TOKEN,
+            ));
+        };
+        let tokens = &self.app.credentials.tokens;
+        let claims = match tokens.verify_token(token, None, now) {
+            Ok(claims) => claims,
+            Err(TokenRefusal::Token(error)) => {
+                tracing::debug!(%error, "gateway refused a token");
+                metrics::counter!("warden_gateway_tokens_refused_total", "reason" => "invalid")
+                    .increment(1);
+                return Err(self.unauthorized(
+                    RefusalCode::InvalidToken,
+                    &vetted.upstream,
+                    "the access token is invalid or expired",
+                ));
+            }
+            Err(TokenRefusal::Revoked(revoked)) => {
+                tracing::info!(%revoked, "gateway refused a revoked token");
+                metrics::counter!("warden_gateway_tokens_refused_total", "reason" => "revoked")
+                    .increment(1);
+                return Err(self.unauthorized(
+                    RefusalCode::Revoked,
+                    &vetted.upstream,
+                    "the access token has been revoked, or its agent is suspended",
+                ));
+            }
+        };
+        if claims.aud != tokens.settings.audience_for(&vetted.upstream) {
+            return Err(self.unauthorized(
+                RefusalCode::WrongAudience,
+                &vetted.upstream,
+                "the access token is for another upstream; ask for one with resource set to this upstream",
+            ));
+        }
+
+        let catalog = self.app.catalog.current().map_err(|_| {
+            unavailable("the gateway cannot load its policies; nothing is forwarded")
+        })?;
+        let Some(upstream) = catalog.upstreams.get(&vetted.upstream).cloned() else {
+            return Err(
+                Refusal::new(RefusalCode::UnknownUpstream, "no upstream has this name")
+                    .with_rule("upstream")
+                    .into(),
+            );
+        };
+        upstream_label.clone_from(&upstream.name);
+        let caller = self.caller(&claims, &vetted.upstream)?;
+        let reason = reason(&parts.headers)?;
+
+        let (asked, body) = self
+            .asked(
+                &upstream,
+                &parts.method,
+                &parts.headers,
+                &vetted.route_path,
+                body,
+            )
+            .await?;
+        let Asked {
+            asks,
+            action_label,
+            body: buffered,
+        } = asked;
+        let tasks = decide::task_bounds(&claims);
+        let decide = |approved: bool| {
+            decide::decide(
+                &catalog.engine,
+                &upstream.name,
+                &caller,
+                &tasks,
+                &asks,
+                reason.as_deref(),
+                approved,
+            )
+        };
+        let mut verdict = decide(false);
+        metrics::histogram!("warden_gateway_decision_seconds", "upstream" => upstream.name.clone())
+            .record(started.elapsed().as_secs_f64());
+
+        let mut kill = KillWatch::new(
+            Arc::clone(&self.app.credentials),
+            Arc::clone(&self.app.clock),
+            Arc::clone(&claims),
+        );
+        let mut buffered = buffered;
+        let mut body = body;
+        let mut approved = None;
+        if verdict.effect == Effect::Hold {
+            // A human approves this exact request, body included, so it is read whole.
+            let bytes = match buffered.take() {
+                Some(bytes) => bytes,
+                None => {
+                    self.read_whole(std::mem::replace(&mut body, Body::empty()))
+                        .await?
+                }
+            };
+            let binding = ApprovalBinding {
+                agent_id: caller.agent_id.clone(),
+                upstream: upstream.name.clone(),
+                method: parts.method.to_string(),
+                path: vetted.forward_path.clone(),
+                body_digest: self.binding_digest(vetted.query.as_deref(), &bytes),
+                task_id: verdict.task_id.clone(),
+            };
+            let hold_event = self.decision_record(
+                &claims,
+                &caller,
+                &upstream.name,
+                &verdict,
+                &asks,
+                action_label.clone(),
+                &parts.method,
+                &vetted,
+                Some(&bytes),
+                peer,
+                reason.as_deref(),
+            );
+            buffered = Some(bytes);
+            let held = Held {
+                caller: &caller,
+                upstream: &upstream.name,
+                binding,
+                verdict: &verdict,
+                asks: &asks,
+                reason: reason.as_deref(),
+                token_jti: &claims.jti,
+                hold_event,
+            };
+            approved = Some(
+                self.resolve_hold(held, &parts.headers, &mut kill, now)
+                    .await?,
+            );
+            verdict = decide(true);
+        }
+
+        let mut event = self.decision_record(
+            &claims,
+            &caller,
+            &upstream.name,
+            &verdict,
+            &asks,
+            action_label,
+            &parts.method,
+            &vetted,
+            buffered.as_deref(),
+            peer,
+            reason.as_deref(),
+        );
+        if let Some(approved) = &approved {
+            event = event.approval(approved.approval_id.clone());
+            if let Some(approver) = &approved.approved_by {
+                event = event.approved_by(approver.clone());
+            }
+        }
+        let decided = self
+            .app
+            .store
+            .record(event.clone(), self.app.clock.now())
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "cannot record a gateway decision; refusing");
+                unavailable("the decision cannot be recorded, so the request is refused")
+            })?;
+        let decided_as = match verdict.effect {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+            Effect::Hold => "hold",
+        };
+        metrics::counter!("warden_gateway_decisions_total", "upstream" => upstream.name.clone(), "decision" => decided_as)
+            .increment(1);
+        if let Some(refusal) = verdict.refusal {
+            return Err(refusal.into());
+        }
+
+        // Forward: the agent's credentials out, the upstream's secret in.
+        let mut headers = parts.headers;
+        self.inject(&upstream, &mut headers)?;
+        if buffered.is_none() && framing == BodyFraming::Chunked {
+            // Transfer-Encoding is hop-by-hop, so it was removed; say again that a body
+            // follows (the client would otherwise send none for a GET).
+            headers.insert(
+                http::header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+        }
+        let meter = buffered.is_none().then(|| {
+            Arc::new(Mutex::new(BodyMeter::new(
+                &self.digest_key,
+                self.settings.max_body_bytes,
+            )))
+        });
+        let outgoing = match (&buffered, &meter) {
+            (Some(bytes), _) => Body::from(bytes.clone()),
+            (None, Some(meter)) => body::metered_request(body, Arc::clone(meter)),
+            (None, None) => Body::empty(),
+        };
+        let uri = forward::upstream_uri(&upstream.base, &vetted).map_err(|_| {
+            Refused::from(
+                Refusal::new(RefusalCode::BadRequest, "the path cannot be forwarded")
+                    .with_rule("path"),
+            )
+        })?;
+        let upstream_request =
+            forward::upstream_request(parts.method.clone(), uri, headers, outgoing).map_err(
+                |_| {
+                    Refused::from(
+                        Refusal::new(RefusalCode::BadRequest, "the request cannot be forwarded")
+                            .with_rule("framing"),
+                    )
+                },
+            )?;
+
+        let outcome_event = {
+            let mut outcome = event;
+            outcome.kind = EventKind::GatewayOutcome;
+            outcome.detail("decision_sequence", decided.sequence.to_string())
+        };
+        let mut outcome = OutcomeRecorder::new(
+            Arc::clone(&self.app.store),
+            Arc::clone(&self.app.clock),
+            outcome_event,
+            Instant::now(),
+            meter.clone(),
+        );
+        let forwarded_at = Instant::now();
+        let sent = tokio::select! {
+            biased;
+            () = kill.revoked() => {
+                outcome.fail("killed");
+                outcome.status(RefusalCode::Revoked.status().as_u16());
+                return Err(self.unauthorized(RefusalCode::Revoked, &upstream.name, "the agent's access was revoked while the request was in flight"));
+            }
+            sent = tokio::time::timeout(self.settings.upstream_timeout, self.client.request(upstream_request)) => sent,
+        };
+        metrics::histogram!("warden_gateway_upstream_seconds", "upstream" => upstream.name.clone())
+            .record(forwarded_at.elapsed().as_secs_f64());
+        let response = match sent {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                if meter.as_ref().is_some_and(|meter| match meter.lock() {
+                    Ok(meter) => meter.exceeded(),
+                    Err(poisoned) => poisoned.into_inner().exceeded(),
+                }) {
+                    outcome.fail("body_too_large");
+                    outcome.status(413);
+                    return Err(Refusal::new(
+                        RefusalCode::BodyTooLarge,
+                        format!(
+                            "the request body is larger than {} bytes",
+                            self.settings.max_body_bytes
+                        ),
+                    )
+                    .with_rule("framing")
+                    .into());
+                }
+                tracing::warn!(upstream = %upstream.name, error = %error, "the upstream could not be reached");
+                outcome.fail("upstream_unavailable");
+                outcome.status(502);
+                return Err(Refusal::new(
+                    RefusalCode::UpstreamUnavailable,
+                    "the upstream could not be reached",
+                )
+                .with_rule("upstream")
+                .into());
+            }
+            Err(_) => {
+                outcome.fail("upstream_timeout");
+                outcome.status(502);
+                return Err(Refusal::new(
+                    RefusalCode::UpstreamUnavailable,
+                    format!(
+                        "the upstream did not answer within {} s",
+                        self.settings.upstream_timeout.as_secs()
+                    ),
+                )
+                .with_rule("upstream")
+                .into());
+            }
+        };
+
+        let (mut response_parts, response_body) = response.into_parts();
+        strip_hop_by_hop(&mut response_parts.headers);
+        outcome.status(response_parts.status.as_u16());
+        let transform = match upstream.kind {
+            UpstreamKind::Http => Transform::None,
+            UpstreamKind::Mcp => {
+                let allow = self.tool_predicate(&catalog.engine, &upstream.name, &caller);
+                if content_type_is(&response_parts.headers, "text/event-stream") {
+                    response_parts.headers.remove(CONTENT_LENGTH);
+                    Transform::Sse(warden_gateway::SseFilter::new(allow))
+                } else if content_type_is(&response_parts.headers, "application/json") {
+                    let filtered = self
+                        .filter_json_answer(response_body, &allow, &mut outcome)
+                        .await?;
+                    response_parts.headers.remove(CONTENT_LENGTH);
+                    outcome.add_bytes(filtered.len());
+                    outcome.complete();
+                    return Ok(Response::from_parts(response_parts, Body::from(filtered)));
+                } else {
+                    Transform::None
+                }
+            }
+        };
+        Ok(Response::from_parts(
+            response_parts,
+            body::relay(response_body, kill, transform, outcome),
+        ))
+    }
+
+    /// The agent behind `claims`, from the in-memory identity state.
+    fn caller(&self, claims: &AccessClaims, upstream: &str) -> Result<Caller, Refused> {
+        let revocations = self.app.credentials.tokens.revocations.current();
+        let Some(agent) = revocations.identity(&claims.client_id) else {
+            return Err(self.unauthorized(
+                RefusalCode::Revoked,
+                upstream,
+                "the token's agent is unknown",
+            ));
+        };
+        Ok(Caller {
+            agent_id: agent.id.clone(),
+            agent_name: agent.name.clone(),
+            owner_email: agent.owner_email.clone(),
+            environment: agent.environment.clone(),
+            on_behalf_of: (claims.sub != claims.client_id).then(|| claims.sub.clone()),
+        })
+    }
+
+    /// Works out what the request asks: the matching route of an HTTP upstream, or the
+    /// tool calls in an MCP request (whose body is read whole, within its limit, to be
+    /// parsed, and whose `Mcp-Method`/`Mcp-Name` headers must agree with it).
+    async fn asked(
+        &self,
+        upstream: &UpstreamEntry,
+        method: &Method,
+        headers: &HeaderMap,
+        route_path: &str,
+        body: Body,
+    ) -> Result<(Asked, Body), Refused> {
+        match upstream.kind {
+            UpstreamKind::Http => {
+                let Some(matched) = upstream.routes.match_request(method.as_str(), route_path)
+                else {
+                    return Err(Refusal::new(
+                        RefusalCode::UnknownRoute,
+                        "no route of this upstream matches the method and path",
+                    )
+                    .with_rule("route")
+                    .into());
+                };
+                let ask = Ask {
+                    action: matched.action.to_string(),
+                    resource_type: matched.resource_type.to_string(),
+                    resource_id: matched.resource_id.clone(),
+                    arguments: None,
+                };
+                Ok((
+                    Asked {
+                        asks: vec![ask],
+                        action_label: None,
+                        body: None,
+                    },
+                    body,
+                ))
+            }
+            UpstreamKind::Mcp if method == Method::POST => {
+                let limit = usize::try_from(self.settings.mcp_max_body_bytes).unwrap_or(usize::MAX);
+                let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+                    Refused::from(
+                        Refusal::new(
+                            RefusalCode::BodyTooLarge,
+                            format!("an MCP request body is limited to {limit} bytes"),
+                        )
+                        .with_rule("framing"),
+                    )
+                })?;
+                let envelope = mcp::parse_request(&bytes)
+                    .map_err(|error| Refused::from(Refusal::from(&error)))?;
+                mcp::check_headers(
+                    &envelope,
+                    header_text(headers, "mcp-method"),
+                    header_text(headers, "mcp-name"),
+                )
+                .map_err(|error| Refused::from(Refusal::from(&error)))?;
+                let asks: Vec<Ask> = envelope
+                    .tool_calls()
+                    .map(|call| Ask {
+                        action: "call_tool".to_string(),
+                        resource_type: "Tool".to_string(),
+                        resource_id: format!("{}/{}", upstream.name, call.name),
+                        arguments: Some(call.arguments.clone()),
+                    })
+                    .collect();
+                let methods: Vec<&str> = envelope
+                    .messages
+                    .iter()
+                    .filter_map(mcp::Message::method)
+                    .collect();
+                let action_label = (asks.len() != 1).then(|| {
+                    if methods.is_empty() {
+                        "response".to_string()
+                    } else {
+                        methods.join(",")
+                    }
+                });
+                Ok((
+                    Asked {
+                        asks,
+                        action_label,
+                        body: Some(bytes),
+                    },
+                    Body::empty(),
+                ))
+            }
+            UpstreamKind::Mcp => {
+                let label = if method == Method::GET {
+                    "stream"
+                } else if method == Method::DELETE {
+                    "session_end"
+                } else {
+                    "other"
+                };
+                Ok((
+                    Asked {
+                        asks: Vec::new(),
+                        action_label: Some(label.to_string()),
+                        body: None,
+                    },
+                    body,
+                ))
+            }
+        }
+    }
+
+    /// The decision record for this request, with its digest, source and reason.
+    #[allow(clippy::too_many_arguments)]
+    fn decision_record(
+        &self,
+        claims: &AccessClaims,
+        caller: &Caller,
+        upstream: &str,
+        verdict: &Verdict,
+        asks: &[Ask],
+        action_label: Option<String>,
+        method: &Method,
+        vetted: &warden_gateway::VettedPath,
+        body: Option<&[u8]>,
+        peer: SocketAddr,
+        reason: Option<&str>,
+    ) -> NewEvent {
+        let mut event = decision_event(claims, caller, upstream, verdict, asks, action_label)
+            .request(self.digest(method, vetted, body))
+            .source(peer.ip());
+        if let Some(reason) = reason {
+            event = event.reason(reason);
+        }
+        event
+    }
+
+    /// What binds an approval to the query and body: a keyed hash over both, each
+    /// prefixed by its length so that no two requests share it.
+    fn binding_digest(&self, query: Option<&str>, body: &[u8]) -> String {
+        let query = query.unwrap_or_default().as_bytes();
+        let mut hasher = self.digest_key.hasher();
+        hasher.update(&(query.len() as u64).to_be_bytes());
+        hasher.update(query);
+        hasher.update(&(body.len() as u64).to_be_bytes());
+        hasher.update(body);
+        hasher.finish().to_string()
+    }
+
+    /// Reads a request body whole, within the body limit.
+    async fn read_whole(&self, body: Body) -> Result<Bytes, Refused> {
+        let limit = usize::try_from(self.settings.max_body_bytes).unwrap_or(usize::MAX);
+        axum::body::to_bytes(body, limit).await.map_err(|_| {
+            Refused::from(
+                Refusal::new(
+                    RefusalCode::BodyTooLarge,
+                    format!("the request body is larger than {limit} bytes"),
+                )
+                .with_rule("framing"),
+            )
+        })
+    }
+
+    /// The request digest of the decision record: method, path without its query, and
+    /// keyed hashes of the query and of the body when it has been read.
+    fn digest(
+        &self,
+        method: &Method,
+        vetted: &warden_gateway::VettedPath,
+        body: Option<&[u8]>,
+    ) -> RequestDigest {
+        RequestDigest {
+            method: method.as_str().to_string(),
+            path: format!("/{}{}", vetted.upstream, vetted.forward_path),
+            query_hmac: vetted
+                .query
+                .as_ref()
+                .map(|query| self.digest_key.hash(query.as_bytes())),
+            body_hmac: body
+                .filter(|body| !body.is_empty())
+                .map(|body| self.digest_key.hash(body)),
+            body_bytes: body.map(|body| body.len() as u64).filter(|len| *len > 0),
+        }
+    }
+
+    /// Replaces the agent's credentials with the upstream's secret, opened for this
+    /// request only.
+    fn inject(&self, upstream: &UpstreamEntry, headers: &mut HeaderMap) -> Result<(), Refused> {
+        let Some(sealed) = &upstream.sealed_secret else {
+            strip_agent_headers(headers);
+            return Ok(());
+        };
+        let secret_error = || {
+            unavailable("the upstream's secret cannot be used; an administrator must set it again")
+        };
+        let version = u64::try_from(sealed.version).map_err(|_| secret_error())?;
+        let associated = warden_crypto::seal::associated_data(&upstream.id.to_string(), version);
+        let opened = warden_crypto::seal::open(&self.app.data_key, &sealed.bytes, &associated)
+            .map_err(|error| {
+                tracing::error!(upstream = %upstream.name, %error, "cannot open an upstream secret");
+                secret_error()
+            })?;
+        let text = std::str::from_utf8(&opened).map_err(|_| secret_error())?;
+        let (injection, value) = upstream.injection.plan(text).ok_or_else(secret_error)?;
+        let value = Zeroizing::new(value);
+        prepare_upstream_headers(headers, &injection, &value).map_err(|error| {
+            tracing::error!(upstream = %upstream.name, %error, "cannot inject an upstream secret");
+            secret_error()
+        })
+    }
+
+    /// Which tools of `upstream` the caller may see listed.
+    fn tool_predicate(
+        &self,
+        engine: &Arc<warden_policy::PolicyEngine>,
+        upstream: &str,
+        caller: &Caller,
+    ) -> body::ToolPredicate {
+        let engine = Arc::clone(engine);
+        let upstream = upstream.to_string();
+        let caller = caller.clone();
+        Box::new(move |tool: &str| decide::may_list_tool(&engine, &upstream, &caller, tool))
+    }
+
+    /// Reads a JSON MCP answer whole (within the body limit) and filters `tools/list`.
+    async fn filter_json_answer(
+        &self,
+        body: hyper::body::Incoming,
+        allow: &body::ToolPredicate,
+        outcome: &mut OutcomeRecorder,
+    ) -> Result<Vec<u8>, Refused> {
+        use http_body_util::BodyExt as _;
+        let limit = usize::try_from(self.settings.max_body_bytes).unwrap_or(usize::MAX);
+        let collected = http_body_util::Limited::new(body, limit)
+            .collect()
+            .await
+            .map_err(|_| {
+                outcome.fail("upstream_reset");
+                Refused::from(
+                    Refusal::new(
+                        RefusalCode::UpstreamUnavailable,
+                        "the upstream's answer could not be read",
+                    )
+                    .with_rule("upstream"),
+                )
+            })?;
+        let bytes = collected.to_bytes();
+        mcp::filter_tools_list_json(&bytes, allow.as_ref()).map_err(|_| {
+            outcome.fail("unfilterable_answer");
+            Refused::from(
+                Refusal::new(
+                    RefusalCode::UpstreamUnavailable,
+                    "the upstream's answer is not JSON-RPC",
+                )
+                .with_rule("mcp_envelope"),
+            )
+        })
+    }
+}
+
+const MISSING_TOKEN: &str = "a bearer token is required; get one at the token endpoint";
+
+/// The decision record: who, for whom, which task, what, which policies, what verdict.
+fn decision_event(
+    claims: &AccessClaims,
+    caller: &Caller,
+    upstream: &str,
+    verdict: &Verdict,
+    asks: &[Ask],
+    action_label: Option<String>,
+) -> NewEvent {
+    let decision = match verdict.effect {
+        Effect::Allow => warden_audit::Decision::Allow,
+        Effect::Deny => warden_audit::Decision::Deny,
+        Effect::Hold => warden_audit::Decision::Hold,
+    };
+    let mut event = NewEvent::new(
+        EventKind::GatewayDecision,
+        Actor::agent(caller.agent_id.clone(), caller.agent_name.clone()),
+    )
+    .owner(caller.owner_email.clone())
+    .token(claims.jti.clone())
+    .upstream(upstream)
+    .decision(decision, verdict.policy_ids.iter().cloned())
+    .detail("rule", verdict.rule);
+    if let Some(credential) = &claims.cred {
+        event = event.credential(credential.clone());
+    }
+    if let Some(user) = &caller.on_behalf_of {
+        event = event.on_behalf_of(user.clone());
+    }
+    if let Some(task) = &verdict.task_id {
+        event = event.task(task.clone());
+    }
+    match (asks, action_label) {
+        ([one], None) => {
+            event = event
+                .action(one.action.clone())
+                .resource(one.resource_text());
+        }
+        (many, label) => {
+            if let Some(label) = label {
+                event = event.action(label);
+            }
+            if !many.is_empty() {
+                let resources: Vec<String> = many.iter().map(Ask::resource_text).collect();
+                event = event.resource(resources.join(", "));
+            }
+        }
+    }
+    event
+}
