@@ -172,8 +172,9 @@ impl Server {
     }
 }
 
-/// Every second: revocation state and key ring re-read from the store (how a node learns of
-/// other nodes' revocations and key rotations), expired cache entries dropped.
+/// Every second: revocation state, key ring and the gateway's catalog re-read from the store
+/// (how a node learns of other nodes' revocations, key rotations, upstreams and policies),
+/// expired cache entries dropped.
 async fn plane_upkeep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

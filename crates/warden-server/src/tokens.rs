@@ -129,6 +129,19 @@ impl TokenService {
         audience: Option<&str>,
         now: Timestamp,
     ) -> Result<Arc<AccessClaims>, Refusal> {
+        let claims = self.authenticate(token, audience, now)?;
+        self.revocations.current().check_claims(&claims, now)?;
+        Ok(claims)
+    }
+
+    /// Signature, type, issuer, times and (when given) audience, without revocation: who
+    /// presents the token, for callers that must record who was refused.
+    pub fn authenticate(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Arc<AccessClaims>, TokenError> {
         let ring = self.ring();
         let expect = Expectations {
             issuer: &self.settings.issuer,
@@ -143,7 +156,6 @@ impl TokenService {
             };
             cache.verify(&ring, token, &expect)?
         };
-        self.revocations.current().check_claims(&claims, now)?;
         Ok(claims)
     }
 

@@ -33,7 +33,6 @@ use super::decide::{self, Ask, Caller, Verdict};
 use super::forward;
 use super::hold::Held;
 use super::listener::GatewayPeer;
-use crate::tokens::Refusal as TokenRefusal;
 
 /// The header that carries the agent's reason for a request.
 pub const REASON_HEADER: &str = "warden-reason";
@@ -231,9 +230,9 @@ impl Gateway {
             ));
         };
         let tokens = &self.app.credentials.tokens;
-        let claims = match tokens.verify_token(token, None, now) {
+        let claims = match tokens.authenticate(token, None, now) {
             Ok(claims) => claims,
-            Err(TokenRefusal::Token(error)) => {
+            Err(error) => {
                 tracing::debug!(%error, "gateway refused a token");
                 metrics::counter!("warden_gateway_tokens_refused_total", "reason" => "invalid")
                     .increment(1);
@@ -243,18 +242,37 @@ impl Gateway {
                     "the access token is invalid or expired",
                 ));
             }
-            Err(TokenRefusal::Revoked(revoked)) => {
-                tracing::info!(%revoked, "gateway refused a revoked token");
-                metrics::counter!("warden_gateway_tokens_refused_total", "reason" => "revoked")
-                    .increment(1);
-                return Err(self.unauthorized(
-                    RefusalCode::Revoked,
-                    &vetted.upstream,
-                    "the access token has been revoked, or its agent is suspended",
-                ));
-            }
         };
+        // From here on the token names a Warden agent: its refusals are audited.
+        if let Err(revoked) = tokens.revocations.current().check_claims(&claims, now) {
+            tracing::info!(%revoked, "gateway refused a revoked token");
+            metrics::counter!("warden_gateway_tokens_refused_total", "reason" => "revoked")
+                .increment(1);
+            self.record_refused_token(
+                &claims,
+                &vetted.upstream,
+                "revoked",
+                &revoked.to_string(),
+                peer,
+            )
+            .await;
+            return Err(self.unauthorized(
+                RefusalCode::Revoked,
+                &vetted.upstream,
+                "the access token has been revoked, or its agent is suspended",
+            ));
+        }
         if claims.aud != tokens.settings.audience_for(&vetted.upstream) {
+            metrics::counter!("warden_gateway_tokens_refused_total", "reason" => "wrong_audience")
+                .increment(1);
+            self.record_refused_token(
+                &claims,
+                &vetted.upstream,
+                "wrong_audience",
+                &claims.aud,
+                peer,
+            )
+            .await;
             return Err(self.unauthorized(
                 RefusalCode::WrongAudience,
                 &vetted.upstream,
@@ -534,6 +552,45 @@ impl Gateway {
             response_parts,
             body::relay(response_body, kill, transform, outcome),
         ))
+    }
+
+    /// Records the refusal of a token that verified but may not be used here: a revoked
+    /// or killed agent still trying, or a token for another upstream.
+    async fn record_refused_token(
+        &self,
+        claims: &AccessClaims,
+        upstream: &str,
+        rule: &'static str,
+        detail: &str,
+        peer: SocketAddr,
+    ) {
+        let name = self
+            .app
+            .credentials
+            .tokens
+            .revocations
+            .current()
+            .identity(&claims.client_id)
+            .map_or_else(|| claims.client_id.clone(), |agent| agent.name.clone());
+        let mut event = NewEvent::new(
+            EventKind::GatewayDecision,
+            Actor::agent(claims.client_id.clone(), name),
+        )
+        .token(claims.jti.clone())
+        .upstream(upstream)
+        .decision(warden_audit::Decision::Deny, Vec::<String>::new())
+        .source(peer.ip())
+        .detail("rule", rule)
+        .detail(rule, detail);
+        if claims.sub != claims.client_id {
+            event = event.on_behalf_of(claims.sub.clone());
+        }
+        if let Some(credential) = &claims.cred {
+            event = event.credential(credential.clone());
+        }
+        if let Err(error) = self.app.store.record(event, self.app.clock.now()).await {
+            tracing::error!(%error, "cannot record a refused token");
+        }
     }
 
     /// The agent behind `claims`, from the in-memory identity state.

@@ -507,6 +507,15 @@ async fn a_kill_ends_a_streaming_response_and_refuses_what_follows() {
             .iter()
             .all(|seen| seen.target.ends_with("/stream"))
     );
+    // The killed agent's attempt is on the record, with who tried.
+    let refused = rig
+        .decisions("crm")
+        .await
+        .into_iter()
+        .find(|event| event["details"]["rule"] == "revoked")
+        .expect("the refused attempt is not audited");
+    assert_eq!(refused["decision"], "deny");
+    assert_eq!(refused["actor"]["name"], "support-bot");
 
     eventually(
         "the killed stream's outcome",
@@ -644,5 +653,51 @@ async fn every_request_a_client_saw_succeed_survives_a_crash() {
     }
     assert!(upstream.seen().len() >= seen.len());
     server.cli(&admin, &["audit", "verify"]).ok();
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_set_that_cannot_load_refuses_requests() {
+    let rig = Rig::start("").await;
+    let data_dir = rig.server.data_dir.clone();
+    let Rig {
+        server,
+        upstream,
+        token,
+        dir,
+        ..
+    } = rig;
+    let addresses = (server.api.clone(), server.gateway.clone());
+    assert!(server.stop().success());
+    // Edited behind Warden's back: the stored policy no longer compiles.
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        data_dir.join("warden.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE policies SET text = 'permit(principal == Agent::\"support-bot\", action, resource) when { nonsense };'")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    drop(connection);
+
+    let server = RunningServer::start_on(
+        &data_dir,
+        addresses.0.trim_start_matches("http://"),
+        addresses.1.trim_start_matches("http://"),
+        &[],
+        &[],
+    );
+    let response = reqwest::Client::new()
+        .get(format!("{}/crm/tickets/1", server.gateway))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unavailable");
+    assert!(upstream.seen().is_empty());
     drop(dir);
 }

@@ -16,6 +16,7 @@ mod gateway;
 mod harness;
 mod held;
 mod lifecycle;
+mod mcp;
 mod policy;
 mod serve;
 mod upstream;
