@@ -129,6 +129,49 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// Stops the server, runs `sql` on its SQLite database behind its back, and starts it
+    /// again on the same addresses (tokens name their issuer and audience by address).
+    pub async fn restart_after(self, sql: &'static str) -> Self {
+        let Self {
+            dir,
+            server,
+            admin,
+            upstream,
+            client_id,
+            client_secret,
+            token,
+        } = self;
+        let data_dir = server.data_dir.clone();
+        let (api, gateway) = (server.api.clone(), server.gateway.clone());
+        assert!(server.stop().success());
+        let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+            "sqlite://{}",
+            data_dir.join("warden.db").display()
+        ))
+        .await
+        .unwrap();
+        sqlx::query(sql).execute(&mut connection).await.unwrap();
+        drop(connection);
+        let server = RunningServer::start_on(
+            &data_dir,
+            api.trim_start_matches("http://"),
+            gateway.trim_start_matches("http://"),
+            &[],
+            &[],
+        );
+        Self {
+            dir,
+            server,
+            admin,
+            upstream,
+            client_id,
+            client_secret,
+            token,
+        }
+    }
+}
+
 /// Registers an HTTP upstream whose secret is [`SECRET`], injected as `X-Api-Key`.
 pub fn add_upstream(
     server: &RunningServer,
@@ -532,40 +575,13 @@ async fn a_kill_ends_a_streaming_response_and_refuses_what_follows() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_audit_store_that_refuses_writes_refuses_requests() {
-    let rig = Rig::start("").await;
-    let data_dir = rig.server.data_dir.clone();
-    let Rig {
-        server,
-        upstream,
-        token,
-        dir,
-        ..
-    } = rig;
-    let addresses = (server.api.clone(), server.gateway.clone());
-    assert!(server.stop().success());
-    let database = data_dir.join("warden.db");
-    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
-        "sqlite://{}",
-        database.display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit refused'); END")
-        .execute(&mut connection)
+    let rig = Rig::start("")
         .await
-        .unwrap();
-    drop(connection);
-
-    let server = RunningServer::start_on(
-        &data_dir,
-        addresses.0.trim_start_matches("http://"),
-        addresses.1.trim_start_matches("http://"),
-        &[],
-        &[],
-    );
+        .restart_after("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit refused'); END")
+        .await;
     let response = reqwest::Client::new()
-        .get(format!("{}/crm/tickets/1", server.gateway))
-        .bearer_auth(&token)
+        .get(rig.gateway("/crm/tickets/1"))
+        .bearer_auth(&rig.token)
         .send()
         .await
         .unwrap();
@@ -573,10 +589,9 @@ async fn an_audit_store_that_refuses_writes_refuses_requests() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "unavailable");
     assert!(
-        upstream.seen().is_empty(),
+        rig.upstream.seen().is_empty(),
         "a request went through without its audit record"
     );
-    drop(dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -658,46 +673,19 @@ async fn every_request_a_client_saw_succeed_survives_a_crash() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_policy_set_that_cannot_load_refuses_requests() {
-    let rig = Rig::start("").await;
-    let data_dir = rig.server.data_dir.clone();
-    let Rig {
-        server,
-        upstream,
-        token,
-        dir,
-        ..
-    } = rig;
-    let addresses = (server.api.clone(), server.gateway.clone());
-    assert!(server.stop().success());
     // Edited behind Warden's back: the stored policy no longer compiles.
-    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
-        "sqlite://{}",
-        data_dir.join("warden.db").display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query("UPDATE policies SET text = 'permit(principal == Agent::\"support-bot\", action, resource) when { nonsense };'")
-        .execute(&mut connection)
+    let rig = Rig::start("")
         .await
-        .unwrap();
-    drop(connection);
-
-    let server = RunningServer::start_on(
-        &data_dir,
-        addresses.0.trim_start_matches("http://"),
-        addresses.1.trim_start_matches("http://"),
-        &[],
-        &[],
-    );
+        .restart_after("UPDATE policies SET text = 'permit(principal == Agent::\"support-bot\", action, resource) when { nonsense };'")
+        .await;
     let response = reqwest::Client::new()
-        .get(format!("{}/crm/tickets/1", server.gateway))
-        .bearer_auth(&token)
+        .get(rig.gateway("/crm/tickets/1"))
+        .bearer_auth(&rig.token)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "unavailable");
-    assert!(upstream.seen().is_empty());
-    drop(dir);
+    assert!(rig.upstream.seen().is_empty());
 }
