@@ -19,8 +19,8 @@ use warden_store::Store;
 
 const PEPPER_FILE: &str = "pepper.key";
 const AUDIT_KEY_FILE: &str = "audit.key";
-const DATA_KEY_FILE: &str = "data.key";
-const DATA_KEY_FINGERPRINT: &str = "data_key_fingerprint";
+pub const DATA_KEY_FILE: &str = "data.key";
+const DATA_KEY_FINGERPRINT: &str = warden_store::DATA_KEY_FINGERPRINT_SETTING;
 const NODE_NAME_FILE: &str = "node-name";
 const AUDIT_KEY_ID: &str = "audit_key_id";
 const ADMIN_TOKEN_HASH: &str = "admin_token_hash";
@@ -157,7 +157,9 @@ pub async fn check_key_fingerprint(store: &dyn Store, keys: &Keys) -> anyhow::Re
         bail!(
             "keys/data.key is not the data key this database was initialised with (fingerprint \
              {data_key}, database expects {recorded_data_key}); every node sharing a database \
-             needs the same keys: copy DATA_DIR/keys from the first node"
+             needs the same keys: copy DATA_DIR/keys from the first node (after a data key \
+             rotation, the node that rotated has the new key; one interrupted after its commit \
+             left it in keys/data.key.next)"
         );
     }
     let ours = keys.pepper.fingerprint();

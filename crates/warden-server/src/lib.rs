@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod data_key;
 pub mod error;
 pub mod extract;
 pub mod gateway;
@@ -170,6 +171,32 @@ impl Server {
         gateway.context("the gateway listener failed")?;
         Ok(())
     }
+}
+
+/// `warden keys rotate-data-key`: with every node stopped, re-seals every upstream secret
+/// and signing key under a new data key and replaces `keys/data.key` (see `data_key`).
+pub async fn rotate_data_key(settings: &Settings) -> anyhow::Result<data_key::Rotation> {
+    let keys_dir = settings.data_dir.join("keys");
+    if !keys_dir.join(bootstrap::DATA_KEY_FILE).exists() {
+        anyhow::bail!(
+            "{} has no data key; point --data-dir at the data directory of a node that has run",
+            keys_dir.display()
+        );
+    }
+    let keys = bootstrap::load_keys(&settings.data_dir)?;
+    let audit = AuditSettings {
+        node: bootstrap::node_name(&settings.data_dir)?,
+        signer: Some(keys.audit.clone()),
+        checkpoints: settings.audit_checkpoints,
+    };
+    let store = SqlStore::connect(&settings.database_url(), audit)
+        .await
+        .context("cannot open the database")?;
+    let actor = Actor::admin("local", "local operator");
+    let now = warden_core::Clock::now(&SystemClock);
+    let rotation = data_key::rotate(&store, &keys_dir, &keys.data, &actor, now).await;
+    store.close().await;
+    rotation
 }
 
 /// Every second: revocation state, key ring and the gateway's catalog re-read from the store

@@ -248,6 +248,27 @@ fn from_stored(stored: &StoredSigningKey, data_key: &DataKey) -> Result<SigningK
     Ok(key)
 }
 
+/// A stored signing key sealed again under `new` (for a data key rotation).
+pub fn reseal_signing_key(
+    stored: &StoredSigningKey,
+    old: &DataKey,
+    new: &DataKey,
+) -> Result<StoredSigningKey, RingError> {
+    let unseal = |detail: String| RingError::Unseal {
+        kid: stored.kid.clone(),
+        detail,
+    };
+    let sealed = unhex(&stored.sealed).ok_or_else(|| unseal("not hex".into()))?;
+    let binding = key_binding(&stored.kid);
+    let pkcs8 = seal::open(old, &sealed, &binding).map_err(|error| unseal(error.to_string()))?;
+    let resealed =
+        seal::seal(new, &pkcs8, &binding).map_err(|error| RingError::Key(error.to_string()))?;
+    Ok(StoredSigningKey {
+        sealed: hex(&resealed),
+        ..stored.clone()
+    })
+}
+
 /// Reads the ring from the store; `None` when there is none yet.
 pub async fn load_ring(
     store: &dyn Store,

@@ -117,6 +117,21 @@ pub struct StoredSigningKey {
     pub not_after: Option<i64>,
 }
 
+/// Every value sealed under the data key, sealed again under a new one
+/// ([`crate::Store::reseal_data`]).
+#[derive(Debug, Clone)]
+pub struct ResealedData {
+    /// The fingerprint recorded for the key everything was sealed under until now.
+    pub old_fingerprint: String,
+    pub new_fingerprint: String,
+    /// Each upstream's secret, at the version it was read at.
+    pub upstream_secrets: Vec<(warden_core::UpstreamId, crate::SealedSecret)>,
+    pub signing_keys: Vec<StoredSigningKey>,
+}
+
+/// The setting that records the data key's fingerprint.
+pub const DATA_KEY_FINGERPRINT_SETTING: &str = "data_key_fingerprint";
+
 /// The lifecycle facts about one identity that token verification needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityState {

@@ -15,8 +15,8 @@ mod upstreams;
 pub use audit::{AuditFilter, AuditQuery, AuditSettings, AuditVerifyError};
 
 pub use credentials::{
-    Credential, CredentialKind, CredentialStatus, IdentityState, NewCredential, RevocationSnapshot,
-    StoredSigningKey, TokenRevocation,
+    Credential, CredentialKind, CredentialStatus, DATA_KEY_FINGERPRINT_SETTING, IdentityState,
+    NewCredential, ResealedData, RevocationSnapshot, StoredSigningKey, TokenRevocation,
 };
 pub use error::{StoreError, StoreResult};
 pub use sql::{Dialect, SqlStore};

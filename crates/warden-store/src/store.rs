@@ -12,7 +12,7 @@ use warden_core::{
 
 use crate::audit::{AuditQuery, AuditVerifyError};
 use crate::credentials::{
-    Credential, NewCredential, RevocationSnapshot, StoredSigningKey, TokenRevocation,
+    Credential, NewCredential, ResealedData, RevocationSnapshot, StoredSigningKey, TokenRevocation,
 };
 use crate::error::StoreResult;
 use crate::upstreams::SealedSecret;
@@ -240,6 +240,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         actor: &Actor,
         keys: Vec<StoredSigningKey>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Swaps every sealed value for its re-sealing under a new data key, and the recorded
+    /// key fingerprint, in one transaction with its `key.rotated` event.
+    async fn reseal_data(
+        &self,
+        actor: &Actor,
+        resealed: ResealedData,
         now: Timestamp,
     ) -> StoreResult<()>;
 

@@ -190,6 +190,23 @@ pub enum KeysCommand {
     List,
     /// Start signing with a new key; the old one stays published until its tokens expire.
     Rotate,
+    /// With every node stopped: seal every upstream secret and signing key again under a
+    /// new data key, and replace DATA_DIR/keys/data.key (copy it to the other nodes).
+    RotateDataKey(DataKeyArgs),
+}
+
+/// Where the data key and database are, for commands that work on them directly.
+#[derive(Debug, Args)]
+pub struct DataKeyArgs {
+    /// The node's data directory (its keys/ holds the current data key).
+    #[arg(long, env = "WARDEN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The database, if not the SQLite file in the data directory.
+    #[arg(long, env = "WARDEN_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// The server's TOML settings file.
+    #[arg(long, env = "WARDEN_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// Where an upstream secret comes from; never the command line, where it would be visible

@@ -10,8 +10,8 @@ use warden_core::{
 
 use super::{SqlStore, identities, owners};
 use crate::credentials::{
-    Credential, CredentialKind, CredentialStatus, IdentityState, NewCredential, RevocationSnapshot,
-    StoredSigningKey, TokenRevocation,
+    Credential, CredentialKind, CredentialStatus, DATA_KEY_FINGERPRINT_SETTING, IdentityState,
+    NewCredential, ResealedData, RevocationSnapshot, StoredSigningKey, TokenRevocation,
 };
 use crate::error::{StoreError, StoreResult};
 
@@ -514,6 +514,70 @@ pub(super) async fn replace_signing_keys(
     let event = NewEvent::new(EventKind::KeyRotated, actor.clone())
         .target("signing_key", active)
         .detail("published_keys", keys.len().to_string());
+    store.audit_in_tx(&mut tx, vec![event], now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Replaces every sealed value with its re-sealing under a new data key, and the recorded
+/// fingerprint with the new key's, in one transaction: either every secret opens under the
+/// new key afterwards or nothing changed. Refused when the recorded fingerprint is not
+/// `old_fingerprint` (another rotation got there first) or an upstream's secret moved on.
+pub(super) async fn reseal_data(
+    store: &SqlStore,
+    actor: &Actor,
+    resealed: ResealedData,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let mut tx = store.begin_write().await?;
+    let changed = sqlx::query("UPDATE settings SET value = $1 WHERE key = $2 AND value = $3")
+        .bind(&resealed.new_fingerprint)
+        .bind(DATA_KEY_FINGERPRINT_SETTING)
+        .bind(&resealed.old_fingerprint)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if changed != 1 {
+        return Err(DomainError::InvalidState(
+            "the database's data key is not the one this rotation started from; nothing was changed".into(),
+        )
+        .into());
+    }
+    for (id, secret) in &resealed.upstream_secrets {
+        let changed = sqlx::query(
+            "UPDATE upstreams SET secret_sealed = $1 WHERE id = $2 AND secret_version = $3",
+        )
+        .bind(secret.bytes.clone())
+        .bind(id.to_string())
+        .bind(secret.version)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed != 1 {
+            return Err(DomainError::InvalidState(format!(
+                "upstream {id} changed during the rotation; nothing was changed, run it again"
+            ))
+            .into());
+        }
+    }
+    for key in &resealed.signing_keys {
+        sqlx::query("UPDATE signing_keys SET sealed = $1 WHERE kid = $2")
+            .bind(&key.sealed)
+            .bind(&key.kid)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let event = NewEvent::new(EventKind::KeyRotated, actor.clone())
+        .target("data_key", resealed.new_fingerprint.clone())
+        .detail("previous_fingerprint", resealed.old_fingerprint.clone())
+        .detail(
+            "resealed_upstream_secrets",
+            resealed.upstream_secrets.len().to_string(),
+        )
+        .detail(
+            "resealed_signing_keys",
+            resealed.signing_keys.len().to_string(),
+        );
     store.audit_in_tx(&mut tx, vec![event], now).await?;
     tx.commit().await?;
     Ok(())

@@ -30,7 +30,7 @@ use warden_audit::{Actor, AuditEvent, AuditPublicKey, Checkpoint, NewEvent};
 
 use crate::audit::{AuditQuery, AuditSettings, AuditVerifyError};
 use crate::credentials::{
-    Credential, NewCredential, RevocationSnapshot, StoredSigningKey, TokenRevocation,
+    Credential, NewCredential, ResealedData, RevocationSnapshot, StoredSigningKey, TokenRevocation,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::store::{IdentityChange, Offboarding, Store};
@@ -489,6 +489,15 @@ impl Store for SqlStore {
         now: Timestamp,
     ) -> StoreResult<Vec<Identity>> {
         credentials::restore_owner(self, actor, owner, now).await
+    }
+
+    async fn reseal_data(
+        &self,
+        actor: &Actor,
+        resealed: ResealedData,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        credentials::reseal_data(self, actor, resealed, now).await
     }
 
     async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {

@@ -244,3 +244,97 @@ async fn policies_are_versioned_per_change() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn resealing_under_a_new_data_key_is_all_or_nothing() {
+    on_both(|store, backend| async move {
+        let id = UpstreamId::new_v7();
+        let first = SealedSecret {
+            bytes: vec![1, 1, 1],
+            version: 1,
+        };
+        store
+            .create_upstream(&admin(), id, crm(), Some(first.clone()), T0)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        store
+            .put_setting_if_absent(warden_store::DATA_KEY_FINGERPRINT_SETTING, "old-key")
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        let resealed = |old: &str, version: i64| warden_store::ResealedData {
+            old_fingerprint: old.into(),
+            new_fingerprint: "new-key".into(),
+            upstream_secrets: vec![(
+                id,
+                SealedSecret {
+                    bytes: vec![2, 2, 2],
+                    version,
+                },
+            )],
+            signing_keys: Vec::new(),
+        };
+
+        // From a key the database does not record, or a secret version that moved on:
+        // refused, and nothing changed.
+        for (old, version) in [("another-key", 1), ("old-key", 7)] {
+            let refused = store
+                .reseal_data(&admin(), resealed(old, version), T0)
+                .await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(StoreError::Domain(DomainError::InvalidState(_)))
+                ),
+                "{backend}: {refused:?}"
+            );
+            assert_eq!(
+                store
+                    .upstream_secret("crm")
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
+                Some(first.clone()),
+                "{backend}"
+            );
+            assert_eq!(
+                store
+                    .get_setting(warden_store::DATA_KEY_FINGERPRINT_SETTING)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .as_deref(),
+                Some("old-key"),
+                "{backend}"
+            );
+        }
+
+        store
+            .reseal_data(&admin(), resealed("old-key", 1), T0)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        let now_sealed = store
+            .upstream_secret("crm")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            now_sealed.map(|s| (s.bytes, s.version)),
+            Some((vec![2, 2, 2], 1))
+        );
+        let rotations = store
+            .audit_events(&AuditQuery {
+                filter: AuditFilter {
+                    kind: Some(EventKind::KeyRotated),
+                    ..Default::default()
+                },
+                after: None,
+                limit: 100,
+                newest: false,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rotations.len(), 1, "{backend}");
+        assert_eq!(
+            rotations[0].target.as_ref().map(|t| t.kind.as_str()),
+            Some("data_key")
+        );
+    })
+    .await;
+}

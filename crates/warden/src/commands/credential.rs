@@ -244,6 +244,11 @@ pub async fn keys(
     let keys = match command {
         KeysCommand::List => client.get("/v1/keys", &[]).await?,
         KeysCommand::Rotate => client.post("/v1/keys/rotate", None).await?,
+        KeysCommand::RotateDataKey(_) => {
+            return Err(Failure::refused(
+                "rotate-data-key works on the data directory, not through the API",
+            ));
+        }
     };
     output::page(format, &keys, KEY_COLUMNS);
     Ok(())

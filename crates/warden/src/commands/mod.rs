@@ -9,7 +9,7 @@ mod policy;
 mod serve;
 mod upstream;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, KeysCommand};
 use crate::client::{Client, Failure};
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
@@ -52,6 +52,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Revoke(args) => {
             let client = Client::new(&cli.global.addr, cli.global.token)?;
             credential::stop(&client, format, "revoke", args).await
+        }
+        Command::Keys(KeysCommand::RotateDataKey(args)) => {
+            serve::rotate_data_key(args, format).await
         }
         Command::Keys(command) => {
             let client = Client::new(&cli.global.addr, cli.global.token)?;

@@ -5,7 +5,7 @@ use tracing_subscriber::EnvFilter;
 use warden_crypto::Secret;
 use warden_server::{ConfigLayer, Server, Settings};
 
-use crate::cli::{LogFormat, ServeArgs};
+use crate::cli::{DataKeyArgs, LogFormat, OutputFormat, ServeArgs};
 use crate::client::{EXIT_UNAVAILABLE, Failure};
 use crate::output;
 
@@ -52,6 +52,42 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     }
     server.run(shutdown_signal()).await?;
     output::note("warden: stopped");
+    Ok(())
+}
+
+/// `warden keys rotate-data-key`: re-seals everything under a new data key, offline.
+pub async fn rotate_data_key(args: DataKeyArgs, format: OutputFormat) -> Result<(), Failure> {
+    let flags = ConfigLayer {
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        ..ConfigLayer::default()
+    };
+    let file = match &args.config {
+        Some(path) => ConfigLayer::from_toml_file(path)
+            .map_err(|error| Failure::refused(error.to_string()))?,
+        None => ConfigLayer::default(),
+    };
+    let settings = Settings::resolve(flags.over(file), None);
+    let rotation = warden_server::rotate_data_key(&settings)
+        .await
+        .map_err(|error| Failure::refused(format!("{error:#}")))?;
+    let report = serde_json::json!({
+        "previous_fingerprint": rotation.old_fingerprint,
+        "fingerprint": rotation.new_fingerprint,
+        "resealed_upstream_secrets": rotation.upstream_secrets,
+        "resealed_signing_keys": rotation.signing_keys,
+    });
+    output::record(
+        format,
+        &report,
+        &[
+            "previous_fingerprint",
+            "fingerprint",
+            "resealed_upstream_secrets",
+            "resealed_signing_keys",
+        ],
+    );
+    output::note("warden: copy DATA_DIR/keys/data.key to every node before starting them");
     Ok(())
 }
 

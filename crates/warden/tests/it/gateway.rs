@@ -689,3 +689,113 @@ async fn a_policy_set_that_cannot_load_refuses_requests() {
     assert_eq!(body["error"], "unavailable");
     assert!(rig.upstream.seen().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotating_the_data_key_reseals_every_secret() {
+    let rig = Rig::start("").await;
+    let Rig {
+        server,
+        upstream,
+        token,
+        admin,
+        dir,
+        ..
+    } = rig;
+    let data_dir = server.data_dir.clone();
+    let (api, gateway) = (server.api.clone(), server.gateway.clone());
+    let before = std::fs::read(data_dir.join("keys/data.key")).unwrap();
+    assert!(server.stop().success());
+
+    let rotated = warden()
+        .args(["keys", "rotate-data-key", "--data-dir"])
+        .arg(&data_dir)
+        .args(["-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let report: Value = serde_json::from_slice(&rotated.stdout).unwrap();
+    assert_eq!(report["resealed_upstream_secrets"], 1);
+    assert!(report["resealed_signing_keys"].as_u64().unwrap() >= 1);
+    let after = std::fs::read(data_dir.join("keys/data.key")).unwrap();
+    assert_ne!(before, after);
+    assert_eq!(
+        std::fs::read(data_dir.join("keys/data.key.previous")).unwrap(),
+        before
+    );
+    assert!(!String::from_utf8_lossy(&rotated.stdout).contains(SECRET));
+
+    // The old key no longer opens this database: a node still holding it refuses to start.
+    let stale = tempfile::tempdir().unwrap();
+    let stale_dir = stale.path().join("data");
+    std::fs::create_dir_all(stale_dir.join("keys")).unwrap();
+    for file in ["pepper.key", "audit.key"] {
+        std::fs::copy(
+            data_dir.join("keys").join(file),
+            stale_dir.join("keys").join(file),
+        )
+        .unwrap();
+    }
+    std::fs::write(stale_dir.join("keys/data.key"), &before).unwrap();
+    let refused = warden()
+        .args([
+            "serve",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--gateway-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&stale_dir)
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", data_dir.join("warden.db").display()))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("data key"));
+
+    // With the new key, the token signed before still verifies (the signing keys opened)
+    // and the upstream still gets its secret (the upstream secret opened).
+    let server = RunningServer::start_on(
+        &data_dir,
+        api.trim_start_matches("http://"),
+        gateway.trim_start_matches("http://"),
+        &[],
+        &[],
+    );
+    let response = reqwest::Client::new()
+        .get(format!("{gateway}/crm/tickets/9"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = upstream.seen();
+    assert_eq!(
+        seen.last().unwrap().headers.get("x-api-key").unwrap(),
+        SECRET
+    );
+    let rotations = audit_events_of_kind(&server, &admin, "key.rotated").await;
+    assert!(
+        rotations
+            .iter()
+            .any(|event| event["target"]["kind"] == "data_key"),
+        "{rotations:?}"
+    );
+    drop(dir);
+}
+
+async fn audit_events_of_kind(server: &RunningServer, admin: &str, kind: &str) -> Vec<Value> {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/audit/events", server.api))
+        .bearer_auth(admin)
+        .query(&[("kind", kind), ("limit", "1000")])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    body["items"].as_array().cloned().unwrap_or_default()
+}
