@@ -39,6 +39,8 @@ pub struct Server {
     api: TcpListener,
     gateway: TcpListener,
     gateway_router: axum::Router,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    stop_rx: tokio::sync::watch::Receiver<bool>,
     state: AppState,
     store: SqlStore,
     /// The admin token, present only on the first start, to be shown once.
@@ -100,14 +102,20 @@ impl Server {
             catalog: Arc::new(gateway::CatalogState::default()),
         };
         state.catalog.reload(&*state.store).await;
+        // Created here so the gateway can end its open streams when the server stops
+        // (graceful shutdown waits for responses in flight, and a stream may never end).
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let gateway_router = gateway::router(
             state.clone(),
             gateway::GatewaySettings::resolve(&settings.gateway),
+            stop_rx.clone(),
         )?;
         Ok(Self {
             api,
             gateway,
             gateway_router,
+            stop_tx,
+            stop_rx,
             state,
             store,
             admin_token: admin.created,
@@ -128,8 +136,8 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stop_tx = Arc::new(stop_tx);
+        let stop_rx = self.stop_rx;
+        let stop_tx = Arc::new(self.stop_tx);
         let on_signal = stop_tx.clone();
         tokio::spawn(async move {
             shutdown.await;

@@ -4,8 +4,9 @@
 //!   limit and its keyed hash computed for the outcome record.
 //! - A response body is relayed frame by frame; an MCP event stream is filtered as it
 //!   goes; the stream ends the moment the agent's token stops being honoured (a kill or a
-//!   revocation reaches streams in flight); and when it ends, however it ends, the
-//!   outcome (status, bytes, latency, error) is recorded.
+//!   revocation reaches streams in flight) or the server begins to stop (a graceful
+//!   shutdown would otherwise wait for a stream that never ends); and when it ends, however
+//!   it ends, the outcome (status, bytes, latency, error) is recorded.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -239,12 +240,14 @@ pub enum Transform {
 struct Relay {
     upstream: Incoming,
     kill: KillWatch,
+    stopping: tokio::sync::watch::Receiver<bool>,
     transform: Transform,
     outcome: OutcomeRecorder,
 }
 
 enum Step {
     Killed,
+    Stopping,
     Frame(Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>),
 }
 
@@ -252,12 +255,14 @@ enum Step {
 pub fn relay(
     upstream: Incoming,
     kill: KillWatch,
+    stopping: tokio::sync::watch::Receiver<bool>,
     transform: Transform,
     outcome: OutcomeRecorder,
 ) -> Body {
     let state = Relay {
         upstream,
         kill,
+        stopping,
         transform,
         outcome,
     };
@@ -267,9 +272,15 @@ pub fn relay(
             let step = tokio::select! {
                 biased;
                 () = state.kill.revoked() => Step::Killed,
+                _ = state.stopping.wait_for(|stopping| *stopping) => Step::Stopping,
                 frame = state.upstream.frame() => Step::Frame(frame),
             };
             match step {
+                Step::Stopping => {
+                    state.outcome.fail("server_stopping");
+                    let error = std::io::Error::other("the gateway is stopping");
+                    return Some((Err(error), None));
+                }
                 Step::Killed => {
                     state.outcome.fail("killed");
                     let error = std::io::Error::other("the agent's access was revoked");

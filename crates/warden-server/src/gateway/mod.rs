@@ -92,10 +92,16 @@ pub struct Gateway {
     settings: GatewaySettings,
     /// Keys the hashes of queries and bodies in audit records and approval bindings.
     digest_key: AuditHmacKey,
+    /// Turns true when the server stops: open streams end rather than hold shutdown up.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Gateway {
-    pub fn new(app: AppState, settings: GatewaySettings) -> anyhow::Result<Self> {
+    pub fn new(
+        app: AppState,
+        settings: GatewaySettings,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
         let digest_key = AuditHmacKey::new(
             app.pepper
                 .hash("warden.gateway-request-digest", b"")
@@ -106,6 +112,7 @@ impl Gateway {
             app,
             settings,
             digest_key,
+            stopping,
         })
     }
 
@@ -114,9 +121,13 @@ impl Gateway {
     }
 }
 
-/// The gateway router.
-pub fn router(app: AppState, settings: GatewaySettings) -> anyhow::Result<Router> {
-    let gateway = Arc::new(Gateway::new(app, settings)?);
+/// The gateway router; `stopping` turns true when the server begins to stop.
+pub fn router(
+    app: AppState,
+    settings: GatewaySettings,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Router> {
+    let gateway = Arc::new(Gateway::new(app, settings, stopping)?);
     Ok(Router::new()
         .route(
             "/.well-known/oauth-protected-resource/{upstream}",

@@ -550,7 +550,13 @@ impl Gateway {
         };
         Ok(Response::from_parts(
             response_parts,
-            body::relay(response_body, kill, transform, outcome),
+            body::relay(
+                response_body,
+                kill,
+                self.stopping.clone(),
+                transform,
+                outcome,
+            ),
         ))
     }
 

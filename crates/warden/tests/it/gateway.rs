@@ -799,3 +799,36 @@ async fn audit_events_of_kind(server: &RunningServer, admin: &str, kind: &str) -
     let body: Value = response.json().await.unwrap();
     body["items"].as_array().cloned().unwrap_or_default()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_the_server_ends_open_streams() {
+    let rig = Rig::start("").await;
+    let mut response = reqwest::Client::new()
+        .get(rig.gateway("/crm/stream"))
+        .bearer_auth(&rig.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.chunk().await.unwrap().is_some());
+    let Rig { server, dir, .. } = rig;
+    // SIGTERM: the server stops accepting, ends the endless stream and exits 0 (`stop`
+    // fails the test if it is still running after its deadline).
+    let status = tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+    assert!(status.success());
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match response.chunk().await {
+                Ok(Some(_)) => {}
+                Ok(None) => return "completed",
+                Err(_) => return "cut",
+            }
+        }
+    })
+    .await
+    .expect("the stream outlived the server");
+    assert_eq!(ended, "cut");
+    drop(dir);
+}
