@@ -674,6 +674,21 @@ impl Gateway {
                     header_text(headers, "mcp-name"),
                 )
                 .map_err(|error| Refused::from(Refusal::from(&error)))?;
+                if let Some(method) = envelope
+                    .messages
+                    .iter()
+                    .filter_map(mcp::Message::method)
+                    .find(|method| !mcp_method_passes(method))
+                {
+                    return Err(Refusal::new(
+                        RefusalCode::Forbidden,
+                        format!(
+                            "MCP method {method:?} is not allowed through the gateway: only tools are authorized (tools/list, tools/call) besides the session's own messages"
+                        ),
+                    )
+                    .with_rule("mcp_method")
+                    .into());
+                }
                 let asks: Vec<Ask> = envelope
                     .tool_calls()
                     .map(|call| Ask {
@@ -870,6 +885,17 @@ impl Gateway {
             )
         })
     }
+}
+
+/// Whether an MCP request or notification may pass without a policy decision of its own:
+/// the session's lifecycle, `tools/list` (whose answer is filtered) and `tools/call` (decided
+/// per tool). Everything else an agent could ask of the server (resources, prompts,
+/// completions, …) is refused, since no policy can yet say who may do it.
+fn mcp_method_passes(method: &str) -> bool {
+    matches!(
+        method,
+        "initialize" | "ping" | "tools/list" | mcp::TOOLS_CALL | "logging/setLevel"
+    ) || method.starts_with("notifications/")
 }
 
 const MISSING_TOKEN: &str = "a bearer token is required; get one at the token endpoint";

@@ -654,6 +654,27 @@ fn the_gateway_refuses_contradictions_and_challenges_strangers() {
         upstream.requests()
     );
 
+    // Methods no policy can govern yet (resources, prompts, completions) are refused.
+    for method in ["resources/read", "prompts/get", "completion/complete"] {
+        let response = runtime.block_on(
+            reqwest::Client::new()
+                .post(&url)
+                .header("accept", "application/json, text/event-stream")
+                .header("authorization", bearer.as_str())
+                .json(&serde_json::json!({
+                    "jsonrpc": "2.0", "id": 8, "method": method,
+                    "params": { "uri": "file:///etc/passwd", "name": "x" }
+                }))
+                .send(),
+        );
+        let response = response.unwrap();
+        assert_eq!(response.status(), 403, "{method}");
+        let body: Value = runtime.block_on(response.json()).unwrap();
+        assert_eq!(body["error"], "forbidden", "{method}: {body}");
+        assert_eq!(body["rule"], "mcp_method", "{method}: {body}");
+    }
+    assert!(upstream.requests().is_empty(), "{:?}", upstream.requests());
+
     let answer = post(&[], "echo", false);
     assert_eq!(answer.status, 401, "{}", answer.text);
     let challenge = answer.challenge.unwrap_or_default();
