@@ -123,9 +123,14 @@ impl KillWatch {
             .is_ok()
     }
 
-    /// Completes when the revocation state changes in a way that refuses the token.
+    /// Completes when the token is no longer honoured: at once if it already is not (a kill
+    /// that landed after the request's own check but before this watch was made would
+    /// otherwise go unseen), or when a later change to the revocation state refuses it.
     /// Cancel-safe: it only awaits the watch channel.
     pub async fn revoked(&mut self) {
+        if !self.honoured() {
+            return;
+        }
         loop {
             if self.generation.changed().await.is_err() {
                 // The state is gone (the server is stopping): nothing will change any more.

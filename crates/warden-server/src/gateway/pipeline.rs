@@ -33,6 +33,7 @@ use super::decide::{self, Ask, Caller, Verdict};
 use super::forward;
 use super::hold::Held;
 use super::listener::GatewayPeer;
+use crate::revocation::Revocations;
 
 /// The header that carries the agent's reason for a request.
 pub const REASON_HEADER: &str = "warden-reason";
@@ -196,12 +197,21 @@ impl Gateway {
         }
     }
 
+    /// A 401 for a token that was presented and refused.
     fn unauthorized(&self, code: RefusalCode, upstream: &str, message: &str) -> Refused {
-        let error =
-            (code != RefusalCode::InvalidToken || message != MISSING_TOKEN).then_some(message);
         Refused {
             refusal: Box::new(Refusal::new(code, message).with_rule("authentication")),
-            challenge: Some(self.challenge(upstream, error)),
+            challenge: Some(self.challenge(upstream, Some(message))),
+        }
+    }
+
+    /// A 401 for a request without a token: the challenge names no error (RFC 6750 §3.1).
+    fn token_required(&self, upstream: &str) -> Refused {
+        Refused {
+            refusal: Box::new(
+                Refusal::new(RefusalCode::InvalidToken, MISSING_TOKEN).with_rule("authentication"),
+            ),
+            challenge: Some(self.challenge(upstream, None)),
         }
     }
 
@@ -223,11 +233,7 @@ impl Gateway {
 
         // Authenticate: signature, type, issuer and times, then revocation and kills.
         let Some(token) = bearer_token(&parts.headers) else {
-            return Err(self.unauthorized(
-                RefusalCode::InvalidToken,
-                &vetted.upstream,
-                MISSING_TOKEN,
-            ));
+            return Err(self.token_required(&vetted.upstream));
         };
         let tokens = &self.app.credentials.tokens;
         let claims = match tokens.authenticate(token, None, now) {
@@ -244,7 +250,8 @@ impl Gateway {
             }
         };
         // From here on the token names a Warden agent: its refusals are audited.
-        if let Err(revoked) = tokens.revocations.current().check_claims(&claims, now) {
+        let revocations = tokens.revocations.current();
+        if let Err(revoked) = revocations.check_claims(&claims, now) {
             tracing::info!(%revoked, "gateway refused a revoked token");
             metrics::counter!("warden_gateway_tokens_refused_total", "reason" => "revoked")
                 .increment(1);
@@ -291,7 +298,8 @@ impl Gateway {
             );
         };
         upstream_label.clone_from(&upstream.name);
-        let caller = self.caller(&claims, &vetted.upstream)?;
+        let caller = self.caller(&revocations, &claims, &vetted.upstream)?;
+        drop(revocations);
         let reason = reason(&parts.headers)?;
 
         let (asked, body) = self
@@ -408,11 +416,9 @@ impl Gateway {
                 tracing::error!(%error, "cannot record a gateway decision; refusing");
                 unavailable("the decision cannot be recorded, so the request is refused")
             })?;
-        let decided_as = match verdict.effect {
-            Effect::Allow => "allow",
-            Effect::Deny => "deny",
-            Effect::Hold => "hold",
-        };
+        let decided_as = decided
+            .decision
+            .map_or("none", warden_audit::Decision::as_str);
         metrics::counter!("warden_gateway_decisions_total", "upstream" => upstream.name.clone(), "decision" => decided_as)
             .increment(1);
         if let Some(refusal) = verdict.refusal {
@@ -462,14 +468,14 @@ impl Gateway {
             outcome.kind = EventKind::GatewayOutcome;
             outcome.detail("decision_sequence", decided.sequence.to_string())
         };
+        let forwarded_at = Instant::now();
         let mut outcome = OutcomeRecorder::new(
             Arc::clone(&self.app.store),
             Arc::clone(&self.app.clock),
             outcome_event,
-            Instant::now(),
+            forwarded_at,
             meter.clone(),
         );
-        let forwarded_at = Instant::now();
         let sent = tokio::select! {
             biased;
             () = kill.revoked() => {
@@ -535,7 +541,9 @@ impl Gateway {
                 if content_type_is(&response_parts.headers, "text/event-stream") {
                     response_parts.headers.remove(CONTENT_LENGTH);
                     Transform::Sse(warden_gateway::SseFilter::new(allow))
-                } else if content_type_is(&response_parts.headers, "application/json") {
+                } else {
+                    // Every other answer is read whole and filtered whatever its declared
+                    // type, so a mislabelled `tools/list` result cannot slip past.
                     let filtered = self
                         .filter_json_answer(response_body, &allow, &mut outcome)
                         .await?;
@@ -543,8 +551,6 @@ impl Gateway {
                     outcome.add_bytes(filtered.len());
                     outcome.complete();
                     return Ok(Response::from_parts(response_parts, Body::from(filtered)));
-                } else {
-                    Transform::None
                 }
             }
         };
@@ -599,9 +605,13 @@ impl Gateway {
         }
     }
 
-    /// The agent behind `claims`, from the in-memory identity state.
-    fn caller(&self, claims: &AccessClaims, upstream: &str) -> Result<Caller, Refused> {
-        let revocations = self.app.credentials.tokens.revocations.current();
+    /// The agent behind `claims`, from the same view of the identity state that honoured it.
+    fn caller(
+        &self,
+        revocations: &Revocations,
+        claims: &AccessClaims,
+        upstream: &str,
+    ) -> Result<Caller, Refused> {
         let Some(agent) = revocations.identity(&claims.client_id) else {
             return Err(self.unauthorized(
                 RefusalCode::Revoked,
@@ -851,7 +861,8 @@ impl Gateway {
         Box::new(move |tool: &str| decide::may_list_tool(&engine, &upstream, &caller, tool))
     }
 
-    /// Reads a JSON MCP answer whole (within the body limit) and filters `tools/list`.
+    /// Reads an MCP answer that is not an event stream whole (within the body limit) and
+    /// filters every `tools/list` result in it.
     async fn filter_json_answer(
         &self,
         body: hyper::body::Incoming,
@@ -874,16 +885,9 @@ impl Gateway {
                 )
             })?;
         let bytes = collected.to_bytes();
-        mcp::filter_tools_list_json(&bytes, allow.as_ref()).map_err(|_| {
-            outcome.fail("unfilterable_answer");
-            Refused::from(
-                Refusal::new(
-                    RefusalCode::UpstreamUnavailable,
-                    "the upstream's answer is not JSON-RPC",
-                )
-                .with_rule("mcp_envelope"),
-            )
-        })
+        // An answer that is not JSON (an empty 202, a plain-text error) carries no tool list
+        // any MCP client would read, so it passes as it is.
+        Ok(mcp::filter_tools_list_json(&bytes, allow.as_ref()).unwrap_or_else(|_| bytes.to_vec()))
     }
 }
 

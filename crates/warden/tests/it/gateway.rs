@@ -130,6 +130,19 @@ impl Rig {
 }
 
 impl Rig {
+    /// A request the policy allows must now be refused with 503 `unavailable`.
+    pub async fn assert_unavailable(&self) {
+        let response = reqwest::Client::new()
+            .get(self.gateway("/crm/tickets/1"))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "unavailable");
+    }
+
     /// Stops the server, runs `sql` on its SQLite database behind its back, and starts it
     /// again on the same addresses (tokens name their issuer and audience by address).
     pub async fn restart_after(self, sql: &'static str) -> Self {
@@ -579,15 +592,7 @@ async fn an_audit_store_that_refuses_writes_refuses_requests() {
         .await
         .restart_after("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit refused'); END")
         .await;
-    let response = reqwest::Client::new()
-        .get(rig.gateway("/crm/tickets/1"))
-        .bearer_auth(&rig.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 503);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "unavailable");
+    rig.assert_unavailable().await;
     assert!(
         rig.upstream.seen().is_empty(),
         "a request went through without its audit record"
@@ -678,15 +683,7 @@ async fn a_policy_set_that_cannot_load_refuses_requests() {
         .await
         .restart_after("UPDATE policies SET text = 'permit(principal == Agent::\"support-bot\", action, resource) when { nonsense };'")
         .await;
-    let response = reqwest::Client::new()
-        .get(rig.gateway("/crm/tickets/1"))
-        .bearer_auth(&rig.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 503);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "unavailable");
+    rig.assert_unavailable().await;
     assert!(rig.upstream.seen().is_empty());
 }
 
@@ -831,4 +828,57 @@ async fn stopping_the_server_ends_open_streams() {
     .expect("the stream outlived the server");
     assert_eq!(ended, "cut");
     drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mislabelled_tools_list_answer_is_filtered_all_the_same() {
+    let rig = Rig::start("").await;
+    let added = warden()
+        .env("WARDEN_ADDR", &rig.server.api)
+        .env("WARDEN_TOKEN", &rig.admin)
+        .env("MCP_TOKEN", SECRET)
+        .args([
+            "upstream",
+            "add",
+            "tools",
+            "--kind",
+            "mcp",
+            "--url",
+            &rig.upstream.url(),
+            "--auth",
+            "bearer",
+            "--secret-env",
+            "MCP_TOKEN",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let policy = rig.dir.path().join("tools.cedar");
+    std::fs::write(
+        &policy,
+        r#"permit(principal == Agent::"support-bot", action == Action::"call_tool", resource == Tool::"tools/echo");"#,
+    )
+    .unwrap();
+    rig.server
+        .cli(&rig.admin, &["policy", "add", policy.to_str().unwrap()])
+        .ok();
+    let token = access_token(&rig.server, &rig.client_id, &rig.client_secret, "tools").await;
+    let response = reqwest::Client::new()
+        .post(rig.gateway("/tools/mislabelled"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(
+        answer["result"]["tools"],
+        serde_json::json!([{"name": "echo"}])
+    );
 }

@@ -78,6 +78,15 @@ async fn answer(State(recorder): State<Recorder>, request: Request) -> Response 
         headers: parts.headers,
         body: body.clone(),
     });
+    if target.ends_with("/mislabelled") {
+        // An MCP `tools/list` answer that does not say it is JSON.
+        return Response::builder()
+            .header("content-type", "text/plain")
+            .body(Body::from(
+                r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"secret_tool"}]}}"#,
+            ))
+            .unwrap();
+    }
     if target.ends_with("/stream") {
         // An event every 20 ms, forever: only the gateway can end it.
         let ticks = futures::stream::unfold(0u64, |n| async move {
