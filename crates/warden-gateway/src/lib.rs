@@ -20,15 +20,18 @@
 pub mod framing;
 pub mod headers;
 pub mod mcp;
+pub mod overrides;
 pub mod path;
 pub mod refusal;
 pub mod sniff;
+pub mod strict_json;
 
 pub use framing::{BodyFraming, BodyLimit, FramingError, check_declared_size, check_framing};
 pub use headers::{
     HeaderError, Injection, prepare_upstream_headers, strip_agent_headers, strip_hop_by_hop,
 };
 pub use mcp::{Envelope, McpError, Message, MessageKind, SseFilter, ToolCall};
+pub use overrides::{OverrideError, check_agent_headers, set_forwarding_headers};
 pub use path::{PathError, VettedPath, vet};
 pub use refusal::{Refusal, RefusalCode};
 pub use sniff::FramingSniffer;

@@ -11,6 +11,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::strict_json;
+
 /// The largest single SSE event the filter buffers, in bytes.
 pub const MAX_SSE_EVENT: usize = 4 * 1024 * 1024;
 
@@ -175,7 +177,7 @@ fn parse_message(value: Value) -> Result<Message, McpError> {
 
 /// Parses a request body (already limited in size by the caller).
 pub fn parse_request(body: &[u8]) -> Result<Envelope, McpError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| McpError::Json(e.to_string()))?;
+    let value = strict_json::from_slice(body).map_err(|e| McpError::Json(e.to_string()))?;
     match value {
         Value::Array(items) => {
             if items.is_empty() {
@@ -277,8 +279,9 @@ pub fn filter_tools_list_json(
 
 /// The filtered body, or `None` if nothing was removed.
 fn filter_json(body: &[u8], allow: &dyn Fn(&str) -> bool) -> Result<Option<Vec<u8>>, McpError> {
-    let mut value: Value =
-        serde_json::from_slice(body).map_err(|e| McpError::Json(e.to_string()))?;
+    // Strict, so that an answer with two `tools` arrays is refused rather than filtered in
+    // one and read in the other by the client.
+    let mut value = strict_json::from_slice(body).map_err(|e| McpError::Json(e.to_string()))?;
     if !filter_value(&mut value, allow) {
         return Ok(None);
     }
@@ -345,8 +348,7 @@ impl<F: Fn(&str) -> bool> SseFilter<F> {
             .map_err(|_| McpError::Json("the event stream is not UTF-8".into()))?;
         let mut data: Vec<&str> = Vec::new();
         let mut fields = Vec::new();
-        for line in text.split('\n') {
-            let line = line.strip_suffix('\r').unwrap_or(line);
+        for line in event_lines(text) {
             // A field named exactly `data` (RFC: the name ends at the first colon).
             let (name, value) = line.split_once(':').unwrap_or((line, ""));
             if name == "data" {
@@ -384,21 +386,70 @@ impl<F: Fn(&str) -> bool> SseFilter<F> {
     }
 }
 
+/// Whether a line ends at `buf[i]`: `\n`, `\r\n` or a lone `\r` (all three are line ends
+/// in an event stream, and a client splits on each, so the filter must too).
+enum LineEnd {
+    No,
+    Yes(usize),
+    /// A `\r` at the end of what has arrived: the next byte decides.
+    Undecided,
+}
+
+fn line_end_at(buf: &[u8], i: usize) -> LineEnd {
+    match buf.get(i) {
+        Some(b'\n') => LineEnd::Yes(1),
+        Some(b'\r') => match buf.get(i + 1) {
+            Some(b'\n') => LineEnd::Yes(2),
+            Some(_) => LineEnd::Yes(1),
+            None => LineEnd::Undecided,
+        },
+        _ => LineEnd::No,
+    }
+}
+
 /// Finds the end of the first complete event: returns (end of its content, start of the
-/// next event). Events end with a blank line; `\r\n` and `\n` line ends are both accepted.
+/// next event). Events end with a blank line, whatever the line ends.
 fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;
     while i < buf.len() {
-        if buf.get(i) == Some(&b'\n') {
-            match (buf.get(i + 1), buf.get(i + 2)) {
-                (Some(b'\n'), _) => return Some((i, i + 2)),
-                (Some(b'\r'), Some(b'\n')) => return Some((i, i + 3)),
-                _ => {}
+        match line_end_at(buf, i) {
+            LineEnd::No => i += 1,
+            LineEnd::Undecided => return None,
+            LineEnd::Yes(len) => {
+                let next_line = i + len;
+                match line_end_at(buf, next_line) {
+                    LineEnd::Yes(blank) => return Some((i, next_line + blank)),
+                    LineEnd::Undecided => return None,
+                    LineEnd::No if next_line >= buf.len() => return None,
+                    LineEnd::No => i = next_line,
+                }
             }
         }
-        i += 1;
     }
     None
+}
+
+/// The lines of an event, split at `\n`, `\r\n` and lone `\r`.
+fn event_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.find(['\r', '\n']) {
+            None => {
+                rest = None;
+                Some(current)
+            }
+            Some(at) => {
+                let after = if current[at..].starts_with("\r\n") {
+                    at + 2
+                } else {
+                    at + 1
+                };
+                rest = current.get(after..);
+                current.get(..at)
+            }
+        }
+    })
 }
 
 /// Filters a complete `text/event-stream` body at once.
@@ -577,6 +628,51 @@ mod tests {
         pieces.extend(filter.finish().unwrap_or_else(|e| panic!("{e}")));
         assert_eq!(pieces, whole);
         assert!(filter_tools_list_sse(b"data: not json\n\n", &allow).is_err());
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_lines_and_events_as_clients_read_them() {
+        // A client splits `\r`-only streams into lines and events; a filter that split only
+        // at `\n` would see one event with no `data:` line and pass the hidden tool on.
+        let stream = format!("event: message\rdata: {LIST}\r\rdata: {LIST}\r\n\r\n");
+        for chunked in [false, true] {
+            let mut filter = SseFilter::new(&allow);
+            let mut out = Vec::new();
+            if chunked {
+                for b in stream.as_bytes() {
+                    out.extend(
+                        filter
+                            .push(std::slice::from_ref(b))
+                            .unwrap_or_else(|e| panic!("{e}")),
+                    );
+                }
+            } else {
+                out.extend(
+                    filter
+                        .push(stream.as_bytes())
+                        .unwrap_or_else(|e| panic!("{e}")),
+                );
+            }
+            out.extend(filter.finish().unwrap_or_else(|e| panic!("{e}")));
+            let text = String::from_utf8(out).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!text.contains("delete_repo"), "{text}");
+            assert_eq!(text.matches("create_issue").count(), 2, "{text}");
+        }
+    }
+
+    #[test]
+    fn answers_with_a_repeated_key_are_refused_not_filtered() {
+        let two_lists =
+            r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"delete_repo"}],"tools":[]}}"#;
+        assert!(filter_tools_list_json(two_lists.as_bytes(), &allow).is_err());
+        let event = format!("data: {two_lists}\n\n");
+        assert!(filter_tools_list_sse(event.as_bytes(), &allow).is_err());
+        let call =
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"b"}}"#;
+        assert!(matches!(
+            parse_request(call.as_bytes()),
+            Err(McpError::Json(_))
+        ));
     }
 
     proptest! {

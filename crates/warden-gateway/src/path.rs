@@ -3,7 +3,8 @@
 //! An upstream may decode a path differently from Warden (decode twice, treat `\` as `/`,
 //! collapse `//`, resolve `..` after decoding). Whatever the route map matched must be what
 //! the upstream serves, so every form that two parsers could read differently is refused
-//! rather than repaired: dot segments in any encoding (`..`, `%2e%2e`, `.%2E`), encoded
+//! rather than repaired: dot segments in any encoding (`..`, `%2e%2e`, `.%2E`) or with path
+//! parameters (`..;`, `.;x`, which servers with `;` parameters resolve as dot segments), encoded
 //! separators (`%2f`, `%5c`), double slashes, backslashes, control bytes and NUL, invalid or
 //! double percent-encoding (`%25`), non-ASCII bytes, and fragments.
 //!
@@ -105,8 +106,14 @@ fn decode_segment(raw: &str) -> Result<String, PathError> {
             i += 1;
         }
     }
-    if out == b"." || out == b".." {
+    // Servers that take path parameters (`/a;jsessionid=x/b`, Tomcat and others) resolve
+    // `..;x` as `..` and `;x` as an empty segment, so what precedes a `;` is checked too.
+    let before_parameters = out.split(|b| *b == b';').next().unwrap_or_default();
+    if before_parameters == b"." || before_parameters == b".." {
         return Err(PathError::DotSegment);
+    }
+    if before_parameters.is_empty() && out.contains(&b';') {
+        return Err(PathError::EmptySegment);
     }
     String::from_utf8(out).map_err(|_| PathError::NotUtf8)
 }
@@ -215,6 +222,12 @@ mod tests {
             ("/crm/%2E./admin", PathError::DotSegment),
             ("/crm/.%2e/admin", PathError::DotSegment),
             ("/crm/%2e/admin", PathError::DotSegment),
+            ("/crm/..;/admin", PathError::DotSegment),
+            ("/crm/..;x=1/admin", PathError::DotSegment),
+            ("/crm/.;x/admin", PathError::DotSegment),
+            ("/crm/%2e%2e;/admin", PathError::DotSegment),
+            ("/crm/..%3b/admin", PathError::DotSegment),
+            ("/crm/;x/admin", PathError::EmptySegment),
             ("/..", PathError::DotSegment),
             ("/%2e%2e/x", PathError::DotSegment),
             ("/crm/a%2fb", PathError::EncodedSeparator),

@@ -12,6 +12,7 @@ use warden_policy::{Decision, DecisionReason, Effect};
 
 use crate::framing::FramingError;
 use crate::mcp::McpError;
+use crate::overrides::OverrideError;
 use crate::path::PathError;
 
 /// Why the gateway refused a request.
@@ -46,6 +47,9 @@ pub enum RefusalCode {
     BadRequest,
     /// The request body is over the limit.
     BodyTooLarge,
+    /// The upstream does not accept this method through the gateway (an MCP upstream takes
+    /// only POST, GET and DELETE).
+    MethodNotAllowed,
 }
 
 impl RefusalCode {
@@ -66,6 +70,7 @@ impl RefusalCode {
             Self::Unavailable => "unavailable",
             Self::BadRequest => "bad_request",
             Self::BodyTooLarge => "body_too_large",
+            Self::MethodNotAllowed => "method_not_allowed",
         }
     }
 
@@ -85,6 +90,7 @@ impl RefusalCode {
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 }
@@ -245,5 +251,15 @@ impl From<&McpError> for Refusal {
             | McpError::HeaderMismatch { .. } => RefusalCode::BadRequest,
         };
         Self::new(code, e.to_string()).with_rule("mcp_envelope")
+    }
+}
+
+impl From<&OverrideError> for Refusal {
+    fn from(e: &OverrideError) -> Self {
+        let rule = match e {
+            OverrideError::UnderscoreHeader(_) | OverrideError::OverrideHeader(_) => "headers",
+            OverrideError::MethodParameter(_) => "method_override",
+        };
+        Self::new(RefusalCode::BadRequest, e.to_string()).with_rule(rule)
     }
 }

@@ -6,8 +6,8 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use warden_policy::{
-    DecisionRequest, Effect, PolicyDocument, PolicyEngine, RequestContext, RouteMap, SchemaInput,
-    UpstreamKind, UpstreamSchemaInput,
+    DecisionRequest, Effect, PolicyDocument, PolicyEngine, PrincipalKind, RequestContext, RouteMap,
+    SchemaInput, UpstreamKind, UpstreamSchemaInput,
 };
 
 const ACTIONS: [&str; 4] = [
@@ -88,7 +88,8 @@ fn bench(c: &mut Criterion) {
         let run = || {
             let m = routes.match_request("GET", "/tickets/42").unwrap();
             engine.decide(&DecisionRequest {
-                agent,
+                kind: PrincipalKind::Agent,
+                name: agent,
                 owner: "owner-0@example.com",
                 on_behalf_of: None,
                 upstream: "crm",

@@ -9,9 +9,11 @@
 //! - [`routes`]: route-map TOML into a [`RouteMap`], and matching a request to a route.
 //! - [`schema`]: the generated Cedar schema ([`GeneratedSchema`]).
 //! - [`policy_set`]: the [`PolicyEngine`]: load, validate, index, [`PolicyEngine::decide`].
+//! - [`principal`]: the kinds of identity a principal can be ([`PrincipalKind`]).
 //! - [`task`]: task-token bounds ([`within_task`]).
 
 pub mod policy_set;
+pub mod principal;
 pub mod routes;
 pub mod schema;
 pub mod task;
@@ -20,6 +22,7 @@ pub use policy_set::{
     APPROVAL_ANNOTATION, Decision, DecisionReason, DecisionRequest, Effect, PolicyDocument,
     PolicyEngine, PolicyError, PolicyProblem, RequestContext, is_policy_id,
 };
+pub use principal::PrincipalKind;
 pub use routes::{
     PathTemplate, ResourceTemplate, Route, RouteError, RouteMap, RouteMatch, Segment,
 };

@@ -7,9 +7,10 @@
 //! alphabet without `#`, so the two forms never collide.
 //!
 //! **Index.** Cedar's cost is linear in the policies it is given, so the engine never gives
-//! it all of them. Every policy is filed under a principal key (`Agent::"NAME"`,
-//! `Owner::"EMAIL"`, or *any*) and an action key (one action id, or *any*), read from its
-//! scope. A request can only be matched by policies filed under its agent, its owner or
+//! it all of them. Every policy is filed under a principal key (one identity, by kind and
+//! name: `Agent::"NAME"`, `ServiceAccount::"NAME"`, …; `Owner::"EMAIL"`; or *any*) and an
+//! action key (one action id, or *any*), read from its scope. A request can only be
+//! matched by policies filed under its own identity (kind and name), its owner or
 //! *any*, and under its action or *any*: at most six buckets, each a pre-built
 //! [`PolicySet`]. Scope shapes the index does not understand precisely go to *any*, which
 //! costs time but never correctness. The buckets are evaluated separately and combined the
@@ -37,6 +38,7 @@ use cedar_policy::{
 use miette::Diagnostic;
 use serde::Serialize;
 
+use crate::principal::PrincipalKind;
 use crate::routes::CALL_TOOL;
 use crate::schema::{GeneratedSchema, SchemaError, SchemaInput};
 
@@ -201,14 +203,18 @@ pub struct RequestContext<'a> {
     pub environment: Option<&'a str>,
     /// A tool call's arguments, as tags of `context.arguments`; only for `call_tool`.
     pub arguments: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// The scopes the token was granted, as `context.scopes` (always present, maybe empty).
+    pub scopes: &'a [String],
 }
 
 /// Everything the engine needs to decide one request.
 #[derive(Debug, Clone, Copy)]
 pub struct DecisionRequest<'a> {
-    /// The agent's name: principal `Agent::"NAME"`.
-    pub agent: &'a str,
-    /// The agent's owner: the principal's parent `Owner::"EMAIL"`.
+    /// The principal's kind, which is its Cedar type: `Agent`, `ServiceAccount`, ….
+    pub kind: PrincipalKind,
+    /// The principal's name: principal `Agent::"NAME"` for an agent.
+    pub name: &'a str,
+    /// The principal's owner: the principal's parent `Owner::"EMAIL"`.
     pub owner: &'a str,
     /// The user the agent acts for, as `context.on_behalf_of` (`User::"SUB"`).
     pub on_behalf_of: Option<&'a str>,
@@ -259,20 +265,22 @@ impl ActionIndex {
 #[derive(Debug, Default)]
 struct Index {
     any: ActionIndex,
-    agents: HashMap<String, ActionIndex>,
+    /// Policies naming one identity, by its kind and then its name.
+    principals: HashMap<PrincipalKind, HashMap<String, ActionIndex>>,
     owners: HashMap<String, ActionIndex>,
 }
 
 enum PrincipalKey {
     Any,
-    Agent(String),
+    Principal(PrincipalKind, String),
     Owner(String),
 }
 
 /// The entity type names the engine uses on every request, parsed once.
 #[derive(Debug)]
 struct Types {
-    agent: EntityTypeName,
+    /// The entity type of each principal kind.
+    principals: HashMap<PrincipalKind, EntityTypeName>,
     owner: EntityTypeName,
     user: EntityTypeName,
     upstream: EntityTypeName,
@@ -306,7 +314,10 @@ impl Types {
         }
         Ok(Self {
             applies_to,
-            agent: type_name("Agent")?,
+            principals: PrincipalKind::ALL
+                .into_iter()
+                .map(|kind| Ok((kind, type_name(kind.cedar_type())?)))
+                .collect::<Result<_, SchemaError>>()?,
             owner: type_name("Owner")?,
             user: type_name("User")?,
             upstream: type_name("Upstream")?,
@@ -578,7 +589,12 @@ impl PolicyEngine {
 
         let mut sets = Vec::with_capacity(6);
         self.index.any.sets(req.action, &mut sets);
-        if let Some(ix) = self.index.agents.get(req.agent) {
+        if let Some(ix) = self
+            .index
+            .principals
+            .get(&req.kind)
+            .and_then(|named| named.get(req.name))
+        {
             ix.sets(req.action, &mut sets);
         }
         if let Some(ix) = self.index.owners.get(req.owner) {
@@ -644,7 +660,11 @@ impl PolicyEngine {
     ) -> Result<(Request, Entities), String> {
         let t = &self.types;
         let owner = Types::uid(&t.owner, req.owner);
-        let agent = Types::uid(&t.agent, req.agent);
+        let principal_type = t
+            .principals
+            .get(&req.kind)
+            .ok_or_else(|| format!("no entity type for principal kind {}", req.kind))?;
+        let agent = Types::uid(principal_type, req.name);
         let upstream = Types::uid(&t.upstream, req.upstream);
         let resource = Types::uid(resource_type, req.resource_id);
         let action = Types::uid(&t.action, req.action);
@@ -675,6 +695,15 @@ impl PolicyEngine {
                 ));
             }
         }
+        context.push((
+            "scopes".to_owned(),
+            RestrictedExpression::new_set(
+                req.context
+                    .scopes
+                    .iter()
+                    .map(|scope| RestrictedExpression::new_string(scope.clone())),
+            ),
+        ));
         // Only `call_tool` declares `arguments`; other actions would fail request validation.
         if req.action == CALL_TOOL {
             let uid = Types::uid(&t.tool_arguments, "call");
@@ -705,15 +734,25 @@ impl PolicyEngine {
 fn file(index: &mut Index, policy: &Policy) -> Result<(), String> {
     let principal = match policy.principal_constraint() {
         PrincipalConstraint::Eq(uid) | PrincipalConstraint::In(uid) => key_for(&uid),
-        PrincipalConstraint::IsIn(ty, uid) if ty.to_string() == "Agent" => key_for(&uid),
-        // `is Agent` or unconstrained: every request is a candidate.
+        // `principal is T in E`: T is checked by Cedar; E keys the policy as `in E` would.
+        PrincipalConstraint::IsIn(ty, uid)
+            if PrincipalKind::from_cedar_type(&ty.to_string()).is_some() =>
+        {
+            key_for(&uid)
+        }
+        // `is T` or unconstrained: every request is a candidate.
         PrincipalConstraint::Any | PrincipalConstraint::Is(_) | PrincipalConstraint::IsIn(..) => {
             PrincipalKey::Any
         }
     };
     let bucket = match principal {
         PrincipalKey::Any => &mut index.any,
-        PrincipalKey::Agent(name) => index.agents.entry(name).or_default(),
+        PrincipalKey::Principal(kind, name) => index
+            .principals
+            .entry(kind)
+            .or_default()
+            .entry(name)
+            .or_default(),
         PrincipalKey::Owner(email) => index.owners.entry(email).or_default(),
     };
     let actions: Vec<Option<String>> = match policy.action_constraint() {
@@ -728,12 +767,16 @@ fn file(index: &mut Index, policy: &Policy) -> Result<(), String> {
 }
 
 /// The principal key of an entity named in a principal scope. The principal is always an
-/// agent whose only ancestor is its owner, so `== Agent::"x"` and `in Agent::"x"` both mean
-/// agent x, and `in Owner::"e"` means any agent of e. Anything else stays unindexed.
+/// identity whose only ancestor is its owner, so `== Agent::"x"` and `in Agent::"x"` both
+/// mean agent x (and only the agent: a service account named x is another key), and
+/// `in Owner::"e"` means any identity of e. Anything else stays unindexed.
 fn key_for(uid: &EntityUid) -> PrincipalKey {
     let id = uid.id().unescaped().to_owned();
-    match uid.type_name().to_string().as_str() {
-        "Agent" => PrincipalKey::Agent(id),
+    let type_name = uid.type_name().to_string();
+    if let Some(kind) = PrincipalKind::from_cedar_type(&type_name) {
+        return PrincipalKey::Principal(kind, id);
+    }
+    match type_name.as_str() {
         "Owner" => PrincipalKey::Owner(id),
         _ => PrincipalKey::Any,
     }

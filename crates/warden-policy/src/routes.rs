@@ -31,8 +31,15 @@ use serde::Deserialize;
 pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// Entity type names Warden declares itself; a route resource may not reuse them.
-pub const RESERVED_TYPES: [&str; 7] = [
+pub const RESERVED_TYPES: [&str; 14] = [
     "Agent",
+    "ServiceAccount",
+    "ApiKey",
+    "OAuthApp",
+    "Token",
+    "Certificate",
+    "Webhook",
+    "Workload",
     "Owner",
     "User",
     "Upstream",

@@ -7,10 +7,13 @@
 //!
 //! Decisions about the request context, all chosen so that strict validation stays sound:
 //!
-//! - Every context attribute except `arguments` is optional, because each can be absent on a
-//!   real request (no user, no `Warden-Reason` header, no task, an identity without an
-//!   environment). Strict validation then requires `context has reason && …` before use,
-//!   which is exactly the check a policy needs anyway.
+//! - Every context attribute except `arguments` and `scopes` is optional, because each can
+//!   be absent on a real request (no user, no `Warden-Reason` header, no task, an identity
+//!   without an environment). Strict validation then requires `context has reason && …`
+//!   before use, which is exactly the check a policy needs anyway. `scopes`, the scopes the
+//!   token was granted, is always there (an empty set when none were), so
+//!   `context.scopes.contains("tickets:write")` needs no guard.
+//! - Every kind of identity is its own principal type (see [`crate::principal`]).
 //! - `task` is the task id as a `String`. The bounds of a task (its actions and resources)
 //!   are enforced before Cedar is asked (see [`crate::task`]), so policies only need to know
 //!   whether a request is inside a task and which one.
@@ -194,8 +197,11 @@ const HEADER: &str = "\
 
 // The human accountable for agents.
 entity Owner;
-// An agent; its parent is its owner, so `principal in Owner::\"EMAIL\"` means \"any agent of EMAIL\".
+// An agent; its parent is its owner, so `principal in Owner::\"EMAIL\"` means \"any identity of EMAIL\".
 entity Agent in [Owner];
+// The other kinds of identity, each its own type so that a name shared across kinds
+// never shares permits.
+entity ServiceAccount, ApiKey, OAuthApp, Token, Certificate, Webhook, Workload in [Owner];
 // A user an agent acts for (token exchange); see context.on_behalf_of.
 entity User;
 // A system agents call through the gateway.
@@ -210,8 +216,13 @@ const CONTEXT_FIELDS: &str = concat!(
     "  on_behalf_of?: User,\n",
     "  reason?: String,\n",
     "  task?: String,\n",
-    "  environment?: String,",
+    "  environment?: String,\n",
+    "  scopes: Set<String>,",
 );
+
+/// Every principal type an action applies to.
+const PRINCIPALS: &str =
+    "Agent, ServiceAccount, ApiKey, OAuthApp, Token, Certificate, Webhook, Workload";
 
 fn render(actions: &BTreeMap<&str, BTreeSet<&str>>, resource_types: &BTreeSet<String>) -> String {
     let mut out = String::from(HEADER);
@@ -228,13 +239,13 @@ fn render(actions: &BTreeMap<&str, BTreeSet<&str>>, resource_types: &BTreeSet<St
     );
     let _ = writeln!(
         out,
-        "action \"{CALL_TOOL}\" appliesTo {{\n  principal: [Agent],\n  resource: [Tool],\n  context: ToolCallContext,\n}};"
+        "action \"{CALL_TOOL}\" appliesTo {{\n  principal: [{PRINCIPALS}],\n  resource: [Tool],\n  context: ToolCallContext,\n}};"
     );
     for (action, types) in actions {
         let types: Vec<&str> = types.iter().copied().collect();
         let _ = writeln!(
             out,
-            "action \"{action}\" appliesTo {{\n  principal: [Agent],\n  resource: [{}],\n  context: RequestContext,\n}};",
+            "action \"{action}\" appliesTo {{\n  principal: [{PRINCIPALS}],\n  resource: [{}],\n  context: RequestContext,\n}};",
             types.join(", ")
         );
     }

@@ -13,8 +13,8 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use warden_core::Timestamp;
 use warden_crypto::{AccessClaims, AuthorizationDetail, KeyRing, TaskDetail};
 use warden_policy::{
-    DecisionRequest, Effect, PolicyDocument, PolicyEngine, RequestContext, RouteMap, SchemaInput,
-    UpstreamKind, UpstreamSchemaInput,
+    DecisionRequest, Effect, PolicyDocument, PolicyEngine, PrincipalKind, RequestContext, RouteMap,
+    SchemaInput, UpstreamKind, UpstreamSchemaInput,
 };
 use warden_server::gateway::decide::{self, Ask, Caller};
 use warden_server::revocation::{RevocationState, Revocations};
@@ -170,10 +170,12 @@ fn bench(c: &mut Criterion) {
             let agent = revocations.identity(&claims.client_id).unwrap();
             let caller = Caller {
                 agent_id: agent.id.clone(),
+                kind: PrincipalKind::Agent,
                 agent_name: agent.name.clone(),
                 owner_email: agent.owner_email.clone(),
                 environment: agent.environment.clone(),
                 on_behalf_of: None,
+                scopes: Vec::new(),
             };
             let matched = routes
                 .match_request("GET", black_box("/tickets/42"))
@@ -206,7 +208,8 @@ fn bench(c: &mut Criterion) {
         let engine = PolicyEngine::new(&input, &policies(n)).unwrap();
         let run = || {
             engine.decide(&DecisionRequest {
-                agent: "agent-1",
+                kind: PrincipalKind::Agent,
+                name: "agent-1",
                 owner: "owner-1@example.com",
                 on_behalf_of: None,
                 upstream: "crm",
@@ -218,6 +221,7 @@ fn bench(c: &mut Criterion) {
                     task: Some("task-42"),
                     environment: Some("prod"),
                     arguments: None,
+                    scopes: &[],
                 },
                 approved: false,
             })

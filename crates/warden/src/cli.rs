@@ -290,8 +290,15 @@ pub enum PolicyCommand {
     Schema,
     /// Answer allow, deny or hold for a hypothetical request, and say which policies decided.
     Test {
+        /// The identity's name (an agent's, unless --kind says otherwise).
         #[arg(long)]
         agent: String,
+        /// The identity's kind (agent, service_account, …): each kind is its own principal.
+        #[arg(long)]
+        kind: Option<String>,
+        /// A scope the token would carry, as context.scopes (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
         #[arg(long)]
         upstream: String,
         /// With --path: the request, matched against the upstream's routes.

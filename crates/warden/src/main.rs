@@ -3,6 +3,7 @@
 mod cli;
 mod client;
 mod commands;
+mod logging;
 mod output;
 
 use std::process::ExitCode;

@@ -4,8 +4,8 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use warden_gateway::{Refusal, RefusalCode, check_declared_size, check_framing, mcp, vet};
 use warden_policy::{
-    DecisionRequest, PolicyDocument, PolicyEngine, RequestContext, RouteMap, SchemaInput,
-    TaskBounds, UpstreamKind, UpstreamSchemaInput, resource_uid_text, within_task,
+    DecisionRequest, PolicyDocument, PolicyEngine, PrincipalKind, RequestContext, RouteMap,
+    SchemaInput, TaskBounds, UpstreamKind, UpstreamSchemaInput, resource_uid_text, within_task,
 };
 
 const LIMIT: u64 = 1024;
@@ -156,7 +156,8 @@ impl Gateway {
             }
         }
         let decision = self.engine.decide(&DecisionRequest {
-            agent,
+            kind: PrincipalKind::Agent,
+            name: agent,
             owner: "alice@example.com",
             on_behalf_of: None,
             upstream: &path.upstream,

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use warden_policy::{
-    DecisionRequest, Effect, PolicyDocument, PolicyEngine, RequestContext, RouteMap, SchemaInput,
-    UpstreamKind, UpstreamSchemaInput,
+    DecisionRequest, Effect, PolicyDocument, PolicyEngine, PrincipalKind, RequestContext, RouteMap,
+    SchemaInput, UpstreamKind, UpstreamSchemaInput,
 };
 
 #[derive(Deserialize)]
@@ -44,6 +44,8 @@ struct Doc {
 #[serde(deny_unknown_fields)]
 struct Case {
     name: String,
+    /// The principal's kind as the inventory names it [default: agent].
+    kind: Option<String>,
     agent: String,
     owner: String,
     on_behalf_of: Option<String>,
@@ -57,6 +59,8 @@ struct Case {
     task: Option<String>,
     environment: Option<String>,
     arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    scopes: Vec<String>,
     #[serde(default)]
     approved: bool,
     expect: String,
@@ -129,8 +133,11 @@ fn run_table(path: &Path) -> Vec<Outcome> {
                 case.resource_id.clone().unwrap(),
             )
         };
+        let kind = PrincipalKind::from_identity_kind(case.kind.as_deref().unwrap_or("agent"))
+            .unwrap_or_else(|| panic!("case {}: unknown kind", case.name));
         let decision = engine.decide(&DecisionRequest {
-            agent: &case.agent,
+            kind,
+            name: &case.agent,
             owner: &case.owner,
             on_behalf_of: case.on_behalf_of.as_deref(),
             upstream: &upstream,
@@ -142,6 +149,7 @@ fn run_table(path: &Path) -> Vec<Outcome> {
                 task: case.task.as_deref(),
                 environment: case.environment.as_deref(),
                 arguments: case.arguments.as_ref(),
+                scopes: &case.scopes,
             },
             approved: case.approved,
         });

@@ -2,8 +2,8 @@
 //! to policy ids.
 
 use warden_policy::{
-    DecisionRequest, Effect, PolicyDocument, PolicyEngine, PolicyError, RequestContext, RouteMap,
-    SchemaInput, UpstreamKind, UpstreamSchemaInput,
+    DecisionRequest, Effect, PolicyDocument, PolicyEngine, PolicyError, PrincipalKind,
+    RequestContext, RouteMap, SchemaInput, UpstreamKind, UpstreamSchemaInput,
 };
 
 fn input() -> SchemaInput {
@@ -182,7 +182,8 @@ fn several_statements_get_numbered_ids_in_source_order() {
         ["pair#1", "pair#2"]
     );
     let mut req = DecisionRequest {
-        agent: "a",
+        kind: PrincipalKind::Agent,
+        name: "a",
         owner: "o@example.com",
         on_behalf_of: None,
         upstream: "crm",
@@ -232,7 +233,8 @@ fn evaluation_errors_fail_closed() {
     )
     .unwrap();
     let d = engine.decide(&DecisionRequest {
-        agent: "a",
+        kind: PrincipalKind::Agent,
+        name: "a",
         owner: "o@example.com",
         on_behalf_of: None,
         upstream: "crm",
@@ -258,6 +260,9 @@ fn index_agrees_with_evaluating_everything() {
         "permit(principal is Agent, action, resource) when { context has task };",
         "@approval\npermit(principal in Agent::\"a3\", action, resource);",
         "forbid(principal == Agent::\"a2\", action, resource) unless { context has reason };",
+        "permit(principal == ServiceAccount::\"a4\", action, resource);",
+        "forbid(principal is ServiceAccount in Owner::\"o1\", action, resource == Ticket::\"y\");",
+        "permit(principal, action, resource) when { context.scopes.contains(\"tickets:read\") };",
     ];
     let docs: Vec<_> = texts
         .iter()
@@ -265,13 +270,24 @@ fn index_agrees_with_evaluating_everything() {
         .map(|(i, t)| PolicyDocument::new(format!("p{i}"), *t))
         .collect();
     let engine = PolicyEngine::new(&input(), &docs).unwrap();
-    for agent in ["a1", "a2", "a3", "a4"] {
+    let scoped = ["tickets:read".to_string()];
+    for (kind, agent, scopes) in [
+        (PrincipalKind::Agent, "a1", &[][..]),
+        (PrincipalKind::Agent, "a2", &[][..]),
+        (PrincipalKind::Agent, "a3", &[][..]),
+        (PrincipalKind::Agent, "a4", &[][..]),
+        (PrincipalKind::ServiceAccount, "a1", &[][..]),
+        (PrincipalKind::ServiceAccount, "a3", &[][..]),
+        (PrincipalKind::ServiceAccount, "a4", &[][..]),
+        (PrincipalKind::Workload, "a5", &scoped[..]),
+    ] {
         for owner in ["o1", "o2", "o3"] {
             for id in ["x", "y"] {
                 for task in [None, Some("t")] {
                     for reason in [None, Some("r")] {
                         let req = DecisionRequest {
-                            agent,
+                            kind,
+                            name: agent,
                             owner,
                             on_behalf_of: None,
                             upstream: "crm",
@@ -281,6 +297,7 @@ fn index_agrees_with_evaluating_everything() {
                             context: RequestContext {
                                 reason,
                                 task,
+                                scopes,
                                 ..RequestContext::default()
                             },
                             approved: false,
@@ -290,7 +307,7 @@ fn index_agrees_with_evaluating_everything() {
                         assert_eq!(
                             (d.effect, d.policy_ids.clone()),
                             flat,
-                            "{agent} {owner} {id} {task:?} {reason:?}"
+                            "{kind} {agent} {owner} {id} {task:?} {reason:?}"
                         );
                     }
                 }

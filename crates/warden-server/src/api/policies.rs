@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use warden_core::{DomainError, IdentityKind, IdentityRef, StoredPolicy, UpstreamKind};
-use warden_policy::{DecisionRequest, RequestContext};
+use warden_policy::{DecisionRequest, PrincipalKind, RequestContext};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
@@ -33,8 +33,13 @@ pub struct PutPolicy {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyTest {
-    /// The agent's name.
+    /// The identity's name (an agent's, unless `kind` says otherwise).
     pub agent: String,
+    /// The identity's kind [default: agent]; each kind is its own principal type.
+    pub kind: Option<IdentityKind>,
+    /// The scopes the token would carry, as `context.scopes`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
     pub upstream: String,
     /// With `path`: the request, matched against the upstream's route map.
     pub method: Option<String>,
@@ -173,10 +178,13 @@ pub async fn test_policy(
     let agent = state
         .store
         .get_identity(&IdentityRef::Name {
-            kind: IdentityKind::Agent,
+            kind: body.kind.unwrap_or(IdentityKind::Agent),
             name: body.agent.clone(),
         })
         .await?;
+    let kind = PrincipalKind::from_identity_kind(agent.kind.as_str()).ok_or_else(|| {
+        DomainError::invalid("kind", "this kind of identity cannot be a principal")
+    })?;
     let upstreams = state.store.list_upstreams().await?;
     let upstream = upstreams
         .iter()
@@ -247,7 +255,8 @@ pub async fn test_policy(
         .clone()
         .or_else(|| agent.environment.map(|env| env.as_str().to_string()));
     let request = DecisionRequest {
-        agent: &agent.name,
+        kind,
+        name: &agent.name,
         owner: &agent.owner,
         on_behalf_of: body.user.as_deref(),
         upstream: &upstream.name,
@@ -259,6 +268,7 @@ pub async fn test_policy(
             task: body.task.as_deref(),
             environment: environment.as_deref(),
             arguments: body.arguments.as_ref(),
+            scopes: &body.scopes,
         },
         approved: body.approved,
     };

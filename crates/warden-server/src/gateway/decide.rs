@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use warden_crypto::AccessClaims;
 use warden_gateway::{Refusal, RefusalCode};
 use warden_policy::{
-    DecisionReason, DecisionRequest, Effect, PolicyEngine, RequestContext, TaskBounds,
-    resource_uid_text, within_task,
+    DecisionReason, DecisionRequest, Effect, PolicyEngine, PrincipalKind, RequestContext,
+    TaskBounds, resource_uid_text, within_task,
 };
 
 /// One thing the request asks to do: an action on a resource, with a tool call's arguments.
@@ -28,15 +28,20 @@ impl Ask {
     }
 }
 
-/// The agent behind a verified token, as policies see it.
+/// The identity behind a verified token, as policies see it: its kind and name are the
+/// principal (`Agent::"NAME"`, `ServiceAccount::"NAME"`, …), so a name shared across kinds
+/// never shares permits.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub agent_id: String,
+    pub kind: PrincipalKind,
     pub agent_name: String,
     pub owner_email: String,
     pub environment: Option<String>,
     /// The user the agent acts for (the token's subject when it is not the agent).
     pub on_behalf_of: Option<String>,
+    /// The scopes the token was granted, as `context.scopes`.
+    pub scopes: Vec<String>,
 }
 
 /// What was decided for the whole request.
@@ -114,7 +119,8 @@ pub fn decide(
     let mut reason_seen = DecisionReason::Permit;
     for ask in asks {
         let decision = engine.decide(&DecisionRequest {
-            agent: &caller.agent_name,
+            kind: caller.kind,
+            name: &caller.agent_name,
             owner: &caller.owner_email,
             on_behalf_of: caller.on_behalf_of.as_deref(),
             upstream,
@@ -126,6 +132,7 @@ pub fn decide(
                 task: task_id.as_deref(),
                 environment: caller.environment.as_deref(),
                 arguments: ask.arguments.as_ref(),
+                scopes: &caller.scopes,
             },
             approved,
         });
@@ -187,7 +194,8 @@ pub fn may_list_tool(engine: &PolicyEngine, upstream: &str, caller: &Caller, too
     let id = format!("{upstream}/{tool}");
     let empty = Map::new();
     let decision = engine.decide(&DecisionRequest {
-        agent: &caller.agent_name,
+        kind: caller.kind,
+        name: &caller.agent_name,
         owner: &caller.owner_email,
         on_behalf_of: caller.on_behalf_of.as_deref(),
         upstream,
@@ -199,6 +207,7 @@ pub fn may_list_tool(engine: &PolicyEngine, upstream: &str, caller: &Caller, too
             task: None,
             environment: caller.environment.as_deref(),
             arguments: Some(&empty),
+            scopes: &caller.scopes,
         },
         approved: false,
     });

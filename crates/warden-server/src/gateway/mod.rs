@@ -94,6 +94,10 @@ pub struct Gateway {
     digest_key: AuditHmacKey,
     /// Turns true when the server stops: open streams end rather than hold shutdown up.
     stopping: tokio::sync::watch::Receiver<bool>,
+    /// The host and scheme agents reach the gateway at, for the forwarding headers the
+    /// gateway writes itself.
+    forwarded_host: String,
+    forwarded_proto: String,
 }
 
 impl Gateway {
@@ -107,12 +111,25 @@ impl Gateway {
                 .hash("warden.gateway-request-digest", b"")
                 .as_bytes(),
         );
+        let gateway_url: http::Uri = app
+            .credentials
+            .settings
+            .tokens
+            .gateway_url
+            .parse()
+            .map_err(|error| anyhow::anyhow!("the gateway URL is not a URL: {error}"))?;
+        let forwarded_host = gateway_url
+            .authority()
+            .map_or_else(String::new, |authority| authority.to_string());
+        let forwarded_proto = gateway_url.scheme_str().unwrap_or("http").to_string();
         Ok(Self {
             client: forward::client()?,
             app,
             settings,
             digest_key,
             stopping,
+            forwarded_host,
+            forwarded_proto,
         })
     }
 

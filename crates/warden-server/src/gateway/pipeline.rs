@@ -20,8 +20,9 @@ use warden_audit::{Actor, EventKind, NewEvent, RequestDigest};
 use warden_core::{ApprovalBinding, UpstreamKind};
 use warden_crypto::AccessClaims;
 use warden_gateway::{
-    BodyFraming, Refusal, RefusalCode, check_declared_size, check_framing, mcp,
-    prepare_upstream_headers, strip_agent_headers, strip_hop_by_hop, vet,
+    BodyFraming, Refusal, RefusalCode, check_agent_headers, check_declared_size, check_framing,
+    mcp, overrides, prepare_upstream_headers, set_forwarding_headers, strip_agent_headers,
+    strip_hop_by_hop, vet,
 };
 use warden_policy::Effect;
 use zeroize::Zeroizing;
@@ -76,6 +77,20 @@ fn unavailable(message: &str) -> Refused {
         .into()
 }
 
+/// What is known of a request as it goes through the pipeline, so that a refusal can be
+/// put on the record once a token names an agent, whichever phase refused it.
+#[derive(Default)]
+struct Trace {
+    /// The upstream's name, once it is known to exist (the metrics label).
+    upstream: Option<String>,
+    /// The claims of a token that verified: from here on, refusals name its agent.
+    claims: Option<Arc<AccessClaims>>,
+    /// The request line, once the target has been vetted.
+    digest: Option<RequestDigest>,
+    /// Whether the request's decision (or refusal) is already on the record.
+    recorded: bool,
+}
+
 /// The axum handler for every gateway request.
 pub async fn handle(
     State(gateway): State<Arc<Gateway>>,
@@ -100,14 +115,20 @@ pub async fn handle(
         return response;
     }
     let peer = peer.addr;
-    let mut upstream_label = "unknown".to_string();
-    let result = gateway
-        .serve(peer, request, started, &mut upstream_label)
-        .await;
+    let mut trace = Trace::default();
+    let result = gateway.serve(peer, request, started, &mut trace).await;
     let outcome = match &result {
         Ok(_) => "forwarded",
         Err(refused) => refused.refusal.code.as_str(),
     };
+    if let (Err(refused), Some(claims)) = (&result, &trace.claims)
+        && !trace.recorded
+    {
+        gateway
+            .record_refusal(claims, &trace, &refused.refusal, peer)
+            .await;
+    }
+    let upstream_label = trace.upstream.unwrap_or_else(|| "unknown".to_string());
     metrics::counter!("warden_gateway_requests_total", "upstream" => upstream_label.clone(), "outcome" => outcome)
         .increment(1);
     metrics::histogram!("warden_gateway_request_seconds", "upstream" => upstream_label)
@@ -220,22 +241,19 @@ impl Gateway {
         peer: SocketAddr,
         request: Request,
         started: Instant,
-        upstream_label: &mut String,
+        trace: &mut Trace,
     ) -> Result<Response, Refused> {
         let now = self.app.clock.now();
         let (parts, body) = request.into_parts();
         let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let vetted = vet(target).map_err(|error| Refused::from(Refusal::from(&error)))?;
-        let framing =
-            check_framing(&parts.headers).map_err(|error| Refused::from(Refusal::from(&error)))?;
-        check_declared_size(framing, self.settings.max_body_bytes)
-            .map_err(|error| Refused::from(Refusal::from(&error)))?;
+        let vetted = vet(target).map_err(|error| Refused::from(Refusal::from(&error)));
 
-        // Authenticate: signature, type, issuer and times, then revocation and kills.
-        let Some(token) = bearer_token(&parts.headers) else {
-            return Err(self.token_required(&vetted.upstream));
-        };
+        // Authenticate: signature, type, issuer and times, then revocation and kills. A
+        // request without a verifying token names nobody, so its other faults come first.
         let tokens = &self.app.credentials.tokens;
+        let Some(token) = bearer_token(&parts.headers) else {
+            return Err(self.token_required(&vetted?.upstream));
+        };
         let claims = match tokens.authenticate(token, None, now) {
             Ok(claims) => claims,
             Err(error) => {
@@ -244,12 +262,19 @@ impl Gateway {
                     .increment(1);
                 return Err(self.unauthorized(
                     RefusalCode::InvalidToken,
-                    &vetted.upstream,
+                    &vetted?.upstream,
                     "the access token is invalid or expired",
                 ));
             }
         };
-        // From here on the token names a Warden agent: its refusals are audited.
+        // From here on the token names a Warden agent: every refusal is on the record.
+        trace.claims = Some(Arc::clone(&claims));
+        let vetted = vetted?;
+        trace.digest = Some(self.digest(&parts.method, &vetted, None));
+        let framing =
+            check_framing(&parts.headers).map_err(|error| Refused::from(Refusal::from(&error)))?;
+        check_declared_size(framing, self.settings.max_body_bytes)
+            .map_err(|error| Refused::from(Refusal::from(&error)))?;
         let revocations = tokens.revocations.current();
         if let Err(revoked) = revocations.check_claims(&claims, now) {
             tracing::info!(%revoked, "gateway refused a revoked token");
@@ -263,6 +288,7 @@ impl Gateway {
                 peer,
             )
             .await;
+            trace.recorded = true;
             return Err(self.unauthorized(
                 RefusalCode::Revoked,
                 &vetted.upstream,
@@ -280,6 +306,7 @@ impl Gateway {
                 peer,
             )
             .await;
+            trace.recorded = true;
             return Err(self.unauthorized(
                 RefusalCode::WrongAudience,
                 &vetted.upstream,
@@ -297,16 +324,24 @@ impl Gateway {
                     .into(),
             );
         };
-        upstream_label.clone_from(&upstream.name);
+        trace.upstream = Some(upstream.name.clone());
         let caller = self.caller(&revocations, &claims, &vetted.upstream)?;
         drop(revocations);
         let reason = reason(&parts.headers)?;
+        // What reaches the upstream must be what is decided: no method or path overrides,
+        // no header an upstream could read as another.
+        check_agent_headers(&parts.headers)
+            .map_err(|error| Refused::from(Refusal::from(&error)))?;
+        if let Some(query) = &vetted.query {
+            overrides::check_query(query).map_err(|error| Refused::from(Refusal::from(&error)))?;
+        }
 
         let (asked, body) = self
             .asked(
                 &upstream,
                 &parts.method,
                 &parts.headers,
+                framing,
                 &vetted.route_path,
                 body,
             )
@@ -381,10 +416,20 @@ impl Gateway {
                 token_jti: &claims.jti,
                 hold_event,
             };
-            approved = Some(
-                self.resolve_hold(held, &parts.headers, &mut kill, now)
-                    .await?,
-            );
+            let carried_approval = parts.headers.contains_key(super::hold::APPROVAL_HEADER);
+            match self
+                .resolve_hold(held, &parts.headers, &mut kill, now)
+                .await
+            {
+                Ok(spent) => approved = Some(spent),
+                Err(refused) => {
+                    // Without an approval to spend, the hold asked for one and recorded the
+                    // hold decision: `approval_required` is that record, not another.
+                    trace.recorded =
+                        !carried_approval && refused.refusal.code == RefusalCode::ApprovalRequired;
+                    return Err(refused);
+                }
+            }
             verdict = decide(true);
         }
 
@@ -416,6 +461,8 @@ impl Gateway {
                 tracing::error!(%error, "cannot record a gateway decision; refusing");
                 unavailable("the decision cannot be recorded, so the request is refused")
             })?;
+        // The decision is on the record; whatever happens next is in its outcome record.
+        trace.recorded = true;
         let decided_as = decided
             .decision
             .map_or("none", warden_audit::Decision::as_str);
@@ -428,6 +475,19 @@ impl Gateway {
         // Forward: the agent's credentials out, the upstream's secret in.
         let mut headers = parts.headers;
         self.inject(&upstream, &mut headers)?;
+        set_forwarding_headers(
+            &mut headers,
+            peer.ip(),
+            &self.forwarded_host,
+            &self.forwarded_proto,
+        );
+        if upstream.kind == UpstreamKind::Mcp {
+            // The gateway reads and filters MCP answers, so it takes them uncompressed.
+            headers.insert(
+                http::header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
+        }
         if buffered.is_none() && framing == BodyFraming::Chunked {
             // Transfer-Encoding is hop-by-hop, so it was removed; say again that a body
             // follows (the client would otherwise send none for a GET).
@@ -534,6 +594,20 @@ impl Gateway {
         let (mut response_parts, response_body) = response.into_parts();
         strip_hop_by_hop(&mut response_parts.headers);
         outcome.status(response_parts.status.as_u16());
+        if upstream.kind == UpstreamKind::Mcp
+            && let Some(coding) = content_coding(&response_parts.headers)
+        {
+            // An answer the gateway must filter but cannot read is never passed on.
+            tracing::warn!(upstream = %upstream.name, coding = ?coding, "an MCP answer arrived encoded; refusing it");
+            outcome.fail("encoded_answer");
+            outcome.status(502);
+            return Err(Refusal::new(
+                RefusalCode::UpstreamUnavailable,
+                "the MCP server's answer is compressed, so the gateway cannot check it; nothing was passed on",
+            )
+            .with_rule("mcp_answer")
+            .into());
+        }
         let transform = match upstream.kind {
             UpstreamKind::Http => Transform::None,
             UpstreamKind::Mcp => {
@@ -576,33 +650,67 @@ impl Gateway {
         detail: &str,
         peer: SocketAddr,
     ) {
-        let name = self
-            .app
-            .credentials
-            .tokens
-            .revocations
-            .current()
-            .identity(&claims.client_id)
-            .map_or_else(|| claims.client_id.clone(), |agent| agent.name.clone());
+        let event = self
+            .refusal_event(claims, Some(upstream), peer)
+            .detail("rule", rule)
+            .detail(rule, detail);
+        if let Err(error) = self.app.store.record(event, self.app.clock.now()).await {
+            tracing::error!(%error, "cannot record a refused token");
+        }
+    }
+
+    /// Records a refusal that no decision record covers (a bad request, an unknown route, a
+    /// refused MCP method, …) once the token has named its agent, so that every refusal is
+    /// on the record, not only those a policy made.
+    async fn record_refusal(
+        &self,
+        claims: &AccessClaims,
+        trace: &Trace,
+        refusal: &Refusal,
+        peer: SocketAddr,
+    ) {
+        let mut event = self
+            .refusal_event(claims, trace.upstream.as_deref(), peer)
+            .detail("rule", refusal.rule.unwrap_or("refused"))
+            .detail("refusal", refusal.code.as_str());
+        if let Some(digest) = &trace.digest {
+            event = event.request(digest.clone());
+        }
+        if let Err(error) = self.app.store.record(event, self.app.clock.now()).await {
+            tracing::error!(%error, "cannot record a gateway refusal");
+        }
+    }
+
+    /// A denial naming the agent behind `claims`, before any policy was asked.
+    fn refusal_event(
+        &self,
+        claims: &AccessClaims,
+        upstream: Option<&str>,
+        peer: SocketAddr,
+    ) -> NewEvent {
+        let revocations = self.app.credentials.tokens.revocations.current();
+        let agent = revocations.identity(&claims.client_id);
+        let name = agent.map_or_else(|| claims.client_id.clone(), |agent| agent.name.clone());
         let mut event = NewEvent::new(
             EventKind::GatewayDecision,
             Actor::agent(claims.client_id.clone(), name),
         )
         .token(claims.jti.clone())
-        .upstream(upstream)
         .decision(warden_audit::Decision::Deny, Vec::<String>::new())
-        .source(peer.ip())
-        .detail("rule", rule)
-        .detail(rule, detail);
+        .source(peer.ip());
+        if let Some(owner) = agent.map(|agent| agent.owner_email.clone()) {
+            event = event.owner(owner);
+        }
+        if let Some(upstream) = upstream {
+            event = event.upstream(upstream);
+        }
         if claims.sub != claims.client_id {
             event = event.on_behalf_of(claims.sub.clone());
         }
         if let Some(credential) = &claims.cred {
             event = event.credential(credential.clone());
         }
-        if let Err(error) = self.app.store.record(event, self.app.clock.now()).await {
-            tracing::error!(%error, "cannot record a refused token");
-        }
+        event
     }
 
     /// The agent behind `claims`, from the same view of the identity state that honoured it.
@@ -619,12 +727,21 @@ impl Gateway {
                 "the token's agent is unknown",
             ));
         };
+        let Some(kind) = warden_policy::PrincipalKind::from_identity_kind(&agent.kind) else {
+            return Err(self.unauthorized(
+                RefusalCode::Revoked,
+                upstream,
+                "the token's identity is of a kind no policy can name",
+            ));
+        };
         Ok(Caller {
             agent_id: agent.id.clone(),
+            kind,
             agent_name: agent.name.clone(),
             owner_email: agent.owner_email.clone(),
             environment: agent.environment.clone(),
             on_behalf_of: (claims.sub != claims.client_id).then(|| claims.sub.clone()),
+            scopes: claims.scopes().map(str::to_string).collect(),
         })
     }
 
@@ -636,6 +753,7 @@ impl Gateway {
         upstream: &UpstreamEntry,
         method: &Method,
         headers: &HeaderMap,
+        framing: BodyFraming,
         route_path: &str,
         body: Body,
     ) -> Result<(Asked, Body), Refused> {
@@ -656,14 +774,48 @@ impl Gateway {
                     resource_id: matched.resource_id.clone(),
                     arguments: None,
                 };
+                // A form body can carry `_method`, which frameworks obey; it is read whole
+                // (within the body limit) to be checked.
+                let form = overrides::form_body(header_text(headers, CONTENT_TYPE.as_str()));
+                let (buffered, body) = match form {
+                    Some(kind) => {
+                        let bytes = self.read_whole(body).await?;
+                        overrides::check_form_body(kind, &bytes)
+                            .map_err(|error| Refused::from(Refusal::from(&error)))?;
+                        (Some(bytes), Body::empty())
+                    }
+                    None => (None, body),
+                };
                 Ok((
                     Asked {
                         asks: vec![ask],
                         action_label: None,
-                        body: None,
+                        body: buffered,
                     },
                     body,
                 ))
+            }
+            // Only three methods exist on an MCP endpoint; anything else is refused before
+            // the upstream sees it (methods are compared exactly, so `post` is not POST).
+            UpstreamKind::Mcp
+                if method != Method::POST && method != Method::GET && method != Method::DELETE =>
+            {
+                Err(Refusal::new(
+                    RefusalCode::MethodNotAllowed,
+                    format!(
+                        "an MCP upstream takes POST (JSON-RPC), GET (its event stream) and DELETE (ending a session), not {method}"
+                    ),
+                )
+                .with_rule("mcp_method")
+                .into())
+            }
+            UpstreamKind::Mcp if method != Method::POST && !matches!(framing, BodyFraming::None | BodyFraming::Length(0)) => {
+                Err(Refusal::new(
+                    RefusalCode::BadRequest,
+                    format!("an MCP {method} carries no body; send JSON-RPC messages with POST"),
+                )
+                .with_rule("mcp_method")
+                .into())
             }
             UpstreamKind::Mcp if method == Method::POST => {
                 let limit = usize::try_from(self.settings.mcp_max_body_bytes).unwrap_or(usize::MAX);
@@ -732,10 +884,8 @@ impl Gateway {
             UpstreamKind::Mcp => {
                 let label = if method == Method::GET {
                     "stream"
-                } else if method == Method::DELETE {
-                    "session_end"
                 } else {
-                    "other"
+                    "session_end"
                 };
                 Ok((
                     Asked {
@@ -743,7 +893,7 @@ impl Gateway {
                         action_label: Some(label.to_string()),
                         body: None,
                     },
-                    body,
+                    Body::empty(),
                 ))
             }
         }
@@ -900,6 +1050,23 @@ fn mcp_method_passes(method: &str) -> bool {
         method,
         "initialize" | "ping" | "tools/list" | mcp::TOOLS_CALL | "logging/setLevel"
     ) || method.starts_with("notifications/")
+}
+
+/// The content coding of an answer, when it is anything but `identity`.
+fn content_coding(headers: &HeaderMap) -> Option<String> {
+    let codings: Vec<String> = headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .flat_map(|value| {
+            value
+                .split(',')
+                .map(|coding| coding.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+        .filter(|coding| !coding.is_empty() && coding != "identity")
+        .collect();
+    (!codings.is_empty()).then(|| codings.join(", "))
 }
 
 const MISSING_TOKEN: &str = "a bearer token is required; get one at the token endpoint";

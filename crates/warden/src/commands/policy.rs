@@ -82,6 +82,8 @@ pub async fn run(
         }
         PolicyCommand::Test {
             agent,
+            kind,
+            scopes,
             upstream,
             method,
             path,
@@ -94,8 +96,14 @@ pub async fn run(
             environment,
             approved,
         } => {
-            let mut body = json!({ "agent": agent, "upstream": upstream, "approved": approved });
+            let mut body = json!({
+                "agent": agent,
+                "upstream": upstream,
+                "approved": approved,
+                "scopes": scopes,
+            });
             let optional = [
+                ("kind", kind),
                 ("method", method),
                 ("path", path),
                 ("tool", tool),

@@ -1,16 +1,15 @@
 //! `warden serve`: resolve settings, start the server, print where it listens (and, on the
 //! first start, the admin token), then serve until SIGTERM or Ctrl-C.
 
-use tracing_subscriber::EnvFilter;
 use warden_crypto::Secret;
 use warden_server::{ConfigLayer, Server, Settings};
 
-use crate::cli::{DataKeyArgs, LogFormat, OutputFormat, ServeArgs};
+use crate::cli::{DataKeyArgs, OutputFormat, ServeArgs};
 use crate::client::{EXIT_UNAVAILABLE, Failure};
 use crate::output;
 
 pub async fn run(args: ServeArgs) -> Result<(), Failure> {
-    init_logging(args.log_format);
+    crate::logging::init(args.log_format);
     let flags = ConfigLayer {
         data_dir: args.data_dir,
         api_listen: args.api_listen,
@@ -89,17 +88,6 @@ pub async fn rotate_data_key(args: DataKeyArgs, format: OutputFormat) -> Result<
     );
     output::note("warden: copy DATA_DIR/keys/data.key to every node before starting them");
     Ok(())
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }
 
 /// Completes on the first SIGTERM or Ctrl-C.

@@ -462,16 +462,25 @@ async fn bad_requests_are_refused_without_reaching_the_upstream() {
     assert_eq!(metadata["resource"], format!("{}/crm", rig.server.gateway));
     assert_eq!(metadata["authorization_servers"][0], rig.server.api);
 
-    // Refusals after authentication are audited as denials; nothing was forwarded.
+    // Refusals after authentication are audited as denials naming the agent, the policy's
+    // and the others alike; nothing was forwarded.
     let denials: Vec<Value> = rig
         .decisions("crm")
         .await
         .into_iter()
         .filter(|event| event["decision"] == "deny")
         .collect();
-    assert_eq!(denials.len(), 1, "{denials:?}");
-    assert_eq!(denials[0]["action"], "admin.read");
-    assert_eq!(denials[0]["details"]["rule"], "no_permit");
+    let rules: Vec<&str> = denials
+        .iter()
+        .map(|event| event["details"]["rule"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(rules, ["route", "no_permit", "reason"], "{denials:?}");
+    assert_eq!(denials[1]["action"], "admin.read");
+    assert!(
+        denials
+            .iter()
+            .all(|event| event["actor"]["name"] == "support-bot")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -53,6 +53,23 @@ impl RunningServer {
         extra_args: &[&str],
         extra_env: &[(&str, &str)],
     ) -> Self {
+        Self::start_logging_to(
+            data_dir,
+            (api_listen, gateway_listen),
+            extra_args,
+            extra_env,
+            Stdio::inherit(),
+        )
+    }
+
+    /// Starts `warden serve` with its log (standard error) going to `log`.
+    pub fn start_logging_to(
+        data_dir: &Path,
+        (api_listen, gateway_listen): (&str, &str),
+        extra_args: &[&str],
+        extra_env: &[(&str, &str)],
+        log: Stdio,
+    ) -> Self {
         let mut command = warden();
         command
             .args([
@@ -67,7 +84,7 @@ impl RunningServer {
             .args(extra_args)
             .envs(extra_env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(log);
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));

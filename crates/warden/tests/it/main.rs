@@ -13,6 +13,7 @@ mod approvals;
 mod audit;
 mod credentials;
 mod gateway;
+mod hardening_gateway;
 mod harness;
 mod held;
 mod lifecycle;

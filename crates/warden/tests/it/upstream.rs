@@ -72,12 +72,35 @@ async fn answer(State(recorder): State<Recorder>, request: Request) -> Response 
         .uri
         .path_and_query()
         .map_or_else(String::new, |pq| pq.as_str().to_string());
+    let accepts_gzip = parts
+        .headers
+        .get("accept-encoding")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("gzip"));
     recorder.0.lock().unwrap().push(Seen {
         method: parts.method.to_string(),
         target: target.clone(),
         headers: parts.headers,
         body: body.clone(),
     });
+    // The gateway forwards `/NAME` to the base path with a slash after it.
+    let path = target.trim_end_matches('/');
+    if path.ends_with("/gzipped-tools") || path.ends_with("/negotiated-tools") {
+        // A `tools/list` answer, compressed: always (a hostile server), or only when the
+        // request accepts gzip (a well-behaved one).
+        let tools = br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"secret_tool"}]}}"#;
+        if path.ends_with("/gzipped-tools") || accepts_gzip {
+            return Response::builder()
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body(Body::from(gzip_stored(tools)))
+                .unwrap();
+        }
+        return Response::builder()
+            .header("content-type", "application/json")
+            .body(Body::from(&tools[..]))
+            .unwrap();
+    }
     if target.ends_with("/mislabelled") {
         // An MCP `tools/list` answer that does not say it is JSON.
         return Response::builder()
@@ -108,4 +131,18 @@ async fn answer(State(recorder): State<Recorder>, request: Request) -> Response 
         "body_bytes": body.len(),
     }))
     .into_response()
+}
+
+/// `data` as a gzip member with one stored (uncompressed) deflate block: valid gzip that any
+/// client decodes, without a compression library.
+fn gzip_stored(data: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(data.len()).unwrap();
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    out.push(1); // the final block, stored
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+    out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_le_bytes());
+    out
 }
