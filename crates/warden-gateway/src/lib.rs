@@ -31,4 +31,4 @@ pub use headers::{
 pub use mcp::{Envelope, McpError, Message, MessageKind, SseFilter, ToolCall};
 pub use path::{PathError, VettedPath, vet};
 pub use refusal::{Refusal, RefusalCode};
-pub use sniff::FramingSniffer;
+pub use sniff::{FramingSniffer, LostTrack, Suspicion};
