@@ -266,6 +266,21 @@ mod tests {
     }
 
     #[test]
+    fn listener_guards_are_read_from_api_and_gateway_tables() {
+        let file: ConfigLayer = toml::from_str(
+            "[api]\nheader_read_timeout_secs = 5\nmax_connections = 100\n\n[gateway]\nidle_timeout_secs = 7\nmax_connections_per_source = 9\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let settings = Settings::resolve(file, None);
+        assert_eq!(settings.api.header_read_timeout_secs, Some(5));
+        assert_eq!(settings.api.max_connections, Some(100));
+        assert_eq!(settings.gateway.idle_timeout_secs, Some(7));
+        assert_eq!(settings.gateway.max_connections_per_source, Some(9));
+        let error = toml::from_str::<ConfigLayer>("[api]\nidle_timeout = 5\n").unwrap_err();
+        assert!(error.to_string().contains("idle_timeout"), "{error}");
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_refused() {
         let error = toml::from_str::<ConfigLayer>("api_lisen = \"127.0.0.1:1\"").unwrap_err();
         assert!(error.to_string().contains("api_lisen"), "{error}");
