@@ -6,6 +6,11 @@
 //! `Transfer-Encoding` together with `Content-Length`, and any transfer coding other than a
 //! single `chunked`. The body limit is checked against the declared length up front and,
 //! for chunked bodies, as bytes arrive ([`BodyLimit`]).
+//!
+//! The server's HTTP/1.1 parser keeps one of several *equal* `Content-Length` headers and
+//! drops `Content-Length` next to `Transfer-Encoding`, so for those two cases the headers
+//! seen here are not the ones sent: the gateway's listener catches them on the raw bytes
+//! ([`crate::sniff`]) and refuses them before this check runs.
 
 use http::HeaderMap;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};

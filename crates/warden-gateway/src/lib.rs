@@ -34,4 +34,4 @@ pub use mcp::{Envelope, McpError, Message, MessageKind, SseFilter, ToolCall};
 pub use overrides::{OverrideError, check_agent_headers, set_forwarding_headers};
 pub use path::{PathError, VettedPath, vet};
 pub use refusal::{Refusal, RefusalCode};
-pub use sniff::FramingSniffer;
+pub use sniff::{FramingSniffer, LostTrack, Suspicion};

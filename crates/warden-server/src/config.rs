@@ -32,6 +32,9 @@ pub struct ConfigLayer {
     /// The gateway: body limits, timeouts, approvals.
     #[serde(default)]
     pub gateway: Option<GatewayConfig>,
+    /// The API listener: timeouts and connection caps.
+    #[serde(default)]
+    pub api: Option<ApiConfig>,
 }
 
 /// `[gateway]` in the settings file. Every field is optional.
@@ -48,6 +51,35 @@ pub struct GatewayConfig {
     pub approval_ttl_secs: Option<i64>,
     /// The longest `Prefer: wait=N` honoured [default: 300].
     pub max_wait_secs: Option<u64>,
+
+    // The gateway listener's connection guards (see `crate::listen`).
+    /// How long a client may take to send a request head [default: 10].
+    pub header_read_timeout_secs: Option<u64>,
+    /// How long a keep-alive connection may sit idle between requests [default: 60].
+    pub idle_timeout_secs: Option<u64>,
+    /// How long a request body may stall between two reads [default: 30].
+    pub body_timeout_secs: Option<u64>,
+    /// Open connections at most [default: derived from the descriptor limit].
+    pub max_connections: Option<usize>,
+    /// Open connections from one source address at most [default: a quarter of the cap].
+    pub max_connections_per_source: Option<usize>,
+}
+
+/// `[api]` in the settings file: the API listener's connection guards (see
+/// `crate::listen`). Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// How long a client may take to send a request head [default: 10].
+    pub header_read_timeout_secs: Option<u64>,
+    /// How long a keep-alive connection may sit idle between requests [default: 60].
+    pub idle_timeout_secs: Option<u64>,
+    /// How long a request body may stall between two reads [default: 30].
+    pub body_timeout_secs: Option<u64>,
+    /// Open connections at most [default: derived from the descriptor limit].
+    pub max_connections: Option<usize>,
+    /// Open connections from one source address at most [default: a quarter of the cap].
+    pub max_connections_per_source: Option<usize>,
 }
 
 /// `[credentials]` in the settings file. Every field is optional.
@@ -81,6 +113,32 @@ pub struct TrustedIssuerConfig {
     pub jwks_file: PathBuf,
 }
 
+impl GatewayConfig {
+    /// The gateway listener's connection guards.
+    pub fn listen(&self) -> crate::listen::ListenConfig {
+        crate::listen::ListenConfig {
+            header_read_timeout_secs: self.header_read_timeout_secs,
+            idle_timeout_secs: self.idle_timeout_secs,
+            body_timeout_secs: self.body_timeout_secs,
+            max_connections: self.max_connections,
+            max_connections_per_source: self.max_connections_per_source,
+        }
+    }
+}
+
+impl ApiConfig {
+    /// The API listener's connection guards.
+    pub fn listen(&self) -> crate::listen::ListenConfig {
+        crate::listen::ListenConfig {
+            header_read_timeout_secs: self.header_read_timeout_secs,
+            idle_timeout_secs: self.idle_timeout_secs,
+            body_timeout_secs: self.body_timeout_secs,
+            max_connections: self.max_connections,
+            max_connections_per_source: self.max_connections_per_source,
+        }
+    }
+}
+
 impl ConfigLayer {
     /// Reads a TOML settings file, naming the file and the problem on failure.
     pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
@@ -103,6 +161,7 @@ impl ConfigLayer {
             database_url: self.database_url.or(lower.database_url),
             credentials: self.credentials.or(lower.credentials),
             gateway: self.gateway.or(lower.gateway),
+            api: self.api.or(lower.api),
             audit_checkpoint_millis: self
                 .audit_checkpoint_millis
                 .or(lower.audit_checkpoint_millis),
@@ -133,6 +192,7 @@ pub struct Settings {
     pub bootstrap_token: Option<Secret>,
     pub credentials: CredentialConfig,
     pub gateway: GatewayConfig,
+    pub api: ApiConfig,
     pub audit_checkpoints: warden_audit::CheckpointPolicy,
 }
 
@@ -152,6 +212,7 @@ impl Settings {
             bootstrap_token,
             credentials: layer.credentials.unwrap_or_default(),
             gateway: layer.gateway.unwrap_or_default(),
+            api: layer.api.unwrap_or_default(),
             audit_checkpoints: warden_audit::CheckpointPolicy {
                 every_events: layer
                     .audit_checkpoint_events
@@ -202,6 +263,21 @@ mod tests {
                 .database_url()
                 .starts_with("sqlite:///srv/warden/warden.db")
         );
+    }
+
+    #[test]
+    fn listener_guards_are_read_from_api_and_gateway_tables() {
+        let file: ConfigLayer = toml::from_str(
+            "[api]\nheader_read_timeout_secs = 5\nmax_connections = 100\n\n[gateway]\nidle_timeout_secs = 7\nmax_connections_per_source = 9\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let settings = Settings::resolve(file, None);
+        assert_eq!(settings.api.header_read_timeout_secs, Some(5));
+        assert_eq!(settings.api.max_connections, Some(100));
+        assert_eq!(settings.gateway.idle_timeout_secs, Some(7));
+        assert_eq!(settings.gateway.max_connections_per_source, Some(9));
+        let error = toml::from_str::<ConfigLayer>("[api]\nidle_timeout = 5\n").unwrap_err();
+        assert!(error.to_string().contains("idle_timeout"), "{error}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod data_key;
 pub mod error;
 pub mod extract;
 pub mod gateway;
+pub mod listen;
 pub mod metrics;
 pub mod oauth;
 pub mod plane;
@@ -39,6 +40,7 @@ pub struct Server {
     api: TcpListener,
     gateway: TcpListener,
     gateway_router: axum::Router,
+    guards: listen::ListenerGuards,
     stop_tx: tokio::sync::watch::Sender<bool>,
     stop_rx: tokio::sync::watch::Receiver<bool>,
     state: AppState,
@@ -53,6 +55,20 @@ impl Server {
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
         // Install the metrics recorder before anything records.
         let _ = metrics::handle();
+        // Caps are derived from, and checked against, the descriptor limit before anything
+        // is opened, so bad settings change nothing.
+        let descriptor_limit = listen::raise_descriptor_limit();
+        let guards = listen::ListenerGuards::resolve(
+            settings.api.listen(),
+            settings.gateway.listen(),
+            descriptor_limit,
+        )?;
+        tracing::info!(
+            descriptor_limit,
+            api_max_connections = guards.api.max_connections,
+            gateway_max_connections = guards.gateway.max_connections,
+            "listener guards"
+        );
         bootstrap::ensure_data_dir(&settings.data_dir)?;
         let keys = bootstrap::load_keys(&settings.data_dir)?;
         let node = bootstrap::node_name(&settings.data_dir)?;
@@ -114,6 +130,7 @@ impl Server {
             api,
             gateway,
             gateway_router,
+            guards,
             stop_tx,
             stop_rx,
             state,
@@ -143,40 +160,28 @@ impl Server {
             shutdown.await;
             let _ = on_signal.send(true);
         });
-        let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = receiver.wait_for(|stop| *stop).await;
-        };
         let upkeep = tokio::spawn(plane_upkeep(self.state.clone(), stop_rx.clone()));
         let checkpointer = tokio::spawn(anchor_audit_tail(self.state.clone(), stop_rx.clone()));
-        let api = axum::serve(
+        let api = listen::serve(
             self.api,
-            api::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let gateway = axum::serve(
-            gateway::SniffingListener(self.gateway),
-            self.gateway_router
-                .into_make_service_with_connect_info::<gateway::GatewayPeer>(),
-        )
-        .with_graceful_shutdown(stopped(stop_rx));
-        // If either listener fails, stop the other too rather than run half a server.
-        let api_stop = stop_tx.clone();
-        let api = async move {
-            let result = api.await;
-            let _ = api_stop.send(true);
-            result
-        };
-        let gateway = async move {
-            let result = gateway.await;
-            let _ = stop_tx.send(true);
-            result
-        };
-        let (api, gateway) = tokio::join!(api, gateway);
+            api::router(self.state.clone()),
+            self.guards.api,
+            "api",
+            |stream, addr| (stream, addr),
+            stop_rx.clone(),
+        );
+        let gateway = listen::serve(
+            self.gateway,
+            self.gateway_router,
+            self.guards.gateway,
+            "gateway",
+            gateway::sniffed,
+            stop_rx,
+        );
+        tokio::join!(api, gateway);
         upkeep.abort();
         let _ = checkpointer.await;
         self.store.close().await;
-        api.context("the API listener failed")?;
-        gateway.context("the gateway listener failed")?;
         Ok(())
     }
 }

@@ -1,73 +1,88 @@
-//! The gateway's TCP listener: every accepted connection is read through a
-//! [`FramingSniffer`], so a request head that carried both `Content-Length` and
-//! `Transfer-Encoding` is known to the pipeline even though the HTTP parser dropped one of
-//! them (see `warden_gateway::sniff`).
+//! The gateway's connections: every accepted connection is read through a
+//! [`FramingSniffer`], so what the HTTP parser would silently repair or hide (both
+//! `Content-Length` and `Transfer-Encoding`, equal duplicate lengths, a `#fragment`) or
+//! what the sniffer cannot follow (an upgrade, `CONNECT`, an overlong line) is known to the
+//! gateway (see `warden_gateway::sniff`). Such a connection is cut off after the offending
+//! request head, and [`refuse_untrusted_connections`] answers that request with 400 and
+//! `Connection: close`, before any handler runs. Accepting, timeouts and connection caps
+//! are the shared listener machinery in `crate::listen`.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
+use axum::extract::{ConnectInfo, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use warden_gateway::FramingSniffer;
+use tokio::net::TcpStream;
+use warden_gateway::sniff::Suspicion;
+use warden_gateway::{FramingSniffer, Refusal, RefusalCode};
+
+use super::pipeline::Refused;
 
 /// What the pipeline knows of the connection a request came on.
 #[derive(Debug, Clone)]
 pub struct GatewayPeer {
     pub addr: SocketAddr,
-    ambiguous: Arc<AtomicBool>,
+    suspicion: Arc<OnceLock<Suspicion>>,
 }
 
 impl GatewayPeer {
-    /// Whether a request on this connection carried ambiguous framing.
-    pub fn ambiguous_framing(&self) -> bool {
-        self.ambiguous.load(Ordering::Acquire)
+    /// Why the connection is no longer trusted, if it is not. Once set, it stays set.
+    pub fn suspicion(&self) -> Option<Suspicion> {
+        self.suspicion.get().copied()
     }
 }
 
-impl Connected<IncomingStream<'_, SniffingListener>> for GatewayPeer {
-    fn connect_info(stream: IncomingStream<'_, SniffingListener>) -> Self {
-        stream.remote_addr().clone()
-    }
+/// Wraps an accepted connection in its sniffer.
+pub fn sniffed(stream: TcpStream, addr: SocketAddr) -> (SniffedStream, GatewayPeer) {
+    let suspicion = Arc::new(OnceLock::new());
+    let io = SniffedStream {
+        inner: stream,
+        sniffer: FramingSniffer::new(),
+        suspicion: Arc::clone(&suspicion),
+    };
+    (io, GatewayPeer { addr, suspicion })
 }
 
-/// A TCP listener whose connections are sniffed.
-pub struct SniffingListener(pub TcpListener);
-
-impl Listener for SniffingListener {
-    type Io = SniffedStream;
-    type Addr = GatewayPeer;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, addr) = Listener::accept(&mut self.0).await;
-        let _ = stream.set_nodelay(true);
-        let ambiguous = Arc::new(AtomicBool::new(false));
-        let io = SniffedStream {
-            inner: stream,
-            sniffer: FramingSniffer::new(),
-            ambiguous: Arc::clone(&ambiguous),
-        };
-        (io, GatewayPeer { addr, ambiguous })
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(GatewayPeer {
-            addr: self.0.local_addr()?,
-            ambiguous: Arc::default(),
-        })
-    }
+/// Middleware on every gateway route: a request on a connection the sniffer no longer
+/// trusts is refused with 400 and `Connection: close`, so nothing from it is forwarded and
+/// the connection ends with the response.
+pub async fn refuse_untrusted_connections(request: Request, next: Next) -> Response {
+    let suspicion = request
+        .extensions()
+        .get::<ConnectInfo<GatewayPeer>>()
+        .map(|ConnectInfo(peer)| peer.suspicion());
+    let suspicion = match suspicion {
+        Some(None) => return next.run(request).await,
+        Some(Some(suspicion)) => suspicion.to_string(),
+        // Every gateway connection is sniffed; a request without a peer is impossible,
+        // and is refused rather than trusted.
+        None => "the connection was not inspected".to_string(),
+    };
+    metrics::counter!("warden_gateway_requests_total", "upstream" => "unknown", "outcome" => "bad_request")
+        .increment(1);
+    let refused =
+        Refused::from(Refusal::new(RefusalCode::BadRequest, suspicion).with_rule("framing"));
+    let mut response = refused.into_response();
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// A TCP stream whose incoming bytes pass through a sniffer on their way to the parser.
+/// Once the sniffer closes, the parser is given nothing more: reads stay pending (an end
+/// of stream would make the parser drop the refusal it is about to write) until the
+/// response with `Connection: close`, or a timeout, ends the connection.
 pub struct SniffedStream {
     inner: TcpStream,
     sniffer: FramingSniffer,
-    ambiguous: Arc<AtomicBool>,
+    suspicion: Arc<OnceLock<Suspicion>>,
 }
 
 impl AsyncRead for SniffedStream {
@@ -77,16 +92,26 @@ impl AsyncRead for SniffedStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.sniffer.closed() {
+            return Poll::Pending;
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled
-            && let Some(read) = buf.filled().get(before..)
-            && !read.is_empty()
-            && !this.sniffer.lost()
-        {
-            this.sniffer.feed(read);
-            if this.sniffer.conflict() {
-                this.ambiguous.store(true, Ordering::Release);
+        let Poll::Ready(Ok(())) = polled else {
+            return polled;
+        };
+        let read = buf.filled().get(before..).unwrap_or_default();
+        if read.is_empty() {
+            return polled;
+        }
+        let passed = this.sniffer.feed(read);
+        if let Some(suspicion) = this.sniffer.suspicion() {
+            let _ = this.suspicion.set(suspicion);
+        }
+        if passed < read.len() {
+            buf.set_filled(before + passed);
+            if passed == 0 {
+                return Poll::Pending;
             }
         }
         polled

@@ -35,7 +35,7 @@ use crate::config::GatewayConfig;
 use crate::state::AppState;
 
 pub use catalog::CatalogState;
-pub use listener::{GatewayPeer, SniffingListener};
+pub use listener::{GatewayPeer, sniffed};
 pub use pipeline::REASON_HEADER;
 
 /// The gateway's limits and timeouts.
@@ -152,6 +152,9 @@ pub fn router(
         )
         .fallback(pipeline::handle)
         .with_state(gateway)
+        .layer(axum::middleware::from_fn(
+            listener::refuse_untrusted_connections,
+        ))
         .layer(SetSensitiveRequestHeadersLayer::new([
             http::header::AUTHORIZATION,
         ])))

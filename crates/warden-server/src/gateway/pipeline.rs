@@ -98,22 +98,6 @@ pub async fn handle(
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    if peer.ambiguous_framing() {
-        metrics::counter!("warden_gateway_requests_total", "upstream" => "unknown", "outcome" => "bad_request")
-            .increment(1);
-        let refused = Refused::from(
-            Refusal::new(
-                RefusalCode::BadRequest,
-                "a request on this connection has both Content-Length and Transfer-Encoding; send one",
-            )
-            .with_rule("framing"),
-        );
-        let mut response = refused.into_response();
-        response
-            .headers_mut()
-            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
-    }
     let peer = peer.addr;
     let mut trace = Trace::default();
     let result = gateway.serve(peer, request, started, &mut trace).await;

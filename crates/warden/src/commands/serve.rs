@@ -17,6 +17,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         database_url: args.database_url,
         credentials: None,
         gateway: None,
+        api: None,
         audit_checkpoint_millis: args.audit_checkpoint_millis,
         audit_checkpoint_events: args.audit_checkpoint_events,
     };

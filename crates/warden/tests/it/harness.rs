@@ -82,9 +82,40 @@ impl RunningServer {
             ])
             .arg(data_dir)
             .args(extra_args)
-            .envs(extra_env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(log);
+            .envs(extra_env.iter().copied());
+        Self::launch(command, data_dir, log)
+    }
+
+    /// Starts `warden serve` on ephemeral ports with its open-files limit (soft and hard)
+    /// set to `fd_limit`, as a small system would have it.
+    pub fn start_with_fd_limit(data_dir: &Path, extra_args: &[&str], fd_limit: u32) -> Self {
+        let mut command = Command::new("sh");
+        command.env_clear();
+        if let Ok(path) = std::env::var("PATH") {
+            command.env("PATH", path);
+        }
+        command
+            .env("WARDEN_LOG", "warn")
+            .args(["-c", "ulimit -n \"$0\" && exec \"$@\""])
+            .arg(fd_limit.to_string())
+            .arg(BINARY)
+            .args([
+                "serve",
+                "--api-listen",
+                "127.0.0.1:0",
+                "--gateway-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(extra_args);
+        Self::launch(command, data_dir, Stdio::inherit())
+    }
+
+    /// Spawns `command` (a `warden serve`, its log going to `log`) and waits for its
+    /// listeners.
+    fn launch(mut command: Command, data_dir: &Path, log: Stdio) -> Self {
+        command.stdout(Stdio::piped()).stderr(log);
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));

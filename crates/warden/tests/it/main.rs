@@ -14,6 +14,7 @@ mod audit;
 mod credentials;
 mod gateway;
 mod hardening_gateway;
+mod hardening_listeners;
 mod harness;
 mod held;
 mod lifecycle;

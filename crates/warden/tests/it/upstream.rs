@@ -20,6 +20,8 @@ pub struct Seen {
     pub target: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// Whether the whole body arrived (a request cut off midway is recorded too).
+    pub complete: bool,
 }
 
 #[derive(Clone, Default)]
@@ -65,9 +67,9 @@ impl TestUpstream {
 
 async fn answer(State(recorder): State<Recorder>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, 64 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
+    let body = axum::body::to_bytes(body, 64 * 1024 * 1024).await;
+    let complete = body.is_ok();
+    let body = body.unwrap_or_default();
     let target = parts
         .uri
         .path_and_query()
@@ -82,6 +84,7 @@ async fn answer(State(recorder): State<Recorder>, request: Request) -> Response 
         target: target.clone(),
         headers: parts.headers,
         body: body.clone(),
+        complete,
     });
     // The gateway forwards `/NAME` to the base path with a slash after it.
     let path = target.trim_end_matches('/');
