@@ -682,6 +682,7 @@ impl Idp {
             owner: None,
             env: None,
             cred: None,
+            ancestors: Vec::new(),
         };
         warden_crypto::jwt::issue(&self.ring, &claims).unwrap()
     }
@@ -896,6 +897,7 @@ async fn private_key_jwt_clients_authenticate_with_a_signed_assertion() {
             owner: None,
             env: None,
             cred: None,
+            ancestors: Vec::new(),
         };
         warden_crypto::jwt::issue(&key, &claims).unwrap()
     };
