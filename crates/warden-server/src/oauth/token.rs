@@ -529,7 +529,7 @@ async fn exchange(
     .map_err(|error| match error {
         DelegationError::TooDeep { depth, max } => OAuthError::invalid_grant(format!(
             "the subject token has already been exchanged {} times; [credentials] max_delegation_depth allows {max} actors in a chain",
-            depth - 1
+            depth.saturating_sub(1)
         )),
         DelegationError::NotPermitted(_) => OAuthError::invalid_grant(
             "the subject token's may_act does not name this client: its subject allowed another party to act for it",
