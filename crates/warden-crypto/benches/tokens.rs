@@ -39,6 +39,7 @@ fn claims() -> AccessClaims {
         })]),
         owner: Some("alice@example.com".into()),
         env: Some("prod".into()),
+        ancestors: Vec::new(),
     }
 }
 

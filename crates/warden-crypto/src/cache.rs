@@ -140,6 +140,7 @@ mod tests {
             authorization_details: None,
             owner: None,
             env: None,
+            ancestors: Vec::new(),
         }
     }
 

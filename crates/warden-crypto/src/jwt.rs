@@ -63,6 +63,21 @@ pub struct AccessClaims {
     /// credential also stops the tokens obtained with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cred: Option<String>,
+    /// The Warden tokens this one was exchanged from, oldest first, so that revoking any
+    /// of them (or the credential it was obtained with) stops this one too, without a
+    /// lookup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ancestors: Vec<Ancestor>,
+}
+
+/// A token an exchanged token descends from: its `jti` and the credential it was
+/// obtained with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ancestor {
+    pub jti: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cred: Option<String>,
 }
 
 impl AccessClaims {
@@ -624,6 +639,7 @@ mod tests {
             })]),
             owner: Some("alice@example.com".into()),
             env: Some("prod".into()),
+            ancestors: Vec::new(),
         }
     }
 

@@ -18,8 +18,8 @@ pub mod signing;
 pub use cache::VerifiedCache;
 pub use hash::{KeyedHash, Pepper};
 pub use jwt::{
-    AccessClaims, Actor, AuthorizationDetail, Expectations, ExternalClaims, ExternalVerifier,
-    IssueError, JwksError, TaskDetail, TokenError,
+    AccessClaims, Actor, Ancestor, AuthorizationDetail, Expectations, ExternalClaims,
+    ExternalVerifier, IssueError, JwksError, TaskDetail, TokenError,
 };
 pub use seal::{DataKey, SealError};
 pub use secret::{Secret, SecretFormatError, SecretKind};

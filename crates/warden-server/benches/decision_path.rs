@@ -132,6 +132,7 @@ fn claims() -> AccessClaims {
         })]),
         owner: None,
         env: None,
+        ancestors: Vec::new(),
     }
 }
 
@@ -143,6 +144,7 @@ fn bench(c: &mut Criterion) {
             gateway_url: "https://gateway.example".into(),
             default_ttl_secs: 300,
             max_ttl_secs: 3600,
+            leeway_secs: warden_server::tokens::DEFAULT_LEEWAY_SECS,
         },
         ring,
         RevocationState::new(revocations()),

@@ -79,6 +79,7 @@ fn claims(jti: &str) -> AccessClaims {
         })]),
         owner: Some("owner0@example.com".into()),
         env: None,
+        ancestors: Vec::new(),
     }
 }
 
@@ -92,6 +93,7 @@ fn verification(c: &mut Criterion) {
             gateway_url: "https://gateway.example".into(),
             default_ttl_secs: 300,
             max_ttl_secs: 3600,
+            leeway_secs: warden_server::tokens::DEFAULT_LEEWAY_SECS,
         },
         ring,
         RevocationState::new(state()),

@@ -103,6 +103,16 @@ pub struct CredentialConfig {
     /// External issuers whose users' tokens may be exchanged (RFC 8693).
     #[serde(default)]
     pub trusted_issuers: Vec<TrustedIssuerConfig>,
+    /// Tolerated clock skew between nodes and clients on `exp`, `nbf` and `iat` of tokens
+    /// and client assertions, in seconds [default: 5; 0-300].
+    pub clock_leeway_secs: Option<i64>,
+    /// How many actors a token's delegation chain (`act`) may hold: how many times it may
+    /// be exchanged in a row [default: 3; 1-16].
+    pub max_delegation_depth: Option<u32>,
+    /// Clients that may introspect tokens issued to other clients, as `KIND:NAME` or ids.
+    /// Every other client is told `active: false` about any token not issued to it.
+    #[serde(default)]
+    pub introspectors: Vec<String>,
 }
 
 /// One trusted external issuer: its `iss` and a file holding its JWKS.
@@ -278,6 +288,18 @@ mod tests {
         assert_eq!(settings.gateway.max_connections_per_source, Some(9));
         let error = toml::from_str::<ConfigLayer>("[api]\nidle_timeout = 5\n").unwrap_err();
         assert!(error.to_string().contains("idle_timeout"), "{error}");
+    }
+
+    #[test]
+    fn credential_plane_limits_are_read_from_the_file() {
+        let layer: ConfigLayer = toml::from_str(
+            "[credentials]\nclock_leeway_secs = 2\nmax_delegation_depth = 1\nintrospectors = [\"agent:auditor\"]",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let credentials = layer.credentials.unwrap_or_default();
+        assert_eq!(credentials.clock_leeway_secs, Some(2));
+        assert_eq!(credentials.max_delegation_depth, Some(1));
+        assert_eq!(credentials.introspectors, ["agent:auditor"]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod data_key;
+pub mod delegation;
 pub mod error;
 pub mod extract;
 pub mod gateway;

@@ -8,9 +8,14 @@
 //! which is how nodes sharing PostgreSQL learn of each other's changes.
 //!
 //! A token is refused when its `jti` is revoked, when the credential it was obtained with
-//! is revoked, or when any Warden identity it names (its client, every actor in its `act`
-//! chain, and its subject when that is a Warden identity), or any ancestor of those, is
-//! suspended, revoked, expired, unknown, or owned by an offboarded owner.
+//! is revoked, when any token it was exchanged from (its `ancestors`) or that token's
+//! credential is revoked, when its delegation chain breaks the rules of `delegation`, or
+//! when any Warden identity it names (its client, every actor in its `act` chain, and its
+//! subject when that is a Warden identity), or any ancestor of those, is suspended,
+//! revoked, expired, unknown, or owned by an offboarded owner.
+//!
+//! Revoked `jti`s are kept until their token's expiry plus the clock leeway, since a token
+//! is accepted that long.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -18,6 +23,9 @@ use std::sync::{Arc, RwLock};
 use warden_core::{Timestamp, identity::MAX_PARENT_DEPTH};
 use warden_crypto::AccessClaims;
 use warden_store::{IdentityState, RevocationSnapshot, Store, StoreResult};
+
+use crate::delegation::{self, DEFAULT_MAX_DELEGATION_DEPTH, DelegationError};
+use crate::tokens::DEFAULT_LEEWAY_SECS;
 
 /// Why an otherwise valid token is no longer honoured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,16 +46,46 @@ pub enum Revoked {
     OwnerOffboarded(String),
     #[error("the hierarchy above identity `{0}` is too deep or cyclic")]
     Hierarchy(String),
+    #[error("token `{0}`, which this token was exchanged from, is revoked")]
+    AncestorRevoked(String),
+    #[error(transparent)]
+    Delegation(#[from] DelegationError),
+}
+
+/// What the revocation state enforces besides the revocations themselves, from
+/// `[credentials]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// Clock leeway on token expiry, seconds: a revoked `jti` is kept this long past it.
+    pub leeway_secs: i64,
+    /// The most actors a token's `act` chain may hold.
+    pub max_delegation_depth: usize,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            leeway_secs: DEFAULT_LEEWAY_SECS,
+            max_delegation_depth: DEFAULT_MAX_DELEGATION_DEPTH,
+        }
+    }
 }
 
 /// One consistent view of what is revoked.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Revocations {
     tokens: HashMap<String, i64>,
     credentials: HashSet<String>,
     identities: HashMap<String, IdentityState>,
     offboarded_owners: HashSet<String>,
     children: HashMap<String, Vec<String>>,
+    max_delegation_depth: usize,
+}
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Self::from_snapshot(RevocationSnapshot::default())
+    }
 }
 
 impl Revocations {
@@ -75,7 +113,14 @@ impl Revocations {
                 .collect(),
             offboarded_owners: snapshot.offboarded_owners.into_iter().collect(),
             children,
+            max_delegation_depth: DEFAULT_MAX_DELEGATION_DEPTH,
         }
+    }
+
+    /// The same view, enforcing `rules`.
+    pub fn with_rules(mut self, rules: Rules) -> Self {
+        self.max_delegation_depth = rules.max_delegation_depth;
+        self
     }
 
     pub fn identity(&self, id: &str) -> Option<&IdentityState> {
@@ -124,6 +169,18 @@ impl Revocations {
         {
             return Err(Revoked::Credential(credential.clone()));
         }
+        // Revoking a token revokes every token exchanged from it, at any remove.
+        for ancestor in &claims.ancestors {
+            if self.tokens.contains_key(&ancestor.jti) {
+                return Err(Revoked::AncestorRevoked(ancestor.jti.clone()));
+            }
+            if let Some(credential) = &ancestor.cred
+                && self.credentials.contains(credential)
+            {
+                return Err(Revoked::Credential(credential.clone()));
+            }
+        }
+        delegation::check_chain(claims, self.max_delegation_depth)?;
         self.check_identity(&claims.client_id, now)?;
         // A subject that is a Warden identity (a token exchanged from an agent's own
         // token) must still be able to act too.
@@ -178,6 +235,7 @@ impl Revocations {
 #[derive(Debug)]
 pub struct RevocationState {
     current: RwLock<Arc<Revocations>>,
+    rules: Rules,
     /// Bumped on every swap, so work in flight (a streaming response, a request waiting
     /// for approval) can wake up and check its token again.
     generation: tokio::sync::watch::Sender<u64>,
@@ -191,8 +249,14 @@ impl Default for RevocationState {
 
 impl RevocationState {
     pub fn new(revocations: Revocations) -> Self {
+        Self::with_rules(revocations, Rules::default())
+    }
+
+    /// A state that enforces `rules` on `revocations` and on every reload.
+    pub fn with_rules(revocations: Revocations, rules: Rules) -> Self {
         Self {
-            current: RwLock::new(Arc::new(revocations)),
+            current: RwLock::new(Arc::new(revocations.with_rules(rules))),
+            rules,
             generation: tokio::sync::watch::Sender::new(0),
         }
     }
@@ -223,8 +287,12 @@ impl RevocationState {
 
     /// Reads a fresh snapshot from the store and swaps it in.
     pub async fn reload(&self, store: &dyn Store, now: Timestamp) -> StoreResult<()> {
-        let snapshot = store.revocation_snapshot(now).await?;
-        self.replace(Revocations::from_snapshot(snapshot));
+        // A token is honoured until `exp` plus the leeway, so its revocation must outlive
+        // `exp` by as much.
+        let snapshot = store
+            .revocation_snapshot(now.plus_secs(-self.rules.leeway_secs))
+            .await?;
+        self.replace(Revocations::from_snapshot(snapshot).with_rules(self.rules));
         Ok(())
     }
 }
@@ -326,6 +394,7 @@ mod tests {
             owner: None,
             env: None,
             cred: cred.map(str::to_string),
+            ancestors: Vec::new(),
         };
         assert_eq!(
             revocations.check_claims(&claims("ok", None, None), now),
@@ -343,5 +412,68 @@ mod tests {
             revocations.check_claims(&claims("ok", None, Some("upstream-actor")), now),
             Err(Revoked::IdentityRevoked("upstream-actor".into()))
         );
+    }
+
+    #[test]
+    fn a_token_stops_with_any_token_it_was_exchanged_from() {
+        let now = Timestamp::from_millis(0);
+        let revocations = state(vec![identity("agent", None, "active", "o")]);
+        let child = |ancestors: Vec<warden_crypto::Ancestor>| AccessClaims {
+            iss: "i".into(),
+            sub: "user@example.com".into(),
+            aud: "a".into(),
+            exp: 10,
+            iat: 0,
+            nbf: None,
+            jti: "child".into(),
+            client_id: "agent".into(),
+            scope: None,
+            act: Some(warden_crypto::Actor {
+                sub: "agent".into(),
+                iss: None,
+                act: Some(Box::new(warden_crypto::Actor {
+                    sub: "agent".into(),
+                    iss: None,
+                    act: None,
+                })),
+            }),
+            may_act: None,
+            authorization_details: None,
+            owner: None,
+            env: None,
+            cred: None,
+            ancestors,
+        };
+        let ancestor = |jti: &str, cred: Option<&str>| warden_crypto::Ancestor {
+            jti: jti.into(),
+            cred: cred.map(str::to_string),
+        };
+        assert_eq!(
+            revocations.check_claims(&child(vec![ancestor("live", Some("cred-ok"))]), now),
+            Ok(())
+        );
+        assert_eq!(
+            revocations.check_claims(
+                &child(vec![ancestor("jti-x", None), ancestor("live", None)]),
+                now
+            ),
+            Err(Revoked::AncestorRevoked("jti-x".into()))
+        );
+        assert_eq!(
+            revocations.check_claims(&child(vec![ancestor("live", Some("cred-x"))]), now),
+            Err(Revoked::Credential("cred-x".into()))
+        );
+        // The delegation rules hold at verification too.
+        let strict = state(vec![identity("agent", None, "active", "o")]).with_rules(Rules {
+            leeway_secs: 0,
+            max_delegation_depth: 1,
+        });
+        assert!(matches!(
+            strict.check_claims(&child(Vec::new()), now),
+            Err(Revoked::Delegation(DelegationError::TooDeep {
+                depth: 2,
+                max: 1
+            }))
+        ));
     }
 }

@@ -18,8 +18,10 @@ use warden_store::{Store, StoreError, StoredSigningKey};
 
 use crate::revocation::{RevocationState, Revoked};
 
-/// Tolerated clock skew between nodes, in seconds.
-pub const LEEWAY_SECS: i64 = 30;
+/// The default `[credentials] clock_leeway_secs`: tolerated clock skew, in seconds.
+pub const DEFAULT_LEEWAY_SECS: i64 = 5;
+/// The largest `clock_leeway_secs` accepted.
+pub const MAX_LEEWAY_SECS: i64 = 300;
 /// How many verified tokens each node remembers.
 const CACHE_CAPACITY: usize = 100_000;
 
@@ -71,6 +73,8 @@ pub struct TokenSettings {
     pub gateway_url: String,
     pub default_ttl_secs: i64,
     pub max_ttl_secs: i64,
+    /// Tolerated clock skew on `exp`, `nbf` and `iat`, in seconds.
+    pub leeway_secs: i64,
 }
 
 impl TokenSettings {
@@ -147,7 +151,7 @@ impl TokenService {
             issuer: &self.settings.issuer,
             audience,
             now: now.as_secs(),
-            leeway_secs: LEEWAY_SECS,
+            leeway_secs: self.settings.leeway_secs,
         };
         let claims = {
             let mut cache = match self.cache.lock() {

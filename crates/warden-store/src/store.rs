@@ -214,6 +214,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         revocation: TokenRevocation,
         now: Timestamp,
     ) -> StoreResult<()>;
+    /// Marks an RFC 7523 client assertion (`client_id`, `jti`) as used until `expires_at`
+    /// (its `exp` plus the clock leeway). `true` the first time; `false` when the same
+    /// assertion was used before and could still be valid: a replay, on any node. A row
+    /// past its expiry is taken over, so a reused `jti` of a long-dead assertion is not
+    /// mistaken for a replay.
+    async fn use_client_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Forgets used client assertions that expired before `now`; returns how many.
+    async fn purge_client_assertions(&self, now: Timestamp) -> StoreResult<u64>;
     /// Everything token verification needs to know about revocation, read at `now`.
     async fn revocation_snapshot(&self, now: Timestamp) -> StoreResult<RevocationSnapshot>;
     /// The kill switch for an owner's fleet: suspends (or, `permanent`, revokes) every

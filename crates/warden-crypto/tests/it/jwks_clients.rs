@@ -45,6 +45,7 @@ fn claims(now: i64) -> AccessClaims {
         authorization_details: None,
         owner: None,
         env: None,
+        ancestors: Vec::new(),
     }
 }
 

@@ -34,6 +34,7 @@ fn claims() -> AccessClaims {
         authorization_details: None,
         owner: None,
         env: None,
+        ancestors: Vec::new(),
     }
 }
 

@@ -4,8 +4,14 @@
 //! A client secret is checked offline first (prefix, length, checksum), then hashed under
 //! the pepper and looked up through the unique index on the hash, so the comparison is of
 //! keyed hashes and says nothing about how close a guess was. Every failure counts against
-//! the client id and the source address in the `FailureLimiter`, is recorded as a
-//! `token.refused` event, and is answered with a bare `invalid_client`.
+//! the source address and against the (client id, source address) pair in the
+//! `FailureLimiter`, never against the client id alone, so a guesser throttles only itself:
+//! the holder of the right credential, from an address without failures, is never held
+//! back. Every failure is recorded as a `token.refused` event and answered with a bare
+//! `invalid_client`.
+//!
+//! A `private_key_jwt` assertion is accepted once, ever: its `jti` is marked used in the
+//! database (on every node, across restarts) until the assertion could no longer be valid.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -17,8 +23,8 @@ use warden_crypto::{ExternalVerifier, SecretKind};
 use warden_store::{Credential, CredentialKind, IdentityState};
 
 use super::{ASSERTION_TYPE_JWT_BEARER, OAuthError, OAuthRequest, TOKEN_PATH};
+use crate::ratelimit::FailureKeys;
 use crate::state::AppState;
-use crate::tokens::LEEWAY_SECS;
 
 /// The domain label client secrets are hashed under.
 pub const CLIENT_SECRET_DOMAIN: &str = "warden.client-secret";
@@ -152,12 +158,7 @@ pub(crate) async fn authenticate(
             client_id.clone()
         }
     };
-    let client_key = format!("client:{client_id}");
-    let source_key = request
-        .source
-        .map(|address| format!("ip:{address}"))
-        .unwrap_or_else(|| "ip:unknown".into());
-    let keys = [client_key.as_str(), source_key.as_str()];
+    let keys = FailureKeys::new(&client_id, request.source);
     let limiter = &state.credentials.limiter;
     if let Some(wait) = limiter.retry_after(&keys, now.as_millis()) {
         // Not recorded one by one: a flood must not turn into a flood of audit writes. The
@@ -300,7 +301,7 @@ async fn verify_assertion(
         issuer: client_id,
         audience: None,
         now: now.as_secs(),
-        leeway_secs: LEEWAY_SECS,
+        leeway_secs: state.credentials.settings.tokens.leeway_secs,
     };
     for credential in credentials {
         if credential.kind != CredentialKind::PrivateKeyJwt || !credential.is_usable(now) {
@@ -335,7 +336,8 @@ async fn verify_assertion(
         };
         if !state
             .credentials
-            .first_use_of_assertion(jti, claims.exp, now.as_secs())
+            .first_use_of_assertion(&*state.store, client_id, jti, claims.exp, now)
+            .await?
         {
             return Err(refuse("assertion replayed"));
         }

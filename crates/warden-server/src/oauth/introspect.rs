@@ -2,7 +2,11 @@
 //! authenticated clients.
 //!
 //! Introspection answers `{"active": false}` for every token that verification would
-//! refuse, revoked and killed ones included, without saying why. Revocation lets a client
+//! refuse, revoked and killed ones included, without saying why, and for every token the
+//! caller may not see: a client sees only tokens issued to it (`client_id`), unless it is
+//! listed in `[credentials] introspectors`. The answer for a token the caller may not see
+//! is the answer for a garbage token, so introspection tells a stranger nothing, not even
+//! that the token exists. Revocation lets a client
 //! revoke its own tokens (those it obtained, or acts in); anything else is answered 200
 //! and changes nothing, as RFC 7009 §2.2 asks.
 
@@ -22,21 +26,28 @@ pub(super) async fn introspect(State(state): State<AppState>, request: Request) 
         Err(error) => return error.into_response(),
     };
     let now = state.clock.now();
-    if let Err(error) = client::authenticate(&state, &request, now).await {
-        return error.into_response();
-    }
+    let caller = match client::authenticate(&state, &request, now).await {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
     let token = match request.required("token") {
         Ok(token) => token,
         Err(error) => return error.into_response(),
     };
     match state.credentials.tokens.verify_token(token, None, now) {
-        Ok(claims) => {
+        Ok(claims)
+            if claims.client_id == caller.client_id()
+                || state
+                    .credentials
+                    .settings
+                    .may_introspect_others(&caller.identity) =>
+        {
             let mut body = serde_json::to_value(&*claims).unwrap_or_else(|_| json!({}));
             body["active"] = json!(true);
             body["token_type"] = json!("Bearer");
             no_store(body)
         }
-        Err(_) => no_store(json!({ "active": false })),
+        Ok(_) | Err(_) => no_store(json!({ "active": false })),
     }
 }
 

@@ -5,7 +5,9 @@
 //! default lifetime or the one asked for up to the ceiling. Token exchange narrows, never
 //! widens: the result carries no scope, task or lifetime beyond what the subject token
 //! carried, no scope beyond what the agent's credential allows, and the audience of a
-//! Warden subject token.
+//! Warden subject token. The subject's `may_act`, its actor chain and its ancestry carry
+//! forward (see `delegation`), so these limits hold at every hop, not only the first, and
+//! a chain never grows past `[credentials] max_delegation_depth` actors.
 
 use std::collections::BTreeSet;
 
@@ -16,15 +18,15 @@ use serde_json::json;
 use warden_audit::{EventKind, NewEvent};
 use warden_core::Timestamp;
 use warden_crypto::jwt::{Expectations, MAX_TOKEN_LEN};
-use warden_crypto::{AccessClaims, Actor, AuthorizationDetail, TaskDetail};
+use warden_crypto::{AccessClaims, Actor, Ancestor, AuthorizationDetail, TaskDetail};
 
 use super::client::{self, AuthenticatedClient};
 use super::{
     GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, OAuthError, OAuthRequest, TOKEN_TYPE_ACCESS,
     TOKEN_TYPE_JWT, no_store,
 };
+use crate::delegation::{self, DelegationError, Exchanger, Lineage};
 use crate::state::AppState;
-use crate::tokens::LEEWAY_SECS;
 
 /// Longest upstream name, as the gateway will accept it.
 const MAX_UPSTREAM_LEN: usize = 64;
@@ -276,6 +278,7 @@ async fn client_credentials(
         owner: Some(client.identity.owner_email.clone()),
         env: None,
         cred: Some(client.credential.id.clone()),
+        ancestors: Vec::new(),
     };
     let event = NewEvent::new(EventKind::TokenIssued, client.actor());
     respond(state, claims, event, &wanted.upstream, None, now).await
@@ -345,8 +348,8 @@ struct Subject {
     /// The audience a Warden subject token was for; the exchanged token keeps it.
     audience: Option<String>,
     exp: i64,
-    may_act: Option<Actor>,
-    act: Option<Actor>,
+    /// What the exchanged token inherits: actors, `may_act`, ancestor tokens.
+    lineage: Lineage,
     jti: Option<String>,
 }
 
@@ -375,6 +378,11 @@ fn subject(state: &AppState, token: &str, now: Timestamp) -> Result<Subject, OAu
                 tracing::info!(%refusal, "subject token refused");
                 OAuthError::invalid_grant("subject_token is invalid, expired or revoked")
             })?;
+        let mut ancestors = claims.ancestors.clone();
+        ancestors.push(Ancestor {
+            jti: claims.jti.clone(),
+            cred: claims.cred.clone(),
+        });
         return Ok(Subject {
             issuer,
             sub: claims.sub.clone(),
@@ -382,8 +390,11 @@ fn subject(state: &AppState, token: &str, now: Timestamp) -> Result<Subject, OAu
             tasks: claims.tasks().cloned().collect(),
             audience: Some(claims.aud.clone()),
             exp: claims.exp,
-            may_act: claims.may_act.clone(),
-            act: claims.act.clone(),
+            lineage: Lineage {
+                act: claims.act.clone(),
+                may_act: claims.may_act.clone(),
+                ancestors,
+            },
             jti: Some(claims.jti.clone()),
         });
     }
@@ -401,7 +412,7 @@ fn subject(state: &AppState, token: &str, now: Timestamp) -> Result<Subject, OAu
         issuer: &trusted.issuer,
         audience: None,
         now: now.as_secs(),
-        leeway_secs: LEEWAY_SECS,
+        leeway_secs: plane.settings.tokens.leeway_secs,
     };
     let claims = trusted.verifier.verify(token, &expect).map_err(|error| {
         tracing::info!(%error, issuer = %issuer, "external subject token refused");
@@ -425,6 +436,13 @@ fn subject(state: &AppState, token: &str, now: Timestamp) -> Result<Subject, OAu
         Some(serde_json::Value::String(text)) => Some(scope_set(text)),
         Some(_) => return Err(bad("scope")),
     };
+    // Another issuer's delegation chain names parties Warden cannot check (they are not
+    // Warden identities), so such a token is refused rather than its chain dropped.
+    if claims.other.contains_key("act") {
+        return Err(OAuthError::invalid_grant(
+            "subject_token from another issuer is itself delegated (act); exchange the user's own token",
+        ));
+    }
     let may_act = claims
         .other
         .get("may_act")
@@ -446,8 +464,11 @@ fn subject(state: &AppState, token: &str, now: Timestamp) -> Result<Subject, OAu
         tasks,
         audience: None,
         exp: claims.exp,
-        may_act,
-        act: None,
+        lineage: Lineage {
+            act: None,
+            may_act,
+            ancestors: Vec::new(),
+        },
         jti: claims.jti,
     })
 }
@@ -495,14 +516,26 @@ async fn exchange(
     }
     let subject = subject(state, token, now)?;
     let client_id = client.client_id();
-    if let Some(may_act) = &subject.may_act {
-        let reference = format!("{}:{}", client.identity.kind, client.identity.name);
-        if may_act.sub != client_id && may_act.sub != reference {
-            return Err(OAuthError::invalid_grant(
-                "the subject token does not name this client in may_act",
-            ));
-        }
-    }
+    let reference = format!("{}:{}", client.identity.kind, client.identity.name);
+    let max_depth = state.credentials.settings.max_delegation_depth;
+    let lineage = delegation::next_hop(
+        subject.lineage,
+        Exchanger {
+            id: client_id,
+            reference: &reference,
+        },
+        max_depth,
+    )
+    .map_err(|error| match error {
+        DelegationError::TooDeep { depth, max } => OAuthError::invalid_grant(format!(
+            "the subject token has already been exchanged {} times; [credentials] max_delegation_depth allows {max} actors in a chain",
+            depth.saturating_sub(1)
+        )),
+        DelegationError::NotPermitted(_) => OAuthError::invalid_grant(
+            "the subject token's may_act does not name this client: its subject allowed another party to act for it",
+        ),
+        other => OAuthError::invalid_grant(other.to_string()),
+    })?;
     if let Some(audience) = &subject.audience
         && *audience != wanted.audience
     {
@@ -561,16 +594,13 @@ async fn exchange(
         jti: random_jti(),
         client_id: client_id.to_string(),
         scope: join(&scopes),
-        act: Some(Actor {
-            sub: client_id.to_string(),
-            iss: None,
-            act: subject.act.map(Box::new),
-        }),
-        may_act: None,
+        act: lineage.act,
+        may_act: lineage.may_act,
         authorization_details: details(tasks),
         owner: Some(client.identity.owner_email.clone()),
         env: None,
         cred: Some(client.credential.id.clone()),
+        ancestors: lineage.ancestors,
     };
     let mut event = NewEvent::new(EventKind::TokenExchanged, client.actor())
         .detail("subject_issuer", subject.issuer);

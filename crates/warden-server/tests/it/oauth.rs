@@ -682,6 +682,7 @@ impl Idp {
             owner: None,
             env: None,
             cred: None,
+            ancestors: Vec::new(),
         };
         warden_crypto::jwt::issue(&self.ring, &claims).unwrap()
     }
@@ -793,13 +794,25 @@ async fn token_exchange_narrows_and_honours_may_act() {
         "invalid_grant"
     );
 
-    // Re-delegation to a sub-agent through Warden's own token: tasks and audience narrow,
-    // and revoking the first agent stops the chain.
+    // The user's may_act follows the exchanged token: the sub-agent cannot take it on.
     let worker = agent(&api, "worker", "ops@example.com", None, None).await;
+    let named_bot_only = exchange(&api, &bot, &user, &[]).await;
+    let named_bot_only = named_bot_only.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        exchange(&api, &worker, &named_bot_only, &[]).await.body["error"],
+        "invalid_grant"
+    );
+
+    // Re-delegation to a sub-agent through Warden's own token, from a user token that names
+    // no actor: tasks and audience narrow, and revoking the first agent stops the chain.
+    let open_user = idp.user_token(now(&api), "repo:read issues:read", None);
     let tasked = exchange(
         &api,
         &bot,
-        &user,
+        &open_user,
         &[("authorization_details", r#"[{"type":"warden_task","task_id":"T-9","actions":["read","list"],"resources":["repo:a"]}]"#)],
     )
     .await;
@@ -896,6 +909,7 @@ async fn private_key_jwt_clients_authenticate_with_a_signed_assertion() {
             owner: None,
             env: None,
             cred: None,
+            ancestors: Vec::new(),
         };
         warden_crypto::jwt::issue(&key, &claims).unwrap()
     };

@@ -290,6 +290,39 @@ pub(super) async fn revoke_token(
     Ok(())
 }
 
+/// One statement, so the check and the mark cannot be split by another node: the insert
+/// wins, or takes over a row that has expired, or changes nothing (a replay).
+pub(super) async fn use_client_assertion(
+    store: &SqlStore,
+    client_id: &str,
+    jti: &str,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    let result = sqlx::query(
+        "INSERT INTO used_client_assertions (client_id, jti, expires_at, used_at) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (client_id, jti) DO UPDATE \
+         SET expires_at = excluded.expires_at, used_at = excluded.used_at \
+         WHERE used_client_assertions.expires_at <= excluded.used_at",
+    )
+    .bind(client_id.to_string())
+    .bind(jti.to_string())
+    .bind(expires_at.as_millis())
+    .bind(now.as_millis())
+    .execute(&store.writer)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub(super) async fn purge_client_assertions(store: &SqlStore, now: Timestamp) -> StoreResult<u64> {
+    let result = sqlx::query("DELETE FROM used_client_assertions WHERE expires_at <= $1")
+        .bind(now.as_millis())
+        .execute(&store.writer)
+        .await?;
+    Ok(result.rows_affected())
+}
+
 pub(super) async fn snapshot(pool: &AnyPool, now: Timestamp) -> StoreResult<RevocationSnapshot> {
     let identities = sqlx::query(
         "SELECT i.id, i.kind, i.name, i.owner_id, o.email AS owner_email, i.parent_id, i.status, \

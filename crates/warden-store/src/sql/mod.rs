@@ -468,6 +468,20 @@ impl Store for SqlStore {
         credentials::revoke_token(self, actor, revocation, now).await
     }
 
+    async fn use_client_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        credentials::use_client_assertion(self, client_id, jti, expires_at, now).await
+    }
+
+    async fn purge_client_assertions(&self, now: Timestamp) -> StoreResult<u64> {
+        credentials::purge_client_assertions(self, now).await
+    }
+
     async fn revocation_snapshot(&self, now: Timestamp) -> StoreResult<RevocationSnapshot> {
         credentials::snapshot(&self.reader, now).await
     }

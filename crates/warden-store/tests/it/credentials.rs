@@ -305,3 +305,79 @@ async fn the_key_ring_is_stored_once_and_replaced_whole() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_client_assertion_is_used_once_until_it_expires() {
+    on_both(|store: Arc<dyn Store>, label| async move {
+        let until = T0.plus_secs(60);
+        assert!(
+            store
+                .use_client_assertion("client-a", "jti-1", until, T0)
+                .await
+                .unwrap(),
+            "{label}: the first use"
+        );
+        assert!(
+            !store
+                .use_client_assertion("client-a", "jti-1", until, T0.plus_secs(1))
+                .await
+                .unwrap(),
+            "{label}: a replay"
+        );
+        // The same jti from another client is that client's own assertion.
+        assert!(
+            store
+                .use_client_assertion("client-b", "jti-1", until, T0)
+                .await
+                .unwrap()
+        );
+        // Concurrent uses of one assertion: exactly one wins.
+        let mut racers = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let store = store.clone();
+            racers.spawn(async move {
+                store
+                    .use_client_assertion("client-a", "jti-race", until, T0)
+                    .await
+                    .unwrap()
+            });
+        }
+        let wins = racers
+            .join_all()
+            .await
+            .into_iter()
+            .filter(|won| *won)
+            .count();
+        assert_eq!(wins, 1, "{label}");
+        // Once it can no longer be valid, its row may be taken over or purged.
+        assert!(
+            !store
+                .use_client_assertion("client-a", "jti-1", until, until.plus_secs(-1))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .use_client_assertion("client-a", "jti-1", until.plus_secs(60), until)
+                .await
+                .unwrap(),
+            "{label}: an expired row is taken over"
+        );
+        assert_eq!(store.purge_client_assertions(until).await.unwrap(), 2);
+        assert_eq!(
+            store
+                .purge_client_assertions(until.plus_secs(60))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(
+            store
+                .use_client_assertion("client-b", "jti-1", until, T0)
+                .await
+                .unwrap(),
+            "{label}: a purged assertion is forgotten"
+        );
+    })
+    .await;
+}

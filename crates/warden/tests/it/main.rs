@@ -15,6 +15,7 @@ mod credentials;
 mod gateway;
 mod hardening_gateway;
 mod hardening_listeners;
+mod hardening_plane;
 mod harness;
 mod held;
 mod lifecycle;
