@@ -9,7 +9,8 @@
 //! 1. [`path::vet`] the request target: upstream name, route path, forward path;
 //! 2. [`framing::check_framing`] and the body limit;
 //! 3. (token, revocation and audience checks, outside this crate);
-//! 4. route match (`warden_policy::RouteMap`) or, for MCP, [`mcp::parse_request`] and
+//! 4. for MCP, [`origin::check_origin`] (DNS-rebinding protection); route match
+//!    (`warden_policy::RouteMap`) or, for MCP, [`mcp::parse_request`] and
 //!    [`mcp::check_headers`];
 //! 5. task bounds and the policy decision (`warden_policy`);
 //! 6. [`headers::prepare_upstream_headers`], then forward; for MCP `tools/list` answers,
@@ -20,6 +21,7 @@
 pub mod framing;
 pub mod headers;
 pub mod mcp;
+pub mod origin;
 pub mod path;
 pub mod refusal;
 pub mod sniff;
@@ -28,6 +30,7 @@ pub use framing::{BodyFraming, BodyLimit, FramingError, check_declared_size, che
 pub use headers::{
     HeaderError, Injection, prepare_upstream_headers, strip_agent_headers, strip_hop_by_hop,
 };
+pub use origin::check_origin;
 pub use mcp::{Envelope, McpError, Message, MessageKind, SseFilter, ToolCall};
 pub use path::{PathError, VettedPath, vet};
 pub use refusal::{Refusal, RefusalCode};

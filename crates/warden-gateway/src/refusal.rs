@@ -46,6 +46,8 @@ pub enum RefusalCode {
     BadRequest,
     /// The request body is over the limit.
     BodyTooLarge,
+    /// The agent already has as many approvals waiting for a human as it may.
+    TooManyPendingApprovals,
 }
 
 impl RefusalCode {
@@ -66,6 +68,7 @@ impl RefusalCode {
             Self::Unavailable => "unavailable",
             Self::BadRequest => "bad_request",
             Self::BodyTooLarge => "body_too_large",
+            Self::TooManyPendingApprovals => "too_many_pending_approvals",
         }
     }
 
@@ -85,6 +88,7 @@ impl RefusalCode {
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyPendingApprovals => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

@@ -48,6 +48,10 @@ pub struct GatewayConfig {
     pub approval_ttl_secs: Option<i64>,
     /// The longest `Prefer: wait=N` honoured [default: 300].
     pub max_wait_secs: Option<u64>,
+
+    /// How many approvals one agent may have pending at once; a held request beyond it is
+    /// refused with 429 `too_many_pending_approvals` [default: 20].
+    pub max_pending_approvals_per_agent: Option<u32>,
 }
 
 /// `[credentials]` in the settings file. Every field is optional.

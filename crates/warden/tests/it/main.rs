@@ -13,6 +13,7 @@ mod approvals;
 mod audit;
 mod credentials;
 mod gateway;
+mod hardening_approvals;
 mod harness;
 mod held;
 mod lifecycle;
