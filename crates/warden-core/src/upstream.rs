@@ -262,8 +262,9 @@ pub fn validate_allowed_origin(origin: &str) -> DomainResult<()> {
         && !rest.contains(['/', '?', '#', '@'])
         && origin == origin.to_ascii_lowercase()
         && !origin.chars().any(|c| c.is_whitespace() || c.is_control())
-        && split_host_port(rest)
-            .is_some_and(|(host, port)| !host.is_empty() && port.is_none_or(|p| p.parse::<u16>().is_ok()));
+        && split_host_port(rest).is_some_and(|(host, port)| {
+            !host.is_empty() && port.is_none_or(|p| p.parse::<u16>().is_ok())
+        });
     if well_formed { Ok(()) } else { Err(invalid()) }
 }
 
@@ -432,7 +433,11 @@ mod tests {
 
     #[test]
     fn allowed_origins_are_checked() {
-        for good in ["https://app.example.com", "http://127.0.0.1:3000", "http://[::1]:8080"] {
+        for good in [
+            "https://app.example.com",
+            "http://127.0.0.1:3000",
+            "http://[::1]:8080",
+        ] {
             assert_eq!(validate_allowed_origin(good), Ok(()), "{good}");
         }
         for bad in [
@@ -448,7 +453,10 @@ mod tests {
         }
         let origins = vec!["https://app.example.com".to_string()];
         assert!(validate_allowed_origins(UpstreamKind::Http, &origins).is_err());
-        assert_eq!(validate_allowed_origins(UpstreamKind::Mcp, &origins), Ok(()));
+        assert_eq!(
+            validate_allowed_origins(UpstreamKind::Mcp, &origins),
+            Ok(())
+        );
     }
 
     #[test]

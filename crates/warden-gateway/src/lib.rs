@@ -30,8 +30,8 @@ pub use framing::{BodyFraming, BodyLimit, FramingError, check_declared_size, che
 pub use headers::{
     HeaderError, Injection, prepare_upstream_headers, strip_agent_headers, strip_hop_by_hop,
 };
-pub use origin::check_origin;
 pub use mcp::{Envelope, McpError, Message, MessageKind, SseFilter, ToolCall};
+pub use origin::check_origin;
 pub use path::{PathError, VettedPath, vet};
 pub use refusal::{Refusal, RefusalCode};
 pub use sniff::FramingSniffer;

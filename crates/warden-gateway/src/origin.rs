@@ -34,9 +34,8 @@ pub fn check_origin(headers: &HeaderMap, allowed: &[String], own: &str) -> Resul
     let Some(origin) = origins.next() else {
         return Ok(());
     };
-    let refuse = |message: String| {
-        Err(Refusal::new(RefusalCode::Forbidden, message).with_rule("origin"))
-    };
+    let refuse =
+        |message: String| Err(Refusal::new(RefusalCode::Forbidden, message).with_rule("origin"));
     if origins.next().is_some() {
         return refuse("the request carries more than one Origin header; send one".into());
     }
@@ -45,7 +44,9 @@ pub fn check_origin(headers: &HeaderMap, allowed: &[String], own: &str) -> Resul
     };
     let seen = canonical_origin(origin);
     let passes = seen == canonical_origin(own)
-        || allowed.iter().any(|allowed| canonical_origin(allowed) == seen);
+        || allowed
+            .iter()
+            .any(|allowed| canonical_origin(allowed) == seen);
     if passes {
         Ok(())
     } else {
@@ -78,7 +79,10 @@ mod tests {
             &["HTTPS://APP.example.com:443"][..],
             &["https://gateway.example.com"][..],
         ] {
-            assert!(check_origin(&with_origin(good), &allowed, OWN).is_ok(), "{good:?}");
+            assert!(
+                check_origin(&with_origin(good), &allowed, OWN).is_ok(),
+                "{good:?}"
+            );
         }
         for bad in [
             &["https://evil.example.net"][..],

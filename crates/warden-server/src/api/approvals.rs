@@ -124,11 +124,15 @@ fn open_request(state: &AppState, id: &str, sealed: &[u8]) -> Result<HeldRequest
     let associated = crate::gateway::held_view::associated_data(id);
     let plain = zeroize::Zeroizing::new(
         warden_crypto::seal::open(&state.data_key, sealed, &associated).map_err(|error| {
-            ApiError::Internal(format!("the held request of approval `{id}` does not open: {error}"))
+            ApiError::Internal(format!(
+                "the held request of approval `{id}` does not open: {error}"
+            ))
         })?,
     );
     serde_json::from_slice(&plain).map_err(|error| {
-        ApiError::Internal(format!("the held request of approval `{id}` is unreadable: {error}"))
+        ApiError::Internal(format!(
+            "the held request of approval `{id}` is unreadable: {error}"
+        ))
     })
 }
 

@@ -225,7 +225,12 @@ pub async fn update_upstream(
     let sealed = match secret {
         Some(secret) => {
             let current = state.store.get_upstream(&name).await?;
-            Some(seal(&state, current.id, current.secret_version + 1, secret)?)
+            Some(seal(
+                &state,
+                current.id,
+                current.secret_version + 1,
+                secret,
+            )?)
         }
         None => None,
     };

@@ -56,9 +56,7 @@ pub fn is_credential_name(name: &str) -> bool {
         .flat_map(char::to_lowercase)
         .collect();
     EXACT.contains(&normalized.as_str())
-        || SUFFIXES
-            .iter()
-            .any(|suffix| normalized.ends_with(suffix))
+        || SUFFIXES.iter().any(|suffix| normalized.ends_with(suffix))
 }
 
 /// Replaces every occurrence of each of `hidden` in `bytes`; returns whether any was found.
@@ -224,9 +222,14 @@ mod tests {
     #[test]
     fn credentials_are_redacted_wherever_they_are_and_the_redactions_listed() {
         let token = "eyJhbGciOiJFZERTQSJ9.agent-token";
-        let body = format!(r#"{{"amount": 5, "auth": {{"password": "hunter22"}}, "note": "{token}"}}"#);
+        let body =
+            format!(r#"{{"amount": 5, "auth": {{"password": "hunter22"}}, "note": "{token}"}}"#);
         let view = held_request(
-            raw(Some("api_key=k123&x=1"), "application/json", body.as_bytes()),
+            raw(
+                Some("api_key=k123&x=1"),
+                "application/json",
+                body.as_bytes(),
+            ),
             &[token],
         );
         assert_eq!(view.query.as_deref(), Some("api_key=[redacted]&x=1"));
@@ -238,7 +241,11 @@ mod tests {
         assert!(view.redacted.contains(&"body:/auth".to_string()));
 
         let form = held_request(
-            raw(None, "application/x-www-form-urlencoded", b"user=a&client_secret=s3"),
+            raw(
+                None,
+                "application/x-www-form-urlencoded",
+                b"user=a&client_secret=s3",
+            ),
             &[],
         );
         assert_eq!(form.body.content, "user=a&client_secret=[redacted]");
@@ -264,12 +271,22 @@ mod tests {
         assert_eq!(view.tool_calls[0].name, "transfer_funds");
         assert_eq!(view.tool_calls[0].arguments["amount"], 999999);
         assert_eq!(view.tool_calls[0].arguments["token"], REDACTED);
-        assert_eq!(view.redacted, vec!["tool:transfer_funds:/token".to_string()]);
+        assert_eq!(
+            view.redacted,
+            vec!["tool:transfer_funds:/token".to_string()]
+        );
     }
 
     #[test]
     fn credential_names_are_recognised_without_hiding_ordinary_fields() {
-        for name in ["password", "API-Key", "client_secret", "access_token", "X-Api-Key", "key"] {
+        for name in [
+            "password",
+            "API-Key",
+            "client_secret",
+            "access_token",
+            "X-Api-Key",
+            "key",
+        ] {
             assert!(is_credential_name(name), "{name}");
         }
         for name in ["amount", "max_tokens", "keyword", "monkey_count", "author"] {

@@ -21,8 +21,8 @@ use warden_store::StoreError;
 
 use super::Gateway;
 use super::body::KillWatch;
-use super::held_view::{self, RawRequest};
 use super::decide::{Ask, Caller, Verdict};
+use super::held_view::{self, RawRequest};
 use super::pipeline::Refused;
 
 /// The header a retried request names its approval in.
@@ -202,6 +202,20 @@ impl Gateway {
         {
             Ok(approval) => approval,
             Err(StoreError::Domain(error @ DomainError::TooManyPendingApprovals { .. })) => {
+                // A flood is worth seeing in the audit trail: recorded as a denial.
+                let refused = held
+                    .hold_event
+                    .clone()
+                    .decision(
+                        warden_audit::Decision::Deny,
+                        held.verdict.policy_ids.iter().cloned(),
+                    )
+                    .detail("rule", "approval_cap");
+                self.app
+                    .store
+                    .record(refused, now)
+                    .await
+                    .map_err(|error| store_failure(&error))?;
                 return Err(Refused::from(Refusal {
                     policy_ids: held.verdict.policy_ids.clone(),
                     ..Refusal::new(RefusalCode::TooManyPendingApprovals, error.to_string())
@@ -270,15 +284,11 @@ impl Gateway {
                 .with_rule("fail_closed"),
             )
         };
-        let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(&view).map_err(|_| failed("serialize"))?,
-        );
-        let bytes = warden_crypto::seal::seal(
-            &self.app.data_key,
-            &plain,
-            &held_view::associated_data(id),
-        )
-        .map_err(|_| failed("seal"))?;
+        let plain =
+            zeroize::Zeroizing::new(serde_json::to_vec(&view).map_err(|_| failed("serialize"))?);
+        let bytes =
+            warden_crypto::seal::seal(&self.app.data_key, &plain, &held_view::associated_data(id))
+                .map_err(|_| failed("seal"))?;
         Ok(warden_store::SealedRequest {
             approval_id: id.to_string(),
             bytes,

@@ -800,7 +800,12 @@ impl Gateway {
     /// What binds an approval to the query, content type and body: a keyed hash over
     /// them, each prefixed by its length (and the content type by whether there is one)
     /// so that no two requests share it.
-    fn binding_digest(&self, query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> String {
+    fn binding_digest(
+        &self,
+        query: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> String {
         let query = query.unwrap_or_default().as_bytes();
         let mut hasher = self.digest_key.hasher();
         hasher.update(&(query.len() as u64).to_be_bytes());

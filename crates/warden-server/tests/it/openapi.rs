@@ -129,18 +129,42 @@ async fn the_document_describes_held_requests_and_allowed_origins() {
         }
         found
     };
-    assert!(properties("ApprovalDetail").contains(&"request".to_string()), "{}", schemas["ApprovalDetail"]);
-    for field in ["method", "path", "query", "content_type", "body", "tool_calls", "redacted"] {
-        assert!(properties("HeldRequest").contains(&field.to_string()), "HeldRequest.{field}");
+    assert!(
+        properties("ApprovalDetail").contains(&"request".to_string()),
+        "{}",
+        schemas["ApprovalDetail"]
+    );
+    for field in [
+        "method",
+        "path",
+        "query",
+        "content_type",
+        "body",
+        "tool_calls",
+        "redacted",
+    ] {
+        assert!(
+            properties("HeldRequest").contains(&field.to_string()),
+            "HeldRequest.{field}"
+        );
     }
     for field in ["size", "encoding", "content"] {
-        assert!(properties("HeldBody").contains(&field.to_string()), "HeldBody.{field}");
+        assert!(
+            properties("HeldBody").contains(&field.to_string()),
+            "HeldBody.{field}"
+        );
     }
     assert!(properties("Upstream").contains(&"allowed_origins".to_string()));
     for field in ["url", "secret", "allowed_origins"] {
-        assert!(properties("UpdateUpstream").contains(&field.to_string()), "UpdateUpstream.{field}");
+        assert!(
+            properties("UpdateUpstream").contains(&field.to_string()),
+            "UpdateUpstream.{field}"
+        );
     }
     assert!(properties("CreateUpstream").contains(&"allowed_origins".to_string()));
     let get_approval = &document["paths"]["/v1/approvals/{id}"]["get"]["responses"]["200"];
-    assert!(get_approval.to_string().contains("ApprovalDetail"), "{get_approval}");
+    assert!(
+        get_approval.to_string().contains("ApprovalDetail"),
+        "{get_approval}"
+    );
 }

@@ -103,15 +103,15 @@ async fn save(
          WHERE id = $6 AND status = $7"
     );
     let written = sqlx::query(AssertSqlSafe(sql))
-    .bind(approval.status.as_str())
-    .bind(approval.decided_by.clone())
-    .bind(approval.decided_at.map(Timestamp::as_millis))
-    .bind(approval.comment.clone())
-    .bind(approval.used_at.map(Timestamp::as_millis))
-    .bind(approval.id.clone())
-    .bind(was.as_str())
-    .execute(connection)
-    .await?;
+        .bind(approval.status.as_str())
+        .bind(approval.decided_by.clone())
+        .bind(approval.decided_at.map(Timestamp::as_millis))
+        .bind(approval.comment.clone())
+        .bind(approval.used_at.map(Timestamp::as_millis))
+        .bind(approval.id.clone())
+        .bind(was.as_str())
+        .execute(connection)
+        .await?;
     if written.rows_affected() == 1 {
         Ok(())
     } else {
@@ -189,9 +189,10 @@ pub(super) async fn create(
     now: Timestamp,
 ) -> StoreResult<Approval> {
     // The request is sealed against the approval's id, so the id comes with it.
-    let id = request
-        .as_ref()
-        .map_or_else(|| Uuid::now_v7().to_string(), |sealed| sealed.approval_id.clone());
+    let id = request.as_ref().map_or_else(
+        || Uuid::now_v7().to_string(),
+        |sealed| sealed.approval_id.clone(),
+    );
     let mut tx = store.begin_write().await?;
     let pending = pending_for_agent(store, &mut tx, &new.binding.agent_id, now).await?;
     new.check_pending_cap(pending)?;

@@ -252,14 +252,22 @@ async fn a_request_for_an_unknown_agent_or_an_invalid_one_is_not_held() {
         let agent_id = agent(&*store).await;
         let stranger = uuid::Uuid::now_v7().to_string();
         assert_eq!(
-            domain_error(store.create_approval(&gateway(), held(&stranger), None, T0).await),
+            domain_error(
+                store
+                    .create_approval(&gateway(), held(&stranger), None, T0)
+                    .await
+            ),
             DomainError::UnknownIdentity(stranger.clone()),
             "{backend}"
         );
         let mut already_expired = held(&agent_id);
         already_expired.expires_at = T0;
         assert!(matches!(
-            domain_error(store.create_approval(&gateway(), already_expired, None, T0).await),
+            domain_error(
+                store
+                    .create_approval(&gateway(), already_expired, None, T0)
+                    .await
+            ),
             DomainError::InvalidField {
                 field: "expires_at",
                 ..
@@ -792,13 +800,19 @@ async fn a_held_request_is_kept_sealed_only_while_its_approval_can_be_used() {
                 .create_approval(&gateway(), held(&agent_id), Some(sealed(&id, byte)), T0)
                 .await
                 .unwrap_or_else(|e| panic!("{backend}: {e}"));
-            assert_eq!(created.id, id, "{backend}: the approval takes the sealed id");
+            assert_eq!(
+                created.id, id,
+                "{backend}: the approval takes the sealed id"
+            );
             ids.push(id);
         }
         let [used, denied, expiring, pending] =
             <[String; 4]>::try_from(ids).unwrap_or_else(|_| panic!("four ids"));
         assert_eq!(
-            store.approval_request(&used, later(1)).await.unwrap_or_else(|e| panic!("{e}")),
+            store
+                .approval_request(&used, later(1))
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
             Some(vec![1; 48]),
             "{backend}"
         );
@@ -807,7 +821,10 @@ async fn a_held_request_is_kept_sealed_only_while_its_approval_can_be_used() {
             .decide_approval(&admin(), &used, by("alice@example.com", true), later(1))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert!(kept(&*store).await.contains(&used), "{backend}: approved is still open");
+        assert!(
+            kept(&*store).await.contains(&used),
+            "{backend}: approved is still open"
+        );
         store
             .consume_approval(&used, &binding(&agent_id), later(2))
             .await
@@ -817,11 +834,20 @@ async fn a_held_request_is_kept_sealed_only_while_its_approval_can_be_used() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let still = kept(&*store).await;
-        assert!(!still.contains(&used), "{backend}: a used approval kept its request");
-        assert!(!still.contains(&denied), "{backend}: a denied approval kept its request");
+        assert!(
+            !still.contains(&used),
+            "{backend}: a used approval kept its request"
+        );
+        assert!(
+            !still.contains(&denied),
+            "{backend}: a denied approval kept its request"
+        );
         for gone in [&used, &denied] {
             assert_eq!(
-                store.approval_request(gone, later(3)).await.unwrap_or_else(|e| panic!("{e}")),
+                store
+                    .approval_request(gone, later(3))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
                 None
             );
         }
@@ -860,7 +886,11 @@ async fn a_held_request_is_kept_sealed_only_while_its_approval_can_be_used() {
                 .unwrap_or_else(|e| panic!("{e}")),
             0
         );
-        assert_eq!(kept(&*store).await, vec![id], "{backend}: an open approval keeps its request");
+        assert_eq!(
+            kept(&*store).await,
+            vec![id],
+            "{backend}: an open approval keeps its request"
+        );
     })
     .await;
 }
@@ -882,7 +912,11 @@ async fn an_agent_cannot_have_more_pending_approvals_than_its_cap() {
                 .unwrap_or_else(|e| panic!("{backend}: {e}"));
             first.get_or_insert(created.id);
         }
-        let refused = domain_error(store.create_approval(&gateway(), capped(), None, later(1)).await);
+        let refused = domain_error(
+            store
+                .create_approval(&gateway(), capped(), None, later(1))
+                .await,
+        );
         assert_eq!(
             refused,
             DomainError::TooManyPendingApprovals {
@@ -895,7 +929,11 @@ async fn an_agent_cannot_have_more_pending_approvals_than_its_cap() {
             .list_approvals(&ApprovalFilter::default(), later(1))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(all.items.len(), 3, "{backend}: a refused hold wrote an approval");
+        assert_eq!(
+            all.items.len(),
+            3,
+            "{backend}: a refused hold wrote an approval"
+        );
         assert_eq!(events(&*store, EventKind::ApprovalRequested).await.len(), 3);
 
         // A decided approval no longer counts, nor does an expired one.

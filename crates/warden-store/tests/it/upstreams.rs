@@ -349,7 +349,13 @@ async fn a_secret_stays_with_its_host_unless_replaced_in_the_same_update() {
             version: 1,
         };
         store
-            .create_upstream(&admin(), UpstreamId::new_v7(), crm(), Some(first.clone()), T0)
+            .create_upstream(
+                &admin(),
+                UpstreamId::new_v7(),
+                crm(),
+                Some(first.clone()),
+                T0,
+            )
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
         let to = |url: &str| UpstreamPatch {
@@ -359,14 +365,30 @@ async fn a_secret_stays_with_its_host_unless_replaced_in_the_same_update() {
 
         let refused = domain_error(
             store
-                .update_upstream(&admin(), "crm", to("https://attacker.example.net/api"), None, T0)
+                .update_upstream(
+                    &admin(),
+                    "crm",
+                    to("https://attacker.example.net/api"),
+                    None,
+                    T0,
+                )
                 .await,
         );
-        assert_eq!(refused, DomainError::SecretBoundToOrigin("crm".into()), "{backend}");
-        let unchanged = store.get_upstream("crm").await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            refused,
+            DomainError::SecretBoundToOrigin("crm".into()),
+            "{backend}"
+        );
+        let unchanged = store
+            .get_upstream("crm")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(unchanged.url, "https://crm.example.com/api", "{backend}");
         assert_eq!(
-            store.upstream_secret("crm").await.unwrap_or_else(|e| panic!("{e}")),
+            store
+                .upstream_secret("crm")
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
             Some(first)
         );
 
@@ -384,7 +406,13 @@ async fn a_secret_stays_with_its_host_unless_replaced_in_the_same_update() {
         assert!(matches!(
             domain_error(
                 store
-                    .update_upstream(&admin(), "crm", to("https://crm.example.org"), Some(stale), T0)
+                    .update_upstream(
+                        &admin(),
+                        "crm",
+                        to("https://crm.example.org"),
+                        Some(stale),
+                        T0
+                    )
                     .await
             ),
             DomainError::InvalidState(_)
@@ -410,7 +438,10 @@ async fn a_secret_stays_with_its_host_unless_replaced_in_the_same_update() {
             "{backend}"
         );
         assert_eq!(
-            store.upstream_secret("crm").await.unwrap_or_else(|e| panic!("{e}")),
+            store
+                .upstream_secret("crm")
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
             Some(second)
         );
     })
@@ -429,10 +460,16 @@ async fn allowed_origins_are_kept_with_an_mcp_upstream() {
             .create_upstream(&admin(), UpstreamId::new_v7(), tools, None, T0)
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
-        assert_eq!(created.allowed_origins, vec!["https://app.example.com".to_string()]);
+        assert_eq!(
+            created.allowed_origins,
+            vec!["https://app.example.com".to_string()]
+        );
 
         let patch = UpstreamPatch {
-            allowed_origins: Some(vec!["http://localhost:3000".into(), "https://b.example".into()]),
+            allowed_origins: Some(vec![
+                "http://localhost:3000".into(),
+                "https://b.example".into(),
+            ]),
             ..Default::default()
         };
         let updated = store
@@ -445,8 +482,15 @@ async fn allowed_origins_are_kept_with_an_mcp_upstream() {
             ..Default::default()
         };
         assert!(matches!(
-            domain_error(store.update_upstream(&admin(), "tools", bad, None, T0).await),
-            DomainError::InvalidField { field: "allowed_origins", .. }
+            domain_error(
+                store
+                    .update_upstream(&admin(), "tools", bad, None, T0)
+                    .await
+            ),
+            DomainError::InvalidField {
+                field: "allowed_origins",
+                ..
+            }
         ));
         let cleared = UpstreamPatch {
             allowed_origins: Some(Vec::new()),
@@ -457,7 +501,10 @@ async fn allowed_origins_are_kept_with_an_mcp_upstream() {
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
         assert!(updated.allowed_origins.is_empty(), "{backend}");
-        let read = store.get_upstream("tools").await.unwrap_or_else(|e| panic!("{e}"));
+        let read = store
+            .get_upstream("tools")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(read.allowed_origins.is_empty());
     })
     .await;

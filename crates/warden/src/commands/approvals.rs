@@ -41,9 +41,7 @@ const COLUMNS: &[&str] = &[
 /// body whole, so the approver decides on that and not on the agent's reason.
 fn print_request(approval: &Value) {
     let Some(request) = approval.get("request").filter(|request| !request.is_null()) else {
-        output::note(
-            "the request is no longer kept: the approval was used, denied or has expired",
-        );
+        output::note("the request is no longer kept: the approval was used, denied or has expired");
         return;
     };
     let text = |field: &str| output::cell(request.get(field));
@@ -81,7 +79,10 @@ fn print_request(approval: &Value) {
         .and_then(Value::as_array)
         .filter(|redacted| !redacted.is_empty())
     {
-        let names: Vec<String> = redacted.iter().map(|name| output::cell(Some(name))).collect();
+        let names: Vec<String> = redacted
+            .iter()
+            .map(|name| output::cell(Some(name)))
+            .collect();
         output::line(&format!("  redacted      {}", names.join(", ")));
     }
 }

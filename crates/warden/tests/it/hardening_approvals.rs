@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::gateway::{Rig, SECRET, access_token, eventually};
-use crate::harness::warden;
+use crate::harness::{RunningServer, warden};
 use crate::upstream::TestUpstream;
 
 /// What the agent claims and what it actually sends differ on purpose.
@@ -128,7 +128,10 @@ async fn an_approver_sees_the_exact_held_http_request_and_never_a_secret() {
         assert_eq!(request["path"], "/tickets/42/refund");
         assert_eq!(request["query"], "currency=EUR&dry_run=0");
         assert_eq!(request["content_type"], "application/json; charset=utf-8");
-        assert_eq!(request["body"]["content"], BODY, "the body is shown byte for byte");
+        assert_eq!(
+            request["body"]["content"], BODY,
+            "the body is shown byte for byte"
+        );
         assert_eq!(request["body"]["encoding"], "text");
         assert_eq!(request["body"]["size"], BODY.len());
         let text = view.to_string();
@@ -136,11 +139,17 @@ async fn an_approver_sees_the_exact_held_http_request_and_never_a_secret() {
         assert!(!text.contains(&rig.token), "the agent's token was shown");
     }
     let table = rig.server.cli(&rig.admin, &["approvals", "show", &id]).ok();
-    assert!(table.contains("999999") && table.contains(MARKER), "{table}");
+    assert!(
+        table.contains("999999") && table.contains(MARKER),
+        "{table}"
+    );
 
     // Kept sealed: the body is nowhere in the database in the clear.
     assert_eq!(kept_requests(&rig).await, vec![id.clone()]);
-    assert!(!database_contains(&rig, MARKER), "the held body is stored in the clear");
+    assert!(
+        !database_contains(&rig, MARKER),
+        "the held body is stored in the clear"
+    );
     assert!(refunds_seen(&rig).is_empty());
 }
 
@@ -245,7 +254,11 @@ permit(principal == Agent::"support-bot", action == Action::"call_tool", resourc
         None,
     )
     .await;
-    assert_eq!((status, held["error"].as_str()), (403, Some("approval_required")), "{held}");
+    assert_eq!(
+        (status, held["error"].as_str()),
+        (403, Some("approval_required")),
+        "{held}"
+    );
     let id = held["approval_id"].as_str().unwrap();
 
     let shown = rig
@@ -262,7 +275,10 @@ permit(principal == Agent::"support-bot", action == Action::"call_tool", resourc
         assert!(!view.to_string().contains(&token));
     }
     let table = rig.server.cli(&rig.admin, &["approvals", "show", id]).ok();
-    assert!(table.contains("transfer_funds") && table.contains("999999"), "{table}");
+    assert!(
+        table.contains("transfer_funds") && table.contains("999999"),
+        "{table}"
+    );
     assert!(!database_contains(&rig, MARKER));
     assert_eq!(mcp_seen(&rig), 0, "a held tool call reached the upstream");
 }
@@ -279,7 +295,16 @@ async fn a_held_request_is_purged_once_its_approval_is_used_or_denied() {
     assert_eq!(kept, both);
 
     rig.server
-        .cli(&rig.admin, &["approvals", "approve", &used, "--approver", "alice@example.com"])
+        .cli(
+            &rig.admin,
+            &[
+                "approvals",
+                "approve",
+                &used,
+                "--approver",
+                "alice@example.com",
+            ],
+        )
         .ok();
     let (status, done) = post(
         &rig,
@@ -296,7 +321,10 @@ async fn a_held_request_is_purged_once_its_approval_is_used_or_denied() {
         .cli(&rig.admin, &["approvals", "deny", &denied])
         .ok();
 
-    assert!(kept_requests(&rig).await.is_empty(), "a spent approval kept its request");
+    assert!(
+        kept_requests(&rig).await.is_empty(),
+        "a spent approval kept its request"
+    );
     for id in [&used, &denied] {
         let (_, read) = api_get(&rig, &format!("/v1/approvals/{id}")).await;
         assert!(read["request"].is_null(), "{read}");
@@ -319,7 +347,11 @@ async fn an_expired_approval_keeps_no_request() {
     assert_eq!(read["status"], "expired");
     assert!(read["request"].is_null(), "{read}");
     let shown = rig.server.cli(&rig.admin, &["approvals", "show", &id]);
-    assert!(shown.stderr().contains("no longer kept"), "{}", shown.stderr());
+    assert!(
+        shown.stderr().contains("no longer kept"),
+        "{}",
+        shown.stderr()
+    );
     assert!(!database_contains(&rig, MARKER));
 }
 
@@ -328,18 +360,37 @@ async fn a_changed_content_type_with_the_same_body_does_not_spend_the_approval()
     let rig = Rig::start("").await;
     let id = hold_refund(&rig, "application/json").await;
     rig.server
-        .cli(&rig.admin, &["approvals", "approve", &id, "--approver", "alice@example.com"])
+        .cli(
+            &rig.admin,
+            &[
+                "approvals",
+                "approve",
+                &id,
+                "--approver",
+                "alice@example.com",
+            ],
+        )
         .ok();
     let path = "/crm/tickets/42/refund?currency=EUR&dry_run=0";
-    let (status, other) =
-        post(&rig, path, &rig.token, "text/plain", BODY, Some(&id), None).await;
+    let (status, other) = post(&rig, path, &rig.token, "text/plain", BODY, Some(&id), None).await;
     assert_eq!(status, 403, "{other}");
     assert_eq!(other["rule"], "approval_mismatch");
-    assert!(other["message"].as_str().unwrap().contains("content type"), "{other}");
+    assert!(
+        other["message"].as_str().unwrap().contains("content type"),
+        "{other}"
+    );
     assert!(refunds_seen(&rig).is_empty());
 
-    let (status, done) =
-        post(&rig, path, &rig.token, "application/json", BODY, Some(&id), None).await;
+    let (status, done) = post(
+        &rig,
+        path,
+        &rig.token,
+        "application/json",
+        BODY,
+        Some(&id),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(refunds_seen(&rig), vec![BODY.as_bytes().to_vec()]);
 }
@@ -365,16 +416,40 @@ async fn the_pending_cap_refuses_the_21st_held_request() {
     assert_eq!(status, 429, "{refused}");
     assert_eq!(refused["error"], "too_many_pending_approvals");
     assert!(refused.get("approval_id").is_none(), "{refused}");
-    assert!(refused["message"].as_str().unwrap().contains("20"), "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("20"),
+        "{refused}"
+    );
     let pending = rig
         .server
-        .cli(&rig.admin, &["approvals", "list", "--status", "pending", "--limit", "100", "-o", "json"])
+        .cli(
+            &rig.admin,
+            &[
+                "approvals",
+                "list",
+                "--status",
+                "pending",
+                "--limit",
+                "100",
+                "-o",
+                "json",
+            ],
+        )
         .json();
     assert_eq!(pending["items"].as_array().unwrap().len(), 20);
+    let decisions = rig.decisions("crm").await;
+    let capped = decisions
+        .iter()
+        .find(|event| event["details"]["rule"] == "approval_cap")
+        .unwrap_or_else(|| panic!("the refusal is not audited: {decisions:?}"));
+    assert_eq!(capped["decision"], "deny");
 
     // Once a human decides one, the agent may ask again.
     rig.server
-        .cli(&rig.admin, &["approvals", "deny", first.as_deref().unwrap()])
+        .cli(
+            &rig.admin,
+            &["approvals", "deny", first.as_deref().unwrap()],
+        )
         .ok();
     hold_refund(&rig, "application/json").await;
     assert!(refunds_seen(&rig).is_empty());
@@ -448,14 +523,18 @@ async fn an_upstream_secret_never_follows_its_url_to_another_host() {
         &["--url", &elsewhere.url(), "--secret-env", "NEW_TOKEN"],
         Some(new_secret),
     );
-    assert!(moved.status.success(), "{}", String::from_utf8_lossy(&moved.stderr));
+    assert!(
+        moved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
     assert_eq!(read_ticket(&rig).await, 200);
     assert_eq!(keys_seen(&elsewhere), vec![new_secret.to_string()]);
     assert!(
-        elsewhere
-            .seen()
-            .iter()
-            .all(|seen| seen.headers.values().all(|v| v.as_bytes() != SECRET.as_bytes())),
+        elsewhere.seen().iter().all(|seen| seen
+            .headers
+            .values()
+            .all(|v| v.as_bytes() != SECRET.as_bytes())),
         "the old secret reached the new host"
     );
 }
@@ -463,8 +542,16 @@ async fn an_upstream_secret_never_follows_its_url_to_another_host() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_path_only_upstream_change_keeps_its_secret() {
     let rig = Rig::start("").await;
-    let moved = update_crm(&rig, &["--url", &format!("{}/v2", rig.upstream.url())], None);
-    assert!(moved.status.success(), "{}", String::from_utf8_lossy(&moved.stderr));
+    let moved = update_crm(
+        &rig,
+        &["--url", &format!("{}/v2", rig.upstream.url())],
+        None,
+    );
+    assert!(
+        moved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
     assert_eq!(read_ticket(&rig).await, 200);
     let seen = rig.upstream.seen();
     assert_eq!(seen.last().unwrap().target, "/api/v2/tickets/1");
@@ -485,13 +572,27 @@ async fn an_mcp_request_from_a_foreign_origin_never_reaches_the_upstream() {
         let call = call.clone();
         let token = token.clone();
         let rig = &rig;
-        async move { post(rig, "/tools", &token, "application/json", &call, None, origin).await }
+        async move {
+            post(
+                rig,
+                "/tools",
+                &token,
+                "application/json",
+                &call,
+                None,
+                origin,
+            )
+            .await
+        }
     };
 
     let (status, refused) = send(Some("https://evil.example.net")).await;
     assert_eq!(status, 403, "{refused}");
     assert_eq!(refused["rule"], "origin");
-    assert!(refused["message"].as_str().unwrap().contains("origin"), "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("origin"),
+        "{refused}"
+    );
     assert_eq!(mcp_seen(&rig), 0, "a foreign origin reached the upstream");
 
     let (status, answer) = send(Some("https://app.example.com")).await;
@@ -506,4 +607,42 @@ async fn an_mcp_request_from_a_foreign_origin_never_reaches_the_upstream() {
         .cli(&rig.admin, &["upstream", "show", "tools", "-o", "json"])
         .json();
     assert_eq!(shown["allowed_origins"], json!(["https://app.example.com"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_request_still_opens_after_the_data_key_is_rotated() {
+    let rig = Rig::start("").await;
+    let id = hold_refund(&rig, "application/json").await;
+    let Rig {
+        server, admin, dir, ..
+    } = rig;
+    let data_dir = server.data_dir.clone();
+    let (api, gateway) = (server.api.clone(), server.gateway.clone());
+    assert!(server.stop().success());
+    let rotated = warden()
+        .args(["keys", "rotate-data-key", "--data-dir"])
+        .arg(&data_dir)
+        .args(["-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let report: Value = serde_json::from_slice(&rotated.stdout).unwrap();
+    assert_eq!(report["resealed_approval_requests"], 1);
+
+    let server = RunningServer::start_on(
+        &data_dir,
+        api.trim_start_matches("http://"),
+        gateway.trim_start_matches("http://"),
+        &[],
+        &[],
+    );
+    let shown = server
+        .cli(&admin, &["approvals", "show", &id, "-o", "json"])
+        .json();
+    assert_eq!(shown["request"]["body"]["content"], BODY, "{shown}");
+    drop(dir);
 }
