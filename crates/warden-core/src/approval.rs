@@ -21,6 +21,8 @@ use crate::page::DEFAULT_PAGE_LIMIT;
 
 /// The longest reason or comment kept with an approval.
 pub const MAX_APPROVAL_TEXT_LEN: usize = 1000;
+/// How many approvals one agent may have waiting for a human at once, unless configured.
+pub const DEFAULT_MAX_PENDING_APPROVALS_PER_AGENT: u32 = 20;
 
 text_enum!(
     /// Where an approval is in its life, as callers see it at a given time.
@@ -45,8 +47,8 @@ pub struct ApprovalBinding {
     pub method: String,
     /// The forwarded path without its query, e.g. `/tickets/42`.
     pub path: String,
-    /// A keyed digest of the method, query and body, computed by the gateway; only ever
-    /// compared for equality.
+    /// A keyed digest of the query, content type and body, computed by the gateway; only
+    /// ever compared for equality.
     pub body_digest: String,
     pub task_id: Option<String>,
 }
@@ -64,7 +66,7 @@ impl ApprovalBinding {
         } else if self.path != other.path {
             Some("path")
         } else if self.body_digest != other.body_digest {
-            Some("query or body")
+            Some("query, content type or body")
         } else if self.task_id != other.task_id {
             Some("task")
         } else {
@@ -99,6 +101,59 @@ impl ApprovalBinding {
         }
         Ok(())
     }
+}
+
+/// How a held request's body is written out for an approver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyEncoding {
+    /// The body is UTF-8 text, shown as it is.
+    Text,
+    /// The body is not UTF-8 text; `content` is its standard base64.
+    Base64,
+}
+
+/// A held request's body, whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HeldBody {
+    /// The body's size in bytes as it was sent.
+    pub size: u64,
+    pub encoding: BodyEncoding,
+    /// The body itself (credentials redacted, see `HeldRequest::redacted`), or its base64.
+    pub content: String,
+}
+
+/// One MCP tool call in a held request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HeldToolCall {
+    pub name: String,
+    /// The call's arguments exactly as sent (credentials redacted).
+    #[schema(value_type = Object)]
+    pub arguments: serde_json::Value,
+}
+
+/// The exact request an approval is about, as an approver sees it: what the agent sent,
+/// not what it says it sent. Never the agent's `Authorization` nor the upstream's secret
+/// (headers are not kept), and any value that looks like a credential is replaced by
+/// `[redacted]`. Kept sealed at rest, and only while the approval can still be used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HeldRequest {
+    /// The HTTP method.
+    pub method: String,
+    /// The path forwarded to the upstream, without the query.
+    pub path: String,
+    /// The query string, without the `?`.
+    pub query: Option<String>,
+    /// The `Content-Type` header as sent.
+    pub content_type: Option<String>,
+    pub body: HeldBody,
+    /// For an MCP request, each tool call with its arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<HeldToolCall>,
+    /// Where a credential was replaced by `[redacted]`: `query:NAME`, `body:PATH` or
+    /// `body:token` (the agent's own token or the upstream's secret found in the text).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted: Vec<String>,
 }
 
 fn required(field: &'static str, value: &str) -> DomainResult<()> {
@@ -143,9 +198,25 @@ pub struct NewApproval {
     pub token_jti: Option<String>,
     /// After this a pending or approved approval reads as expired.
     pub expires_at: Timestamp,
+    /// How many unexpired pending approvals the agent may have; this one is refused when
+    /// it already has that many.
+    pub max_pending_for_agent: u32,
 }
 
 impl NewApproval {
+    /// Refuses another approval for an agent that has `pending` (unexpired) approvals
+    /// waiting already, so one agent cannot flood the approvers.
+    pub fn check_pending_cap(&self, pending: u64) -> DomainResult<()> {
+        if pending >= u64::from(self.max_pending_for_agent) {
+            Err(DomainError::TooManyPendingApprovals {
+                agent: self.agent_name.clone(),
+                limit: self.max_pending_for_agent,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
     pub fn validate(&self, now: Timestamp) -> DomainResult<()> {
         self.binding.validate()?;
         required("agent_name", &self.agent_name)?;
@@ -245,6 +316,15 @@ impl Approval {
             comment: None,
             used_at: None,
         })
+    }
+
+    /// Whether the approval can still let its request through at `now` (pending or
+    /// approved, unexpired): only then is the held request kept.
+    pub fn is_open_at(&self, now: Timestamp) -> bool {
+        matches!(
+            self.effective_status(now),
+            ApprovalStatus::Pending | ApprovalStatus::Approved
+        )
     }
 
     /// Whether this approval is past its expiry at `now` (only an undecided or unused
@@ -377,6 +457,7 @@ mod tests {
             policy_ids: vec!["refunds".into()],
             token_jti: Some("jti-1".into()),
             expires_at: at(100),
+            max_pending_for_agent: 20,
         };
         Approval::create(new, "approval-1".into(), at(0)).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -462,7 +543,9 @@ mod tests {
             ("upstream", |b| b.upstream = "billing".into()),
             ("method", |b| b.method = "PUT".into()),
             ("path", |b| b.path = "/tickets/43/refund".into()),
-            ("query or body", |b| b.body_digest = "digest-2".into()),
+            ("query, content type or body", |b| {
+                b.body_digest = "digest-2".into();
+            }),
             ("task", |b| b.task_id = None),
         ];
         for (field, change) in variants {
@@ -524,6 +607,7 @@ mod tests {
             policy_ids: vec![],
             token_jti: None,
             expires_at: at(0),
+            max_pending_for_agent: 20,
         };
         assert!(matches!(
             new.validate(at(0)),
@@ -547,6 +631,31 @@ mod tests {
             new.validate(at(0)),
             Err(DomainError::InvalidField { field: "path", .. })
         ));
+    }
+
+    #[test]
+    fn an_agent_with_its_pending_cap_reached_is_refused_another_approval() {
+        let new = NewApproval {
+            binding: binding(),
+            agent_name: "support-bot".into(),
+            owner_email: "alice@example.com".into(),
+            on_behalf_of: None,
+            action: "tickets.refund".into(),
+            resource: "Ticket::\"42\"".into(),
+            reason: None,
+            policy_ids: vec![],
+            token_jti: None,
+            expires_at: at(10),
+            max_pending_for_agent: 2,
+        };
+        assert_eq!(new.check_pending_cap(1), Ok(()));
+        assert_eq!(
+            new.check_pending_cap(2),
+            Err(DomainError::TooManyPendingApprovals {
+                agent: "support-bot".into(),
+                limit: 2
+            })
+        );
     }
 
     #[test]

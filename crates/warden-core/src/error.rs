@@ -110,6 +110,20 @@ pub enum DomainError {
         "approval `{id}` was granted for a different request (the {field} differs); retry exactly the approved request, or make this one to ask for a new approval"
     )]
     ApprovalMismatch { id: String, field: &'static str },
+
+    /// The agent already has as many approvals waiting for a human as it may; a flood of
+    /// held requests must not bury the approvers.
+    #[error(
+        "agent `{agent}` already has {limit} approvals waiting for a human; wait until some are decided or expire before making more requests that need approval"
+    )]
+    TooManyPendingApprovals { agent: String, limit: u32 },
+
+    /// An upstream's URL would move to another scheme, host or port while its secret,
+    /// registered for the old one, stayed: the secret would go to a host it was not meant for.
+    #[error(
+        "changing the scheme, host or port of upstream `{0}` would send its secret to a host it was not registered for; send the new host's secret in the same update (`warden upstream update {0} --url URL --secret-env VAR`, or `secret` in the PATCH body)"
+    )]
+    SecretBoundToOrigin(String),
 }
 
 impl DomainError {
@@ -141,6 +155,8 @@ impl DomainError {
             Self::ApprovalDenied(_) => "approval_denied",
             Self::ApprovalUsed(_) => "approval_used",
             Self::ApprovalMismatch { .. } => "approval_mismatch",
+            Self::TooManyPendingApprovals { .. } => "too_many_pending_approvals",
+            Self::SecretBoundToOrigin(_) => "secret_bound_to_origin",
         }
     }
 

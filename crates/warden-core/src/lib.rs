@@ -16,7 +16,8 @@ pub mod upstream;
 pub mod validate;
 
 pub use approval::{
-    Approval, ApprovalBinding, ApprovalDecision, ApprovalFilter, ApprovalStatus, NewApproval,
+    Approval, ApprovalBinding, ApprovalDecision, ApprovalFilter, ApprovalStatus, BodyEncoding,
+    HeldBody, HeldRequest, HeldToolCall, NewApproval,
 };
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{DomainError, DomainResult};

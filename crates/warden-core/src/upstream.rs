@@ -173,8 +173,122 @@ pub struct Upstream {
     pub secret_version: i64,
     /// The route map (TOML) for HTTP upstreams.
     pub routes: Option<String>,
+    /// For MCP upstreams, the browser origins (`scheme://host[:port]`) whose requests may
+    /// pass besides the gateway's own; a request with any other `Origin` is refused.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl Upstream {
+    /// Checks a patch against this upstream as it is: the URL may change its path freely,
+    /// but not its scheme, host or port while the upstream has a secret, unless a new
+    /// secret comes in the same change (the old one was registered for the old host).
+    /// Allowed origins must be well formed and are for MCP upstreams only.
+    pub fn check_patch(&self, patch: &UpstreamPatch, new_secret: bool) -> DomainResult<()> {
+        if let Some(url) = &patch.url {
+            validate_upstream_url(url)?;
+            let moves = url_origin(url) != url_origin(&self.url);
+            if moves && self.has_secret && !new_secret {
+                return Err(DomainError::SecretBoundToOrigin(self.name.clone()));
+            }
+        }
+        if let Some(origins) = &patch.allowed_origins {
+            validate_allowed_origins(self.kind, origins)?;
+        }
+        Ok(())
+    }
+}
+
+/// The origin of an upstream URL: scheme, lower-cased host, and port (the scheme's default
+/// when none is written), so `https://API.example.com` and `https://api.example.com:443`
+/// are the same place. `None` for a URL `validate_upstream_url` refuses.
+pub fn url_origin(url: &str) -> Option<(&'static str, String, u16)> {
+    let (scheme, rest, default_port) = if let Some(rest) = url.strip_prefix("https://") {
+        ("https", rest, 443)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        ("http", rest, 80)
+    } else {
+        return None;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = split_host_port(authority)?;
+    let port = match port {
+        Some(text) => text.parse().ok()?,
+        None => default_port,
+    };
+    Some((scheme, host.to_ascii_lowercase(), port))
+}
+
+/// `host[:port]` or `[v6]:port`, the port as written.
+fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
+    if authority.is_empty() {
+        return None;
+    }
+    if let Some(bracketed) = authority.strip_prefix('[') {
+        let (host, after) = bracketed.split_once(']')?;
+        let port = match after {
+            "" => None,
+            other => Some(other.strip_prefix(':')?),
+        };
+        return Some((host, port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => Some((host, Some(port))),
+        None => Some((authority, None)),
+    }
+}
+
+/// The most allowed origins one upstream keeps.
+pub const MAX_ALLOWED_ORIGINS: usize = 32;
+
+/// Checks one allowed origin: exactly `scheme://host[:port]` in lower case, no path, as
+/// a browser writes the `Origin` header.
+pub fn validate_allowed_origin(origin: &str) -> DomainResult<()> {
+    let invalid = || {
+        DomainError::invalid(
+            "allowed_origins",
+            format!(
+                "`{origin}` is not an origin; write it as a browser sends it: http(s)://host[:port] in lower case, without a path or trailing slash"
+            ),
+        )
+    };
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(invalid)?;
+    let well_formed = !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '@'])
+        && origin == origin.to_ascii_lowercase()
+        && !origin.chars().any(|c| c.is_whitespace() || c.is_control())
+        && split_host_port(rest).is_some_and(|(host, port)| {
+            !host.is_empty() && port.is_none_or(|p| p.parse::<u16>().is_ok())
+        });
+    if well_formed { Ok(()) } else { Err(invalid()) }
+}
+
+/// Checks an upstream's allowed origins: MCP only (an HTTP upstream has no browser
+/// session to protect this way), each well formed, at most `MAX_ALLOWED_ORIGINS`.
+pub fn validate_allowed_origins(kind: UpstreamKind, origins: &[String]) -> DomainResult<()> {
+    if origins.is_empty() {
+        return Ok(());
+    }
+    if kind != UpstreamKind::Mcp {
+        return Err(DomainError::invalid(
+            "allowed_origins",
+            "allowed origins guard MCP upstreams only; leave them out for an HTTP upstream",
+        ));
+    }
+    if origins.len() > MAX_ALLOWED_ORIGINS {
+        return Err(DomainError::invalid(
+            "allowed_origins",
+            format!("at most {MAX_ALLOWED_ORIGINS} origins"),
+        ));
+    }
+    origins
+        .iter()
+        .try_for_each(|origin| validate_allowed_origin(origin))
 }
 
 /// Checks an upstream's base URL: http or https, a host, no credentials, query or fragment
@@ -219,16 +333,20 @@ pub struct NewUpstream {
     pub url: String,
     pub auth: InjectAuth,
     pub routes: Option<String>,
+    /// See `Upstream::allowed_origins`.
+    pub allowed_origins: Vec<String>,
 }
 
 impl NewUpstream {
     pub fn validate(&self) -> DomainResult<()> {
         validate_name(&self.name)?;
-        validate_upstream_url(&self.url)
+        validate_upstream_url(&self.url)?;
+        validate_allowed_origins(self.kind, &self.allowed_origins)
     }
 }
 
-/// The editable fields of an upstream; absent fields stay as they are.
+/// The editable fields of an upstream; absent fields stay as they are. A new secret
+/// travels beside a patch, sealed by the server (see `Upstream::check_patch`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamPatch {
@@ -236,6 +354,8 @@ pub struct UpstreamPatch {
     pub auth: Option<InjectAuth>,
     /// A new route map (TOML), replacing the old one.
     pub routes: Option<String>,
+    /// A new list of allowed origins (MCP), replacing the old one; empty clears it.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 #[cfg(test)]
@@ -258,6 +378,85 @@ mod tests {
         ] {
             assert!(bad.parse::<InjectAuth>().is_err(), "{bad}");
         }
+    }
+
+    fn upstream(url: &str, has_secret: bool) -> Upstream {
+        Upstream {
+            id: UpstreamId::new_v7(),
+            name: "crm".into(),
+            kind: UpstreamKind::Http,
+            url: url.into(),
+            auth: InjectAuth::Bearer,
+            has_secret,
+            secret_version: i64::from(has_secret),
+            routes: None,
+            allowed_origins: Vec::new(),
+            created_at: Timestamp::from_millis(0),
+            updated_at: Timestamp::from_millis(0),
+        }
+    }
+
+    fn to_url(url: &str) -> UpstreamPatch {
+        UpstreamPatch {
+            url: Some(url.into()),
+            ..UpstreamPatch::default()
+        }
+    }
+
+    #[test]
+    fn a_secret_does_not_follow_its_upstream_to_another_host() {
+        let current = upstream("https://api.example.com/v1", true);
+        for other in [
+            "https://evil.example.net/v1",
+            "http://api.example.com/v1",
+            "https://api.example.com:8443/v1",
+        ] {
+            assert_eq!(
+                current.check_patch(&to_url(other), false),
+                Err(DomainError::SecretBoundToOrigin("crm".into())),
+                "{other}"
+            );
+            assert_eq!(current.check_patch(&to_url(other), true), Ok(()), "{other}");
+        }
+        for same in [
+            "https://api.example.com/v2",
+            "https://API.example.com:443/v1",
+        ] {
+            assert_eq!(current.check_patch(&to_url(same), false), Ok(()), "{same}");
+        }
+        let without_secret = upstream("https://api.example.com", false);
+        assert_eq!(
+            without_secret.check_patch(&to_url("https://other.example.com"), false),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn allowed_origins_are_checked() {
+        for good in [
+            "https://app.example.com",
+            "http://127.0.0.1:3000",
+            "http://[::1]:8080",
+        ] {
+            assert_eq!(validate_allowed_origin(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/",
+            "https://App.example.com",
+            "https://app.example.com/path",
+            "https://u@app.example.com",
+            "https://app.example.com:port",
+            "null",
+        ] {
+            assert!(validate_allowed_origin(bad).is_err(), "{bad}");
+        }
+        let origins = vec!["https://app.example.com".to_string()];
+        assert!(validate_allowed_origins(UpstreamKind::Http, &origins).is_err());
+        assert_eq!(
+            validate_allowed_origins(UpstreamKind::Mcp, &origins),
+            Ok(())
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! 1. [`path::vet`] the request target: upstream name, route path, forward path;
 //! 2. [`framing::check_framing`] and the body limit;
 //! 3. (token, revocation and audience checks, outside this crate);
-//! 4. route match (`warden_policy::RouteMap`) or, for MCP, [`mcp::parse_request`] and
+//! 4. for MCP, [`origin::check_origin`] (DNS-rebinding protection); route match
+//!    (`warden_policy::RouteMap`) or, for MCP, [`mcp::parse_request`] and
 //!    [`mcp::check_headers`];
 //! 5. task bounds and the policy decision (`warden_policy`);
 //! 6. [`headers::prepare_upstream_headers`], then forward; for MCP `tools/list` answers,
@@ -21,6 +22,7 @@ pub mod framing;
 pub mod headers;
 pub mod mcp;
 pub mod overrides;
+pub mod origin;
 pub mod path;
 pub mod refusal;
 pub mod sniff;
@@ -32,6 +34,7 @@ pub use headers::{
 };
 pub use mcp::{Envelope, McpError, Message, MessageKind, SseFilter, ToolCall};
 pub use overrides::{OverrideError, check_agent_headers, set_forwarding_headers};
+pub use origin::check_origin;
 pub use path::{PathError, VettedPath, vet};
 pub use refusal::{Refusal, RefusalCode};
 pub use sniff::{FramingSniffer, LostTrack, Suspicion};

@@ -50,6 +50,8 @@ pub enum RefusalCode {
     /// The upstream does not accept this method through the gateway (an MCP upstream takes
     /// only POST, GET and DELETE).
     MethodNotAllowed,
+    /// The agent already has as many approvals waiting for a human as it may.
+    TooManyPendingApprovals,
 }
 
 impl RefusalCode {
@@ -71,6 +73,7 @@ impl RefusalCode {
             Self::BadRequest => "bad_request",
             Self::BodyTooLarge => "body_too_large",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::TooManyPendingApprovals => "too_many_pending_approvals",
         }
     }
 
@@ -91,6 +94,7 @@ impl RefusalCode {
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooManyPendingApprovals => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

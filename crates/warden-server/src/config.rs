@@ -52,6 +52,9 @@ pub struct GatewayConfig {
     /// The longest `Prefer: wait=N` honoured [default: 300].
     pub max_wait_secs: Option<u64>,
 
+    /// How many approvals one agent may have pending at once; a held request beyond it is
+    /// refused with 429 `too_many_pending_approvals` [default: 20].
+    pub max_pending_approvals_per_agent: Option<u32>,
     // The gateway listener's connection guards (see `crate::listen`).
     /// How long a client may take to send a request head [default: 10].
     pub header_read_timeout_secs: Option<u64>,

@@ -1,5 +1,5 @@
 //! Rotating the data key: every value sealed under it (upstream secrets, token-signing
-//! keys) is opened with the old key and sealed again under a new one, in one database
+//! keys, held requests of open approvals) is opened with the old key and sealed again under a new one, in one database
 //! transaction, and the key file is replaced.
 //!
 //! The rotation runs with every node stopped (each node holds the key in memory and a copy
@@ -29,6 +29,7 @@ pub struct Rotation {
     pub new_fingerprint: String,
     pub upstream_secrets: usize,
     pub signing_keys: usize,
+    pub approval_requests: usize,
 }
 
 /// Where a new data key waits until the database uses it.
@@ -102,6 +103,29 @@ pub async fn rotate(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| anyhow::anyhow!("{error}; nothing was changed"))?;
 
+    let approval_requests = store
+        .sealed_approval_requests()
+        .await?
+        .into_iter()
+        .map(|sealed| {
+            let associated = crate::gateway::held_view::associated_data(&sealed.approval_id);
+            let plain = zeroize::Zeroizing::new(
+                seal::open(old, &sealed.bytes, &associated).map_err(|error| {
+                    anyhow::anyhow!(
+                        "the held request of approval `{}` does not open with the current data key ({error}); nothing was changed",
+                        sealed.approval_id
+                    )
+                })?,
+            );
+            let bytes = seal::seal(&new, &plain, &associated)
+                .map_err(|error| anyhow::anyhow!("sealing failed: {error}"))?;
+            Ok(warden_store::SealedRequest {
+                approval_id: sealed.approval_id,
+                bytes,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
     let next = next_key_path(keys_dir);
     write_key_file(&next, &new)?;
     let rotation = Rotation {
@@ -109,12 +133,14 @@ pub async fn rotate(
         new_fingerprint: new_fingerprint.clone(),
         upstream_secrets: upstream_secrets.len(),
         signing_keys: signing_keys.len(),
+        approval_requests: approval_requests.len(),
     };
     let resealed = ResealedData {
         old_fingerprint,
         new_fingerprint,
         upstream_secrets,
         signing_keys,
+        approval_requests,
     };
     if let Err(error) = store.reseal_data(actor, resealed, now).await {
         // The database still uses the old key; the new one must not be left to be mistaken

@@ -98,6 +98,8 @@ fn domain_status(error: &DomainError) -> StatusCode {
         DomainError::SelfApproval(_)
         | DomainError::ApprovalDenied(_)
         | DomainError::ApprovalMismatch { .. } => StatusCode::FORBIDDEN,
+        DomainError::TooManyPendingApprovals { .. } => StatusCode::TOO_MANY_REQUESTS,
+        DomainError::SecretBoundToOrigin(_) => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

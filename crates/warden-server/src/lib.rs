@@ -215,7 +215,7 @@ pub async fn rotate_data_key(settings: &Settings) -> anyhow::Result<data_key::Ro
 
 /// Every second: revocation state, key ring and the gateway's catalog re-read from the store
 /// (how a node learns of other nodes' revocations, key rotations, upstreams and policies),
-/// expired cache entries dropped.
+/// expired cache entries dropped, and the held requests of expired approvals purged.
 async fn plane_upkeep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -224,6 +224,10 @@ async fn plane_upkeep(state: AppState, mut stop: tokio::sync::watch::Receiver<bo
             _ = interval.tick() => {
                 state.credentials.tick(&*state.store, state.clock.now()).await;
                 state.catalog.reload(&*state.store).await;
+                // Expiry is read, never written, so nothing else would remove them.
+                if let Err(error) = state.store.purge_approval_requests(state.clock.now()).await {
+                    tracing::warn!(%error, "cannot purge the held requests of expired approvals");
+                }
             }
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {

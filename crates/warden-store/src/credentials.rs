@@ -127,6 +127,8 @@ pub struct ResealedData {
     /// Each upstream's secret, at the version it was read at.
     pub upstream_secrets: Vec<(warden_core::UpstreamId, crate::SealedSecret)>,
     pub signing_keys: Vec<StoredSigningKey>,
+    /// Each held request still kept for an open approval.
+    pub approval_requests: Vec<crate::SealedRequest>,
 }
 
 /// The setting that records the data key's fingerprint.

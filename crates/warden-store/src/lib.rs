@@ -21,4 +21,4 @@ pub use credentials::{
 pub use error::{StoreError, StoreResult};
 pub use sql::{Dialect, SqlStore};
 pub use store::{IdentityChange, Offboarding, Store};
-pub use upstreams::SealedSecret;
+pub use upstreams::{SealedRequest, SealedSecret};

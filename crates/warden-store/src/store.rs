@@ -15,7 +15,7 @@ use crate::credentials::{
     Credential, NewCredential, ResealedData, RevocationSnapshot, StoredSigningKey, TokenRevocation,
 };
 use crate::error::StoreResult;
-use crate::upstreams::SealedSecret;
+use crate::upstreams::{SealedRequest, SealedSecret};
 
 /// A lifecycle change to one identity, applied under the rules in `warden_core::Identity`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,11 +135,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Upstream>;
     async fn get_upstream(&self, name: &str) -> StoreResult<Upstream>;
     async fn list_upstreams(&self) -> StoreResult<Vec<Upstream>>;
+    /// Applies `patch`, and `secret` (sealed at the current version plus one) with it in
+    /// the same transaction. The rules of `Upstream::check_patch` are applied to the row
+    /// as locked: a URL moving to another scheme, host or port needs a new secret.
     async fn update_upstream(
         &self,
         actor: &Actor,
         name: &str,
         patch: UpstreamPatch,
+        secret: Option<SealedSecret>,
         now: Timestamp,
     ) -> StoreResult<Upstream>;
     /// Replaces the sealed secret; `secret.version` must be the current version plus one.
@@ -268,13 +272,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // Human approvals (see `warden_core::approval`).
 
-    /// Records a held request as a pending approval, with its `approval.requested` event.
+    /// Records a held request as a pending approval, with its `approval.requested` event,
+    /// and the request itself sealed (its `approval_id` becomes the approval's id; without
+    /// one a new id is made). Refused with `TooManyPendingApprovals` when the agent already
+    /// has `new.max_pending_for_agent` approvals pending.
     async fn create_approval(
         &self,
         actor: &Actor,
         new: NewApproval,
+        request: Option<SealedRequest>,
         now: Timestamp,
     ) -> StoreResult<Approval>;
+    /// The sealed held request of an approval that can still be used at `now`; `None` for
+    /// one used, denied or expired, or held without one.
+    async fn approval_request(&self, id: &str, now: Timestamp) -> StoreResult<Option<Vec<u8>>>;
+    /// Clears the held requests of approvals that can no longer be used at `now` (those
+    /// that expired); returns how many.
+    async fn purge_approval_requests(&self, now: Timestamp) -> StoreResult<u64>;
+    /// Every held request still kept, for a data key rotation to seal again.
+    async fn sealed_approval_requests(&self) -> StoreResult<Vec<SealedRequest>>;
     /// One approval, its status as seen at `now`.
     async fn get_approval(&self, id: &str, now: Timestamp) -> StoreResult<Approval>;
     /// Approvals oldest first, statuses as seen at `now`.

@@ -1,6 +1,6 @@
-//! What the store keeps of upstream secrets: sealed bytes and the version they are bound to.
-//! Sealing and opening happen in the server, which holds the data key; the store never sees
-//! a plaintext secret.
+//! What the store keeps sealed: upstream secrets (bytes and the version they are bound to)
+//! and held requests awaiting approval. Sealing and opening happen in the server, which
+//! holds the data key; the store never sees a plaintext secret or request.
 
 /// An upstream secret sealed under the data key, bound to the upstream's id and `version`.
 #[derive(Clone, PartialEq, Eq)]
@@ -15,6 +15,24 @@ impl std::fmt::Debug for SealedSecret {
             f,
             "SealedSecret(version {}, {} bytes)",
             self.version,
+            self.bytes.len()
+        )
+    }
+}
+
+/// A held request sealed under the data key, bound to the id of its approval.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedRequest {
+    pub approval_id: String,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for SealedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SealedRequest(approval {}, {} bytes)",
+            self.approval_id,
             self.bytes.len()
         )
     }

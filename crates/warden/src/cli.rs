@@ -241,12 +241,18 @@ pub enum UpstreamCommand {
         /// Route map (TOML) for HTTP upstreams.
         #[arg(long)]
         routes: Option<PathBuf>,
+        /// For an MCP upstream, a browser origin (http(s)://host[:port]) whose requests may
+        /// pass besides the gateway's own; repeatable. Requests with any other Origin are refused.
+        #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+        allowed_origins: Vec<String>,
     },
     /// List upstreams.
     List,
     /// Show one upstream (never its secret).
     Show { name: String },
-    /// Change the URL, the injection or the route map.
+    /// Change the URL, the injection, the route map or the allowed origins. A URL on another
+    /// scheme, host or port needs the new host's secret in the same update (--secret-env or
+    /// --secret-file), so the old secret never goes to the new host.
     Update {
         name: String,
         #[arg(long)]
@@ -255,6 +261,14 @@ pub enum UpstreamCommand {
         auth: Option<String>,
         #[arg(long)]
         routes: Option<PathBuf>,
+        /// Replace the allowed origins (MCP) with these; repeatable.
+        #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+        allowed_origins: Vec<String>,
+        /// Remove every allowed origin (only the gateway's own stays allowed).
+        #[arg(long, conflicts_with = "allowed_origins")]
+        clear_allowed_origins: bool,
+        #[command(flatten)]
+        secret: SecretSource,
     },
     /// Replace the upstream's secret.
     SetSecret {

@@ -3,15 +3,19 @@
 //! Only the admin token reaches these endpoints (they sit behind `require_admin`), so an
 //! agent can never approve its own request with its own credentials; the store also refuses
 //! an approver who is the agent or the user it acts for.
+//!
+//! Reading one approval shows the exact request that was held (see
+//! `gateway::held_view`), opened from its sealed copy, for as long as the approval can
+//! still be used; afterwards the copy is gone and `request` is absent.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use warden_audit::Actor;
 use warden_core::{
-    Approval, ApprovalDecision, ApprovalFilter, ApprovalStatus, DomainError, IdentityKind,
-    IdentityRef, OwnerRef, Page,
+    Approval, ApprovalDecision, ApprovalFilter, ApprovalStatus, DomainError, HeldRequest,
+    IdentityKind, IdentityRef, OwnerRef, Page,
 };
 use warden_store::StoreError;
 
@@ -29,6 +33,18 @@ pub struct DecideApproval {
     /// Why; kept with the approval and in the audit trail.
     #[serde(default)]
     pub comment: Option<String>,
+}
+
+/// One approval with the request it is about.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalDetail {
+    #[serde(flatten)]
+    pub approval: Approval,
+    /// The exact request that was held: method, path, query, content type and whole body
+    /// (base64 when not UTF-8 text), for MCP each tool call with its arguments; credentials
+    /// redacted and listed in `redacted`. Present only while the approval is pending or
+    /// approved and unexpired: it is purged once used, denied or expired.
+    pub request: Option<HeldRequest>,
 }
 
 const LIST_PARAMS: &[&str] = &["status", "agent", "limit", "cursor"];
@@ -85,16 +101,39 @@ pub async fn list_approvals(
     Ok(Json(state.store.list_approvals(&filter, now).await?))
 }
 
-/// Read one approval.
+/// Read one approval, with the exact request it is about while it can still be used.
 #[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals",
     params(("id" = String, Path, description = "the approval id the gateway answered with")),
-    responses((status = 200, body = Approval), (status = 404, body = ErrorBody, description = "unknown_approval")))]
+    responses((status = 200, body = ApprovalDetail), (status = 404, body = ErrorBody, description = "unknown_approval")))]
 pub async fn get_approval(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Approval>, ApiError> {
+) -> Result<Json<ApprovalDetail>, ApiError> {
     let now = state.clock.now();
-    Ok(Json(state.store.get_approval(&id, now).await?))
+    let approval = state.store.get_approval(&id, now).await?;
+    let request = match state.store.approval_request(&id, now).await? {
+        Some(sealed) if approval.is_open_at(now) => Some(open_request(&state, &id, &sealed)?),
+        _ => None,
+    };
+    Ok(Json(ApprovalDetail { approval, request }))
+}
+
+/// Opens a held request sealed for approval `id`. One that does not open is an error, not
+/// an approval shown without its request: the approver must not decide blind.
+fn open_request(state: &AppState, id: &str, sealed: &[u8]) -> Result<HeldRequest, ApiError> {
+    let associated = crate::gateway::held_view::associated_data(id);
+    let plain = zeroize::Zeroizing::new(
+        warden_crypto::seal::open(&state.data_key, sealed, &associated).map_err(|error| {
+            ApiError::Internal(format!(
+                "the held request of approval `{id}` does not open: {error}"
+            ))
+        })?,
+    );
+    serde_json::from_slice(&plain).map_err(|error| {
+        ApiError::Internal(format!(
+            "the held request of approval `{id}` is unreadable: {error}"
+        ))
+    })
 }
 
 /// Approve a pending request; the agent's next identical request goes through, once.

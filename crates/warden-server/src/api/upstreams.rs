@@ -38,6 +38,42 @@ pub struct CreateUpstream {
     /// The route map (TOML): `[[route]]` entries with method, path, action, resource.
     #[serde(default)]
     pub routes: Option<String>,
+    /// For an MCP upstream, browser origins (`scheme://host[:port]`) allowed besides the
+    /// gateway's own; a request with another `Origin` is refused (403, rule `origin`).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+/// A change to an upstream. A URL on another scheme, host or port needs `secret` in the
+/// same change (the old secret was registered for the old host); a path-only change does not.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUpstream {
+    #[serde(default)]
+    pub url: Option<String>,
+    /// bearer, basic (secret is user:password) or header:NAME.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub auth: Option<InjectAuth>,
+    /// A new route map (TOML), replacing the old one.
+    #[serde(default)]
+    pub routes: Option<String>,
+    /// A new list of allowed origins (MCP), replacing the old one; `[]` clears it.
+    #[serde(default)]
+    pub allowed_origins: Option<Vec<String>>,
+    /// A new secret for the upstream, sealed at once, never returned; required when the URL
+    /// moves to another scheme, host or port.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for UpdateUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateUpstream")
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for CreateUpstream {
@@ -114,6 +150,7 @@ pub async fn create_upstream(
         url: body.url,
         auth: body.auth,
         routes: body.routes,
+        allowed_origins: body.allowed_origins,
     };
     new.validate()?;
     let id = UpstreamId::new_v7();
@@ -148,16 +185,32 @@ pub async fn get_upstream(
     Ok(Json(state.store.get_upstream(&name).await?))
 }
 
-/// Change an upstream's URL, injection or route map. A route map that would leave a stored
-/// policy invalid is refused with the validator's message.
-#[utoipa::path(patch, path = "/v1/upstreams/{name}", tag = "upstreams", request_body = UpstreamPatch,
+/// Change an upstream's URL, injection, route map, allowed origins, and secret with them.
+/// A route map that would leave a stored policy invalid is refused with the validator's
+/// message; a URL on another scheme, host or port without a new secret is refused with
+/// `secret_bound_to_origin` (the store checks it against the row it changes).
+#[utoipa::path(patch, path = "/v1/upstreams/{name}", tag = "upstreams", request_body = UpdateUpstream,
     params(("name" = String, Path)),
-    responses((status = 200, body = Upstream), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Upstream), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody, description = "invalid_field, or secret_bound_to_origin: the URL moves to another host without a new secret")))]
 pub async fn update_upstream(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    ApiJson(patch): ApiJson<UpstreamPatch>,
+    ApiJson(body): ApiJson<UpdateUpstream>,
 ) -> Result<Json<Upstream>, ApiError> {
+    let UpdateUpstream {
+        url,
+        auth,
+        routes,
+        allowed_origins,
+        secret,
+    } = body;
+    let patch = UpstreamPatch {
+        url,
+        auth,
+        routes,
+        allowed_origins,
+    };
     if let Some(routes) = &patch.routes {
         policy_engine::parse_routes(routes)?;
         let mut upstreams = state.store.list_upstreams().await?;
@@ -169,9 +222,21 @@ pub async fn update_upstream(
         }
         check_policies_with(&state, &upstreams).await?;
     }
+    let sealed = match secret {
+        Some(secret) => {
+            let current = state.store.get_upstream(&name).await?;
+            Some(seal(
+                &state,
+                current.id,
+                current.secret_version + 1,
+                secret,
+            )?)
+        }
+        None => None,
+    };
     let updated = state
         .store
-        .update_upstream(&state.actor, &name, patch, state.clock.now())
+        .update_upstream(&state.actor, &name, patch, sealed, state.clock.now())
         .await?;
     state.catalog.reload(&*state.store).await;
     Ok(Json(updated))

@@ -104,6 +104,8 @@ pub struct UpstreamEntry {
     pub sealed_secret: Option<SealedSecret>,
     /// The route map of an HTTP upstream (empty for MCP).
     pub routes: RouteMap,
+    /// The browser origins an MCP upstream accepts besides the gateway's own.
+    pub allowed_origins: Vec<String>,
 }
 
 /// One consistent view of upstreams and policies.
@@ -212,6 +214,7 @@ impl CatalogState {
                 injection: SecretInjection::from_auth(&upstream.auth).map_err(invalid)?,
                 sealed_secret,
                 routes,
+                allowed_origins: upstream.allowed_origins.clone(),
             };
             entries.insert(upstream.name.clone(), Arc::new(entry));
         }

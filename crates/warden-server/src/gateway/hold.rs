@@ -2,11 +2,14 @@
 //! human has approved that exact request.
 //!
 //! The first time, the gateway records a pending approval bound to the request (agent,
-//! upstream, method, path, a keyed digest of query and body, task) and answers 403
+//! upstream, method, path, a keyed digest of query, content type and body, task), with the
+//! request itself as the approver will see it sealed beside it (see `held_view`), and answers 403
 //! `approval_required` with the approval's id and URL, or, when the agent sent
 //! `Prefer: wait=N`, waits up to N seconds for the decision. The agent retries with
 //! `Warden-Approval: ID`; the store spends the approval (once, and only on the request it
 //! was granted for) and the request goes on as approved. A kill or revocation ends a wait.
+//! An agent with `max_pending_approvals_per_agent` approvals already pending is refused
+//! (429) instead of being given another, so it cannot flood the approvers.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +22,7 @@ use warden_store::StoreError;
 use super::Gateway;
 use super::body::KillWatch;
 use super::decide::{Ask, Caller, Verdict};
+use super::held_view::{self, RawRequest};
 use super::pipeline::Refused;
 
 /// The header a retried request names its approval in.
@@ -45,6 +49,31 @@ pub struct Held<'a> {
     pub token_jti: &'a str,
     /// The decision record to write (as a hold) when a new approval is requested.
     pub hold_event: NewEvent,
+    /// The request as sent, for the approver to see.
+    pub request: HeldRaw<'a>,
+}
+
+/// The parts of a held request an approver is shown, as they came in.
+pub struct HeldRaw<'a> {
+    pub query: Option<&'a str>,
+    pub content_type: Option<String>,
+    pub body: &'a [u8],
+    /// The agent's bearer token, redacted wherever the agent put it.
+    pub agent_token: &'a str,
+    /// The upstream's sealed secret, redacted too if the agent somehow sent it.
+    pub upstream_secret: Option<&'a warden_store::SealedSecret>,
+    pub upstream_id: String,
+}
+
+/// The request's `Content-Type` exactly as sent (several values joined by `, `), which an
+/// approval is bound to as well.
+pub fn content_type(headers: &HeaderMap) -> Option<String> {
+    let values: Vec<String> = headers
+        .get_all(http::header::CONTENT_TYPE)
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
 }
 
 /// `Prefer: wait=N` (RFC 7240), if present and well formed.
@@ -149,6 +178,8 @@ impl Gateway {
                 .join(", "),
         };
         let ttl_millis = self.settings.approval_ttl_secs.saturating_mul(1000);
+        let id = uuid::Uuid::now_v7().to_string();
+        let sealed = self.seal_request(&id, held)?;
         let new = NewApproval {
             binding: held.binding.clone(),
             agent_name: held.caller.agent_name.clone(),
@@ -160,14 +191,39 @@ impl Gateway {
             policy_ids: held.verdict.policy_ids.clone(),
             token_jti: Some(held.token_jti.to_string()),
             expires_at: Timestamp::from_millis(now.as_millis().saturating_add(ttl_millis)),
+            max_pending_for_agent: self.settings.max_pending_approvals_per_agent,
         };
         let actor = Actor::agent(held.caller.agent_id.clone(), held.caller.agent_name.clone());
-        let approval = self
+        let approval = match self
             .app
             .store
-            .create_approval(&actor, new, now)
+            .create_approval(&actor, new, Some(sealed), now)
             .await
-            .map_err(|error| store_failure(&error))?;
+        {
+            Ok(approval) => approval,
+            Err(StoreError::Domain(error @ DomainError::TooManyPendingApprovals { .. })) => {
+                // A flood is worth seeing in the audit trail: recorded as a denial.
+                let refused = held
+                    .hold_event
+                    .clone()
+                    .decision(
+                        warden_audit::Decision::Deny,
+                        held.verdict.policy_ids.iter().cloned(),
+                    )
+                    .detail("rule", "approval_cap");
+                self.app
+                    .store
+                    .record(refused, now)
+                    .await
+                    .map_err(|error| store_failure(&error))?;
+                return Err(Refused::from(Refusal {
+                    policy_ids: held.verdict.policy_ids.clone(),
+                    ..Refusal::new(RefusalCode::TooManyPendingApprovals, error.to_string())
+                        .with_rule("approval_cap")
+                }));
+            }
+            Err(error) => return Err(store_failure(&error)),
+        };
         let event = held.hold_event.clone().approval(approval.id.clone());
         self.app
             .store
@@ -177,6 +233,66 @@ impl Gateway {
         metrics::counter!("warden_gateway_decisions_total", "upstream" => held.upstream.to_string(), "decision" => "hold")
             .increment(1);
         Ok(approval.id)
+    }
+
+    /// The held request as an approver will see it, sealed under the data key and bound
+    /// to approval `id`. Failing to seal fails closed: no approval without its request.
+    fn seal_request(
+        &self,
+        id: &str,
+        held: &Held<'_>,
+    ) -> Result<warden_store::SealedRequest, Refused> {
+        let raw = &held.request;
+        let upstream_secret = raw.upstream_secret.and_then(|sealed| {
+            let version = u64::try_from(sealed.version).ok()?;
+            let associated = warden_crypto::seal::associated_data(&raw.upstream_id, version);
+            warden_crypto::seal::open(&self.app.data_key, &sealed.bytes, &associated).ok()
+        });
+        let upstream_secret = upstream_secret
+            .as_deref()
+            .and_then(|bytes| std::str::from_utf8(bytes).ok());
+        let mut hidden = vec![raw.agent_token];
+        hidden.extend(upstream_secret);
+        let prefix = format!("{}/", held.upstream);
+        let tool_calls = held
+            .asks
+            .iter()
+            .filter_map(|ask| {
+                let arguments = ask.arguments.clone()?;
+                let name = ask.resource_id.strip_prefix(&prefix)?.to_string();
+                Some((name, serde_json::Value::Object(arguments)))
+            })
+            .collect();
+        let view = held_view::held_request(
+            RawRequest {
+                method: &held.binding.method,
+                path: &held.binding.path,
+                query: raw.query,
+                content_type: raw.content_type.as_deref(),
+                body: raw.body,
+                tool_calls,
+            },
+            &hidden,
+        );
+        let failed = |what: &str| {
+            tracing::error!(what, "cannot seal a held request; refusing");
+            Refused::from(
+                Refusal::new(
+                    RefusalCode::Unavailable,
+                    "the held request cannot be kept for its approver, so it is refused",
+                )
+                .with_rule("fail_closed"),
+            )
+        };
+        let plain =
+            zeroize::Zeroizing::new(serde_json::to_vec(&view).map_err(|_| failed("serialize"))?);
+        let bytes =
+            warden_crypto::seal::seal(&self.app.data_key, &plain, &held_view::associated_data(id))
+                .map_err(|_| failed("seal"))?;
+        Ok(warden_store::SealedRequest {
+            approval_id: id.to_string(),
+            bytes,
+        })
     }
 
     async fn spend(&self, id: &str, held: &Held<'_>, now: Timestamp) -> Result<Approved, Spend> {

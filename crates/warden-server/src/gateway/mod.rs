@@ -14,6 +14,7 @@ pub mod body;
 pub mod catalog;
 pub mod decide;
 mod forward;
+pub mod held_view;
 mod hold;
 pub mod listener;
 mod pipeline;
@@ -51,6 +52,9 @@ pub struct GatewaySettings {
     pub approval_ttl_secs: i64,
     /// The longest `Prefer: wait=N` honoured, in seconds.
     pub max_wait_secs: u64,
+
+    /// How many approvals one agent may have pending; a held request beyond it is refused.
+    pub max_pending_approvals_per_agent: u32,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
@@ -75,6 +79,12 @@ impl GatewaySettings {
                 .approval_ttl_secs
                 .unwrap_or(DEFAULT_APPROVAL_TTL_SECS),
             max_wait_secs: config.max_wait_secs.unwrap_or(DEFAULT_MAX_WAIT_SECS),
+
+            // At least one, or no request could ever be approved.
+            max_pending_approvals_per_agent: config
+                .max_pending_approvals_per_agent
+                .unwrap_or(warden_core::approval::DEFAULT_MAX_PENDING_APPROVALS_PER_AGENT)
+                .max(1),
         }
     }
 }

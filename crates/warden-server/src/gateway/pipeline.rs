@@ -32,7 +32,7 @@ use super::body::{self, BodyMeter, KillWatch, OutcomeRecorder, Transform};
 use super::catalog::UpstreamEntry;
 use super::decide::{self, Ask, Caller, Verdict};
 use super::forward;
-use super::hold::Held;
+use super::hold::{self, Held, HeldRaw};
 use super::listener::GatewayPeer;
 use crate::revocation::Revocations;
 
@@ -309,6 +309,15 @@ impl Gateway {
             );
         };
         trace.upstream = Some(upstream.name.clone());
+        if upstream.kind == UpstreamKind::Mcp {
+            // DNS-rebinding protection: a browser's foreign Origin never reaches the server.
+            warden_gateway::check_origin(
+                &parts.headers,
+                &upstream.allowed_origins,
+                self.gateway_url(),
+            )
+            .map_err(Refused::from)?;
+        }
         let caller = self.caller(&revocations, &claims, &vetted.upstream)?;
         drop(revocations);
         let reason = reason(&parts.headers)?;
@@ -368,12 +377,17 @@ impl Gateway {
                         .await?
                 }
             };
+            let content_type = hold::content_type(&parts.headers);
             let binding = ApprovalBinding {
                 agent_id: caller.agent_id.clone(),
                 upstream: upstream.name.clone(),
                 method: parts.method.to_string(),
                 path: vetted.forward_path.clone(),
-                body_digest: self.binding_digest(vetted.query.as_deref(), &bytes),
+                body_digest: self.binding_digest(
+                    vetted.query.as_deref(),
+                    content_type.as_deref(),
+                    &bytes,
+                ),
                 task_id: verdict.task_id.clone(),
             };
             let hold_event = self.decision_record(
@@ -389,6 +403,7 @@ impl Gateway {
                 peer,
                 reason.as_deref(),
             );
+            let held_bytes = bytes.clone();
             buffered = Some(bytes);
             let held = Held {
                 caller: &caller,
@@ -399,6 +414,14 @@ impl Gateway {
                 reason: reason.as_deref(),
                 token_jti: &claims.jti,
                 hold_event,
+                request: HeldRaw {
+                    query: vetted.query.as_deref(),
+                    content_type,
+                    body: &held_bytes,
+                    agent_token: token,
+                    upstream_secret: upstream.sealed_secret.as_ref(),
+                    upstream_id: upstream.id.to_string(),
+                },
             };
             let carried_approval = parts.headers.contains_key(super::hold::APPROVAL_HEADER);
             match self
@@ -908,13 +931,23 @@ impl Gateway {
         event
     }
 
-    /// What binds an approval to the query and body: a keyed hash over both, each
-    /// prefixed by its length so that no two requests share it.
-    fn binding_digest(&self, query: Option<&str>, body: &[u8]) -> String {
+    /// What binds an approval to the query, content type and body: a keyed hash over
+    /// them, each prefixed by its length (and the content type by whether there is one)
+    /// so that no two requests share it.
+    fn binding_digest(
+        &self,
+        query: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> String {
         let query = query.unwrap_or_default().as_bytes();
         let mut hasher = self.digest_key.hasher();
         hasher.update(&(query.len() as u64).to_be_bytes());
         hasher.update(query);
+        hasher.update(&[u8::from(content_type.is_some())]);
+        let content_type = content_type.unwrap_or_default().as_bytes();
+        hasher.update(&(content_type.len() as u64).to_be_bytes());
+        hasher.update(content_type);
         hasher.update(&(body.len() as u64).to_be_bytes());
         hasher.update(body);
         hasher.finish().to_string()

@@ -78,10 +78,11 @@ async fn hold(api: &Api, agent: &Agent) -> String {
         policy_ids: vec!["refunds".into()],
         token_jti: None,
         expires_at: now.plus_secs(TTL_SECS),
+        max_pending_for_agent: 20,
     };
     api.state
         .store
-        .create_approval(&Actor::agent(&agent.id, "support-bot"), new, now)
+        .create_approval(&Actor::agent(&agent.id, "support-bot"), new, None, now)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .id

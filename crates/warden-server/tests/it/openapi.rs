@@ -104,3 +104,67 @@ async fn request_schemas_refuse_unknown_fields_as_the_server_does() {
         .unwrap_or_default();
     assert_eq!(required, ["email", "name"]);
 }
+
+#[tokio::test]
+async fn the_document_describes_held_requests_and_allowed_origins() {
+    let api = Api::new().await;
+    let document = api
+        .expect(Method::GET, "/openapi.json", None, StatusCode::OK)
+        .await;
+    let schemas = &document["components"]["schemas"];
+    let properties = |name: &str| -> Vec<String> {
+        let schema = &schemas[name];
+        // A flattened struct is an `allOf` of its parts.
+        let mut found: Vec<String> = schema["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        for part in schema["allOf"].as_array().into_iter().flatten() {
+            found.extend(
+                part["properties"]
+                    .as_object()
+                    .map(|p| p.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            );
+        }
+        found
+    };
+    assert!(
+        properties("ApprovalDetail").contains(&"request".to_string()),
+        "{}",
+        schemas["ApprovalDetail"]
+    );
+    for field in [
+        "method",
+        "path",
+        "query",
+        "content_type",
+        "body",
+        "tool_calls",
+        "redacted",
+    ] {
+        assert!(
+            properties("HeldRequest").contains(&field.to_string()),
+            "HeldRequest.{field}"
+        );
+    }
+    for field in ["size", "encoding", "content"] {
+        assert!(
+            properties("HeldBody").contains(&field.to_string()),
+            "HeldBody.{field}"
+        );
+    }
+    assert!(properties("Upstream").contains(&"allowed_origins".to_string()));
+    for field in ["url", "secret", "allowed_origins"] {
+        assert!(
+            properties("UpdateUpstream").contains(&field.to_string()),
+            "UpdateUpstream.{field}"
+        );
+    }
+    assert!(properties("CreateUpstream").contains(&"allowed_origins".to_string()));
+    let get_approval = &document["paths"]["/v1/approvals/{id}"]["get"]["responses"]["200"];
+    assert!(
+        get_approval.to_string().contains("ApprovalDetail"),
+        "{get_approval}"
+    );
+}

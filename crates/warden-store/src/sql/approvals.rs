@@ -4,6 +4,10 @@
 //! Deciding and consuming read the row locked (`FOR UPDATE` on PostgreSQL, the single writer
 //! on SQLite), apply the rule from `warden_core::Approval`, and write the result guarded by
 //! the status they read, so two concurrent consumers of one approval cannot both win.
+//!
+//! The held request itself is kept sealed (the server seals and opens it) only while the
+//! approval can be used: every write that ends an approval clears it in the same statement,
+//! and `purge_requests` clears those that expired unread.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
@@ -18,6 +22,7 @@ use super::SqlStore;
 use super::owners::next_cursor;
 use super::query::{Value, Where};
 use crate::error::{StoreError, StoreResult};
+use crate::upstreams::SealedRequest;
 
 const APPROVAL_COLUMNS: &str = "id, agent_id, agent_name, owner_email, on_behalf_of, upstream, \
      method, path, body_digest, task_id, action, resource, reason, policy_ids, token_jti, status, \
@@ -86,19 +91,27 @@ async fn save(
     approval: &Approval,
     was: ApprovalStatus,
 ) -> StoreResult<()> {
-    let written = sqlx::query(
-        "UPDATE approvals SET status = $1, decided_by = $2, decided_at = $3, comment = $4, used_at = $5 \
-         WHERE id = $6 AND status = $7",
-    )
-    .bind(approval.status.as_str())
-    .bind(approval.decided_by.clone())
-    .bind(approval.decided_at.map(Timestamp::as_millis))
-    .bind(approval.comment.clone())
-    .bind(approval.used_at.map(Timestamp::as_millis))
-    .bind(approval.id.clone())
-    .bind(was.as_str())
-    .execute(connection)
-    .await?;
+    // An approval that can no longer be used keeps no copy of its request.
+    let clear = match approval.status {
+        ApprovalStatus::Pending | ApprovalStatus::Approved => "",
+        ApprovalStatus::Denied | ApprovalStatus::Used | ApprovalStatus::Expired => {
+            ", request_sealed = NULL"
+        }
+    };
+    let sql = format!(
+        "UPDATE approvals SET status = $1, decided_by = $2, decided_at = $3, comment = $4, used_at = $5{clear} \
+         WHERE id = $6 AND status = $7"
+    );
+    let written = sqlx::query(AssertSqlSafe(sql))
+        .bind(approval.status.as_str())
+        .bind(approval.decided_by.clone())
+        .bind(approval.decided_at.map(Timestamp::as_millis))
+        .bind(approval.comment.clone())
+        .bind(approval.used_at.map(Timestamp::as_millis))
+        .bind(approval.id.clone())
+        .bind(was.as_str())
+        .execute(connection)
+        .await?;
     if written.rows_affected() == 1 {
         Ok(())
     } else {
@@ -140,22 +153,58 @@ fn event(kind: EventKind, actor: &Actor, approval: &Approval) -> NewEvent {
     event
 }
 
+/// How many approvals of `agent_id` wait for a human at `now`. On PostgreSQL the agent's
+/// identity row is locked first, so two held requests of one agent count one after the
+/// other and the cap holds under concurrency (SQLite has a single writer).
+async fn pending_for_agent(
+    store: &SqlStore,
+    connection: &mut AnyConnection,
+    agent_id: &str,
+    now: Timestamp,
+) -> StoreResult<u64> {
+    let lock = store.dialect.for_update();
+    if !lock.is_empty() {
+        let sql = format!("SELECT id FROM identities WHERE id = $1{lock}");
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(agent_id.to_string())
+            .fetch_optional(&mut *connection)
+            .await?;
+    }
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS pending FROM approvals WHERE agent_id = $1 AND status = 'pending' AND expires_at > $2",
+    )
+    .bind(agent_id.to_string())
+    .bind(now.as_millis())
+    .fetch_one(&mut *connection)
+    .await?;
+    let pending: i64 = row.try_get("pending")?;
+    Ok(u64::try_from(pending).unwrap_or(0))
+}
+
 pub(super) async fn create(
     store: &SqlStore,
     actor: &Actor,
     new: NewApproval,
+    request: Option<SealedRequest>,
     now: Timestamp,
 ) -> StoreResult<Approval> {
-    let created = Approval::create(new, Uuid::now_v7().to_string(), now)?;
+    // The request is sealed against the approval's id, so the id comes with it.
+    let id = request.as_ref().map_or_else(
+        || Uuid::now_v7().to_string(),
+        |sealed| sealed.approval_id.clone(),
+    );
+    let mut tx = store.begin_write().await?;
+    let pending = pending_for_agent(store, &mut tx, &new.binding.agent_id, now).await?;
+    new.check_pending_cap(pending)?;
+    let created = Approval::create(new, id, now)?;
     let policy_ids = serde_json::to_string(&created.policy_ids)
         .map_err(|error| corrupt("approval policy_ids", error))?;
     let binding = &created.binding;
-    let mut tx = store.begin_write().await?;
     let inserted = sqlx::query(
         "INSERT INTO approvals (id, agent_id, agent_name, owner_email, on_behalf_of, upstream, method, \
          path, body_digest, task_id, action, resource, reason, policy_ids, token_jti, status, \
-         requested_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         requested_at, expires_at, request_sealed) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
     )
     .bind(created.id.clone())
     .bind(binding.agent_id.clone())
@@ -175,6 +224,7 @@ pub(super) async fn create(
     .bind(created.status.as_str())
     .bind(created.requested_at.as_millis())
     .bind(created.expires_at.as_millis())
+    .bind(request.map(|sealed| sealed.bytes))
     .execute(&mut *tx)
     .await;
     match inserted {
@@ -293,4 +343,59 @@ pub(super) async fn consume(
     save(&mut tx, &approval, was).await?;
     tx.commit().await?;
     Ok(approval)
+}
+
+/// The sealed held request of approval `id`, while the approval can still be used at `now`;
+/// `None` once it was used, denied or expired (whether or not the purge has run yet).
+pub(super) async fn sealed_request(
+    pool: &AnyPool,
+    id: &str,
+    now: Timestamp,
+) -> StoreResult<Option<Vec<u8>>> {
+    let row = sqlx::query(
+        "SELECT request_sealed FROM approvals \
+         WHERE id = $1 AND status IN ('pending', 'approved') AND expires_at > $2",
+    )
+    .bind(id.to_string())
+    .bind(now.as_millis())
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(row) => Ok(row.try_get("request_sealed")?),
+        None => Ok(None),
+    }
+}
+
+/// Clears the held request of every approval that can no longer be used at `now`: expired
+/// ones above all, which nothing else writes. Returns how many were cleared.
+pub(super) async fn purge_requests(store: &SqlStore, now: Timestamp) -> StoreResult<u64> {
+    let mut tx = store.begin_write().await?;
+    let purged = sqlx::query(
+        "UPDATE approvals SET request_sealed = NULL \
+         WHERE request_sealed IS NOT NULL \
+         AND (status NOT IN ('pending', 'approved') OR expires_at <= $1)",
+    )
+    .bind(now.as_millis())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(purged)
+}
+
+/// Every held request still kept, sealed, by approval id (for a data key rotation).
+pub(super) async fn all_sealed_requests(pool: &AnyPool) -> StoreResult<Vec<SealedRequest>> {
+    let rows = sqlx::query(
+        "SELECT id, request_sealed FROM approvals WHERE request_sealed IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(SealedRequest {
+                approval_id: row.try_get("id")?,
+                bytes: row.try_get("request_sealed")?,
+            })
+        })
+        .collect()
 }

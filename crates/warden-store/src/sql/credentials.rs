@@ -600,6 +600,16 @@ pub(super) async fn reseal_data(
             .execute(&mut *tx)
             .await?;
     }
+    for request in &resealed.approval_requests {
+        // One purged meanwhile stays purged: nothing is written where nothing was kept.
+        sqlx::query(
+            "UPDATE approvals SET request_sealed = $1 WHERE id = $2 AND request_sealed IS NOT NULL",
+        )
+        .bind(request.bytes.clone())
+        .bind(request.approval_id.clone())
+        .execute(&mut *tx)
+        .await?;
+    }
     let event = NewEvent::new(EventKind::KeyRotated, actor.clone())
         .target("data_key", resealed.new_fingerprint.clone())
         .detail("previous_fingerprint", resealed.old_fingerprint.clone())
@@ -610,6 +620,10 @@ pub(super) async fn reseal_data(
         .detail(
             "resealed_signing_keys",
             resealed.signing_keys.len().to_string(),
+        )
+        .detail(
+            "resealed_approval_requests",
+            resealed.approval_requests.len().to_string(),
         );
     store.audit_in_tx(&mut tx, vec![event], now).await?;
     tx.commit().await?;

@@ -34,7 +34,7 @@ use crate::credentials::{
 };
 use crate::error::{StoreError, StoreResult};
 use crate::store::{IdentityChange, Offboarding, Store};
-use crate::upstreams::SealedSecret;
+use crate::upstreams::{SealedRequest, SealedSecret};
 use warden_core::{
     Approval, ApprovalBinding, ApprovalDecision, ApprovalFilter, NewApproval, NewUpstream,
     StoredPolicy, Upstream, UpstreamId, UpstreamPatch,
@@ -361,9 +361,10 @@ impl Store for SqlStore {
         actor: &Actor,
         name: &str,
         patch: UpstreamPatch,
+        secret: Option<SealedSecret>,
         now: Timestamp,
     ) -> StoreResult<Upstream> {
-        upstreams::update(self, actor, name, patch, now).await
+        upstreams::update(self, actor, name, patch, secret, now).await
     }
 
     async fn set_upstream_secret(
@@ -535,9 +536,22 @@ impl Store for SqlStore {
         &self,
         actor: &Actor,
         new: NewApproval,
+        request: Option<SealedRequest>,
         now: Timestamp,
     ) -> StoreResult<Approval> {
-        approvals::create(self, actor, new, now).await
+        approvals::create(self, actor, new, request, now).await
+    }
+
+    async fn approval_request(&self, id: &str, now: Timestamp) -> StoreResult<Option<Vec<u8>>> {
+        approvals::sealed_request(&self.reader, id, now).await
+    }
+
+    async fn purge_approval_requests(&self, now: Timestamp) -> StoreResult<u64> {
+        approvals::purge_requests(self, now).await
+    }
+
+    async fn sealed_approval_requests(&self) -> StoreResult<Vec<SealedRequest>> {
+        approvals::all_sealed_requests(&self.reader).await
     }
 
     async fn get_approval(&self, id: &str, now: Timestamp) -> StoreResult<Approval> {

@@ -11,7 +11,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::upstreams::SealedSecret;
 
 const UPSTREAM_COLUMNS: &str = "id, name, kind, url, auth, \
-     CASE WHEN secret_sealed IS NULL THEN 0 ELSE 1 END AS has_secret_flag, secret_version, routes, created_at, updated_at";
+     CASE WHEN secret_sealed IS NULL THEN 0 ELSE 1 END AS has_secret_flag, secret_version, routes, allowed_origins, created_at, updated_at";
 
 /// The advisory-lock key that makes policy-set versions one at a time on PostgreSQL.
 const POLICY_LOCK: i64 = 0x5741_5244_454e_0003;
@@ -39,6 +39,12 @@ fn upstream(row: &sqlx::any::AnyRow) -> StoreResult<Upstream> {
     let auth: String = row.try_get("auth")?;
     // Booleans do not cross the Any driver on every backend, hence the integer flag.
     let has_secret: i64 = row.try_get("has_secret_flag")?;
+    let allowed_origins: Option<String> = row.try_get("allowed_origins")?;
+    let allowed_origins = match allowed_origins {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|error| corrupt("upstream allowed_origins", error))?,
+        None => Vec::new(),
+    };
     Ok(Upstream {
         id: UpstreamId(uuid::Uuid::parse_str(&id).map_err(|e| corrupt("upstream id", e))?),
         name: row.try_get("name")?,
@@ -48,6 +54,7 @@ fn upstream(row: &sqlx::any::AnyRow) -> StoreResult<Upstream> {
         has_secret: has_secret != 0,
         secret_version: row.try_get("secret_version")?,
         routes: row.try_get("routes")?,
+        allowed_origins,
         created_at: Timestamp::from_millis(row.try_get("created_at")?),
         updated_at: Timestamp::from_millis(row.try_get("updated_at")?),
     })
@@ -63,6 +70,16 @@ async fn fetch(connection: &mut AnyConnection, name: &str, lock: &str) -> StoreR
         Some(row) => upstream(&row),
         None => Err(DomainError::UnknownUpstream(name.to_string()).into()),
     }
+}
+
+/// The stored form of allowed origins: a JSON array, or NULL for none.
+fn origins_text(origins: &[String]) -> StoreResult<Option<String>> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(origins)
+        .map(Some)
+        .map_err(|error| corrupt("upstream allowed_origins", error))
 }
 
 fn upstream_event(kind: EventKind, actor: &Actor, upstream: &Upstream) -> NewEvent {
@@ -83,8 +100,8 @@ pub(super) async fn create(
     let mut tx = store.begin_write().await?;
     let version = secret.as_ref().map_or(0, |sealed| sealed.version);
     let inserted = sqlx::query(
-        "INSERT INTO upstreams (id, name, kind, url, auth, secret_sealed, secret_version, routes, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO upstreams (id, name, kind, url, auth, secret_sealed, secret_version, routes, allowed_origins, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(id.to_string())
     .bind(new.name.clone())
@@ -94,6 +111,7 @@ pub(super) async fn create(
     .bind(secret.map(|sealed| sealed.bytes))
     .bind(version)
     .bind(new.routes.clone())
+    .bind(origins_text(&new.allowed_origins)?)
     .bind(now.as_millis())
     .bind(now.as_millis())
     .execute(&mut *tx)
@@ -135,34 +153,61 @@ pub(super) async fn update(
     actor: &Actor,
     name: &str,
     patch: UpstreamPatch,
+    secret: Option<SealedSecret>,
     now: Timestamp,
 ) -> StoreResult<Upstream> {
-    if let Some(url) = &patch.url {
-        warden_core::upstream::validate_upstream_url(url)?;
-    }
     let mut tx = store.begin_write().await?;
     let current = fetch(&mut tx, name, store.dialect.for_update()).await?;
+    // Checked against the row as locked, so no concurrent change slips between the check
+    // and the write (a secret set meanwhile, say).
+    current.check_patch(&patch, secret.is_some())?;
+    if let Some(sealed) = &secret
+        && sealed.version != current.secret_version + 1
+    {
+        return Err(DomainError::InvalidState(format!(
+            "the secret of `{name}` changed while this update was being made; try again"
+        ))
+        .into());
+    }
+    let origins = match &patch.allowed_origins {
+        Some(origins) => origins_text(origins)?,
+        None => origins_text(&current.allowed_origins)?,
+    };
     sqlx::query(
-        "UPDATE upstreams SET url = $1, auth = $2, routes = $3, updated_at = $4 WHERE id = $5",
+        "UPDATE upstreams SET url = $1, auth = $2, routes = $3, allowed_origins = $4, updated_at = $5 WHERE id = $6",
     )
     .bind(patch.url.clone().unwrap_or(current.url.clone()))
     .bind(patch.auth.clone().unwrap_or(current.auth.clone()).as_text())
     .bind(patch.routes.clone().or(current.routes.clone()))
+    .bind(origins)
     .bind(now.as_millis())
     .bind(current.id.to_string())
     .execute(&mut *tx)
     .await?;
+    if let Some(sealed) = &secret {
+        sqlx::query("UPDATE upstreams SET secret_sealed = $1, secret_version = $2 WHERE id = $3")
+            .bind(sealed.bytes.clone())
+            .bind(sealed.version)
+            .bind(current.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
     let updated = fetch(&mut tx, name, "").await?;
     let changed: Vec<&str> = [
         ("url", patch.url.is_some()),
         ("auth", patch.auth.is_some()),
         ("routes", patch.routes.is_some()),
+        ("allowed_origins", patch.allowed_origins.is_some()),
+        ("secret", secret.is_some()),
     ]
     .into_iter()
     .filter_map(|(field, present)| present.then_some(field))
     .collect();
-    let event = upstream_event(EventKind::UpstreamUpdated, actor, &updated)
+    let mut event = upstream_event(EventKind::UpstreamUpdated, actor, &updated)
         .detail("changed", changed.join(","));
+    if secret.is_some() {
+        event = event.detail("secret_version", updated.secret_version.to_string());
+    }
     store.audit_in_tx(&mut tx, vec![event], now).await?;
     tx.commit().await?;
     Ok(updated)

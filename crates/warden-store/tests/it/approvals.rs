@@ -87,6 +87,7 @@ fn held(agent_id: &str) -> NewApproval {
         policy_ids: vec!["refunds-need-approval".into()],
         token_jti: Some("jti-1".into()),
         expires_at: later(TTL_SECS),
+        max_pending_for_agent: 20,
     }
 }
 
@@ -118,7 +119,7 @@ async fn held_requests_are_listed_and_read_back_whole() {
     on_both(|store, backend| async move {
         let agent_id = agent(&*store).await;
         let first = store
-            .create_approval(&gateway(), held(&agent_id), T0)
+            .create_approval(&gateway(), held(&agent_id), None, T0)
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
         assert_eq!(first.status, ApprovalStatus::Pending, "{backend}");
@@ -136,7 +137,7 @@ async fn held_requests_are_listed_and_read_back_whole() {
         other.on_behalf_of = None;
         other.binding.task_id = None;
         let second = store
-            .create_approval(&gateway(), other, later(1))
+            .create_approval(&gateway(), other, None, later(1))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(second.binding.task_id, None);
@@ -251,14 +252,22 @@ async fn a_request_for_an_unknown_agent_or_an_invalid_one_is_not_held() {
         let agent_id = agent(&*store).await;
         let stranger = uuid::Uuid::now_v7().to_string();
         assert_eq!(
-            domain_error(store.create_approval(&gateway(), held(&stranger), T0).await),
+            domain_error(
+                store
+                    .create_approval(&gateway(), held(&stranger), None, T0)
+                    .await
+            ),
             DomainError::UnknownIdentity(stranger.clone()),
             "{backend}"
         );
         let mut already_expired = held(&agent_id);
         already_expired.expires_at = T0;
         assert!(matches!(
-            domain_error(store.create_approval(&gateway(), already_expired, T0).await),
+            domain_error(
+                store
+                    .create_approval(&gateway(), already_expired, None, T0)
+                    .await
+            ),
             DomainError::InvalidField {
                 field: "expires_at",
                 ..
@@ -283,7 +292,7 @@ async fn an_approval_lets_its_request_through_exactly_once() {
     on_both(|store, backend| async move {
         let agent_id = agent(&*store).await;
         let approval = store
-            .create_approval(&gateway(), held(&agent_id), T0)
+            .create_approval(&gateway(), held(&agent_id), None, T0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -380,7 +389,7 @@ async fn a_different_request_cannot_spend_an_approval() {
     on_both(|store, backend| async move {
         let agent_id = agent(&*store).await;
         let approval = store
-            .create_approval(&gateway(), held(&agent_id), T0)
+            .create_approval(&gateway(), held(&agent_id), None, T0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         store
@@ -397,7 +406,9 @@ async fn a_different_request_cannot_spend_an_approval() {
             ("upstream", |b| b.upstream = "billing".into()),
             ("method", |b| b.method = "PUT".into()),
             ("path", |b| b.path = "/tickets/42/refund/all".into()),
-            ("query or body", |b| b.body_digest = "another-hmac".into()),
+            ("query, content type or body", |b| {
+                b.body_digest = "another-hmac".into();
+            }),
             ("task", |b| b.task_id = Some("task-8".into())),
         ];
         for (field, change) in changes {
@@ -434,7 +445,7 @@ async fn a_denied_approval_is_final() {
     on_both(|store, backend| async move {
         let agent_id = agent(&*store).await;
         let approval = store
-            .create_approval(&gateway(), held(&agent_id), T0)
+            .create_approval(&gateway(), held(&agent_id), None, T0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let denied = store
@@ -487,11 +498,11 @@ async fn approvals_expire_undecided_or_unused() {
     on_both(|store, backend| async move {
         let agent_id = agent(&*store).await;
         let pending = store
-            .create_approval(&gateway(), held(&agent_id), T0)
+            .create_approval(&gateway(), held(&agent_id), None, T0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let approved = store
-            .create_approval(&gateway(), held(&agent_id), T0)
+            .create_approval(&gateway(), held(&agent_id), None, T0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         store
@@ -595,7 +606,7 @@ async fn nobody_approves_their_own_request() {
     on_both(|store, backend| async move {
         let agent_id = agent(&*store).await;
         let approval = store
-            .create_approval(&gateway(), held(&agent_id), T0)
+            .create_approval(&gateway(), held(&agent_id), None, T0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         for approver in [
@@ -629,7 +640,7 @@ async fn of_concurrent_consumers_exactly_one_wins() {
     on_both(|store, backend| async move {
         let agent_id = agent(&*store).await;
         let approval = store
-            .create_approval(&gateway(), held(&agent_id), T0)
+            .create_approval(&gateway(), held(&agent_id), None, T0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         store
@@ -670,11 +681,11 @@ async fn every_step_is_in_the_audit_trail() {
     on_both(|store, backend| async move {
         let agent_id = agent(&*store).await;
         let granted = store
-            .create_approval(&gateway(), held(&agent_id), T0)
+            .create_approval(&gateway(), held(&agent_id), None, T0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let denied = store
-            .create_approval(&gateway(), held(&agent_id), T0)
+            .create_approval(&gateway(), held(&agent_id), None, T0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         store
@@ -756,6 +767,191 @@ async fn every_step_is_in_the_audit_trail() {
             )
             .await;
         assert_eq!(events(&*store, EventKind::ApprovalDenied).await.len(), 1);
+    })
+    .await;
+}
+
+fn sealed(id: &str, byte: u8) -> warden_store::SealedRequest {
+    warden_store::SealedRequest {
+        approval_id: id.to_string(),
+        bytes: vec![byte; 48],
+    }
+}
+
+/// The ids of approvals whose held request is still stored, whatever their status.
+async fn kept(store: &dyn Store) -> Vec<String> {
+    store
+        .sealed_approval_requests()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|request| request.approval_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_held_request_is_kept_sealed_only_while_its_approval_can_be_used() {
+    on_both(|store, backend| async move {
+        let agent_id = agent(&*store).await;
+        let mut ids = Vec::new();
+        for byte in 1..=4_u8 {
+            let id = uuid::Uuid::now_v7().to_string();
+            let created = store
+                .create_approval(&gateway(), held(&agent_id), Some(sealed(&id, byte)), T0)
+                .await
+                .unwrap_or_else(|e| panic!("{backend}: {e}"));
+            assert_eq!(
+                created.id, id,
+                "{backend}: the approval takes the sealed id"
+            );
+            ids.push(id);
+        }
+        let [used, denied, expiring, pending] =
+            <[String; 4]>::try_from(ids).unwrap_or_else(|_| panic!("four ids"));
+        assert_eq!(
+            store
+                .approval_request(&used, later(1))
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            Some(vec![1; 48]),
+            "{backend}"
+        );
+
+        store
+            .decide_approval(&admin(), &used, by("alice@example.com", true), later(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            kept(&*store).await.contains(&used),
+            "{backend}: approved is still open"
+        );
+        store
+            .consume_approval(&used, &binding(&agent_id), later(2))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .decide_approval(&admin(), &denied, by("alice@example.com", false), later(2))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let still = kept(&*store).await;
+        assert!(
+            !still.contains(&used),
+            "{backend}: a used approval kept its request"
+        );
+        assert!(
+            !still.contains(&denied),
+            "{backend}: a denied approval kept its request"
+        );
+        for gone in [&used, &denied] {
+            assert_eq!(
+                store
+                    .approval_request(gone, later(3))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
+                None
+            );
+        }
+
+        // Expiry is read, not written: the request stops being served at once and is
+        // removed by the purge.
+        assert_eq!(
+            store
+                .approval_request(&expiring, later(TTL_SECS))
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            None,
+            "{backend}"
+        );
+        assert!(kept(&*store).await.contains(&pending), "{backend}");
+        let purged = store
+            .purge_approval_requests(later(TTL_SECS))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(purged, 2, "{backend}: both approvals held at T0 expired");
+        assert!(kept(&*store).await.is_empty(), "{backend}");
+
+        // One that is still open when the purge runs keeps its request.
+
+        let mut longer = held(&agent_id);
+        longer.expires_at = later(TTL_SECS * 2);
+        let id = uuid::Uuid::now_v7().to_string();
+        store
+            .create_approval(&gateway(), longer, Some(sealed(&id, 9)), later(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            store
+                .purge_approval_requests(later(TTL_SECS))
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            0
+        );
+        assert_eq!(
+            kept(&*store).await,
+            vec![id],
+            "{backend}: an open approval keeps its request"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_agent_cannot_have_more_pending_approvals_than_its_cap() {
+    on_both(|store, backend| async move {
+        let agent_id = agent(&*store).await;
+        let capped = || {
+            let mut new = held(&agent_id);
+            new.max_pending_for_agent = 3;
+            new
+        };
+        let mut first = None;
+        for _ in 0..3 {
+            let created = store
+                .create_approval(&gateway(), capped(), None, T0)
+                .await
+                .unwrap_or_else(|e| panic!("{backend}: {e}"));
+            first.get_or_insert(created.id);
+        }
+        let refused = domain_error(
+            store
+                .create_approval(&gateway(), capped(), None, later(1))
+                .await,
+        );
+        assert_eq!(
+            refused,
+            DomainError::TooManyPendingApprovals {
+                agent: "support-bot".into(),
+                limit: 3
+            },
+            "{backend}"
+        );
+        let all = store
+            .list_approvals(&ApprovalFilter::default(), later(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            all.items.len(),
+            3,
+            "{backend}: a refused hold wrote an approval"
+        );
+        assert_eq!(events(&*store, EventKind::ApprovalRequested).await.len(), 3);
+
+        // A decided approval no longer counts, nor does an expired one.
+        let first = first.unwrap_or_else(|| panic!("none created"));
+        store
+            .decide_approval(&admin(), &first, by("alice@example.com", false), later(2))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .create_approval(&gateway(), capped(), None, later(3))
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        let mut late = capped();
+        late.expires_at = later(TTL_SECS * 2);
+        store
+            .create_approval(&gateway(), late, None, later(TTL_SECS))
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: the expired ones still counted: {e}"));
     })
     .await;
 }

@@ -17,6 +17,7 @@ fn crm() -> NewUpstream {
         url: "https://crm.example.com/api".into(),
         auth: InjectAuth::Header("X-Api-Key".into()),
         routes: Some("[[route]]\nmethod = \"GET\"\npath = \"/tickets/{id}\"\naction = \"tickets.read\"\nresource = \"Ticket::{id}\"\n".into()),
+        allowed_origins: Vec::new(),
     }
 }
 
@@ -98,14 +99,14 @@ async fn upstreams_keep_only_a_sealed_secret_and_its_version() {
         assert_eq!(rotated.secret_version, 2, "{backend}");
 
         let patch = UpstreamPatch {
-            url: Some("https://crm2.example.com".into()),
+            url: Some("https://crm.example.com/v2".into()),
             ..Default::default()
         };
         let updated = store
-            .update_upstream(&admin(), "crm", patch, T0.plus_secs(2))
+            .update_upstream(&admin(), "crm", patch, None, T0.plus_secs(2))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(updated.url, "https://crm2.example.com");
+        assert_eq!(updated.url, "https://crm.example.com/v2");
         assert_eq!(
             updated.auth,
             InjectAuth::Header("X-Api-Key".into()),
@@ -116,7 +117,7 @@ async fn upstreams_keep_only_a_sealed_secret_and_its_version() {
             ..Default::default()
         };
         assert!(matches!(
-            domain_error(store.update_upstream(&admin(), "crm", bad, T0).await),
+            domain_error(store.update_upstream(&admin(), "crm", bad, None, T0).await),
             DomainError::InvalidField { .. }
         ));
 
@@ -272,6 +273,7 @@ async fn resealing_under_a_new_data_key_is_all_or_nothing() {
                 },
             )],
             signing_keys: Vec::new(),
+            approval_requests: Vec::new(),
         };
 
         // From a key the database does not record, or a secret version that moved on:
@@ -335,6 +337,175 @@ async fn resealing_under_a_new_data_key_is_all_or_nothing() {
             rotations[0].target.as_ref().map(|t| t.kind.as_str()),
             Some("data_key")
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_secret_stays_with_its_host_unless_replaced_in_the_same_update() {
+    on_both(|store, backend| async move {
+        let first = SealedSecret {
+            bytes: vec![1; 8],
+            version: 1,
+        };
+        store
+            .create_upstream(
+                &admin(),
+                UpstreamId::new_v7(),
+                crm(),
+                Some(first.clone()),
+                T0,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        let to = |url: &str| UpstreamPatch {
+            url: Some(url.into()),
+            ..Default::default()
+        };
+
+        let refused = domain_error(
+            store
+                .update_upstream(
+                    &admin(),
+                    "crm",
+                    to("https://attacker.example.net/api"),
+                    None,
+                    T0,
+                )
+                .await,
+        );
+        assert_eq!(
+            refused,
+            DomainError::SecretBoundToOrigin("crm".into()),
+            "{backend}"
+        );
+        let unchanged = store
+            .get_upstream("crm")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(unchanged.url, "https://crm.example.com/api", "{backend}");
+        assert_eq!(
+            store
+                .upstream_secret("crm")
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            Some(first)
+        );
+
+        // A path-only change keeps the host, and so the secret.
+        store
+            .update_upstream(&admin(), "crm", to("https://crm.example.com/v2"), None, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+
+        // A stale secret version is refused even with the new host.
+        let stale = SealedSecret {
+            bytes: vec![3; 8],
+            version: 1,
+        };
+        assert!(matches!(
+            domain_error(
+                store
+                    .update_upstream(
+                        &admin(),
+                        "crm",
+                        to("https://crm.example.org"),
+                        Some(stale),
+                        T0
+                    )
+                    .await
+            ),
+            DomainError::InvalidState(_)
+        ));
+
+        let second = SealedSecret {
+            bytes: vec![2; 8],
+            version: 2,
+        };
+        let moved = store
+            .update_upstream(
+                &admin(),
+                "crm",
+                to("https://crm.example.org"),
+                Some(second.clone()),
+                T0.plus_secs(1),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(
+            (moved.url.as_str(), moved.secret_version),
+            ("https://crm.example.org", 2),
+            "{backend}"
+        );
+        assert_eq!(
+            store
+                .upstream_secret("crm")
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            Some(second)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn allowed_origins_are_kept_with_an_mcp_upstream() {
+    on_both(|store, backend| async move {
+        let mut tools = crm();
+        tools.name = "tools".into();
+        tools.kind = UpstreamKind::Mcp;
+        tools.routes = None;
+        tools.allowed_origins = vec!["https://app.example.com".into()];
+        let created = store
+            .create_upstream(&admin(), UpstreamId::new_v7(), tools, None, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(
+            created.allowed_origins,
+            vec!["https://app.example.com".to_string()]
+        );
+
+        let patch = UpstreamPatch {
+            allowed_origins: Some(vec![
+                "http://localhost:3000".into(),
+                "https://b.example".into(),
+            ]),
+            ..Default::default()
+        };
+        let updated = store
+            .update_upstream(&admin(), "tools", patch, None, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(updated.allowed_origins.len(), 2, "{backend}");
+        let bad = UpstreamPatch {
+            allowed_origins: Some(vec!["https://b.example/path".into()]),
+            ..Default::default()
+        };
+        assert!(matches!(
+            domain_error(
+                store
+                    .update_upstream(&admin(), "tools", bad, None, T0)
+                    .await
+            ),
+            DomainError::InvalidField {
+                field: "allowed_origins",
+                ..
+            }
+        ));
+        let cleared = UpstreamPatch {
+            allowed_origins: Some(Vec::new()),
+            ..Default::default()
+        };
+        let updated = store
+            .update_upstream(&admin(), "tools", cleared, None, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert!(updated.allowed_origins.is_empty(), "{backend}");
+        let read = store
+            .get_upstream("tools")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(read.allowed_origins.is_empty());
     })
     .await;
 }

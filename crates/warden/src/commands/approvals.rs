@@ -37,6 +37,56 @@ const COLUMNS: &[&str] = &[
     "expires_at",
 ];
 
+/// Prints the held request under the approval's fields: what the agent actually sent,
+/// body whole, so the approver decides on that and not on the agent's reason.
+fn print_request(approval: &Value) {
+    let Some(request) = approval.get("request").filter(|request| !request.is_null()) else {
+        output::note("the request is no longer kept: the approval was used, denied or has expired");
+        return;
+    };
+    let text = |field: &str| output::cell(request.get(field));
+    output::line("request:");
+    output::line(&format!("  method        {}", text("method")));
+    output::line(&format!("  path          {}", text("path")));
+    output::line(&format!("  query         {}", text("query")));
+    output::line(&format!("  content type  {}", text("content_type")));
+    let body = request.get("body");
+    let field = |name: &str| output::cell(body.and_then(|body| body.get(name)));
+    output::line(&format!(
+        "  body          {} bytes, {}:",
+        field("size"),
+        field("encoding")
+    ));
+    output::line(&field("content"));
+    for call in request
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let arguments = call
+            .get("arguments")
+            .and_then(|arguments| serde_json::to_string_pretty(arguments).ok())
+            .unwrap_or_default();
+        output::line(&format!(
+            "  tool call     {}, arguments:",
+            output::cell(call.get("name"))
+        ));
+        output::line(&arguments);
+    }
+    if let Some(redacted) = request
+        .get("redacted")
+        .and_then(Value::as_array)
+        .filter(|redacted| !redacted.is_empty())
+    {
+        let names: Vec<String> = redacted
+            .iter()
+            .map(|name| output::cell(Some(name)))
+            .collect();
+        output::line(&format!("  redacted      {}", names.join(", ")));
+    }
+}
+
 /// The request body of a decision; none at all when neither flag is given, so the server
 /// records the admin as the one who decided.
 fn decision_body(decision: DecisionArgs) -> Option<Value> {
@@ -77,6 +127,9 @@ pub async fn run(
                 .get(&format!("/v1/approvals/{}", segment(&id)), &[])
                 .await?;
             output::record(format, &approval, FIELDS);
+            if format == OutputFormat::Table {
+                print_request(&approval);
+            }
         }
         ApprovalsCommand::Approve { id, decision } => {
             let approval = client

@@ -76,6 +76,7 @@ pub async fn rotate_data_key(args: DataKeyArgs, format: OutputFormat) -> Result<
         "fingerprint": rotation.new_fingerprint,
         "resealed_upstream_secrets": rotation.upstream_secrets,
         "resealed_signing_keys": rotation.signing_keys,
+        "resealed_approval_requests": rotation.approval_requests,
     });
     output::record(
         format,
@@ -85,6 +86,7 @@ pub async fn rotate_data_key(args: DataKeyArgs, format: OutputFormat) -> Result<
             "fingerprint",
             "resealed_upstream_secrets",
             "resealed_signing_keys",
+            "resealed_approval_requests",
         ],
     );
     output::note("warden: copy DATA_DIR/keys/data.key to every node before starting them");

@@ -14,6 +14,7 @@ const FIELDS: &[&str] = &[
     "auth",
     "has_secret",
     "secret_version",
+    "allowed_origins",
     "id",
     "created_at",
     "updated_at",
@@ -76,8 +77,12 @@ pub async fn run(
             auth,
             secret,
             routes,
+            allowed_origins,
         } => {
             let mut body = json!({ "name": name, "url": url, "kind": kind, "auth": auth });
+            if !allowed_origins.is_empty() {
+                body["allowed_origins"] = json!(allowed_origins);
+            }
             if let Some(secret) = read_secret(&secret)? {
                 body["secret"] = Value::String(secret.to_string());
             }
@@ -112,8 +117,18 @@ pub async fn run(
             url,
             auth,
             routes,
+            allowed_origins,
+            clear_allowed_origins,
+            secret,
         } => {
             let mut patch = Map::new();
+            if !allowed_origins.is_empty() || clear_allowed_origins {
+                patch.insert("allowed_origins".into(), json!(allowed_origins));
+            }
+            let secret = read_secret(&secret)?;
+            if let Some(secret) = &secret {
+                patch.insert("secret".into(), Value::String(secret.to_string()));
+            }
             if let Some(url) = url {
                 patch.insert("url".into(), Value::String(url));
             }
@@ -125,7 +140,7 @@ pub async fn run(
             }
             if patch.is_empty() {
                 return Err(Failure::refused(
-                    "nothing to change: pass --url, --auth or --routes",
+                    "nothing to change: pass --url, --auth, --routes, --allowed-origin, --clear-allowed-origins or a secret",
                 ));
             }
             let updated = client

@@ -16,6 +16,7 @@ mod gateway;
 mod hardening_gateway;
 mod hardening_listeners;
 mod hardening_plane;
+mod hardening_approvals;
 mod harness;
 mod held;
 mod lifecycle;
