@@ -431,9 +431,12 @@ impl Gateway {
                 Ok(spent) => approved = Some(spent),
                 Err(refused) => {
                     // Without an approval to spend, the hold asked for one and recorded the
-                    // hold decision: `approval_required` is that record, not another.
-                    trace.recorded =
-                        !carried_approval && refused.refusal.code == RefusalCode::ApprovalRequired;
+                    // hold (or, past the cap, its refusal): the answer is that record.
+                    trace.recorded = !carried_approval
+                        && matches!(
+                            refused.refusal.code,
+                            RefusalCode::ApprovalRequired | RefusalCode::TooManyPendingApprovals
+                        );
                     return Err(refused);
                 }
             }
