@@ -21,8 +21,8 @@
 pub mod framing;
 pub mod headers;
 pub mod mcp;
-pub mod overrides;
 pub mod origin;
+pub mod overrides;
 pub mod path;
 pub mod refusal;
 pub mod sniff;
@@ -33,8 +33,8 @@ pub use headers::{
     HeaderError, Injection, prepare_upstream_headers, strip_agent_headers, strip_hop_by_hop,
 };
 pub use mcp::{Envelope, McpError, Message, MessageKind, SseFilter, ToolCall};
-pub use overrides::{OverrideError, check_agent_headers, set_forwarding_headers};
 pub use origin::check_origin;
+pub use overrides::{OverrideError, check_agent_headers, set_forwarding_headers};
 pub use path::{PathError, VettedPath, vet};
 pub use refusal::{Refusal, RefusalCode};
 pub use sniff::{FramingSniffer, LostTrack, Suspicion};

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use warden_gateway::sniff::Suspicion;
 use warden_gateway::{FramingSniffer, Refusal, RefusalCode};
 
+use super::Gateway;
 use super::pipeline::Refused;
 
 /// What the pipeline knows of the connection a request came on.
@@ -52,7 +53,11 @@ pub fn sniffed(stream: TcpStream, addr: SocketAddr) -> (SniffedStream, GatewayPe
 /// Middleware on every gateway route: a request on a connection the sniffer no longer
 /// trusts is refused with 400 and `Connection: close`, so nothing from it is forwarded and
 /// the connection ends with the response.
-pub async fn refuse_untrusted_connections(request: Request, next: Next) -> Response {
+pub async fn refuse_untrusted_connections(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let suspicion = request
         .extensions()
         .get::<ConnectInfo<GatewayPeer>>()
@@ -66,8 +71,10 @@ pub async fn refuse_untrusted_connections(request: Request, next: Next) -> Respo
     };
     metrics::counter!("warden_gateway_requests_total", "upstream" => "unknown", "outcome" => "bad_request")
         .increment(1);
-    let refused =
-        Refused::from(Refusal::new(RefusalCode::BadRequest, suspicion).with_rule("framing"));
+    let refusal = Refusal::new(RefusalCode::BadRequest, suspicion).with_rule("framing");
+    // A token that verifies names its agent, and its refusals are on the record.
+    gateway.record_untrusted(request, &refusal).await;
+    let refused = Refused::from(refusal);
     let mut response = refused.into_response();
     response
         .headers_mut()

@@ -161,8 +161,9 @@ pub fn router(
             get(resource_metadata),
         )
         .fallback(pipeline::handle)
-        .with_state(gateway)
-        .layer(axum::middleware::from_fn(
+        .with_state(Arc::clone(&gateway))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway,
             listener::refuse_untrusted_connections,
         ))
         .layer(SetSensitiveRequestHeadersLayer::new([

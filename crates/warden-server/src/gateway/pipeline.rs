@@ -669,6 +669,41 @@ impl Gateway {
         }
     }
 
+    /// Records the refusal of a request on a connection the framing check no longer trusts,
+    /// when its token verifies (a request without one names nobody).
+    pub(super) async fn record_untrusted(&self, request: Request, refusal: &Refusal) {
+        // Worked out before any await: a request is not shared across tasks.
+        let named = {
+            let now = self.app.clock.now();
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<GatewayPeer>>()
+                .map(|ConnectInfo(peer)| peer.addr);
+            let claims = bearer_token(request.headers()).and_then(|token| {
+                self.app
+                    .credentials
+                    .tokens
+                    .authenticate(token, None, now)
+                    .ok()
+            });
+            let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            let digest = vet(target)
+                .ok()
+                .map(|vetted| self.digest(request.method(), &vetted, None));
+            peer.zip(claims)
+                .map(|(peer, claims)| (peer, claims, digest))
+        };
+        drop(request);
+        let Some((peer, claims, digest)) = named else {
+            return;
+        };
+        let trace = Trace {
+            digest,
+            ..Trace::default()
+        };
+        self.record_refusal(&claims, &trace, refusal, peer).await;
+    }
+
     /// Records a refusal that no decision record covers (a bad request, an unknown route, a
     /// refused MCP method, …) once the token has named its agent, so that every refusal is
     /// on the record, not only those a policy made.

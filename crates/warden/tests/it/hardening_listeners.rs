@@ -479,4 +479,30 @@ async fn equal_duplicate_content_lengths_and_fragments_are_refused() {
         "refused requests reached the upstream: {:?}",
         rig.upstream.seen()
     );
+    // The token named its agent, so both refusals are on the record.
+    let framing_refusals = || async {
+        let response = reqwest::Client::new()
+            .get(format!("{}/v1/audit/events", rig.server.api))
+            .bearer_auth(&rig.admin)
+            .query(&[("kind", "gateway.decision"), ("limit", "100")])
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        body["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|event| {
+                event["details"]["rule"] == "framing" && event["actor"]["name"] == "support-bot"
+            })
+            .count()
+    };
+    crate::gateway::eventually(
+        "both refusals on the record",
+        Duration::from_secs(5),
+        || async { framing_refusals().await == 2 },
+    )
+    .await;
 }
