@@ -99,7 +99,7 @@ fn corpus(size: usize) -> Vec<u8> {
                 text.push_str(";\n");
             }
         }
-        if line % 5000 == 0 {
+        if line.is_multiple_of(5000) {
             text.push_str(&format!("AWS_ACCESS_KEY_ID=AKIA{}\n", "Q3EGRZL2MXH4B7WN"));
         }
     }

@@ -1,8 +1,8 @@
 //! The matcher: rules compiled once, then bytes in, findings out.
 //!
 //! Scanning is two passes. One Aho-Corasick automaton over every rule's keywords walks the
-//! whole input; each keyword it finds opens a window (from [`LOOKBEHIND`] bytes before the
-//! keyword to the rule's `window` bytes after it) in which that rule's regex is tried, and
+//! whole input; each keyword it finds opens a window (from the rule's `lookbehind` bytes
+//! before the keyword to its `window` bytes after it) in which that rule's regex is tried, and
 //! overlapping windows of one rule are merged so no byte is searched twice by the same
 //! rule. Most text has no keyword at all and costs one automaton pass. Regexes are
 //! searched over the window with the haystack around it as context (`regex-automata`'s
@@ -15,11 +15,8 @@ use regex_automata::{Input, meta, util::syntax};
 
 use crate::decoy;
 use crate::finding::{Finding, Fingerprint, LineCounter, preview};
-use crate::rules::{Confidence, DEFAULT_WINDOW, RuleSet, RuleSpec, RulesError};
+use crate::rules::{Confidence, DEFAULT_LOOKBEHIND, DEFAULT_WINDOW, RuleSet, RuleSpec, RulesError};
 use crate::validate::Validator;
-
-/// How far before a keyword a match may start.
-pub const LOOKBEHIND: usize = 256;
 
 /// The regex size limits: generous for real rules, refusing pathological user patterns.
 const REGEX_SIZE_LIMIT: usize = 8 * 1024 * 1024;
@@ -34,6 +31,7 @@ struct CompiledRule {
     validator: Option<Validator>,
     min_entropy: Option<f64>,
     window: usize,
+    lookbehind: usize,
     reject_placeholders: bool,
     reject_regular: bool,
     ignore_values: Vec<Vec<u8>>,
@@ -178,7 +176,9 @@ impl Matcher {
         let mut closed = Vec::new();
         for hit in self.keywords.find_overlapping_iter(haystack) {
             for &rule_index in &self.keyword_rules[hit.pattern().as_usize()] {
-                let start = hit.start().saturating_sub(LOOKBEHIND);
+                let start = hit
+                    .start()
+                    .saturating_sub(self.rules[rule_index].lookbehind);
                 let end = hit
                     .end()
                     .saturating_add(self.rules[rule_index].window)
@@ -332,6 +332,7 @@ fn compile(spec: &RuleSpec) -> Result<CompiledRule, RulesError> {
         validator: spec.validator,
         min_entropy: spec.min_entropy,
         window: spec.window.unwrap_or(DEFAULT_WINDOW),
+        lookbehind: spec.lookbehind.unwrap_or(DEFAULT_LOOKBEHIND),
         reject_placeholders: spec.reject_placeholders,
         reject_regular: spec.reject_regular,
         ignore_values: spec

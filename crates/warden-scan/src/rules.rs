@@ -24,6 +24,12 @@ pub const DEFAULT_WINDOW: usize = 512;
 /// The largest window a rule may ask for.
 pub const MAX_WINDOW: usize = 64 * 1024;
 
+/// How many bytes before a keyword a match may start, unless the rule says otherwise.
+pub const DEFAULT_LOOKBEHIND: usize = 64;
+
+/// The largest lookbehind a rule may ask for.
+pub const MAX_LOOKBEHIND: usize = 4096;
+
 /// How sure a rule is that what it matched is a live secret.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
@@ -77,6 +83,10 @@ pub struct RuleSpec {
     /// How many bytes after a keyword a match may end (default 512).
     #[serde(default)]
     pub window: Option<usize>,
+    /// How many bytes before a keyword a match may start (default 64): more for rules
+    /// whose keyword sits in the middle of the secret.
+    #[serde(default)]
+    pub lookbehind: Option<usize>,
     /// Refuse secrets that contain a placeholder (default true).
     #[serde(default = "default_true")]
     pub reject_placeholders: bool,
@@ -244,6 +254,14 @@ fn check_spec(source: &str, spec: &RuleSpec) -> Result<(), RulesError> {
         return Err(field(
             "window",
             format!("{window} is outside 1 to {MAX_WINDOW} bytes"),
+        ));
+    }
+    if let Some(lookbehind) = spec.lookbehind
+        && lookbehind > MAX_LOOKBEHIND
+    {
+        return Err(field(
+            "lookbehind",
+            format!("{lookbehind} is more than {MAX_LOOKBEHIND} bytes"),
         ));
     }
     Ok(())
