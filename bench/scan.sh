@@ -48,7 +48,7 @@ time_run() { # NAME OUTFILE COMMAND…: runs it, records wall seconds in $BENCH_
     start=$(date +%s.%N)
     "$@" >"$out" 2>"$BENCH_TMP/$name.stderr" || true
     end=$(date +%s.%N)
-    echo "$end - $start" | bc -l >"$BENCH_TMP/$name.time"
+    python3 -c "print($end - $start)" >"$BENCH_TMP/$name.time"
 }
 
 # One warm-up of each (file cache), then the measured runs.
