@@ -81,6 +81,39 @@ pub enum Command {
     /// Read and decide the requests the gateway held for a human's approval.
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// Find leaked secrets in files, directories or Git history (needs no server).
+    ///
+    /// Exit status: 0 when nothing was found, 1 when something was, 2 when the scan failed.
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files and directories to scan; with --git, Git repositories.
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// How to print findings [default: text, or json with `-o json`].
+    #[arg(long, value_enum)]
+    pub format: Option<ScanFormat>,
+    /// Scan every blob reachable from any ref (the whole history), not the working tree.
+    #[arg(long)]
+    pub git: bool,
+    /// A rules file (TOML) to add; its rules replace built-in rules of the same id.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+    /// Skip files and blobs larger than this (bytes, or with K, M or G).
+    #[arg(long, value_name = "SIZE", default_value = "10M", value_parser = crate::commands::parse_size)]
+    pub max_file_size: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// One line per finding, for people and editors (`path:line:column: …`).
+    Text,
+    /// One JSON document with every finding and what was scanned.
+    Json,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,63 +6,77 @@ mod credential;
 mod identity;
 mod owner;
 mod policy;
+mod scan;
 mod serve;
 mod upstream;
 
-use crate::cli::{Cli, Command, KeysCommand};
+pub use scan::parse_size;
+
+use crate::cli::{Cli, Command, Global, KeysCommand};
 use crate::client::{Client, Failure};
 
-pub async fn run(cli: Cli) -> Result<(), Failure> {
-    let format = cli.global.output;
+/// Runs the command; `Ok` carries the exit status (0, or 1 for a scan that found secrets).
+pub async fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
+        Command::Scan(args) => scan::run(args, cli.global.output),
+        command => run_api(cli.global, command).await.map(|()| 0),
+    }
+}
+
+/// The commands that talk to the API (and `serve`, which is the API).
+async fn run_api(global: Global, command: Command) -> Result<(), Failure> {
+    let format = global.output;
+    match command {
         Command::Serve(args) => serve::run(args).await,
         Command::Owner(command) => {
-            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            let client = Client::new(&global.addr, global.token)?;
             owner::run(&client, format, command).await
         }
         Command::Agent(command) => {
-            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            let client = Client::new(&global.addr, global.token)?;
             identity::run_agent(&client, format, command).await
         }
         Command::Upstream(command) => {
-            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            let client = Client::new(&global.addr, global.token)?;
             upstream::run(&client, format, command).await
         }
         Command::Policy(command) => {
-            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            let client = Client::new(&global.addr, global.token)?;
             policy::run(&client, format, command).await
         }
-        Command::Audit(command) => audit::run(&cli.global, format, command).await,
+        Command::Audit(command) => audit::run(&global, format, command).await,
         Command::Identity(command) => {
-            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            let client = Client::new(&global.addr, global.token)?;
             identity::run_identity(&client, format, command).await
         }
         Command::Credential(command) => {
-            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            let client = Client::new(&global.addr, global.token)?;
             credential::run(&client, format, command).await
         }
         Command::Kill(args) => {
-            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            let client = Client::new(&global.addr, global.token)?;
             credential::stop(&client, format, "kill", args).await
         }
         Command::Restore(args) => {
-            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            let client = Client::new(&global.addr, global.token)?;
             credential::stop(&client, format, "restore", args).await
         }
         Command::Revoke(args) => {
-            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            let client = Client::new(&global.addr, global.token)?;
             credential::stop(&client, format, "revoke", args).await
         }
         Command::Keys(KeysCommand::RotateDataKey(args)) => {
             serve::rotate_data_key(args, format).await
         }
         Command::Keys(command) => {
-            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            let client = Client::new(&global.addr, global.token)?;
             credential::keys(&client, format, command).await
         }
         Command::Approvals(command) => {
-            let client = Client::new(&cli.global.addr, cli.global.token)?;
+            let client = Client::new(&global.addr, global.token)?;
             approvals::run(&client, format, command).await
         }
+        // Sent here only if `run` stops handling it first; scanning needs no API.
+        Command::Scan(args) => scan::run(args, global.output).map(|_| ()),
     }
 }

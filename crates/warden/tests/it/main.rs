@@ -22,5 +22,6 @@ mod held;
 mod lifecycle;
 mod mcp;
 mod policy;
+mod scan;
 mod serve;
 mod upstream;

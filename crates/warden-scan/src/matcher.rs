@@ -1,0 +1,420 @@
+//! The matcher: rules compiled once, then bytes in, findings out.
+//!
+//! Scanning is two passes. One Aho-Corasick automaton over every rule's keywords walks the
+//! whole input; each keyword it finds opens a window (from the rule's `lookbehind` bytes
+//! before the keyword to its `window` bytes after it) in which that rule's regex is tried, and
+//! overlapping windows of one rule are merged so no byte is searched twice by the same
+//! rule. Most text has no keyword at all and costs one automaton pass. Regexes are
+//! searched over the window with the haystack around it as context (`regex-automata`'s
+//! range search, the engine behind the `regex` crate), so `\b` at a window's edge means
+//! what it says. Each candidate then passes its validator, entropy and decoy checks; where
+//! two rules claim overlapping bytes, the more confident one wins.
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use regex_automata::{Input, meta, util::syntax};
+
+use crate::decoy;
+use crate::finding::{Finding, Fingerprint, LineCounter, preview};
+use crate::rules::{Confidence, DEFAULT_LOOKBEHIND, DEFAULT_WINDOW, RuleSet, RuleSpec, RulesError};
+use crate::validate::Validator;
+
+/// The regex size limits: generous for real rules, refusing pathological user patterns.
+const REGEX_SIZE_LIMIT: usize = 8 * 1024 * 1024;
+
+struct CompiledRule {
+    id: String,
+    kind: String,
+    description: String,
+    confidence: Confidence,
+    regex: meta::Regex,
+    secret_group: usize,
+    validator: Option<Validator>,
+    min_entropy: Option<f64>,
+    window: usize,
+    lookbehind: usize,
+    reject_placeholders: bool,
+    reject_regular: bool,
+    ignore_values: Vec<Vec<u8>>,
+}
+
+/// What a report needs to say about a rule (SARIF lists the rules it ran).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleInfo<'m> {
+    pub id: &'m str,
+    pub kind: &'m str,
+    pub description: &'m str,
+    pub confidence: Confidence,
+}
+
+/// Rules compiled for scanning; build once, share freely (`Send + Sync`).
+pub struct Matcher {
+    rules: Vec<CompiledRule>,
+    keywords: AhoCorasick,
+    /// For each keyword pattern, the rules it opens windows for.
+    keyword_rules: Vec<Vec<usize>>,
+    placeholders: AhoCorasick,
+}
+
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher")
+            .field("rules", &self.rules.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A candidate before positions are computed. A refused candidate (its shape matched, a
+/// check failed) is kept as a claim on its bytes: a look-alike of a known token, say one
+/// with a wrong checksum, must not resurface as a less confident generic finding.
+struct Candidate {
+    rule: usize,
+    start: usize,
+    end: usize,
+    /// The fingerprint and preview of an accepted candidate; `None` for a refused one.
+    report: Option<(Fingerprint, String)>,
+}
+
+impl Matcher {
+    /// The built-in rules, compiled.
+    pub fn builtin() -> Result<Self, RulesError> {
+        Self::new(&RuleSet::builtin()?)
+    }
+
+    /// Compiles a rule set; a pattern that does not compile, or a secret group the pattern
+    /// does not have, is refused naming the rule and the field.
+    pub fn new(set: &RuleSet) -> Result<Self, RulesError> {
+        let mut rules = Vec::with_capacity(set.rules.len());
+        let mut keyword_index: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
+        for (index, spec) in set.rules.iter().enumerate() {
+            rules.push(compile(spec)?);
+            for keyword in &spec.keywords {
+                let folded = keyword.to_ascii_lowercase().into_bytes();
+                match keyword_index.iter_mut().find(|(known, _)| *known == folded) {
+                    Some((_, owners)) => {
+                        if !owners.contains(&index) {
+                            owners.push(index);
+                        }
+                    }
+                    None => keyword_index.push((folded, vec![index])),
+                }
+            }
+        }
+        let keywords = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(keyword_index.iter().map(|(keyword, _)| keyword))
+            .or_else(|_| {
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(keyword_index.iter().map(|(keyword, _)| keyword))
+            })
+            .map_err(|error| RulesError::Syntax {
+                source_name: "rule set".into(),
+                message: format!("the keywords cannot be compiled: {error}"),
+            })?;
+        let placeholders = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&set.placeholders)
+            .map_err(|error| RulesError::Placeholder {
+                source_name: "rule set".into(),
+                problem: format!("cannot be compiled: {error}"),
+            })?;
+        Ok(Self {
+            rules,
+            keywords,
+            keyword_rules: keyword_index
+                .into_iter()
+                .map(|(_, owners)| owners)
+                .collect(),
+            placeholders,
+        })
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = RuleInfo<'_>> {
+        self.rules.iter().map(|rule| RuleInfo {
+            id: &rule.id,
+            kind: &rule.kind,
+            description: &rule.description,
+            confidence: rule.confidence,
+        })
+    }
+
+    /// Every secret in `haystack`, in order of offset. Never panics, whatever the bytes.
+    pub fn scan(&self, haystack: &[u8]) -> Vec<Finding> {
+        let windows = self.windows(haystack);
+        let mut candidates = Vec::new();
+        for (rule_index, start, end) in windows {
+            self.search_window(rule_index, haystack, start, end, &mut candidates);
+        }
+        let kept = self.resolve_overlaps(candidates);
+        let mut lines = LineCounter::new(haystack);
+        kept.into_iter()
+            .filter_map(|candidate| {
+                let (fingerprint, preview) = candidate.report?;
+                let rule = &self.rules[candidate.rule];
+                let (line, column) = lines.locate(candidate.start);
+                Some(Finding {
+                    rule_id: rule.id.clone(),
+                    kind: rule.kind.clone(),
+                    confidence: rule.confidence,
+                    offset: candidate.start,
+                    length: candidate.end - candidate.start,
+                    line,
+                    column,
+                    preview,
+                    fingerprint,
+                })
+            })
+            .collect()
+    }
+
+    /// The merged windows each rule must search, as `(rule, start, end)`.
+    fn windows(&self, haystack: &[u8]) -> Vec<(usize, usize, usize)> {
+        let mut open: Vec<Option<(usize, usize)>> = vec![None; self.rules.len()];
+        let mut closed = Vec::new();
+        for hit in self.keywords.find_overlapping_iter(haystack) {
+            for &rule_index in &self.keyword_rules[hit.pattern().as_usize()] {
+                let start = hit
+                    .start()
+                    .saturating_sub(self.rules[rule_index].lookbehind);
+                let end = hit
+                    .end()
+                    .saturating_add(self.rules[rule_index].window)
+                    .min(haystack.len());
+                match &mut open[rule_index] {
+                    Some((open_start, open_end)) if start <= *open_end => {
+                        *open_start = (*open_start).min(start);
+                        *open_end = (*open_end).max(end);
+                    }
+                    slot => {
+                        if let Some((old_start, old_end)) = slot.replace((start, end)) {
+                            closed.push((rule_index, old_start, old_end));
+                        }
+                    }
+                }
+            }
+        }
+        closed.extend(
+            open.into_iter()
+                .enumerate()
+                .filter_map(|(rule_index, window)| window.map(|(s, e)| (rule_index, s, e))),
+        );
+        closed
+    }
+
+    fn search_window(
+        &self,
+        rule_index: usize,
+        haystack: &[u8],
+        start: usize,
+        end: usize,
+        candidates: &mut Vec<Candidate>,
+    ) {
+        let rule = &self.rules[rule_index];
+        let input = Input::new(haystack).range(start..end);
+        for captures in rule.regex.captures_iter(input) {
+            let Some(span) = captures.get_group(rule.secret_group) else {
+                continue;
+            };
+            let secret = &haystack[span.range()];
+            if secret.is_empty() {
+                continue;
+            }
+            let user = captures.get_group(1).map(|user| &haystack[user.range()]);
+            let report = self
+                .accepts(rule, secret, user)
+                .then(|| (Fingerprint::of(secret), preview(secret)));
+            candidates.push(Candidate {
+                rule: rule_index,
+                start: span.start,
+                end: span.end,
+                report,
+            });
+        }
+    }
+
+    fn accepts(&self, rule: &CompiledRule, secret: &[u8], user: Option<&[u8]>) -> bool {
+        if let Some(validator) = rule.validator
+            && !validator.accepts(secret, user)
+        {
+            return false;
+        }
+        if let Some(minimum) = rule.min_entropy
+            && decoy::shannon_entropy(secret) < minimum
+        {
+            return false;
+        }
+        if rule.reject_placeholders && decoy::has_placeholder(secret, &self.placeholders) {
+            return false;
+        }
+        if rule.reject_regular && decoy::is_too_regular(secret) {
+            return false;
+        }
+        !rule
+            .ignore_values
+            .iter()
+            .any(|value| value.eq_ignore_ascii_case(secret))
+    }
+
+    /// Where candidates overlap, keeps the most confident, accepted before refused, then
+    /// the earlier rule. Refused candidates stay in the result as claims (the caller drops
+    /// them), so they shadow less confident candidates on the same bytes. The result is
+    /// ordered by offset.
+    fn resolve_overlaps(&self, mut candidates: Vec<Candidate>) -> Vec<Candidate> {
+        candidates.sort_by(|a, b| {
+            self.rules[b.rule]
+                .confidence
+                .cmp(&self.rules[a.rule].confidence)
+                .then(a.report.is_none().cmp(&b.report.is_none()))
+                .then(a.rule.cmp(&b.rule))
+                .then(a.start.cmp(&b.start))
+        });
+        let mut kept: Vec<Candidate> = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            let overlaps = kept
+                .iter()
+                .any(|other| candidate.start < other.end && other.start < candidate.end);
+            if !overlaps {
+                kept.push(candidate);
+            }
+        }
+        kept.sort_by_key(|candidate| (candidate.start, candidate.rule));
+        kept
+    }
+}
+
+fn compile(spec: &RuleSpec) -> Result<CompiledRule, RulesError> {
+    let field = |field: &'static str, problem: String| RulesError::Field {
+        source_name: "rule set".into(),
+        rule: spec.id.clone(),
+        field,
+        problem,
+    };
+    let regex = meta::Regex::builder()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .configure(
+            meta::Regex::config()
+                .utf8_empty(false)
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                .onepass_size_limit(Some(REGEX_SIZE_LIMIT))
+                .hybrid_cache_capacity(2 * 1024 * 1024),
+        )
+        .build(&spec.regex)
+        .map_err(|error| field("regex", error.to_string()))?;
+    let groups = regex
+        .group_info()
+        .group_len(regex_automata::PatternID::ZERO);
+    if spec.secret_group >= groups {
+        return Err(field(
+            "secret_group",
+            format!(
+                "the regex has {} capture group(s), so {} does not exist",
+                groups - 1,
+                spec.secret_group
+            ),
+        ));
+    }
+    if spec.validator == Some(Validator::UrlPassword) && groups < 3 {
+        return Err(field(
+            "validator",
+            "url_password needs the user in group 1 and the password in another group".into(),
+        ));
+    }
+    Ok(CompiledRule {
+        id: spec.id.clone(),
+        kind: spec.kind.clone(),
+        description: spec.description.clone(),
+        confidence: spec.confidence,
+        regex,
+        secret_group: spec.secret_group,
+        validator: spec.validator,
+        min_entropy: spec.min_entropy,
+        window: spec.window.unwrap_or(DEFAULT_WINDOW),
+        lookbehind: spec.lookbehind.unwrap_or(DEFAULT_LOOKBEHIND),
+        reject_placeholders: spec.reject_placeholders,
+        reject_regular: spec.reject_regular,
+        ignore_values: spec
+            .ignore_values
+            .iter()
+            .map(|value| value.as_bytes().to_vec())
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleFile;
+
+    fn matcher_for(rule: &str) -> Result<Matcher, RulesError> {
+        let mut set = RuleSet::empty();
+        set.extend(RuleFile::parse("test.toml", rule)?);
+        Matcher::new(&set)
+    }
+
+    const RULE: &str = r#"
+[[rule]]
+id = "acme-key"
+kind = "acme_key"
+description = "An ACME key."
+keywords = ["acme_"]
+regex = '''\b(acme_[a-z0-9]{20})\b'''
+secret_group = 1
+confidence = "high"
+"#;
+
+    #[test]
+    fn a_bad_regex_names_the_rule_and_field() {
+        let text = RULE.replace("[a-z0-9]{20}", "[a-z0-9{20}");
+        let message = matcher_for(&text).expect_err("refused").to_string();
+        assert!(
+            message.contains("\"acme-key\"") && message.contains("`regex`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_missing_secret_group_is_refused() {
+        let text = RULE.replace("secret_group = 1", "secret_group = 2");
+        let message = matcher_for(&text).expect_err("refused").to_string();
+        assert!(message.contains("`secret_group`"), "{message}");
+    }
+
+    #[test]
+    fn keywords_gate_the_regex_case_insensitively() {
+        let matcher = matcher_for(RULE).expect("compiles");
+        let found = matcher.scan(b"x = acme_q8zr2kpv7xlm4ntwc9ye\n");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].offset, 4);
+        assert_eq!((found[0].line, found[0].column), (1, 5));
+        // The regex is case-sensitive; the keyword prefilter is not, and says nothing.
+        assert!(matcher.scan(b"ACME_q8zr2kpv7xlm4ntwc9ye").is_empty());
+    }
+
+    #[test]
+    fn a_word_boundary_at_a_window_edge_sees_the_bytes_beyond() {
+        let mut text = RULE.replace(
+            "keywords = [\"acme_\"]",
+            "keywords = [\"acme_\"]\nwindow = 20",
+        );
+        text = text.replace("\\b(acme_", "(acme_");
+        let matcher = matcher_for(&text).expect("compiles");
+        // The match would end exactly at the window's end; the byte after it is a word byte.
+        assert!(matcher.scan(b"acme_q8zr2kpv7xlm4ntwc9yeX").is_empty());
+        assert_eq!(matcher.scan(b"acme_q8zr2kpv7xlm4ntwc9ye ").len(), 1);
+    }
+
+    #[test]
+    fn overlapping_rules_keep_the_more_confident() {
+        let low = RULE
+            .replace("acme-key", "acme-generic")
+            .replace("confidence = \"high\"", "confidence = \"low\"")
+            .replace("\\b(acme_[a-z0-9]{20})\\b", "key = (acme_[a-z0-9]{20})");
+        let matcher = matcher_for(&format!("{low}\n{RULE}")).expect("compiles");
+        let found = matcher.scan(b"key = acme_q8zr2kpv7xlm4ntwc9ye");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].rule_id, "acme-key");
+    }
+}
