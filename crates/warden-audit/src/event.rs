@@ -97,6 +97,11 @@ event_kinds! {
     KillApplied => "kill.applied",
     KillRestored => "kill.restored",
     LeakReported => "leak.reported",
+    ImportApplied => "import.applied",
+    FindingOpened => "finding.opened",
+    FindingResolved => "finding.resolved",
+    FindingSuppressed => "finding.suppressed",
+    FindingUnsuppressed => "finding.unsuppressed",
     AdminLogin => "admin.login",
     AdminLoginRefused => "admin.login_refused",
 }

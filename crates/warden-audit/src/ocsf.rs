@@ -89,7 +89,12 @@ impl OcsfClass {
             | K::PolicyDeleted
             | K::KeyRotated
             | K::KillApplied
-            | K::KillRestored => OcsfClass::EntityManagement,
+            | K::KillRestored
+            | K::ImportApplied
+            | K::FindingOpened
+            | K::FindingResolved
+            | K::FindingSuppressed
+            | K::FindingUnsuppressed => OcsfClass::EntityManagement,
         }
     }
 }
@@ -135,6 +140,11 @@ fn activity(event: &AuditEvent) -> (u32, String) {
         K::KillApplied => other("Kill Applied"),
         K::KillRestored => other("Kill Restored"),
         K::UpstreamDeleted | K::PolicyDeleted => fixed(4, "Delete"),
+        K::ImportApplied => other("Import Applied"),
+        K::FindingOpened => other("Finding Opened"),
+        K::FindingResolved => other("Finding Resolved"),
+        K::FindingSuppressed => other("Finding Suppressed"),
+        K::FindingUnsuppressed => other("Finding Unsuppressed"),
     }
 }
 

@@ -73,6 +73,9 @@ pub enum DomainError {
     #[error("{0}")]
     InvalidPolicy(String),
 
+    #[error("unknown finding `{0}`; list findings with `warden findings list`")]
+    UnknownFinding(String),
+
     #[error("unknown approval `{0}`; list approvals with `warden approvals list`")]
     UnknownApproval(String),
 
@@ -147,6 +150,7 @@ impl DomainError {
             Self::UnknownPolicy(_) => "unknown_policy",
             Self::DuplicatePolicy(_) => "duplicate_policy",
             Self::InvalidPolicy(_) => "invalid_policy",
+            Self::UnknownFinding(_) => "unknown_finding",
             Self::UnknownApproval(_) => "unknown_approval",
             Self::ApprovalDecided { .. } => "approval_decided",
             Self::ApprovalExpired(_) => "approval_expired",

@@ -12,12 +12,14 @@
 //! - [`principal`]: the kinds of identity a principal can be ([`PrincipalKind`]).
 //! - [`task`]: task-token bounds ([`within_task`]).
 
+pub mod breadth;
 pub mod policy_set;
 pub mod principal;
 pub mod routes;
 pub mod schema;
 pub mod task;
 
+pub use breadth::{EveryActionPermit, every_action_permits};
 pub use policy_set::{
     APPROVAL_ANNOTATION, Decision, DecisionReason, DecisionRequest, Effect, PolicyDocument,
     PolicyEngine, PolicyError, PolicyProblem, RequestContext, is_policy_id,

@@ -68,3 +68,72 @@ pub struct Finding {
     pub evidence: String,
     pub remediation: &'static str,
 }
+
+impl OwaspNhi {
+    pub const ALL: &'static [Self] = &[
+        Self::ImproperOffboarding,
+        Self::SecretLeakage,
+        Self::VulnerableThirdPartyNhi,
+        Self::InsecureAuthentication,
+        Self::OverprivilegedNhi,
+        Self::InsecureCloudDeploymentConfigurations,
+        Self::LongLivedSecrets,
+        Self::EnvironmentIsolation,
+        Self::NhiReuse,
+        Self::HumanUseOfNhi,
+    ];
+
+    /// Reads `NHI7:2025` or the short `NHI7` (any case).
+    pub fn parse(text: &str) -> Option<Self> {
+        let upper = text.trim().to_ascii_uppercase();
+        Self::ALL.iter().copied().find(|risk| {
+            let id = risk.id();
+            upper == id || Some(upper.as_str()) == id.strip_suffix(":2025")
+        })
+    }
+
+    /// The risk's title as OWASP names it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::ImproperOffboarding => "Improper Offboarding",
+            Self::SecretLeakage => "Secret Leakage",
+            Self::VulnerableThirdPartyNhi => "Vulnerable Third-Party NHI",
+            Self::InsecureAuthentication => "Insecure Authentication",
+            Self::OverprivilegedNhi => "Overprivileged NHI",
+            Self::InsecureCloudDeploymentConfigurations => {
+                "Insecure Cloud Deployment Configurations"
+            }
+            Self::LongLivedSecrets => "Long-Lived Secrets",
+            Self::EnvironmentIsolation => "Environment Isolation",
+            Self::NhiReuse => "NHI Reuse",
+            Self::HumanUseOfNhi => "Human Use of NHI",
+        }
+    }
+}
+
+impl Severity {
+    pub const ALL: &'static [Self] = &[Self::Low, Self::Medium, Self::High, Self::Critical];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+
+    /// Higher is worse: 1 (low) to 4 (critical), for sorting and "at least" filters.
+    pub fn rank(self) -> i64 {
+        match self {
+            Self::Low => 1,
+            Self::Medium => 2,
+            Self::High => 3,
+            Self::Critical => 4,
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|s| s.as_str() == text)
+    }
+}

@@ -1,15 +1,36 @@
-//! Posture: what is wrong with the non-human identities an organisation already has, read from
-//! imported data alone.
+//! Posture: what is wrong with the non-human identities an organisation already has, and with
+//! the secrets and permits Warden itself holds.
 //!
 //! Each rule is a plain function over an identity (or, for reuse, over all of them) with a
 //! stable id, the OWASP Top 10 Non-Human Identities Risks (2025) entry it belongs to, a
 //! severity, the evidence that made it fire and the remedy. Thresholds are a config struct, and
-//! "now" is passed in, so every rule is tested at the edge of its threshold.
+//! "now" is passed in, so every rule is tested at the edge of its threshold. [`rules`] reads
+//! an export alone; [`subject`] adds what Warden knows (the matched owner, whether the source
+//! still lists it); [`records`] looks at Warden's upstreams and permits.
 //!
 //! Architecture invariant: no I/O and no clock reads.
 
 pub mod finding;
+pub mod records;
 pub mod rules;
+pub mod subject;
 
 pub use finding::{Finding, OwaspNhi, Severity};
+pub use records::{BroadPermit, RecordFinding, UpstreamFacts, evaluate_records};
 pub use rules::{RULES, Rule, Thresholds, evaluate};
+pub use subject::{OwnerState, Subject, evaluate_subject, evaluate_subjects};
+
+/// Every rule id this crate can raise, in a stable order: the per-identity rules, the reuse
+/// rules, the subject rules and the record rules.
+pub fn all_rule_ids() -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = RULES.iter().map(|rule| rule.id).collect();
+    ids.extend([
+        rules::SHARED_CREDENTIAL.id,
+        rules::SHARED_ACROSS_ENVIRONMENTS.id,
+        subject::OWNER_OFFBOARDED.id,
+        subject::GONE_BUT_ACTIVE.id,
+        records::UPSTREAM_BASIC_AUTH.id,
+        records::POLICY_EVERY_ACTION.id,
+    ]);
+    ids
+}

@@ -175,6 +175,13 @@ pub static RULES: &[Rule] = &[
         check: admin_permission,
     },
     Rule {
+        id: "static-key-in-ci",
+        owasp: OwaspNhi::InsecureCloudDeploymentConfigurations,
+        severity: Severity::High,
+        remediation: "let the pipeline federate (OIDC) for short-lived credentials, then delete the static key",
+        check: static_key_in_ci,
+    },
+    Rule {
         id: "console-password-on-service-user",
         owasp: OwaspNhi::HumanUseOfNhi,
         severity: Severity::High,
@@ -192,7 +199,16 @@ pub static SHARED_CREDENTIAL: Rule = Rule {
     check: |_, _, _, _| {},
 };
 
-/// Runs every rule over every identity, then the reuse rule over all of them.
+/// The reuse rule across environments: one credential held in more than one environment.
+pub static SHARED_ACROSS_ENVIRONMENTS: Rule = Rule {
+    id: "credential-shared-across-environments",
+    owasp: OwaspNhi::EnvironmentIsolation,
+    severity: Severity::High,
+    remediation: "give each environment its own credential so a breach of one cannot reach another",
+    check: |_, _, _, _| {},
+};
+
+/// Runs every rule over every identity, then the reuse rules over all of them.
 pub fn evaluate(
     identities: &[ImportedIdentity],
     now: Timestamp,
@@ -205,7 +221,8 @@ pub fn evaluate(
             (rule.check)(rule, &context, identity, &mut findings);
         }
     }
-    shared_credentials(identities, &mut findings);
+    let all: Vec<&ImportedIdentity> = identities.iter().collect();
+    findings.extend(shared_credentials(&all).into_iter().map(|(_, f)| f));
     findings
 }
 
@@ -535,43 +552,140 @@ fn is_slot_placeholder(credential: &ImportedCredential) -> bool {
     ) && (credential.id.starts_with("access_key_") || credential.id.starts_with("cert_"))
 }
 
-fn shared_credentials(identities: &[ImportedIdentity], out: &mut Vec<Finding>) {
-    let mut holders: BTreeMap<(String, &str), Vec<&ImportedIdentity>> = BTreeMap::new();
-    for identity in identities {
+/// The reuse rules over a set of identities: each finding with the index of its holder.
+///
+/// Several holders of one credential id or fingerprint raise `credential-shared` on each of
+/// them; holders in different environments also raise `credential-shared-across-environments`.
+pub fn shared_credentials(identities: &[&ImportedIdentity]) -> Vec<(usize, Finding)> {
+    let mut holders: BTreeMap<(&'static str, &str), Vec<usize>> = BTreeMap::new();
+    for (index, identity) in identities.iter().enumerate() {
         for credential in identity
             .credentials
             .iter()
             .filter(|c| !is_slot_placeholder(c))
         {
             holders
-                .entry(("id".to_string(), credential.id.as_str()))
+                .entry(("id", credential.id.as_str()))
                 .or_default()
-                .push(identity);
+                .push(index);
             if let Some(fingerprint) = credential.fingerprint.as_deref() {
                 holders
-                    .entry(("fingerprint".to_string(), fingerprint))
+                    .entry(("fingerprint", fingerprint))
                     .or_default()
-                    .push(identity);
+                    .push(index);
             }
         }
     }
-    let rule = &SHARED_CREDENTIAL;
+    let mut out = Vec::new();
     for ((what, value), mut sharing) in holders {
-        sharing.dedup_by(|a, b| a.external_id == b.external_id);
+        sharing.sort_unstable();
+        sharing.dedup_by(|a, b| identities[*a].external_id == identities[*b].external_id);
         if sharing.len() < 2 {
             continue;
         }
-        let names: Vec<&str> = sharing.iter().map(|i| i.external_id.as_str()).collect();
-        for identity in &sharing {
-            out.push(Finding {
-                rule: rule.id,
-                owasp: rule.owasp,
-                severity: rule.severity,
-                identity: identity.external_id.clone(),
-                credential: Some(value.to_string()),
-                evidence: format!("the same credential {what} is held by {}", names.join(", ")),
-                remediation: rule.remediation,
-            });
+        let names: Vec<&str> = sharing
+            .iter()
+            .map(|i| identities[*i].external_id.as_str())
+            .collect();
+        let mut environments: Vec<&str> = sharing
+            .iter()
+            .filter_map(|i| identities[*i].environment_hint.map(|e| e.as_str()))
+            .collect();
+        environments.sort_unstable();
+        environments.dedup();
+        for index in &sharing {
+            let identity = identities[*index];
+            let rule = &SHARED_CREDENTIAL;
+            out.push((
+                *index,
+                Finding {
+                    rule: rule.id,
+                    owasp: rule.owasp,
+                    severity: rule.severity,
+                    identity: identity.external_id.clone(),
+                    credential: Some(value.to_string()),
+                    evidence: format!("the same credential {what} is held by {}", names.join(", ")),
+                    remediation: rule.remediation,
+                },
+            ));
+            if environments.len() > 1 {
+                let rule = &SHARED_ACROSS_ENVIRONMENTS;
+                out.push((
+                    *index,
+                    Finding {
+                        rule: rule.id,
+                        owasp: rule.owasp,
+                        severity: rule.severity,
+                        identity: identity.external_id.clone(),
+                        credential: Some(value.to_string()),
+                        evidence: format!(
+                            "the same credential {what} is used in {}",
+                            environments.join(", ")
+                        ),
+                        remediation: rule.remediation,
+                    },
+                ));
+            }
         }
+    }
+    out
+}
+
+/// Words that name a CI system in an identity's name or labels.
+const CI_WORDS: &[&str] = &[
+    "ci",
+    "cd",
+    "cicd",
+    "pipeline",
+    "jenkins",
+    "gitlab",
+    "github",
+    "actions",
+    "circleci",
+    "travis",
+    "buildkite",
+    "teamcity",
+    "bamboo",
+    "drone",
+    "argo",
+    "tekton",
+    "build",
+];
+
+fn names_ci(text: &str) -> bool {
+    text.to_ascii_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| CI_WORDS.contains(&word))
+}
+
+/// Static cloud keys held by a CI system: the pipeline can federate instead.
+fn static_key_in_ci(
+    rule: &Rule,
+    _: &Context<'_>,
+    identity: &ImportedIdentity,
+    out: &mut Vec<Finding>,
+) {
+    let ci = names_ci(&identity.name)
+        || identity
+            .labels
+            .iter()
+            .any(|(key, value)| names_ci(key) && !value.is_empty() || names_ci(value));
+    if !ci {
+        return;
+    }
+    let static_key = |c: &&ImportedCredential| match c.kind {
+        CredentialKind::AccessKey => true,
+        CredentialKind::ServiceAccountKey => c.managed_by != Some(ManagedBy::System),
+        _ => false,
+    };
+    for credential in active(identity).filter(static_key) {
+        out.push(rule.raise(
+            identity,
+            Some(credential),
+            format!(
+                "`{}` looks like a CI identity and holds a static key",
+                identity.name
+            ),
+        ));
     }
 }

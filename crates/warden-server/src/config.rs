@@ -35,6 +35,76 @@ pub struct ConfigLayer {
     /// The API listener: timeouts and connection caps.
     #[serde(default)]
     pub api: Option<ApiConfig>,
+    /// Posture: the rules' thresholds, how often to re-evaluate, how large an import may be.
+    #[serde(default)]
+    pub posture: Option<PostureConfig>,
+}
+
+/// `[posture]` in the settings file. Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostureConfig {
+    /// A credential unused for longer than this many days is stale [default: 90].
+    pub unused_days: Option<i64>,
+    /// A secret older than this many days should have been rotated [default: 90].
+    pub max_secret_age_days: Option<i64>,
+    /// An expiry further away than this many days is as good as none [default: 3650].
+    pub max_expiry_days: Option<i64>,
+    /// How many days an old key may stay active beside its replacement [default: 7].
+    pub rotation_overlap_days: Option<i64>,
+    /// How often everything is re-evaluated, in seconds [default: 3600].
+    pub evaluate_interval_secs: Option<u64>,
+    /// The largest import request, in bytes [default: 256 MiB].
+    pub max_import_bytes: Option<u64>,
+}
+
+/// The default largest import request: a credential report of several hundred thousand users.
+pub const DEFAULT_MAX_IMPORT_BYTES: u64 = 256 * 1024 * 1024;
+
+impl PostureConfig {
+    /// The thresholds, every gap filled with its default; refuses values that make no sense.
+    pub fn thresholds(&self) -> anyhow::Result<warden_posture::Thresholds> {
+        let defaults = warden_posture::Thresholds::default();
+        let thresholds = warden_posture::Thresholds {
+            unused_days: self.unused_days.unwrap_or(defaults.unused_days),
+            max_secret_age_days: self
+                .max_secret_age_days
+                .unwrap_or(defaults.max_secret_age_days),
+            max_expiry_days: self.max_expiry_days.unwrap_or(defaults.max_expiry_days),
+            rotation_overlap_days: self
+                .rotation_overlap_days
+                .unwrap_or(defaults.rotation_overlap_days),
+        };
+        for (field, value) in [
+            ("unused_days", thresholds.unused_days),
+            ("max_secret_age_days", thresholds.max_secret_age_days),
+            ("max_expiry_days", thresholds.max_expiry_days),
+            ("rotation_overlap_days", thresholds.rotation_overlap_days),
+        ] {
+            if value < 1 {
+                anyhow::bail!("[posture] {field} must be at least 1 day, got {value}");
+            }
+        }
+        if self.evaluate_interval_secs == Some(0) {
+            anyhow::bail!("[posture] evaluate_interval_secs must be at least 1");
+        }
+        if self.max_import_bytes == Some(0) {
+            anyhow::bail!("[posture] max_import_bytes must be at least 1");
+        }
+        Ok(thresholds)
+    }
+
+    pub fn evaluate_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.evaluate_interval_secs
+                .unwrap_or(crate::posture::DEFAULT_EVALUATE_INTERVAL_SECS),
+        )
+    }
+
+    pub fn max_import_bytes(&self) -> usize {
+        usize::try_from(self.max_import_bytes.unwrap_or(DEFAULT_MAX_IMPORT_BYTES))
+            .unwrap_or(usize::MAX)
+    }
 }
 
 /// `[gateway]` in the settings file. Every field is optional.
@@ -175,6 +245,7 @@ impl ConfigLayer {
             credentials: self.credentials.or(lower.credentials),
             gateway: self.gateway.or(lower.gateway),
             api: self.api.or(lower.api),
+            posture: self.posture.or(lower.posture),
             audit_checkpoint_millis: self
                 .audit_checkpoint_millis
                 .or(lower.audit_checkpoint_millis),
@@ -206,6 +277,7 @@ pub struct Settings {
     pub credentials: CredentialConfig,
     pub gateway: GatewayConfig,
     pub api: ApiConfig,
+    pub posture: PostureConfig,
     pub audit_checkpoints: warden_audit::CheckpointPolicy,
 }
 
@@ -226,6 +298,7 @@ impl Settings {
             credentials: layer.credentials.unwrap_or_default(),
             gateway: layer.gateway.unwrap_or_default(),
             api: layer.api.unwrap_or_default(),
+            posture: layer.posture.unwrap_or_default(),
             audit_checkpoints: warden_audit::CheckpointPolicy {
                 every_events: layer
                     .audit_checkpoint_events

@@ -31,6 +31,10 @@ pub enum ApiError {
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
 
+    /// A well-formed request whose content cannot be used (an export that does not parse).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+
     #[error("{0}")]
     PayloadTooLarge(String),
 
@@ -90,7 +94,7 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | DomainError::DuplicatePolicy(_) => StatusCode::CONFLICT,
         DomainError::UnknownUpstream(_) | DomainError::UnknownPolicy(_) => StatusCode::NOT_FOUND,
         DomainError::InvalidPolicy(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        DomainError::UnknownApproval(_) => StatusCode::NOT_FOUND,
+        DomainError::UnknownApproval(_) | DomainError::UnknownFinding(_) => StatusCode::NOT_FOUND,
         DomainError::ApprovalDecided { .. }
         | DomainError::ApprovalPending(_)
         | DomainError::ApprovalUsed(_) => StatusCode::CONFLICT,
@@ -108,6 +112,9 @@ impl IntoResponse for ApiError {
         let (status, code, message) = match &self {
             Self::Domain(error) => (domain_status(error), error.code(), error.to_string()),
             Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone()),
+            Self::Unprocessable { code, message } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, *code, message.clone())
+            }
             Self::PayloadTooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message.clone()),
             Self::UnsupportedMediaType(message) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message.clone())

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod plane;
 pub mod policy_engine;
+pub mod posture;
 pub mod ratelimit;
 pub mod revocation;
 pub mod state;
@@ -58,6 +59,7 @@ impl Server {
         let _ = metrics::handle();
         // Caps are derived from, and checked against, the descriptor limit before anything
         // is opened, so bad settings change nothing.
+        let thresholds = settings.posture.thresholds()?;
         let descriptor_limit = listen::raise_descriptor_limit();
         let guards = listen::ListenerGuards::resolve(
             settings.api.listen(),
@@ -117,6 +119,11 @@ impl Server {
             data_key: Arc::new(keys.data.clone()),
             approvals_changed: Arc::new(tokio::sync::Notify::new()),
             catalog: Arc::new(gateway::CatalogState::default()),
+            posture: Arc::new(posture::Posture::new(
+                thresholds,
+                settings.posture.evaluate_interval(),
+            )),
+            max_import_bytes: settings.posture.max_import_bytes(),
         };
         state.catalog.reload(&*state.store).await;
         // Created here so the gateway can end its open streams when the server stops
@@ -163,6 +170,11 @@ impl Server {
         });
         let upkeep = tokio::spawn(plane_upkeep(self.state.clone(), stop_rx.clone()));
         let checkpointer = tokio::spawn(anchor_audit_tail(self.state.clone(), stop_rx.clone()));
+        let evaluator = tokio::spawn(self.state.posture.clone().run(
+            self.state.store.clone(),
+            self.state.clock.clone(),
+            stop_rx.clone(),
+        ));
         let api = listen::serve(
             self.api,
             api::router(self.state.clone()),
@@ -181,6 +193,7 @@ impl Server {
         );
         tokio::join!(api, gateway);
         upkeep.abort();
+        evaluator.abort();
         let _ = checkpointer.await;
         self.store.close().await;
         Ok(())

@@ -10,6 +10,7 @@ use warden_store::Store;
 
 use crate::gateway::CatalogState;
 use crate::plane::CredentialPlane;
+use crate::posture::Posture;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -29,4 +30,8 @@ pub struct AppState {
     pub approvals_changed: Arc<Notify>,
     /// Upstreams and the compiled policy engine, in memory, for the gateway.
     pub catalog: Arc<CatalogState>,
+    /// The posture evaluator.
+    pub posture: Arc<Posture>,
+    /// The largest import request accepted.
+    pub max_import_bytes: usize,
 }

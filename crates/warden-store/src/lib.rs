@@ -8,6 +8,8 @@
 mod audit;
 pub mod credentials;
 mod error;
+pub mod findings;
+pub mod inventory;
 mod sql;
 mod store;
 mod upstreams;

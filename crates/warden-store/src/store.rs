@@ -15,7 +15,15 @@ use crate::credentials::{
     Credential, NewCredential, ResealedData, RevocationSnapshot, StoredSigningKey, TokenRevocation,
 };
 use crate::error::StoreResult;
+use crate::findings::{
+    EvaluationScope, FindingDraft, FindingFilter, PostureSummary, ReconcileOutcome, StoredFinding,
+    Suppression,
+};
+use crate::inventory::{
+    ImportOptions, ImportSummary, ImportedFilter, ImportedRecord, InventoryItem,
+};
 use crate::upstreams::{SealedRequest, SealedSecret};
+use warden_import::ImportBatch;
 
 /// A lifecycle change to one identity, applied under the rules in `warden_core::Identity`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -317,4 +325,65 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         binding: &ApprovalBinding,
         now: Timestamp,
     ) -> StoreResult<Approval>;
+
+    /// Applies parsed exports in one transaction: creates, updates or leaves each identity,
+    /// marks those missing from a full export as gone, matches owners, and appends one
+    /// `import.applied` event per source. A dry run counts and changes nothing.
+    async fn apply_import(
+        &self,
+        actor: &Actor,
+        batches: Vec<ImportBatch>,
+        options: ImportOptions,
+        now: Timestamp,
+    ) -> StoreResult<ImportSummary>;
+    async fn get_imported(&self, id: &str) -> StoreResult<ImportedRecord>;
+    async fn list_imported(
+        &self,
+        filter: &ImportedFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ImportedRecord>>;
+    /// Assigns an owner to an imported identity (an orphan's, or a replacement), with its
+    /// `identity.reassigned` event; later imports keep it.
+    async fn reassign_imported(
+        &self,
+        actor: &Actor,
+        id: &str,
+        owner: &OwnerRef,
+        now: Timestamp,
+    ) -> StoreResult<ImportedRecord>;
+    /// Streams every imported identity to `visit`, for a full evaluation.
+    async fn scan_inventory(
+        &self,
+        visit: &mut (dyn FnMut(InventoryItem) + Send),
+    ) -> StoreResult<()>;
+    /// The given imported identities and every one sharing a credential with them.
+    async fn inventory_with_peers(&self, ids: &[String]) -> StoreResult<Vec<InventoryItem>>;
+    /// Reconciles an evaluation's findings with the stored ones in `scope`, in one
+    /// transaction, with `finding.opened` and `finding.resolved` events.
+    async fn reconcile_findings(
+        &self,
+        actor: &Actor,
+        scope: &EvaluationScope,
+        drafts: Vec<FindingDraft>,
+        now: Timestamp,
+    ) -> StoreResult<ReconcileOutcome>;
+    async fn get_finding(&self, id: &str, now: Timestamp) -> StoreResult<StoredFinding>;
+    async fn list_findings(
+        &self,
+        filter: &FindingFilter,
+        page: &PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<StoredFinding>>;
+    /// Every finding, oldest first.
+    async fn all_findings(&self, now: Timestamp) -> StoreResult<Vec<StoredFinding>>;
+    /// Suppresses an open finding until a time, or lifts a suppression (`None`), with its
+    /// `finding.suppressed` or `finding.unsuppressed` event.
+    async fn suppress_finding(
+        &self,
+        actor: &Actor,
+        id: &str,
+        suppression: Option<Suppression>,
+        now: Timestamp,
+    ) -> StoreResult<StoredFinding>;
+    async fn posture_summary(&self, now: Timestamp) -> StoreResult<PostureSummary>;
 }

@@ -81,10 +81,136 @@ pub enum Command {
     /// Read and decide the requests the gateway held for a human's approval.
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// Import the exports of other systems (AWS, Kubernetes, GCP, GitHub, CSV) into the inventory.
+    Import(ImportArgs),
+    /// The identities imported from other systems.
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
+    /// Posture findings (OWASP NHI Top 10): list, show, suppress, export.
+    #[command(subcommand)]
+    Findings(FindingsCommand),
+    /// The posture at a glance: open findings by OWASP risk and severity, worst identities first.
+    Posture(PostureArgs),
     /// Find leaked secrets in files, directories or Git history (needs no server).
     ///
     /// Exit status: 0 when nothing was found, 1 when something was, 2 when the scan failed.
     Scan(ScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Exported files: a credential report CSV, list-access-keys JSON, kubectl YAML, gcloud
+    /// JSON, GitHub's token listing, or a CSV with Warden's columns.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The source's name in Warden, e.g. aws-prod [default: the format's name].
+    #[arg(long)]
+    pub source: Option<String>,
+    /// The format of every file, when detection is not wanted: aws-credential-report,
+    /// aws-access-keys, k8s, gcp-sa-keys, github-pats or csv.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Owner (email) of identities whose source names no registered owner.
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Environment of identities whose source names none: prod, staging or dev.
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// The files list everything at the source: identities missing from them are gone.
+    #[arg(long, conflicts_with = "partial")]
+    pub full: bool,
+    /// The files list part of the source: nothing is marked gone.
+    #[arg(long)]
+    pub partial: bool,
+    /// Check the files and count what would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// List imported identities.
+    List {
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        /// present or gone
+        #[arg(long)]
+        status: Option<String>,
+        /// Only identities without an owner.
+        #[arg(long)]
+        orphaned: bool,
+        /// Owner email.
+        #[arg(long)]
+        owner: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one imported identity, with its credentials and entitlements.
+    Show { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct FindingFilters {
+    /// NHI1 … NHI10
+    #[arg(long)]
+    pub owasp: Option<String>,
+    /// At least this severity: low, medium, high or critical.
+    #[arg(long)]
+    pub severity: Option<String>,
+    /// open, resolved or suppressed
+    #[arg(long)]
+    pub status: Option<String>,
+    /// An imported identity's id, a subject (upstream:NAME, policy:ID) or an identity's name.
+    #[arg(long)]
+    pub identity: Option<String>,
+    /// A rule id, e.g. secret-too-old.
+    #[arg(long)]
+    pub rule: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FindingsCommand {
+    /// List findings.
+    List {
+        #[command(flatten)]
+        filters: FindingFilters,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one finding: evidence and remediation.
+    Show { id: String },
+    /// Accept a finding's risk for a while, with a reason.
+    Suppress {
+        id: String,
+        /// Why the risk is accepted.
+        #[arg(long)]
+        reason: String,
+        /// How long, e.g. 30d, 12h (at most 366d).
+        #[arg(long = "for", value_name = "DURATION", conflicts_with = "until")]
+        duration: Option<String>,
+        /// Until when (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Lift a suppression.
+    Unsuppress { id: String },
+    /// Print findings as JSON lines for a SIEM.
+    Export {
+        /// ocsf (OCSF Detection Finding) or json.
+        #[arg(long, default_value = "ocsf")]
+        format: String,
+        #[command(flatten)]
+        filters: FindingFilters,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PostureArgs {
+    /// Evaluate every rule now before printing, instead of waiting for the timer.
+    #[arg(long)]
+    pub evaluate: bool,
 }
 
 #[derive(Debug, Args)]

@@ -73,6 +73,20 @@ impl Client {
         self.send(Method::POST, path, &[], body).await
     }
 
+    /// A POST that may take long on the server (a large import): waits up to `timeout`.
+    pub async fn post_slow(
+        &self,
+        path: &str,
+        body: Value,
+        timeout: std::time::Duration,
+    ) -> Result<Value, Failure> {
+        let bytes = self
+            .exchange_with(Method::POST, path, &[], Some(body), Some(timeout))
+            .await?;
+        Ok(serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())))
+    }
+
     pub async fn patch(&self, path: &str, body: Value) -> Result<Value, Failure> {
         self.send(Method::PATCH, path, &[], Some(body)).await
     }
@@ -106,13 +120,24 @@ impl Client {
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())))
     }
 
-    /// Sends one request; a non-success answer becomes a `Failure` with its message.
     async fn exchange(
         &self,
         method: Method,
         path: &str,
         query: &[(String, String)],
         body: Option<Value>,
+    ) -> Result<Vec<u8>, Failure> {
+        self.exchange_with(method, path, query, body, None).await
+    }
+
+    /// Sends one request; a non-success answer becomes a `Failure` with its message.
+    async fn exchange_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<Value>,
+        timeout: Option<std::time::Duration>,
     ) -> Result<Vec<u8>, Failure> {
         let Some(token) = &self.token else {
             return Err(Failure {
@@ -127,6 +152,9 @@ impl Client {
             .query(query);
         if let Some(body) = body {
             request = request.json(&body);
+        }
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
         }
         let response = request.send().await.map_err(|error| {
             Failure::unavailable(format!(

@@ -6,6 +6,7 @@
 
 mod fixtures;
 mod rules;
+mod subjects;
 
 use warden_core::{IdentityKind, Timestamp};
 use warden_import::{

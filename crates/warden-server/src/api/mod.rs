@@ -7,8 +7,10 @@
 mod approvals;
 mod audit;
 mod credentials;
+mod findings;
 mod health;
 mod identities;
+mod imports;
 mod owners;
 mod policies;
 mod upstreams;
@@ -102,6 +104,23 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(audit::verify))
         .routes(routes!(audit::public_key))
         .routes(routes!(audit::export))
+        .routes(routes!(imports::list_imported))
+        .routes(routes!(imports::get_imported))
+        .routes(routes!(imports::reassign_imported))
+        .routes(routes!(findings::list_findings))
+        .routes(routes!(findings::export_findings))
+        .routes(routes!(findings::get_finding))
+        .routes(routes!(findings::suppress_finding))
+        .routes(routes!(findings::unsuppress_finding))
+        .routes(routes!(findings::posture))
+        .routes(routes!(findings::evaluate))
+        // Exports are large: the import endpoint has its own body limit (`[posture]
+        // max_import_bytes`); the inner limit overrides the API's default.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(imports::create_import))
+                .layer(DefaultBodyLimit::max(state.max_import_bytes)),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), require_admin));
     let public = OpenApiRouter::new()
         .routes(routes!(health::healthz))

@@ -145,6 +145,8 @@ pub async fn offboard_owner(
     tracing::info!(owner = %outcome.owner.email, suspended = outcome.suspended.len(), "owner offboarded");
     let now = state.clock.now();
     state.credentials.refresh(&*state.store, now).await?;
+    // Imported identities of an offboarded owner raise `owner-offboarded`.
+    state.posture.request_full();
     Ok(Json(OffboardResult {
         owner: outcome.owner,
         suspended: outcome

@@ -71,6 +71,11 @@ impl Api {
             data_key: Arc::new(warden_crypto::DataKey::from_bytes([5; 32])),
             approvals_changed: Arc::new(tokio::sync::Notify::new()),
             catalog: Arc::default(),
+            posture: Arc::new(warden_server::posture::Posture::new(
+                warden_posture::Thresholds::default(),
+                std::time::Duration::from_secs(3_600),
+            )),
+            max_import_bytes: 1024 * 1024,
         };
         Self {
             router: warden_server::api::router(state.clone()),

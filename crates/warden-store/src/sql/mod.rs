@@ -5,7 +5,9 @@
 mod approvals;
 mod audit;
 mod credentials;
+mod findings;
 mod identities;
+mod inventory;
 mod owners;
 mod query;
 mod rows;
@@ -33,12 +35,20 @@ use crate::credentials::{
     Credential, NewCredential, ResealedData, RevocationSnapshot, StoredSigningKey, TokenRevocation,
 };
 use crate::error::{StoreError, StoreResult};
+use crate::findings::{
+    EvaluationScope, FindingDraft, FindingFilter, PostureSummary, ReconcileOutcome, StoredFinding,
+    Suppression,
+};
+use crate::inventory::{
+    ImportOptions, ImportSummary, ImportedFilter, ImportedRecord, InventoryItem,
+};
 use crate::store::{IdentityChange, Offboarding, Store};
 use crate::upstreams::{SealedRequest, SealedSecret};
 use warden_core::{
     Approval, ApprovalBinding, ApprovalDecision, ApprovalFilter, NewApproval, NewUpstream,
     StoredPolicy, Upstream, UpstreamId, UpstreamPatch,
 };
+use warden_import::ImportBatch;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -583,5 +593,90 @@ impl Store for SqlStore {
         now: Timestamp,
     ) -> StoreResult<Approval> {
         approvals::consume(self, id, binding, now).await
+    }
+
+    async fn apply_import(
+        &self,
+        actor: &Actor,
+        batches: Vec<ImportBatch>,
+        options: ImportOptions,
+        now: Timestamp,
+    ) -> StoreResult<ImportSummary> {
+        inventory::apply(self, actor, batches, options, now).await
+    }
+
+    async fn get_imported(&self, id: &str) -> StoreResult<ImportedRecord> {
+        inventory::get(&self.reader, id).await
+    }
+
+    async fn list_imported(
+        &self,
+        filter: &ImportedFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ImportedRecord>> {
+        inventory::list(&self.reader, filter, page).await
+    }
+
+    async fn reassign_imported(
+        &self,
+        actor: &Actor,
+        id: &str,
+        owner: &OwnerRef,
+        now: Timestamp,
+    ) -> StoreResult<ImportedRecord> {
+        inventory::reassign(self, actor, id, owner, now).await
+    }
+
+    async fn scan_inventory(
+        &self,
+        visit: &mut (dyn FnMut(InventoryItem) + Send),
+    ) -> StoreResult<()> {
+        inventory::scan(&self.reader, visit).await
+    }
+
+    async fn inventory_with_peers(&self, ids: &[String]) -> StoreResult<Vec<InventoryItem>> {
+        inventory::with_peers(&self.reader, ids).await
+    }
+
+    async fn reconcile_findings(
+        &self,
+        actor: &Actor,
+        scope: &EvaluationScope,
+        drafts: Vec<FindingDraft>,
+        now: Timestamp,
+    ) -> StoreResult<ReconcileOutcome> {
+        findings::reconcile(self, actor, scope, drafts, now).await
+    }
+
+    async fn get_finding(&self, id: &str, now: Timestamp) -> StoreResult<StoredFinding> {
+        findings::get(&self.reader, id, now).await
+    }
+
+    async fn list_findings(
+        &self,
+        filter: &FindingFilter,
+        page: &PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<StoredFinding>> {
+        findings::list(&self.reader, filter, page, now).await
+    }
+
+    async fn all_findings(&self, now: Timestamp) -> StoreResult<Vec<StoredFinding>> {
+        findings::all(&self.reader, now).await
+    }
+
+    async fn suppress_finding(
+        &self,
+        actor: &Actor,
+        id: &str,
+        suppression: Option<Suppression>,
+        now: Timestamp,
+    ) -> StoreResult<StoredFinding> {
+        findings::suppress(self, actor, id, suppression, now).await
+    }
+
+    async fn posture_summary(&self, now: Timestamp) -> StoreResult<PostureSummary> {
+        let counts = inventory::counts(&self.reader).await?;
+        findings::summary(&self.reader, now, counts).await
     }
 }

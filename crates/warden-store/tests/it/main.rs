@@ -18,4 +18,5 @@ mod audit;
 mod backends;
 mod conformance;
 mod credentials;
+mod inventory;
 mod upstreams;

@@ -106,16 +106,29 @@ pub async fn run_identity(
             transition(client, format, &identity, "revoke", None).await
         }
         IdentityCommand::Reassign { identity, owner } => {
-            transition(
+            let issued = transition(
                 client,
                 format,
                 &identity,
                 "reassign",
                 Some(json!({ "owner": owner })),
             )
-            .await
+            .await;
+            // An id Warden did not issue may be an imported identity's (an orphan's, say).
+            match issued {
+                Err(failure)
+                    if failure.message.starts_with("unknown_identity") && uuid_like(&identity) =>
+                {
+                    crate::commands::import::reassign(client, format, &identity, &owner).await
+                }
+                other => other,
+            }
         }
     }
+}
+
+fn uuid_like(text: &str) -> bool {
+    text.len() == 36 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 /// `KEY=VALUE` flags as a JSON object, refusing malformed ones before anything is sent.

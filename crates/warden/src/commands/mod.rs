@@ -3,7 +3,9 @@
 mod approvals;
 mod audit;
 mod credential;
+mod findings;
 mod identity;
+mod import;
 mod owner;
 mod policy;
 mod scan;
@@ -75,6 +77,22 @@ async fn run_api(global: Global, command: Command) -> Result<(), Failure> {
         Command::Approvals(command) => {
             let client = Client::new(&global.addr, global.token)?;
             approvals::run(&client, format, command).await
+        }
+        Command::Import(args) => {
+            let client = Client::new(&global.addr, global.token)?;
+            import::run(&client, format, args).await
+        }
+        Command::Inventory(command) => {
+            let client = Client::new(&global.addr, global.token)?;
+            import::inventory(&client, format, command).await
+        }
+        Command::Findings(command) => {
+            let client = Client::new(&global.addr, global.token)?;
+            findings::run(&client, format, command).await
+        }
+        Command::Posture(args) => {
+            let client = Client::new(&global.addr, global.token)?;
+            findings::posture(&client, format, args).await
         }
         // Sent here only if `run` stops handling it first; scanning needs no API.
         Command::Scan(args) => scan::run(args, global.output).map(|_| ()),

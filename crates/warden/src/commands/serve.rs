@@ -18,6 +18,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         credentials: None,
         gateway: None,
         api: None,
+        posture: None,
         audit_checkpoint_millis: args.audit_checkpoint_millis,
         audit_checkpoint_events: args.audit_checkpoint_events,
     };

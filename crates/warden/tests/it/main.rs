@@ -22,6 +22,7 @@ mod held;
 mod lifecycle;
 mod mcp;
 mod policy;
+mod posture;
 mod scan;
 mod serve;
 mod upstream;
