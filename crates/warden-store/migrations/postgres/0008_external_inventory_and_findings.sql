@@ -77,7 +77,12 @@ CREATE TABLE findings (
     suppressed_by      TEXT
 );
 
-CREATE INDEX findings_by_status ON findings (status, severity_rank, id);
+-- Listings filter on one column and page by id: each index leads with the filter and ends
+-- with the id, so a page is read in order without sorting every match.
+CREATE INDEX findings_by_status ON findings (status, id);
+CREATE INDEX findings_by_severity ON findings (severity_rank, id);
+CREATE INDEX findings_by_rule ON findings (rule, id);
+CREATE INDEX findings_by_owasp ON findings (owasp, id);
 CREATE INDEX findings_by_subject ON findings (subject_id);
-CREATE INDEX findings_by_rule ON findings (rule, status);
-CREATE INDEX findings_by_owasp ON findings (owasp, status);
+CREATE INDEX findings_by_identity_name ON findings (identity_name);
+CREATE INDEX findings_by_credential ON findings (credential);
