@@ -232,6 +232,17 @@ async fn main() {
     )
     .await;
     let steady = steady.unwrap();
+    // For profiling: more unchanged evaluations, so they dominate a `perf record` of the run.
+    let repeats: usize = std::env::var("POSTURE_BENCH_REPEAT_STEADY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for _ in 0..repeats {
+        posture
+            .evaluate_all(&store, NOW.plus_secs(60))
+            .await
+            .unwrap();
+    }
     println!(
         "    unchanged {}, opened {}, resolved {}",
         steady.unchanged, steady.opened, steady.resolved

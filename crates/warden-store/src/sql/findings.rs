@@ -16,9 +16,10 @@ use uuid::Uuid;
 use warden_audit::{Actor, EventKind, NewEvent};
 use warden_core::{DomainError, Page, PageRequest, Timestamp};
 
+use super::Dialect;
 use super::SqlStore;
 use super::owners::next_cursor;
-use super::query::{Value, Where};
+use super::query::{Value, Where, placeholders};
 use crate::error::{StoreError, StoreResult};
 use crate::findings::{
     EvaluationScope, FindingDraft, FindingFilter, FindingIdentity, FindingStatus, OwaspCounts,
@@ -54,7 +55,7 @@ pub(super) async fn reconcile(
     now: Timestamp,
 ) -> StoreResult<ReconcileOutcome> {
     let mut tx = store.begin_write().await?;
-    let mut stored = stored_in_scope(&mut tx, scope).await?;
+    let mut stored = stored_in_scope(&mut tx, store.dialect, scope).await?;
     let mut outcome = ReconcileOutcome::default();
     let mut events = Vec::new();
     let mut inserts = Vec::new();
@@ -112,7 +113,7 @@ pub(super) async fn reconcile(
                 .await?;
         }
     }
-    insert_findings(&mut tx, &inserts, now).await?;
+    insert_findings(&mut tx, store.dialect, &inserts, now).await?;
     drop(inserts);
     let mut resolved = Vec::new();
     for (_, existing) in stored.into_iter().filter(|(_, s)| s.open) {
@@ -130,12 +131,15 @@ pub(super) async fn reconcile(
         }
     }
     for chunk in resolved.chunks(500) {
-        let placeholders: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 2)).collect();
         let sql = format!(
-            "UPDATE findings SET status = 'resolved', resolved_at = $1, last_seen = $1 WHERE id IN ({})",
-            placeholders.join(", ")
+            "UPDATE findings SET status = 'resolved', resolved_at = {at}, last_seen = {seen} WHERE id IN ({})",
+            placeholders(store.dialect, 3, chunk.len()),
+            at = placeholders(store.dialect, 1, 1),
+            seen = placeholders(store.dialect, 2, 1),
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now.as_millis());
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(now.as_millis())
+            .bind(now.as_millis());
         for id in chunk {
             query = query.bind(id.clone());
         }
@@ -169,6 +173,7 @@ fn finding_event(kind: EventKind, actor: &Actor, id: &str, draft: &FindingDraft)
 
 async fn stored_in_scope(
     tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
     scope: &EvaluationScope,
 ) -> StoreResult<HashMap<String, Stored>> {
     let mut stored = HashMap::new();
@@ -204,8 +209,10 @@ async fn stored_in_scope(
         }
     }
     for chunk in scope.subjects.chunks(400) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-        let sql = format!("{select} WHERE subject_id IN ({})", placeholders.join(", "));
+        let sql = format!(
+            "{select} WHERE subject_id IN ({})",
+            placeholders(dialect, 1, chunk.len())
+        );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for subject in chunk {
             query = query.bind(subject.clone());
@@ -216,17 +223,11 @@ async fn stored_in_scope(
     }
     if !scope.rules_on_credentials.is_empty() {
         for chunk in scope.credentials.chunks(400) {
-            let rules: Vec<String> = (1..=scope.rules_on_credentials.len())
-                .map(|n| format!("${n}"))
-                .collect();
-            let offset = scope.rules_on_credentials.len();
-            let credentials: Vec<String> = (1..=chunk.len())
-                .map(|n| format!("${}", n + offset))
-                .collect();
+            let rules = scope.rules_on_credentials.len();
             let sql = format!(
                 "{select} WHERE rule IN ({}) AND credential IN ({})",
-                rules.join(", "),
-                credentials.join(", ")
+                placeholders(dialect, 1, rules),
+                placeholders(dialect, rules + 1, chunk.len())
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for rule in &scope.rules_on_credentials {
@@ -245,16 +246,13 @@ async fn stored_in_scope(
 
 async fn insert_findings(
     tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
     inserts: &[(String, String, FindingDraft)],
     now: Timestamp,
 ) -> StoreResult<()> {
     for chunk in inserts.chunks(FINDING_ROWS_PER_INSERT) {
         let rows: Vec<String> = (0..chunk.len())
-            .map(|n| {
-                let b = n * 15;
-                let values: Vec<String> = (1..=15).map(|k| format!("${}", b + k)).collect();
-                format!("({}, 'open')", values.join(", "))
-            })
+            .map(|n| format!("({}, 'open')", placeholders(dialect, n * 15 + 1, 15)))
             .collect();
         let sql = format!(
             "INSERT INTO findings (id, finding_key, rule, owasp, severity, severity_rank, subject_id, \

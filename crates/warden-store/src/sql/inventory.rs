@@ -11,9 +11,10 @@ use warden_audit::{Actor, EventKind, NewEvent};
 use warden_core::{DomainError, Environment, OwnerRef, OwnerStatus, Page, PageRequest, Timestamp};
 use warden_import::{ImportBatch, ImportedIdentity};
 
+use super::Dialect;
 use super::SqlStore;
 use super::owners::{self, next_cursor};
-use super::query::{Value, Where};
+use super::query::{Value, Where, placeholders};
 use crate::error::{StoreError, StoreResult};
 use crate::inventory::{
     ImportOptions, ImportSummary, ImportedFilter, ImportedRecord, InventoryItem, PresenceStatus,
@@ -145,7 +146,7 @@ pub(super) async fn apply(
                         now,
                     )
                     .await?;
-                    insert_credentials(&mut tx, &id, &identity).await?;
+                    insert_credentials(&mut tx, store.dialect, &id, &identity).await?;
                     counts.created += 1;
                     summary.changed.push(id);
                 }
@@ -174,14 +175,14 @@ pub(super) async fn apply(
                             .bind(before.id.clone())
                             .execute(&mut *tx)
                             .await?;
-                        insert_credentials(&mut tx, &before.id, &identity).await?;
+                        insert_credentials(&mut tx, store.dialect, &before.id, &identity).await?;
                         counts.updated += 1;
                         summary.changed.push(before.id);
                     }
                 }
             }
         }
-        touch(&mut tx, &untouched, now).await?;
+        touch(&mut tx, store.dialect, &untouched, now).await?;
         if full_export {
             for (_, before) in existing.into_iter().filter(|(_, e)| e.status == "present") {
                 sqlx::query(
@@ -362,14 +363,15 @@ async fn update_identity(
 /// Records that the identities were seen again, unchanged.
 async fn touch(
     tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
     ids: &[String],
     now: Timestamp,
 ) -> StoreResult<()> {
     for chunk in ids.chunks(500) {
-        let placeholders: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 2)).collect();
         let sql = format!(
-            "UPDATE imported_identities SET last_seen = $1 WHERE id IN ({})",
-            placeholders.join(", ")
+            "UPDATE imported_identities SET last_seen = {} WHERE id IN ({})",
+            placeholders(dialect, 1, 1),
+            placeholders(dialect, 2, chunk.len())
         );
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now.as_millis());
         for id in chunk {
@@ -382,6 +384,7 @@ async fn touch(
 
 async fn insert_credentials(
     tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
     identity_id: &str,
     identity: &ImportedIdentity,
 ) -> StoreResult<()> {
@@ -394,20 +397,7 @@ async fn insert_credentials(
         .collect();
     for chunk in credentials.chunks(CREDENTIAL_ROWS_PER_INSERT) {
         let rows: Vec<String> = (0..chunk.len())
-            .map(|n| {
-                let b = n * 8;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                )
-            })
+            .map(|n| format!("({})", placeholders(dialect, n * 8 + 1, 8)))
             .collect();
         let sql = format!(
             "INSERT INTO imported_credentials (identity_id, credential_id, kind, active, created_at, \
@@ -609,11 +599,14 @@ pub(super) async fn scan(
 
 /// The given identities and every identity sharing a credential id or fingerprint with one
 /// of them: what a re-evaluation of those identities must read.
-pub(super) async fn with_peers(pool: &AnyPool, ids: &[String]) -> StoreResult<Vec<InventoryItem>> {
+pub(super) async fn with_peers(
+    pool: &AnyPool,
+    dialect: Dialect,
+    ids: &[String],
+) -> StoreResult<Vec<InventoryItem>> {
     let mut wanted: HashSet<String> = ids.iter().cloned().collect();
     for chunk in ids.chunks(400) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-        let list = placeholders.join(", ");
+        let list = placeholders(dialect, 1, chunk.len());
         let sql = format!(
             "SELECT DISTINCT p.identity_id FROM imported_credentials c \
              JOIN imported_credentials p ON p.credential_id = c.credential_id \
@@ -631,8 +624,10 @@ pub(super) async fn with_peers(pool: &AnyPool, ids: &[String]) -> StoreResult<Ve
     let wanted: Vec<String> = wanted.into_iter().collect();
     let mut items = Vec::with_capacity(wanted.len());
     for chunk in wanted.chunks(400) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-        let sql = format!("{ITEM_SELECT} WHERE i.id IN ({})", placeholders.join(", "));
+        let sql = format!(
+            "{ITEM_SELECT} WHERE i.id IN ({})",
+            placeholders(dialect, 1, chunk.len())
+        );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for id in chunk {
             query = query.bind(id.clone());

@@ -635,7 +635,7 @@ impl Store for SqlStore {
     }
 
     async fn inventory_with_peers(&self, ids: &[String]) -> StoreResult<Vec<InventoryItem>> {
-        inventory::with_peers(&self.reader, ids).await
+        inventory::with_peers(&self.reader, self.dialect, ids).await
     }
 
     async fn reconcile_findings(

@@ -58,6 +58,30 @@ impl Where {
     }
 }
 
+/// `count` placeholders for parameters `first..first + count`, comma-separated, for the long
+/// statements (multi-row inserts, `IN` lists) whose size depends on the data.
+///
+/// SQLite gets anonymous `?`: sqlx binds a numbered placeholder by a linear search of the
+/// statement's parameter names, which makes binding quadratic in the parameter count. A
+/// statement built with this must use anonymous placeholders throughout on SQLite, bound in
+/// order; PostgreSQL needs `$N`.
+pub(crate) fn placeholders(dialect: super::Dialect, first: usize, count: usize) -> String {
+    let mut text = String::with_capacity(count * 6);
+    for n in 0..count {
+        if n > 0 {
+            text.push_str(", ");
+        }
+        match dialect {
+            super::Dialect::Sqlite => text.push('?'),
+            super::Dialect::Postgres => {
+                text.push('$');
+                text.push_str(&(first + n).to_string());
+            }
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +93,12 @@ mod tests {
         filter.and("(b = ? OR c > ?)", [Value::Text("x".into()), Value::Int(2)]);
         assert_eq!(filter.sql(), " WHERE a = $1 AND (b = $2 OR c > $3)");
         assert_eq!(filter.values.len(), 3);
+    }
+
+    #[test]
+    fn long_statements_use_anonymous_placeholders_on_sqlite_only() {
+        use super::super::Dialect;
+        assert_eq!(placeholders(Dialect::Sqlite, 3, 3), "?, ?, ?");
+        assert_eq!(placeholders(Dialect::Postgres, 3, 3), "$3, $4, $5");
     }
 }
