@@ -319,24 +319,37 @@ async fn main() {
         .unwrap()
         .items;
     let shared_holder = changed[1].id.clone();
-    let (_, _) = time(
-        "re-evaluate one changed identity (goal 10 ms)",
-        posture.evaluate_identities(
-            &store,
-            std::slice::from_ref(&changed[0].id),
-            NOW.plus_secs(120),
+    // Each five times: the first of a series can pay for a checkpoint of the write-ahead log
+    // the previous phase left behind, so the median is the figure and the maximum is shown.
+    for (label, id) in [
+        (
+            "re-evaluate one changed identity (goal 10 ms)",
+            changed[0].id.clone(),
         ),
-    )
-    .await;
-    let (_, _) = time(
-        "re-evaluate one identity that shares a key",
-        posture.evaluate_identities(
-            &store,
-            std::slice::from_ref(&shared_holder),
-            NOW.plus_secs(120),
+        (
+            "re-evaluate one identity that shares a key",
+            shared_holder.clone(),
         ),
-    )
-    .await;
+    ] {
+        let mut runs = Vec::new();
+        for round in 0..5 {
+            let started = Instant::now();
+            posture
+                .evaluate_identities(
+                    &store,
+                    std::slice::from_ref(&id),
+                    NOW.plus_secs(120 + round),
+                )
+                .await
+                .unwrap();
+            runs.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        runs.sort_by(f64::total_cmp);
+        println!(
+            "{label:<58} {:>10.1} ms   (median of 5; max {:.1} ms)",
+            runs[2], runs[4]
+        );
+    }
 
     // Pages: the first page and the next, filtered as people filter them.
     let page = PageRequest::new(Some(50), None).unwrap();
