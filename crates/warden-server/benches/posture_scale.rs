@@ -64,7 +64,7 @@ fn inventory_csv(source: usize, count: usize) -> String {
     out.push_str("kind,name,external_id,owner,environment,created_at,credential_id,credential_created_at,last_used_at,expires_at,active,entitlements\n");
     for n in 0..count {
         let global = source * PER_SOURCE + n;
-        let owner = if global % 10 == 0 {
+        let owner = if global.is_multiple_of(10) {
             ""
         } else {
             "owner@example.com"
