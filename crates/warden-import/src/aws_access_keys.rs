@@ -205,7 +205,7 @@ pub fn join(
 }
 
 fn is_unjoined_slot(credential: &ImportedCredential) -> bool {
-    credential.kind == CredentialKind::AccessKey && credential.id.starts_with("access_key_")
+    credential.kind == CredentialKind::AccessKey && credential.is_report_slot()
 }
 
 fn fill_slot(slot: &mut ImportedCredential, key: &AccessKey) {

@@ -129,6 +129,16 @@ pub struct ImportedCredential {
 }
 
 impl ImportedCredential {
+    /// A credential report's slot (`access_key_1`, `cert_2`) whose key id the report does not
+    /// give: a position on one user, not an id another holder could share.
+    pub fn is_report_slot(&self) -> bool {
+        match self.kind {
+            CredentialKind::AccessKey => self.id.starts_with("access_key_"),
+            CredentialKind::Certificate => self.id.starts_with("cert_"),
+            _ => false,
+        }
+    }
+
     /// A credential with only its kind, id and state known; the importers fill in the rest.
     pub fn new(kind: CredentialKind, id: impl Into<String>, active: bool) -> Self {
         Self {

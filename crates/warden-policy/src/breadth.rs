@@ -14,7 +14,7 @@ use cedar_policy::{
     ActionConstraint, Effect, EntityUid, PolicySet, PrincipalConstraint, ResourceConstraint,
 };
 
-use crate::policy_set::PolicyDocument;
+use crate::policy_set::{PolicyDocument, statements_in_source_order};
 use crate::principal::PrincipalKind;
 
 /// One permit that allows every action.
@@ -40,17 +40,7 @@ pub fn every_action_permits(documents: &[PolicyDocument]) -> Vec<EveryActionPerm
         let Ok(parsed) = PolicySet::from_str(&doc.text) else {
             continue;
         };
-        let mut statements: Vec<(usize, _)> = parsed
-            .policies()
-            .map(|p| {
-                let at = p
-                    .to_cedar()
-                    .and_then(|t| doc.text.find(t.as_str()))
-                    .unwrap_or(usize::MAX);
-                (at, p)
-            })
-            .collect();
-        statements.sort_by_key(|(at, _)| *at);
+        let statements = statements_in_source_order(&parsed, &doc.text);
         let many = statements.len() > 1;
         for (n, (_, policy)) in statements.into_iter().enumerate() {
             if policy.effect() != Effect::Permit

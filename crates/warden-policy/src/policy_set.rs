@@ -111,6 +111,27 @@ fn join_problems(problems: &[PolicyProblem]) -> String {
         .join("\n")
 }
 
+/// A document's statements in source order, each with its byte offset in the text. Cedar
+/// keeps each statement's own text, a slice of the document, so its position orders the
+/// statements (their ids are `ID#N` in this order) and gives their lines.
+pub(crate) fn statements_in_source_order<'a>(
+    parsed: &'a PolicySet,
+    text: &str,
+) -> Vec<(usize, &'a Policy)> {
+    let mut statements: Vec<(usize, &Policy)> = parsed
+        .policies()
+        .map(|p| {
+            let at = p
+                .to_cedar()
+                .and_then(|t| text.find(t.as_str()))
+                .unwrap_or(usize::MAX);
+            (at, p)
+        })
+        .collect();
+    statements.sort_by_key(|(at, _)| *at);
+    statements
+}
+
 /// Whether `id` is a usable policy document id.
 pub fn is_policy_id(id: &str) -> bool {
     let mut chars = id.chars();
@@ -414,19 +435,7 @@ impl PolicyEngine {
                 });
                 continue;
             }
-            // Source order: Cedar keeps each statement's own text, which is a slice of the
-            // document, so its position orders the statements and gives their lines.
-            let mut statements: Vec<(usize, &Policy)> = parsed
-                .policies()
-                .map(|p| {
-                    let at = p
-                        .to_cedar()
-                        .and_then(|t| doc.text.find(t.as_str()))
-                        .unwrap_or(usize::MAX);
-                    (at, p)
-                })
-                .collect();
-            statements.sort_by_key(|(at, _)| *at);
+            let statements = statements_in_source_order(&parsed, &doc.text);
             if statements.is_empty() {
                 problems.push(PolicyProblem {
                     policy: doc.id.clone(),

@@ -19,18 +19,3 @@ pub use finding::{Finding, OwaspNhi, Severity};
 pub use records::{BroadPermit, RecordFinding, UpstreamFacts, evaluate_records};
 pub use rules::{RULES, Rule, Thresholds, evaluate};
 pub use subject::{OwnerState, Subject, evaluate_subject, evaluate_subjects};
-
-/// Every rule id this crate can raise, in a stable order: the per-identity rules, the reuse
-/// rules, the subject rules and the record rules.
-pub fn all_rule_ids() -> Vec<&'static str> {
-    let mut ids: Vec<&'static str> = RULES.iter().map(|rule| rule.id).collect();
-    ids.extend([
-        rules::SHARED_CREDENTIAL.id,
-        rules::SHARED_ACROSS_ENVIRONMENTS.id,
-        subject::OWNER_OFFBOARDED.id,
-        subject::GONE_BUT_ACTIVE.id,
-        records::UPSTREAM_BASIC_AUTH.id,
-        records::POLICY_EVERY_ACTION.id,
-    ]);
-    ids
-}

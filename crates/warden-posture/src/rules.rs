@@ -544,14 +544,6 @@ fn console_password(
     }
 }
 
-/// Report slots (`access_key_1`) are positions, not credentials, and are never compared.
-fn is_slot_placeholder(credential: &ImportedCredential) -> bool {
-    matches!(
-        credential.kind,
-        CredentialKind::AccessKey | CredentialKind::Certificate
-    ) && (credential.id.starts_with("access_key_") || credential.id.starts_with("cert_"))
-}
-
 /// The reuse rules over a set of identities: each finding with the index of its holder.
 ///
 /// Several holders of one credential id or fingerprint raise `credential-shared` on each of
@@ -559,11 +551,7 @@ fn is_slot_placeholder(credential: &ImportedCredential) -> bool {
 pub fn shared_credentials(identities: &[&ImportedIdentity]) -> Vec<(usize, Finding)> {
     let mut holders: BTreeMap<(&'static str, &str), Vec<usize>> = BTreeMap::new();
     for (index, identity) in identities.iter().enumerate() {
-        for credential in identity
-            .credentials
-            .iter()
-            .filter(|c| !is_slot_placeholder(c))
-        {
+        for credential in identity.credentials.iter().filter(|c| !c.is_report_slot()) {
             holders
                 .entry(("id", credential.id.as_str()))
                 .or_default()

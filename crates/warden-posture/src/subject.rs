@@ -36,9 +36,6 @@ pub struct Subject<'a> {
     pub gone_at: Option<Timestamp>,
 }
 
-/// The owner rule that replaces the hint-based one for subjects.
-pub static OWNER_MISSING: &str = "owner-missing";
-
 pub static OWNER_OFFBOARDED: Rule = Rule {
     id: "owner-offboarded",
     owasp: OwaspNhi::ImproperOffboarding,
@@ -47,6 +44,7 @@ pub static OWNER_OFFBOARDED: Rule = Rule {
     check: |_, _, _, _| {},
 };
 
+/// Replaces the hint-based `owner-missing` of [`RULES`] for subjects (same id).
 pub static SUBJECT_OWNER_MISSING: Rule = Rule {
     id: "owner-missing",
     owasp: OwaspNhi::ImproperOffboarding,
@@ -92,7 +90,10 @@ pub fn evaluate_subject(
     let context = Context { now, thresholds };
     let identity = subject.identity;
     let mut findings = Vec::new();
-    for rule in RULES.iter().filter(|rule| rule.id != OWNER_MISSING) {
+    for rule in RULES
+        .iter()
+        .filter(|rule| rule.id != SUBJECT_OWNER_MISSING.id)
+    {
         (rule.check)(rule, &context, identity, &mut findings);
     }
     match subject.owner {

@@ -99,7 +99,7 @@ pub(super) async fn apply(
             orphaned: 0,
         };
         let mut existing = existing_for_source(&mut tx, &source).await?;
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen: HashSet<(String, String)> = HashSet::new();
         let mut untouched = Vec::new();
         for mut identity in batch.identities {
             if identity.environment_hint.is_none() {
@@ -111,6 +111,9 @@ pub(super) async fn apply(
                 identity.kind.as_str().to_string(),
                 identity.external_id.clone(),
             );
+            if !seen.insert(key.clone()) {
+                return Err(duplicate(&identity));
+            }
             let before = existing.remove(&key);
             let matched = identity
                 .owner_hint
@@ -131,9 +134,6 @@ pub(super) async fn apply(
             match before {
                 None => {
                     let id = Uuid::now_v7().to_string();
-                    if !seen.insert(key.1.clone() + "\u{1f}" + &key.0) {
-                        return Err(duplicate(&identity));
-                    }
                     insert_identity(
                         &mut tx,
                         &id,
@@ -151,7 +151,6 @@ pub(super) async fn apply(
                     summary.changed.push(id);
                 }
                 Some(before) => {
-                    seen.insert(key.1.clone() + "\u{1f}" + &key.0);
                     let same = before.record == record
                         && before.owner_id == owner_id
                         && before.status == "present"
@@ -388,12 +387,13 @@ async fn insert_credentials(
     identity_id: &str,
     identity: &ImportedIdentity,
 ) -> StoreResult<()> {
-    // A source may list one credential twice (a key in two report slots); keep the first.
+    // A source may list one credential twice; keep the first. Report slots without a key id
+    // are positions on one user, not ids others could share, so they are not searchable.
     let mut seen = HashSet::new();
     let credentials: Vec<_> = identity
         .credentials
         .iter()
-        .filter(|c| seen.insert(c.id.as_str()))
+        .filter(|c| !c.is_report_slot() && seen.insert(c.id.as_str()))
         .collect();
     for chunk in credentials.chunks(CREDENTIAL_ROWS_PER_INSERT) {
         let rows: Vec<String> = (0..chunk.len())

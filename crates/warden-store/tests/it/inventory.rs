@@ -225,6 +225,23 @@ async fn owners_are_matched_kept_when_assigned_and_a_dry_run_changes_nothing() {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(kept.owner.as_deref(), Some("ops@example.com"), "{backend}");
 
+        // One identity listed twice in one import is refused by name, stored or not.
+        let mut twice = batch(&[DEPLOYER]);
+        twice.identities.push(twice.identities[0].clone());
+        let repeated = store
+            .apply_import(&admin(), vec![twice], full(), T0.plus_secs(2))
+            .await;
+        assert!(
+            matches!(
+                repeated,
+                Err(StoreError::Domain(DomainError::InvalidField {
+                    field: "external_id",
+                    ..
+                }))
+            ),
+            "{backend}: {repeated:?}"
+        );
+
         // A default owner that does not exist refuses the whole import.
         let refused = store
             .apply_import(
