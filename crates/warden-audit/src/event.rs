@@ -97,6 +97,7 @@ event_kinds! {
     KillApplied => "kill.applied",
     KillRestored => "kill.restored",
     LeakReported => "leak.reported",
+    LeakResponded => "leak.responded",
     ImportApplied => "import.applied",
     FindingOpened => "finding.opened",
     FindingResolved => "finding.resolved",

@@ -80,7 +80,8 @@ impl OcsfClass {
             | K::CredentialIssued
             | K::CredentialRotated
             | K::CredentialRevoked
-            | K::LeakReported => OcsfClass::AccountChange,
+            | K::LeakReported
+            | K::LeakResponded => OcsfClass::AccountChange,
             K::UpstreamCreated
             | K::UpstreamUpdated
             | K::UpstreamDeleted
@@ -135,6 +136,7 @@ fn activity(event: &AuditEvent) -> (u32, String) {
         K::CredentialIssued => other("Credential Issued"),
         K::CredentialRevoked => other("Credential Revoked"),
         K::LeakReported => other("Leak Reported"),
+        K::LeakResponded => other("Leak Responded"),
         K::UpstreamCreated | K::PolicyCreated => fixed(1, "Create"),
         K::UpstreamUpdated | K::PolicyUpdated | K::KeyRotated => fixed(3, "Update"),
         K::KillApplied => other("Kill Applied"),
@@ -172,7 +174,7 @@ fn status(event: &AuditEvent) -> (u32, &'static str) {
 fn severity(event: &AuditEvent) -> (u32, &'static str) {
     use EventKind as K;
     match event.kind {
-        K::KillApplied | K::LeakReported => (4, "High"),
+        K::KillApplied | K::LeakReported | K::LeakResponded => (4, "High"),
         K::TokenRefused | K::AdminLoginRefused | K::IdentityRevoked | K::CredentialRevoked => {
             (3, "Medium")
         }

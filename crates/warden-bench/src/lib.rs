@@ -67,6 +67,9 @@ pub struct KillReport {
     /// Milliseconds from the kill call starting to the sending of the first request that
     /// was refused as revoked: when the kill took effect at the gateway.
     pub first_revoked_sent_after_start_ms: Option<f64>,
+    /// Milliseconds from the kill call starting to the arrival of the first refusal as
+    /// revoked: for a leak report, the leak-to-refusal time.
+    pub first_revoked_received_after_start_ms: Option<f64>,
     /// Requests sent after the kill call returned.
     pub sent_after_return: usize,
     /// How those requests ended, by label (`401 revoked` is the only right answer).
@@ -104,11 +107,13 @@ pub fn analyse(records: &[Record], kill_started: Duration, kill_returned: Durati
         allowed_sent_during_call: 0,
         last_allowed_after_return_ms: None,
         first_revoked_sent_after_start_ms: None,
+        first_revoked_received_after_start_ms: None,
         sent_after_return: 0,
         after_return_outcomes: BTreeMap::new(),
     };
     let mut last_allowed: Option<Duration> = None;
     let mut first_revoked: Option<Duration> = None;
+    let mut first_refusal: Option<Duration> = None;
     for record in records {
         if record.outcome == Outcome::Allowed {
             last_allowed = Some(last_allowed.map_or(record.received, |l| l.max(record.received)));
@@ -126,6 +131,8 @@ pub fn analyse(records: &[Record], kill_started: Duration, kill_returned: Durati
         }
         if record.outcome.is_revoked() {
             first_revoked = Some(first_revoked.map_or(record.sent, |f| f.min(record.sent)));
+            first_refusal =
+                Some(first_refusal.map_or(record.received, |f| f.min(record.received)));
         }
         if record.sent > kill_returned {
             report.sent_after_return += 1;
@@ -137,6 +144,8 @@ pub fn analyse(records: &[Record], kill_started: Duration, kill_returned: Durati
     }
     report.last_allowed_after_return_ms = last_allowed.map(|at| signed_ms(at, kill_returned));
     report.first_revoked_sent_after_start_ms = first_revoked.map(|at| signed_ms(at, kill_started));
+    report.first_revoked_received_after_start_ms =
+        first_refusal.map(|at| signed_ms(at, kill_started));
     report
 }
 

@@ -76,6 +76,9 @@ pub enum DomainError {
     #[error("unknown finding `{0}`; list findings with `warden findings list`")]
     UnknownFinding(String),
 
+    #[error("unknown leak report `{0}`; list them with `warden leaks list`")]
+    UnknownLeak(String),
+
     #[error("unknown approval `{0}`; list approvals with `warden approvals list`")]
     UnknownApproval(String),
 
@@ -151,6 +154,7 @@ impl DomainError {
             Self::DuplicatePolicy(_) => "duplicate_policy",
             Self::InvalidPolicy(_) => "invalid_policy",
             Self::UnknownFinding(_) => "unknown_finding",
+            Self::UnknownLeak(_) => "unknown_leak",
             Self::UnknownApproval(_) => "unknown_approval",
             Self::ApprovalDecided { .. } => "approval_decided",
             Self::ApprovalExpired(_) => "approval_expired",

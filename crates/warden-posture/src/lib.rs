@@ -6,16 +6,19 @@
 //! severity, the evidence that made it fire and the remedy. Thresholds are a config struct, and
 //! "now" is passed in, so every rule is tested at the edge of its threshold. [`rules`] reads
 //! an export alone; [`subject`] adds what Warden knows (the matched owner, whether the source
-//! still lists it); [`records`] looks at Warden's upstreams and permits.
+//! still lists it); [`records`] looks at Warden's upstreams and permits; [`leaks`] judges
+//! reported leaks.
 //!
 //! Architecture invariant: no I/O and no clock reads.
 
 pub mod finding;
+pub mod leaks;
 pub mod records;
 pub mod rules;
 pub mod subject;
 
 pub use finding::{Finding, OwaspNhi, Severity};
+pub use leaks::{LeakFacts, LeakFinding, LeakedCredential, SECRET_LEAKED, evaluate_leak};
 pub use records::{BroadPermit, RecordFinding, UpstreamFacts, evaluate_records};
 pub use rules::{RULES, Rule, Thresholds, evaluate};
 pub use subject::{OwnerState, Subject, evaluate_subject, evaluate_subjects};

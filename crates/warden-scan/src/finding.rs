@@ -57,6 +57,16 @@ impl Fingerprint {
         Self(text)
     }
 
+    /// A fingerprint as printed (`sha256:` and 64 lowercase hex digits), or `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let digits = text.strip_prefix("sha256:")?;
+        let valid = digits.len() == 64
+            && digits
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        valid.then(|| Self(text.to_string()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -147,6 +157,15 @@ mod tests {
             .map(|byte| format!("{byte:02x}"))
             .collect();
         assert_eq!(fingerprint.as_str(), format!("sha256:{expected}"));
+    }
+
+    #[test]
+    fn a_printed_fingerprint_parses_back_and_nothing_else_does() {
+        let printed = Fingerprint::of(b"secret");
+        assert_eq!(Fingerprint::parse(printed.as_str()), Some(printed.clone()));
+        assert_eq!(Fingerprint::parse(&printed.as_str().to_uppercase()), None);
+        assert_eq!(Fingerprint::parse(&printed.as_str()[..70]), None);
+        assert_eq!(Fingerprint::parse("md5:00"), None);
     }
 
     #[test]

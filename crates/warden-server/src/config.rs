@@ -38,6 +38,19 @@ pub struct ConfigLayer {
     /// Posture: the rules' thresholds, how often to re-evaluate, how large an import may be.
     #[serde(default)]
     pub posture: Option<PostureConfig>,
+    /// Leaks: what Warden does when a reported secret is one it knows.
+    #[serde(default)]
+    pub leaks: Option<LeaksConfig>,
+}
+
+/// `[leaks]` in the settings file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaksConfig {
+    /// Switch off every leaked secret Warden knows as soon as it is reported, as if each
+    /// report asked for it: a Warden credential is revoked with every token derived from
+    /// it, an imported identity is suspended [default: false].
+    pub auto_revoke: Option<bool>,
 }
 
 /// `[posture]` in the settings file. Every field is optional.
@@ -246,6 +259,7 @@ impl ConfigLayer {
             gateway: self.gateway.or(lower.gateway),
             api: self.api.or(lower.api),
             posture: self.posture.or(lower.posture),
+            leaks: self.leaks.or(lower.leaks),
             audit_checkpoint_millis: self
                 .audit_checkpoint_millis
                 .or(lower.audit_checkpoint_millis),
@@ -278,6 +292,7 @@ pub struct Settings {
     pub gateway: GatewayConfig,
     pub api: ApiConfig,
     pub posture: PostureConfig,
+    pub leaks: LeaksConfig,
     pub audit_checkpoints: warden_audit::CheckpointPolicy,
 }
 
@@ -299,6 +314,7 @@ impl Settings {
             gateway: layer.gateway.unwrap_or_default(),
             api: layer.api.unwrap_or_default(),
             posture: layer.posture.unwrap_or_default(),
+            leaks: layer.leaks.unwrap_or_default(),
             audit_checkpoints: warden_audit::CheckpointPolicy {
                 every_events: layer
                     .audit_checkpoint_events

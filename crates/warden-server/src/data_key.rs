@@ -92,6 +92,8 @@ pub async fn rotate(
             SealedSecret {
                 bytes,
                 version: sealed.version,
+                // Keyed by the pepper, not the data key: the stored one stays true.
+                leak_fingerprint: None,
             },
         ));
     }

@@ -94,7 +94,9 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | DomainError::DuplicatePolicy(_) => StatusCode::CONFLICT,
         DomainError::UnknownUpstream(_) | DomainError::UnknownPolicy(_) => StatusCode::NOT_FOUND,
         DomainError::InvalidPolicy(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        DomainError::UnknownApproval(_) | DomainError::UnknownFinding(_) => StatusCode::NOT_FOUND,
+        DomainError::UnknownApproval(_)
+        | DomainError::UnknownFinding(_)
+        | DomainError::UnknownLeak(_) => StatusCode::NOT_FOUND,
         DomainError::ApprovalDecided { .. }
         | DomainError::ApprovalPending(_)
         | DomainError::ApprovalUsed(_) => StatusCode::CONFLICT,

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod plane;
 pub mod policy_engine;
+pub mod leaks;
 pub mod posture;
 pub mod ratelimit;
 pub mod revocation;
@@ -124,8 +125,13 @@ impl Server {
                 settings.posture.evaluate_interval(),
             )),
             max_import_bytes: settings.posture.max_import_bytes(),
+            leaks_auto_revoke: settings.leaks.auto_revoke.unwrap_or(false),
         };
         state.catalog.reload(&*state.store).await;
+        let filled = leaks::backfill_upstream_fingerprints(&state).await?;
+        if filled > 0 {
+            tracing::info!(upstreams = filled, "recorded the leak fingerprints of upstream secrets");
+        }
         // Created here so the gateway can end its open streams when the server stops
         // (graceful shutdown waits for responses in flight, and a stream may never end).
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -34,4 +34,6 @@ pub struct AppState {
     pub posture: Arc<Posture>,
     /// The largest import request accepted.
     pub max_import_bytes: usize,
+    /// `[leaks] auto_revoke`: every known leaked secret is switched off when reported.
+    pub leaks_auto_revoke: bool,
 }

@@ -37,9 +37,15 @@ pub fn finding_key(rule: &str, subject: &str, credential: Option<&str>) -> Strin
     format!("{rule}\u{1f}{subject}\u{1f}{}", credential.unwrap_or(""))
 }
 
+/// The rule whose findings come from leak reports rather than from the inventory: only an
+/// evaluation with the `leaks` scope speaks for them, so no other resolves them.
+pub const LEAK_RULE: &str = "secret-leaked";
+
 /// Which stored findings an evaluation speaks for: those it did not raise again are resolved.
 #[derive(Debug, Clone, Default)]
 pub struct EvaluationScope {
+    /// Every finding of the leak rule ([`LEAK_RULE`]), and nothing else.
+    pub leaks: bool,
     /// Every finding.
     pub all: bool,
     /// Every finding of these subjects.
@@ -60,6 +66,19 @@ pub struct ReconcileOutcome {
     pub updated: u64,
     pub resolved: u64,
     pub unchanged: u64,
+}
+
+impl ReconcileOutcome {
+    /// Two evaluations' counts together.
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            opened: self.opened + other.opened,
+            reopened: self.reopened + other.reopened,
+            updated: self.updated + other.updated,
+            resolved: self.resolved + other.resolved,
+            unchanged: self.unchanged + other.unchanged,
+        }
+    }
 }
 
 /// The identity a finding is about.

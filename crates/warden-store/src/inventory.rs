@@ -113,6 +113,9 @@ pub struct ImportedRecord {
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
     pub gone_at: Option<Timestamp>,
+    /// When Warden suspended it because one of its credentials leaked (the source must
+    /// still deactivate the credential itself).
+    pub suspended_at: Option<Timestamp>,
     /// The importer's record: credentials, entitlements, attributes, provenance.
     #[schema(value_type = Object)]
     pub record: ImportedIdentity,

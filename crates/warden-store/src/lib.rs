@@ -10,6 +10,7 @@ pub mod credentials;
 mod error;
 pub mod findings;
 pub mod inventory;
+pub mod leaks;
 mod sql;
 mod store;
 mod upstreams;

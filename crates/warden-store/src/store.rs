@@ -22,6 +22,7 @@ use crate::findings::{
 use crate::inventory::{
     ImportOptions, ImportSummary, ImportedFilter, ImportedRecord, InventoryItem,
 };
+use crate::leaks::{CredentialHolder, LeakReport, LeakResponse, NewLeakReport, RecordedLeak};
 use crate::upstreams::{SealedRequest, SealedSecret};
 use warden_import::ImportBatch;
 
@@ -386,4 +387,44 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: Timestamp,
     ) -> StoreResult<StoredFinding>;
     async fn posture_summary(&self, now: Timestamp) -> StoreResult<PostureSummary>;
+
+    // Leaked secrets (see `leaks`).
+
+    /// Records a report of a leaked secret with its `leak.reported` event; a secret
+    /// reported before (the same fingerprint hash) gains a count and a place instead.
+    async fn record_leak(
+        &self,
+        actor: &Actor,
+        report: NewLeakReport,
+        now: Timestamp,
+    ) -> StoreResult<RecordedLeak>;
+    /// Records what was done about a leak, with its `leak.responded` event, unless it was
+    /// already answered; `Suspended` marks the imported identity suspended.
+    async fn respond_to_leak(
+        &self,
+        actor: &Actor,
+        id: &str,
+        response: LeakResponse,
+        now: Timestamp,
+    ) -> StoreResult<LeakReport>;
+    async fn get_leak(&self, id: &str) -> StoreResult<LeakReport>;
+    async fn list_leaks(&self, page: &PageRequest) -> StoreResult<Page<LeakReport>>;
+    /// Every report matched to something Warden knows.
+    async fn matched_leaks(&self) -> StoreResult<Vec<LeakReport>>;
+    /// The imported identities holding a credential with this id or recorded fingerprint.
+    async fn credential_holders(&self, id_or_fingerprint: &str)
+    -> StoreResult<Vec<CredentialHolder>>;
+    /// The upstream whose secret has this keyed leak fingerprint: its name and version.
+    async fn upstream_by_leak_fingerprint(&self, hash: &str)
+    -> StoreResult<Option<(String, i64)>>;
+    /// Upstreams whose secret has no leak fingerprint yet.
+    async fn upstreams_missing_leak_fingerprint(&self) -> StoreResult<Vec<String>>;
+    /// Stores the leak fingerprint of an upstream's secret at `version`; `false` when the
+    /// secret has moved on.
+    async fn set_upstream_leak_fingerprint(
+        &self,
+        name: &str,
+        version: i64,
+        hash: &str,
+    ) -> StoreResult<bool>;
 }

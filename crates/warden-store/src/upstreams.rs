@@ -7,6 +7,10 @@
 pub struct SealedSecret {
     pub bytes: Vec<u8>,
     pub version: i64,
+    /// The keyed hash (hex) of the plaintext's leak fingerprint, stored beside the sealed
+    /// value so a reported leak is matched without opening it. Written with a new secret;
+    /// re-sealing under a new data key leaves the stored one, which does not depend on it.
+    pub leak_fingerprint: Option<String>,
 }
 
 impl std::fmt::Debug for SealedSecret {

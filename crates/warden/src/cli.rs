@@ -91,6 +91,9 @@ pub enum Command {
     Findings(FindingsCommand),
     /// The posture at a glance: open findings by OWASP risk and severity, worst identities first.
     Posture(PostureArgs),
+    /// Leaked secrets reported to Warden: list, show, report one.
+    #[command(subcommand)]
+    Leaks(LeaksCommand),
     /// Find leaked secrets in files, directories or Git history (needs no server).
     ///
     /// Exit status: 0 when nothing was found, 1 when something was, 2 when the scan failed.
@@ -171,6 +174,48 @@ pub struct FindingFilters {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum LeaksCommand {
+    /// List leak reports, oldest first.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one report: what the secret is, where it was seen, what Warden did.
+    Show { id: String },
+    /// Report one leaked secret, by the secret (from a variable or a file) or its fingerprint.
+    Report(ReportLeakArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportLeakArgs {
+    #[command(flatten)]
+    pub secret: SecretSource,
+    /// The secret's fingerprint (`sha256:…`, as `warden scan` prints it), instead of the secret.
+    #[arg(long, conflicts_with_all = ["secret_env", "secret_file"])]
+    pub fingerprint: Option<String>,
+    /// What the secret is, as a scanner names it (aws_access_key_id, warden_client_secret, …).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Where it was seen: a file path.
+    #[arg(long)]
+    pub path: Option<String>,
+    #[arg(long)]
+    pub line: Option<u64>,
+    /// The Git commit it was found in.
+    #[arg(long)]
+    pub commit: Option<String>,
+    /// A web address where it was seen (a paste, an issue, a log viewer).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Who saw it: a scanner's or pipeline's name.
+    #[arg(long, default_value = "warden leaks report")]
+    pub source: String,
+    /// Switch it off now if Warden knows it.
+    #[arg(long)]
+    pub revoke: bool,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum FindingsCommand {
     /// List findings.
     List {
@@ -230,6 +275,15 @@ pub struct ScanArgs {
     /// Skip files and blobs larger than this (bytes, or with K, M or G).
     #[arg(long, value_name = "SIZE", default_value = "10M", value_parser = crate::commands::parse_size)]
     pub max_file_size: u64,
+    /// Ask the Warden server (--addr, --token) what each secret is, and open an NHI2 finding
+    /// on the identity it belongs to. Only fingerprints are sent, except for Warden client
+    /// secrets and AWS access key ids, which the server needs whole to look up.
+    #[arg(long)]
+    pub report: bool,
+    /// With --report: switch off every secret Warden knows (revoke a Warden credential with
+    /// every token derived from it; suspend an imported identity).
+    #[arg(long, requires = "report")]
+    pub revoke: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,11 +1,13 @@
-//! `kill-bench`: how fast the kill switch stops an agent under load.
+//! `kill-bench`: how fast the kill switch, or a leak report, stops an agent under load.
 //!
 //! Against a running Warden it registers an owner, an agent, an upstream and a policy
 //! through the HTTP API, gets the agent a token (`client_credentials`), then starts many
 //! keep-alive clients that call the gateway as fast as they can. Once they have run for a
-//! while it calls `POST /v1/kill` for the agent, keeps the clients going, and reports how
-//! long the kill call took and which responses were still allowed: none may be allowed for
-//! a request sent after the call returned, and every such request must be refused 401
+//! while it stops the agent, with `POST /v1/kill` or (`--stop leak`) by reporting its
+//! client secret leaked with `POST /v1/leaks` and `revoke`, keeps the clients going, and
+//! reports how long the call took, when the first refusal arrived (for a leak: the
+//! leak-to-refusal time) and which responses were still allowed: none may be allowed for a
+//! request sent after the call returned, and every such request must be refused 401
 //! `revoked`. Exits 1 when that does not hold, 2 when the run could not be set up.
 
 // A reporting tool: its report on standard output is what it is for.
@@ -51,6 +53,17 @@ struct Args {
     upstream: String,
     #[arg(long, default_value = "kill-owner@bench.example")]
     owner: String,
+    /// How the agent is stopped.
+    #[arg(long, value_enum, default_value_t = StopBy::Kill)]
+    stop: StopBy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StopBy {
+    /// `POST /v1/kill` for the agent.
+    Kill,
+    /// `POST /v1/leaks` with the agent's client secret and `revoke`.
+    Leak,
 }
 
 #[tokio::main]
@@ -108,8 +121,8 @@ fn error_code(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-/// Registers everything the run needs and returns the agent's access token.
-async fn set_up(args: &Args, admin: &Admin) -> anyhow::Result<String> {
+/// Registers everything the run needs; returns the agent's access token and client secret.
+async fn set_up(args: &Args, admin: &Admin) -> anyhow::Result<(String, String)> {
     admin
         .post(
             "/v1/owners",
@@ -166,7 +179,7 @@ async fn set_up(args: &Args, admin: &Admin) -> anyhow::Result<String> {
         bail!("POST /oauth/token answered {status}: {text}");
     }
     let token: Value = serde_json::from_str(&text).context("the token response is not JSON")?;
-    field(&token, "access_token")
+    Ok((field(&token, "access_token")?, client_secret))
 }
 
 /// One client: requests back to back on one keep-alive connection until told to stop.
@@ -214,7 +227,7 @@ async fn run(mut args: Args) -> anyhow::Result<bool> {
         api: args.api.clone(),
         token: args.admin_token.clone(),
     };
-    let token = set_up(&args, &admin).await?;
+    let (token, client_secret) = set_up(&args, &admin).await?;
     let url: Arc<str> = format!("{}/{}/items/1", args.gateway, args.upstream).into();
     let token: Arc<str> = token.into();
 
@@ -257,12 +270,27 @@ async fn run(mut args: Args) -> anyhow::Result<bool> {
 
     tokio::time::sleep(Duration::from_millis(args.before_ms)).await;
     let kill_started = origin.elapsed();
-    let killed = admin
-        .post(
-            "/v1/kill",
-            json!({ "identity": format!("agent:{}", args.agent) }),
-        )
-        .await;
+    let killed = match args.stop {
+        StopBy::Kill => {
+            admin
+                .post(
+                    "/v1/kill",
+                    json!({ "identity": format!("agent:{}", args.agent) }),
+                )
+                .await
+        }
+        StopBy::Leak => {
+            admin
+                .post(
+                    "/v1/leaks",
+                    json!({
+                        "secret": client_secret, "kind": "warden_client_secret", "revoke": true,
+                        "location": { "source": "kill-bench" },
+                    }),
+                )
+                .await
+        }
+    };
     let kill_returned = origin.elapsed();
     tokio::time::sleep(Duration::from_millis(args.after_ms)).await;
     stop.store(true, Ordering::Relaxed);
@@ -282,9 +310,20 @@ async fn run(mut args: Args) -> anyhow::Result<bool> {
         report.allowed_before_kill as f64 / seconds_before.max(f64::EPSILON)
     );
     println!(
-        "kill call took:                        {:.3} ms",
+        "stopped by:                            {}",
+        match args.stop {
+            StopBy::Kill => "POST /v1/kill",
+            StopBy::Leak => "POST /v1/leaks (the client secret, revoke)",
+        }
+    );
+    println!(
+        "stop call took:                        {:.3} ms",
         report.kill_call.as_secs_f64() * 1000.0
     );
+    match report.first_revoked_received_after_start_ms {
+        Some(ms) => println!("first refusal received at:             call start + {ms:.3} ms"),
+        None => println!("first refusal received at:             never"),
+    }
     match report.first_revoked_sent_after_start_ms {
         Some(ms) => println!("first revoked request sent at:         kill start + {ms:.3} ms"),
         None => println!("first revoked request sent at:         never"),

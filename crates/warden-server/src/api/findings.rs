@@ -234,10 +234,8 @@ pub async fn posture(State(state): State<AppState>) -> Result<Json<PostureSummar
 #[utoipa::path(post, path = "/v1/posture/evaluate", tag = "findings",
     responses((status = 200, body = ReconcileOutcome)))]
 pub async fn evaluate(State(state): State<AppState>) -> Result<Json<ReconcileOutcome>, ApiError> {
-    Ok(Json(
-        state
-            .posture
-            .evaluate_all(&*state.store, state.clock.now())
-            .await?,
-    ))
+    let now = state.clock.now();
+    let outcome = state.posture.evaluate_all(&*state.store, now).await?;
+    let leaks = state.posture.evaluate_leaks(&*state.store, now).await?;
+    Ok(Json(outcome.plus(leaks)))
 }

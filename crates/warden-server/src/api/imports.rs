@@ -147,6 +147,13 @@ pub async fn create_import(
         .posture
         .evaluate_identities(&*state.store, &summary.changed, state.clock.now())
         .await?;
+    // The export may list a leaked key inactive now, which resolves its leak finding.
+    let findings = findings.plus(
+        state
+            .posture
+            .evaluate_leaks(&*state.store, state.clock.now())
+            .await?,
+    );
     Ok((
         StatusCode::CREATED,
         Json(ImportResponse {

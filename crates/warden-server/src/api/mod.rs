@@ -11,6 +11,7 @@ mod findings;
 mod health;
 mod identities;
 mod imports;
+mod leaks;
 mod owners;
 mod policies;
 mod upstreams;
@@ -114,6 +115,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(findings::unsuppress_finding))
         .routes(routes!(findings::posture))
         .routes(routes!(findings::evaluate))
+        .routes(routes!(leaks::report_leak, leaks::list_leaks))
+        .routes(routes!(leaks::get_leak))
         // Exports are large: the import endpoint has its own body limit (`[posture]
         // max_import_bytes`); the inner limit overrides the API's default.
         .merge(

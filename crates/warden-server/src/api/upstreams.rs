@@ -117,7 +117,14 @@ fn seal(
     let associated = warden_crypto::seal::associated_data(&id.to_string(), version_u64);
     let bytes = warden_crypto::seal::seal(&state.data_key, secret.as_bytes(), &associated)
         .map_err(|error| ApiError::Internal(format!("sealing failed: {error}")))?;
-    Ok(SealedSecret { bytes, version })
+    Ok(SealedSecret {
+        bytes,
+        version,
+        leak_fingerprint: Some(crate::leaks::upstream_secret_fingerprint(
+            &state.pepper,
+            secret.as_bytes(),
+        )),
+    })
 }
 
 /// Refuses a change to the set of upstreams that would leave the stored policies invalid.

@@ -7,6 +7,7 @@
 //! a credential with them; and a records-only one when upstreams or policies change.
 //! Evaluations are serialised on a node so two never reconcile at once.
 
+mod leaks;
 pub mod ocsf;
 
 use std::collections::BTreeSet;
@@ -197,6 +198,9 @@ impl Posture {
                         "posture evaluated"
                     ),
                     Err(error) => tracing::warn!(%error, "the posture evaluation failed"),
+                }
+                if let Err(error) = self.evaluate_leaks(&*store, clock.now()).await {
+                    tracing::warn!(%error, "the evaluation of leak findings failed");
                 }
                 next_full = tokio::time::Instant::now() + self.interval;
                 records_seen = records_fingerprint(&*store).await.ok();

@@ -450,3 +450,97 @@ async fn unknown_endpoints_and_methods_answer_in_json() {
         "method_not_allowed",
     );
 }
+
+#[tokio::test]
+async fn leak_reports_are_checked_and_a_refused_one_records_nothing() {
+    let api = Api::new().await;
+    let secret = "sk_live_51Hq8rTzKp2VmX7nLc4WdY9eB3uJsQa6";
+    let other = warden_scan::Fingerprint::of(b"another secret");
+    let long_path = "p".repeat(3000);
+    let cases: Vec<(String, StatusCode, &str)> = vec![
+        ("{}".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        (
+            r#"{"fingerprint":"sha256:abc"}"#.into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            format!(r#"{{"secret":"{secret}","fingerprint":"{other}"}}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            r#"{"secret":""}"#.into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            format!(r#"{{"secret":"{secret}","kind":"has spaces"}}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            format!(r#"{{"secret":"{secret}","location":{{"path":"{long_path}"}}}}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            format!(r#"{{"secret":"{secret}","location":{{"file":"a.env"}}}}"#),
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+        ),
+        (
+            format!(r#"{{"secret":"{secret}","leaked":true}}"#),
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+        ),
+        (
+            format!(r#"{{"revoke":"{secret}"}}"#),
+            StatusCode::BAD_REQUEST,
+            "wrong_type",
+        ),
+        (
+            format!(r#"{{"secret":["{secret}"]}}"#),
+            StatusCode::BAD_REQUEST,
+            "wrong_type",
+        ),
+    ];
+    for (body, status, code) in &cases {
+        let reply = api.post("/v1/leaks", body).await;
+        assert_refused(&reply, *status, code);
+        assert!(
+            !reply.body.to_string().contains(secret),
+            "a refusal repeated the secret: {}",
+            reply.body
+        );
+    }
+    let listed = api
+        .expect(Method::GET, "/v1/leaks", None, StatusCode::OK)
+        .await;
+    assert_eq!(listed["items"].as_array().map_or(0, Vec::len), 0);
+
+    // The same secret, given whole and as its fingerprint, is one report.
+    let fingerprint = warden_scan::Fingerprint::of(secret.as_bytes());
+    let first = api
+        .expect(
+            Method::POST,
+            "/v1/leaks",
+            Some(&format!(r#"{{"secret":"{secret}","location":{{"path":"a.env","line":2}}}}"#)),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(first["known"], false, "{first}");
+    assert!(!first.to_string().contains(secret));
+    let second = api
+        .expect(
+            Method::POST,
+            "/v1/leaks",
+            Some(&format!(r#"{{"fingerprint":"{fingerprint}"}}"#)),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(second["report"]["id"], first["report"]["id"]);
+    assert_eq!(second["report"]["report_count"], 2);
+    api.expect(Method::GET, "/v1/leaks/nothing", None, StatusCode::NOT_FOUND)
+        .await;
+}

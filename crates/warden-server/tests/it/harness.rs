@@ -76,6 +76,7 @@ impl Api {
                 std::time::Duration::from_secs(3_600),
             )),
             max_import_bytes: 1024 * 1024,
+            leaks_auto_revoke: false,
         };
         Self {
             router: warden_server::api::router(state.clone()),

@@ -37,6 +37,8 @@ const EXPECTED_PATHS: &[&str] = &[
     "/v1/keys",
     "/v1/keys/rotate",
     "/v1/kill",
+    "/v1/leaks",
+    "/v1/leaks/{id}",
     "/v1/owners",
     "/v1/owners/{owner}",
     "/v1/owners/{owner}/offboard",

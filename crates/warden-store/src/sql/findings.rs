@@ -22,7 +22,7 @@ use super::owners::next_cursor;
 use super::query::{Value, Where, placeholders};
 use crate::error::{StoreError, StoreResult};
 use crate::findings::{
-    EvaluationScope, FindingDraft, FindingFilter, FindingIdentity, FindingStatus, OwaspCounts,
+    EvaluationScope, FindingDraft, LEAK_RULE, FindingFilter, FindingIdentity, FindingStatus, OwaspCounts,
     PostureSummary, ReconcileOutcome, SeverityCounts, StoredFinding, SubjectPosture, Suppression,
 };
 
@@ -56,6 +56,7 @@ pub(super) async fn reconcile(
 ) -> StoreResult<ReconcileOutcome> {
     let mut tx = store.begin_write().await?;
     let mut stored = stored_in_scope(&mut tx, store.dialect, scope).await?;
+    stored.retain(|_, finding| (finding.rule == LEAK_RULE) == scope.leaks);
     let mut outcome = ReconcileOutcome::default();
     let mut events = Vec::new();
     let mut inserts = Vec::new();
@@ -194,6 +195,17 @@ async fn stored_in_scope(
         );
         Ok(())
     };
+    if scope.leaks {
+        let sql = format!("{select} WHERE rule = $1");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(LEAK_RULE)
+            .fetch_all(&mut **tx)
+            .await?;
+        for row in rows {
+            take(row, &mut stored)?;
+        }
+        return Ok(stored);
+    }
     if scope.all {
         let mut rows = sqlx::query(select).fetch(&mut **tx);
         while let Some(row) = rows.try_next().await? {

@@ -23,7 +23,7 @@ use crate::inventory::{
 
 const RECORD_COLUMNS: &str = "i.id, i.source, i.format, i.kind, i.external_id, i.name, i.owner_id, \
      i.owner_assigned, i.environment, i.status, i.record, i.first_seen, i.last_seen, i.gone_at, \
-     o.email AS owner_email";
+     i.suspended_at, o.email AS owner_email";
 const RECORD_FROM: &str = " FROM imported_identities i LEFT JOIN owners o ON o.id = i.owner_id";
 
 /// Rows per multi-row INSERT of credentials: 8 values each, well inside both dialects' limits.
@@ -433,6 +433,7 @@ fn record_row(row: &AnyRow) -> StoreResult<ImportedRecord> {
     let assigned: i64 = row.try_get("owner_assigned")?;
     let record: String = row.try_get("record")?;
     let gone_at: Option<i64> = row.try_get("gone_at")?;
+    let suspended_at: Option<i64> = row.try_get("suspended_at")?;
     Ok(ImportedRecord {
         id: row.try_get("id")?,
         source: row.try_get("source")?,
@@ -456,6 +457,7 @@ fn record_row(row: &AnyRow) -> StoreResult<ImportedRecord> {
         first_seen: Timestamp::from_millis(row.try_get("first_seen")?),
         last_seen: Timestamp::from_millis(row.try_get("last_seen")?),
         gone_at: gone_at.map(Timestamp::from_millis),
+        suspended_at: suspended_at.map(Timestamp::from_millis),
         record: serde_json::from_str(&record).map_err(corrupt)?,
     })
 }

@@ -8,6 +8,7 @@ mod credentials;
 mod findings;
 mod identities;
 mod inventory;
+mod leaks;
 mod owners;
 mod query;
 mod rows;
@@ -42,6 +43,7 @@ use crate::findings::{
 use crate::inventory::{
     ImportOptions, ImportSummary, ImportedFilter, ImportedRecord, InventoryItem,
 };
+use crate::leaks::{CredentialHolder, LeakReport, LeakResponse, NewLeakReport, RecordedLeak};
 use crate::store::{IdentityChange, Offboarding, Store};
 use crate::upstreams::{SealedRequest, SealedSecret};
 use warden_core::{
@@ -636,6 +638,64 @@ impl Store for SqlStore {
 
     async fn inventory_with_peers(&self, ids: &[String]) -> StoreResult<Vec<InventoryItem>> {
         inventory::with_peers(&self.reader, self.dialect, ids).await
+    }
+
+    async fn record_leak(
+        &self,
+        actor: &Actor,
+        report: NewLeakReport,
+        now: Timestamp,
+    ) -> StoreResult<RecordedLeak> {
+        leaks::record(self, actor, report, now).await
+    }
+
+    async fn respond_to_leak(
+        &self,
+        actor: &Actor,
+        id: &str,
+        response: LeakResponse,
+        now: Timestamp,
+    ) -> StoreResult<LeakReport> {
+        leaks::respond(self, actor, id, response, now).await
+    }
+
+    async fn get_leak(&self, id: &str) -> StoreResult<LeakReport> {
+        leaks::get(&self.reader, id).await
+    }
+
+    async fn list_leaks(&self, page: &PageRequest) -> StoreResult<Page<LeakReport>> {
+        leaks::list(&self.reader, page).await
+    }
+
+    async fn matched_leaks(&self) -> StoreResult<Vec<LeakReport>> {
+        leaks::matched(&self.reader).await
+    }
+
+    async fn credential_holders(
+        &self,
+        id_or_fingerprint: &str,
+    ) -> StoreResult<Vec<CredentialHolder>> {
+        leaks::credential_holders(&self.reader, id_or_fingerprint).await
+    }
+
+    async fn upstream_by_leak_fingerprint(
+        &self,
+        hash: &str,
+    ) -> StoreResult<Option<(String, i64)>> {
+        leaks::upstream_by_leak_fingerprint(&self.reader, hash).await
+    }
+
+    async fn upstreams_missing_leak_fingerprint(&self) -> StoreResult<Vec<String>> {
+        leaks::upstreams_missing_leak_fingerprint(&self.reader).await
+    }
+
+    async fn set_upstream_leak_fingerprint(
+        &self,
+        name: &str,
+        version: i64,
+        hash: &str,
+    ) -> StoreResult<bool> {
+        leaks::set_upstream_leak_fingerprint(self, name, version, hash).await
     }
 
     async fn reconcile_findings(

@@ -99,9 +99,12 @@ pub(super) async fn create(
     new.validate()?;
     let mut tx = store.begin_write().await?;
     let version = secret.as_ref().map_or(0, |sealed| sealed.version);
+    let leak_fingerprint = secret
+        .as_ref()
+        .and_then(|sealed| sealed.leak_fingerprint.clone());
     let inserted = sqlx::query(
-        "INSERT INTO upstreams (id, name, kind, url, auth, secret_sealed, secret_version, routes, allowed_origins, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO upstreams (id, name, kind, url, auth, secret_sealed, secret_version, routes, allowed_origins, created_at, updated_at, secret_leak_fingerprint) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(id.to_string())
     .bind(new.name.clone())
@@ -114,6 +117,7 @@ pub(super) async fn create(
     .bind(origins_text(&new.allowed_origins)?)
     .bind(now.as_millis())
     .bind(now.as_millis())
+    .bind(leak_fingerprint)
     .execute(&mut *tx)
     .await;
     match inserted {
@@ -185,10 +189,13 @@ pub(super) async fn update(
     .execute(&mut *tx)
     .await?;
     if let Some(sealed) = &secret {
-        sqlx::query("UPDATE upstreams SET secret_sealed = $1, secret_version = $2 WHERE id = $3")
-            .bind(sealed.bytes.clone())
-            .bind(sealed.version)
-            .bind(current.id.to_string())
+        sqlx::query(
+            "UPDATE upstreams SET secret_sealed = $1, secret_version = $2, secret_leak_fingerprint = $3 WHERE id = $4",
+        )
+        .bind(sealed.bytes.clone())
+        .bind(sealed.version)
+        .bind(sealed.leak_fingerprint.clone())
+        .bind(current.id.to_string())
             .execute(&mut *tx)
             .await?;
     }
@@ -229,10 +236,11 @@ pub(super) async fn set_secret(
         ))
         .into());
     }
-    sqlx::query("UPDATE upstreams SET secret_sealed = $1, secret_version = $2, updated_at = $3 WHERE id = $4")
+    sqlx::query("UPDATE upstreams SET secret_sealed = $1, secret_version = $2, updated_at = $3, secret_leak_fingerprint = $4 WHERE id = $5")
         .bind(secret.bytes)
         .bind(secret.version)
         .bind(now.as_millis())
+        .bind(secret.leak_fingerprint)
         .bind(current.id.to_string())
         .execute(&mut *tx)
         .await?;
@@ -246,7 +254,9 @@ pub(super) async fn set_secret(
 }
 
 pub(super) async fn sealed_secret(pool: &AnyPool, name: &str) -> StoreResult<Option<SealedSecret>> {
-    let row = sqlx::query("SELECT secret_sealed, secret_version FROM upstreams WHERE name = $1")
+    let row = sqlx::query(
+        "SELECT secret_sealed, secret_version, secret_leak_fingerprint FROM upstreams WHERE name = $1",
+    )
         .bind(name.to_string())
         .fetch_optional(pool)
         .await?;
@@ -255,7 +265,12 @@ pub(super) async fn sealed_secret(pool: &AnyPool, name: &str) -> StoreResult<Opt
     };
     let bytes: Option<Vec<u8>> = row.try_get("secret_sealed")?;
     let version: i64 = row.try_get("secret_version")?;
-    Ok(bytes.map(|bytes| SealedSecret { bytes, version }))
+    let leak_fingerprint: Option<String> = row.try_get("secret_leak_fingerprint")?;
+    Ok(bytes.map(|bytes| SealedSecret {
+        bytes,
+        version,
+        leak_fingerprint,
+    }))
 }
 
 pub(super) async fn delete(

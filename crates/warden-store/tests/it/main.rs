@@ -19,4 +19,5 @@ mod backends;
 mod conformance;
 mod credentials;
 mod inventory;
+mod leaks;
 mod upstreams;

@@ -34,6 +34,7 @@ async fn upstreams_keep_only_a_sealed_secret_and_its_version() {
         let sealed = SealedSecret {
             bytes: vec![1, 2, 3, 4],
             version: 1,
+            leak_fingerprint: None,
         };
         let created = store
             .create_upstream(
@@ -75,6 +76,7 @@ async fn upstreams_keep_only_a_sealed_secret_and_its_version() {
                     SealedSecret {
                         bytes: vec![9],
                         version: 1,
+                        leak_fingerprint: None,
                     },
                     T0,
                 )
@@ -91,6 +93,7 @@ async fn upstreams_keep_only_a_sealed_secret_and_its_version() {
                 SealedSecret {
                     bytes: vec![5, 6],
                     version: 2,
+                    leak_fingerprint: None,
                 },
                 T0.plus_secs(1),
             )
@@ -253,6 +256,7 @@ async fn resealing_under_a_new_data_key_is_all_or_nothing() {
         let first = SealedSecret {
             bytes: vec![1, 1, 1],
             version: 1,
+            leak_fingerprint: None,
         };
         store
             .create_upstream(&admin(), id, crm(), Some(first.clone()), T0)
@@ -270,6 +274,7 @@ async fn resealing_under_a_new_data_key_is_all_or_nothing() {
                 SealedSecret {
                     bytes: vec![2, 2, 2],
                     version,
+                    leak_fingerprint: None,
                 },
             )],
             signing_keys: Vec::new(),
@@ -347,6 +352,7 @@ async fn a_secret_stays_with_its_host_unless_replaced_in_the_same_update() {
         let first = SealedSecret {
             bytes: vec![1; 8],
             version: 1,
+            leak_fingerprint: None,
         };
         store
             .create_upstream(
@@ -402,6 +408,7 @@ async fn a_secret_stays_with_its_host_unless_replaced_in_the_same_update() {
         let stale = SealedSecret {
             bytes: vec![3; 8],
             version: 1,
+            leak_fingerprint: None,
         };
         assert!(matches!(
             domain_error(
@@ -421,6 +428,7 @@ async fn a_secret_stays_with_its_host_unless_replaced_in_the_same_update() {
         let second = SealedSecret {
             bytes: vec![2; 8],
             version: 2,
+            leak_fingerprint: None,
         };
         let moved = store
             .update_upstream(

@@ -6,6 +6,7 @@ mod credential;
 mod findings;
 mod identity;
 mod import;
+mod leaks;
 mod owner;
 mod policy;
 mod scan;
@@ -20,7 +21,7 @@ use crate::client::{Client, Failure};
 /// Runs the command; `Ok` carries the exit status (0, or 1 for a scan that found secrets).
 pub async fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
-        Command::Scan(args) => scan::run(args, cli.global.output),
+        Command::Scan(args) => scan::run(args, &cli.global).await,
         command => run_api(cli.global, command).await.map(|()| 0),
     }
 }
@@ -90,11 +91,15 @@ async fn run_api(global: Global, command: Command) -> Result<(), Failure> {
             let client = Client::new(&global.addr, global.token)?;
             findings::run(&client, format, command).await
         }
+        Command::Leaks(command) => {
+            let client = Client::new(&global.addr, global.token)?;
+            leaks::run(&client, format, command).await
+        }
         Command::Posture(args) => {
             let client = Client::new(&global.addr, global.token)?;
             findings::posture(&client, format, args).await
         }
-        // Sent here only if `run` stops handling it first; scanning needs no API.
-        Command::Scan(args) => scan::run(args, global.output).map(|_| ()),
+        // Sent here only if `run` stops handling it first.
+        Command::Scan(args) => scan::run(args, &global).await.map(|_| ()),
     }
 }

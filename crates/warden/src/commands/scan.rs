@@ -7,7 +7,8 @@
 //! or with a NUL byte in its first 8 KiB is skipped and counted. With `--git`, the blobs are
 //! every object `git rev-list --objects --all` reaches, read through one
 //! `git cat-file --batch`; `git log --raw` names a commit that introduced each blob.
-//! Nothing here needs a server.
+//! Nothing here needs a server, except `--report`, which asks it about each finding
+//! (`POST /v1/leaks`): by fingerprint, or whole for the kinds in [`SENT_WHOLE`].
 //!
 //! Exit status: 0 when nothing was found, 1 when something was, 2 when the scan itself
 //! failed (a bad path or rules file, Git failing, or files that could not be read).
@@ -23,8 +24,10 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 use warden_scan::{Confidence, Finding, Matcher, RuleFile, RuleSet};
 
-use crate::cli::{OutputFormat, ScanArgs, ScanFormat};
-use crate::client::Failure;
+use warden_crypto::Secret;
+
+use crate::cli::{Global, OutputFormat, ScanArgs, ScanFormat};
+use crate::client::{Client, Failure};
 use crate::output;
 
 /// Something was found.
@@ -48,6 +51,33 @@ struct Located {
     path: String,
     commit: Option<String>,
     finding: Finding,
+    /// The matched value, kept (in memory only) for `--report` when the server needs it
+    /// whole: see [`SENT_WHOLE`].
+    value: Option<Secret>,
+    /// The server's answer to `--report`.
+    warden: Option<Value>,
+}
+
+/// The kinds `--report` sends whole: a Warden client secret is looked up by a keyed hash
+/// only the server can compute, and an AWS access key id is an identifier, the one the
+/// credential report names. Every other secret is reported by its fingerprint alone.
+const SENT_WHOLE: &[&str] = &["warden_client_secret", "aws_access_key_id"];
+
+impl Located {
+    fn new(path: String, commit: Option<String>, finding: Finding, bytes: &[u8], keep: bool) -> Self {
+        let value = (keep && SENT_WHOLE.contains(&finding.kind.as_str()))
+            .then(|| bytes.get(finding.offset..finding.offset + finding.length))
+            .flatten()
+            .and_then(|value| std::str::from_utf8(value).ok())
+            .map(|value| Secret::new(value.to_string()));
+        Self {
+            path,
+            commit,
+            finding,
+            value,
+            warden: None,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -59,8 +89,8 @@ struct Stats {
     unreadable: Vec<String>,
 }
 
-pub fn run(args: ScanArgs, global_output: OutputFormat) -> Result<u8, Failure> {
-    let format = args.format.unwrap_or(match global_output {
+pub async fn run(args: ScanArgs, global: &Global) -> Result<u8, Failure> {
+    let format = args.format.unwrap_or(match global.output {
         OutputFormat::Json => ScanFormat::Json,
         OutputFormat::Table => ScanFormat::Text,
     });
@@ -81,16 +111,27 @@ pub fn run(args: ScanArgs, global_output: OutputFormat) -> Result<u8, Failure> {
                 repository,
                 &matcher,
                 args.max_file_size,
+                args.report,
                 &mut stats,
             )?);
         }
         found
     } else {
-        scan_files(&args.paths, &matcher, args.max_file_size, &mut stats)?
+        scan_files(
+            &args.paths,
+            &matcher,
+            args.max_file_size,
+            args.report,
+            &mut stats,
+        )?
     };
     found.sort_by(|a, b| {
         (&a.path, &a.commit, a.finding.offset).cmp(&(&b.path, &b.commit, b.finding.offset))
     });
+    if args.report && !found.is_empty() {
+        let client = Client::new(&global.addr, global.token.clone())?;
+        report(&client, &mut found, args.revoke).await?;
+    }
 
     match format {
         ScanFormat::Text => {
@@ -142,6 +183,7 @@ fn scan_files(
     paths: &[PathBuf],
     matcher: &Matcher,
     max_file_size: u64,
+    keep_values: bool,
     stats: &mut Stats,
 ) -> Result<Vec<Located>, Failure> {
     let Some((first, rest)) = paths.split_first() else {
@@ -185,10 +227,8 @@ fn scan_files(
                         stats.bytes += bytes.len() as u64;
                     }
                     if !findings.is_empty() {
-                        lock(&found).extend(findings.into_iter().map(|finding| Located {
-                            path: display.clone(),
-                            commit: None,
-                            finding,
+                        lock(&found).extend(findings.into_iter().map(|finding| {
+                            Located::new(display.clone(), None, finding, &bytes, keep_values)
                         }));
                     }
                 }
@@ -276,6 +316,7 @@ fn scan_git(
     repository: &Path,
     matcher: &Matcher,
     max_file_size: u64,
+    keep_values: bool,
     stats: &mut Stats,
 ) -> Result<Vec<Located>, Failure> {
     // Every reachable object, with the path it was reached by (commits have none).
@@ -354,10 +395,8 @@ fn scan_git(
                 Some((commit, path)) => (Some(commit.clone()), path.clone()),
                 None => (None, paths.get(id).cloned().unwrap_or_default()),
             };
-            found.extend(findings.into_iter().map(|finding| Located {
-                path: path.clone(),
-                commit: commit.clone(),
-                finding,
+            found.extend(findings.into_iter().map(|finding| {
+                Located::new(path.clone(), commit.clone(), finding, &content, keep_values)
             }));
         }
         match feeder.join() {
@@ -421,6 +460,80 @@ fn introducing_commits(repository: &Path) -> Result<HashMap<String, (String, Str
     Ok(introduced)
 }
 
+/// Asks the server about every finding, in order (`POST /v1/leaks`), and keeps its answers.
+/// A refusal stops the scan: exit status 2, since what was found is not all reported.
+async fn report(client: &Client, found: &mut [Located], revoke: bool) -> Result<(), Failure> {
+    for item in found.iter_mut() {
+        let mut body = json!({
+            "fingerprint": item.finding.fingerprint,
+            "kind": item.finding.kind,
+            "revoke": revoke,
+            "location": {
+                "path": item.path,
+                "line": item.finding.line,
+                "column": item.finding.column,
+                "commit": item.commit,
+                "source": "warden scan",
+            },
+        });
+        if let Some(value) = item.value.take() {
+            body["secret"] = Value::String(value.expose().to_string());
+        }
+        let answer = client.post("/v1/leaks", Some(body)).await;
+        let answer = answer.map_err(|failure| {
+            failed(format!(
+                "{}: reporting to Warden failed: {}",
+                location(item),
+                failure.message
+            ))
+        })?;
+        item.warden = Some(answer_summary(&answer));
+    }
+    Ok(())
+}
+
+/// The part of the server's answer a scan prints.
+fn answer_summary(answer: &Value) -> Value {
+    let report = &answer["report"];
+    json!({
+        "known": answer["known"],
+        "matched": report["matched"],
+        "identity": match (report["identity_kind"].as_str(), report["identity_name"].as_str()) {
+            (Some(kind), Some(name)) => Value::String(format!("{kind}:{name}")),
+            _ => Value::Null,
+        },
+        "credential": report["credential_id"],
+        "response": report["response"],
+        "switched_off": answer["switched_off"],
+        "report": report["id"],
+        "finding": answer["finding"]["id"],
+        "remediation": answer["finding"]["remediation"],
+    })
+}
+
+fn warden_line(answer: &Value) -> String {
+    if answer["known"] != Value::Bool(true) {
+        return "    warden: not a secret Warden knows".to_string();
+    }
+    let mut line = format!(
+        "    warden: {} of {}",
+        output::cell(answer.get("matched")),
+        output::cell(answer.get("identity"))
+    );
+    match answer["response"].as_str() {
+        Some("revoked") => line.push_str(", revoked with every token derived from it"),
+        Some("suspended") => line.push_str(", identity suspended in Warden"),
+        _ => {}
+    }
+    if let Some(finding) = answer["finding"].as_str() {
+        line.push_str(&format!("; finding {finding}"));
+    }
+    if let Some(remedy) = answer["remediation"].as_str() {
+        line.push_str(&format!("\n    fix: {remedy}"));
+    }
+    line
+}
+
 fn location(found: &Located) -> String {
     let place = format!(
         "{}:{}:{}",
@@ -433,27 +546,29 @@ fn location(found: &Located) -> String {
 }
 
 fn render_text(found: &[Located]) -> Vec<String> {
-    found
-        .iter()
-        .map(|item| {
-            format!(
-                "{}: {} [{}, {} confidence] {} {}",
-                location(item),
-                item.finding.kind,
-                item.finding.rule_id,
-                item.finding.confidence.as_str(),
-                item.finding.preview,
-                item.finding.fingerprint
-            )
-        })
-        .collect()
+    let mut lines = Vec::with_capacity(found.len());
+    for item in found {
+        lines.push(format!(
+            "{}: {} [{}, {} confidence] {} {}",
+            location(item),
+            item.finding.kind,
+            item.finding.rule_id,
+            item.finding.confidence.as_str(),
+            item.finding.preview,
+            item.finding.fingerprint
+        ));
+        if let Some(answer) = &item.warden {
+            lines.push(warden_line(answer));
+        }
+    }
+    lines
 }
 
 fn render_json(found: &[Located], stats: &Stats) -> Value {
     let findings: Vec<Value> = found
         .iter()
         .map(|item| {
-            json!({
+            let mut entry = json!({
                 "path": item.path,
                 "commit": item.commit,
                 "line": item.finding.line,
@@ -465,7 +580,11 @@ fn render_json(found: &[Located], stats: &Stats) -> Value {
                 "confidence": item.finding.confidence,
                 "preview": item.finding.preview,
                 "fingerprint": item.finding.fingerprint,
-            })
+            });
+            if let Some(answer) = &item.warden {
+                entry["warden"] = answer.clone();
+            }
+            entry
         })
         .collect();
     json!({

@@ -19,6 +19,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         gateway: None,
         api: None,
         posture: None,
+        leaks: None,
         audit_checkpoint_millis: args.audit_checkpoint_millis,
         audit_checkpoint_events: args.audit_checkpoint_events,
     };

@@ -29,7 +29,7 @@ const COLUMNS: &[&str] = &[
 ];
 
 /// Reads the secret from where the flags say, refusing an empty one.
-fn read_secret(source: &SecretSource) -> Result<Option<Zeroizing<String>>, Failure> {
+pub(super) fn read_secret(source: &SecretSource) -> Result<Option<Zeroizing<String>>, Failure> {
     let secret = match (&source.secret_env, &source.secret_file) {
         (Some(variable), _) => Zeroizing::new(std::env::var(variable).map_err(|_| {
             Failure::refused(format!(
@@ -49,7 +49,7 @@ fn read_secret(source: &SecretSource) -> Result<Option<Zeroizing<String>>, Failu
     };
     if secret.is_empty() {
         return Err(Failure::refused(
-            "the secret is empty; nothing would be injected",
+            "the secret is empty; give the secret itself",
         ));
     }
     Ok(Some(secret))

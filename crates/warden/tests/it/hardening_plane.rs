@@ -33,22 +33,22 @@ permit(
 );
 "#;
 
-struct Client {
-    id: String,
-    secret: String,
+pub(crate) struct Client {
+    pub(crate) id: String,
+    pub(crate) secret: String,
 }
 
 /// A running Warden with the `crm` upstream, agents `helper-bot`, `support-bot`,
 /// `victim-bot` and `auditor`, a policy letting the first two read tickets, and an external
 /// identity provider it trusts.
-struct Plane {
-    dir: tempfile::TempDir,
-    server: RunningServer,
-    admin: String,
+pub(crate) struct Plane {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) server: RunningServer,
+    pub(crate) admin: String,
     _upstream: TestUpstream,
     idp: KeyRing,
-    helper: Client,
-    support: Client,
+    pub(crate) helper: Client,
+    pub(crate) support: Client,
     victim: Client,
     auditor: Client,
 }
@@ -62,7 +62,7 @@ fn now_secs() -> i64 {
 
 impl Plane {
     /// `config` is extra TOML for the `[credentials]` table.
-    async fn start(credentials: &str) -> Self {
+    pub(crate) async fn start(credentials: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let idp = KeyRing::generate(now_secs(), 600).unwrap();
         let jwks = dir.path().join("idp-jwks.json");
@@ -180,7 +180,7 @@ fn encoded(text: &str) -> String {
 }
 
 /// Posts a form to the API as `client`, optionally from a given source address.
-async fn post_form(
+pub(crate) async fn post_form(
     api: &str,
     path: &str,
     client: Option<(&str, &str)>,
@@ -210,7 +210,7 @@ async fn post_form(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn client_token(api: &str, client: &Client, extra: &[(&str, &str)]) -> String {
+pub(crate) async fn client_token(api: &str, client: &Client, extra: &[(&str, &str)]) -> String {
     let mut pairs = vec![("grant_type", "client_credentials"), ("resource", "crm")];
     pairs.extend_from_slice(extra);
     let (status, body) = post_form(
@@ -241,14 +241,14 @@ async fn exchange(api: &str, client: &Client, subject: &str) -> (u16, Value) {
     .await
 }
 
-async fn exchanged(api: &str, client: &Client, subject: &str) -> String {
+pub(crate) async fn exchanged(api: &str, client: &Client, subject: &str) -> String {
     let (status, body) = exchange(api, client, subject).await;
     assert_eq!(status, 200, "{body}");
     body["access_token"].as_str().unwrap().to_string()
 }
 
 /// The status the gateway answers a ticket read with `token`.
-async fn gateway_status(gateway: &str, token: &str) -> u16 {
+pub(crate) async fn gateway_status(gateway: &str, token: &str) -> u16 {
     reqwest::Client::new()
         .get(format!("{gateway}/crm/tickets/1"))
         .bearer_auth(token)
