@@ -131,8 +131,7 @@ pub fn analyse(records: &[Record], kill_started: Duration, kill_returned: Durati
         }
         if record.outcome.is_revoked() {
             first_revoked = Some(first_revoked.map_or(record.sent, |f| f.min(record.sent)));
-            first_refusal =
-                Some(first_refusal.map_or(record.received, |f| f.min(record.received)));
+            first_refusal = Some(first_refusal.map_or(record.received, |f| f.min(record.received)));
         }
         if record.sent > kill_returned {
             report.sent_after_return += 1;

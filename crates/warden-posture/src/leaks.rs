@@ -100,7 +100,9 @@ pub fn evaluate_leak(facts: &LeakFacts) -> Option<LeakFinding> {
     };
     let what = facts.secret_kind.as_deref().unwrap_or("secret");
     let response = match facts.response.as_str() {
-        "suspended" => "; Warden suspended the identity, but the credential still works at its source",
+        "suspended" => {
+            "; Warden suspended the identity, but the credential still works at its source"
+        }
         "revoked" => "; Warden revoked it",
         _ => "",
     };
@@ -196,7 +198,11 @@ mod tests {
             "{}",
             finding.remediation
         );
-        assert!(finding.evidence.contains("2 places, latest b.env:1:1 @ abc123"));
+        assert!(
+            finding
+                .evidence
+                .contains("2 places, latest b.env:1:1 @ abc123")
+        );
         assert!(finding.evidence.contains("still works at its source"));
     }
 
@@ -238,7 +244,8 @@ mod tests {
     fn gcp_and_kubernetes_remedies_name_the_key_and_the_secret() {
         let gcp = LeakedCredential::Imported {
             credential_kind: "service_account_key".into(),
-            credential_id: "projects/p/serviceAccounts/sa@p.iam.gserviceaccount.com/keys/abc123".into(),
+            credential_id: "projects/p/serviceAccounts/sa@p.iam.gserviceaccount.com/keys/abc123"
+                .into(),
             identity_name: "sa@p.iam.gserviceaccount.com".into(),
             active: true,
         };

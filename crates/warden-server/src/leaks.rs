@@ -45,7 +45,9 @@ pub fn upstream_secret_fingerprint(pepper: &Pepper, secret: &[u8]) -> String {
 }
 
 fn keyed(pepper: &Pepper, domain: &str, fingerprint: &Fingerprint) -> String {
-    pepper.hash(domain, fingerprint.as_str().as_bytes()).to_hex()
+    pepper
+        .hash(domain, fingerprint.as_str().as_bytes())
+        .to_hex()
 }
 
 /// A report, checked.
@@ -164,8 +166,8 @@ pub async fn handle(state: &AppState, reported: Reported) -> Result<Handled, Api
         .increment(1);
     tracing::warn!(
         leak = %report.id,
-        matched = report.subject.matched.as_str(),
-        subject = report.subject.subject_id.as_deref().unwrap_or(""),
+        matched = %report.subject.matched.as_str(),
+        subject = %report.subject.subject_id.as_deref().unwrap_or(""),
         switched_off,
         "leaked secret reported"
     );
@@ -220,8 +222,7 @@ pub async fn backfill_upstream_fingerprints(state: &AppState) -> anyhow::Result<
         };
         let version = u64::try_from(sealed.version).unwrap_or_default();
         let associated = warden_crypto::seal::associated_data(&upstream.id.to_string(), version);
-        let plain = match warden_crypto::seal::open(&state.data_key, &sealed.bytes, &associated)
-        {
+        let plain = match warden_crypto::seal::open(&state.data_key, &sealed.bytes, &associated) {
             Ok(plain) => plain,
             Err(error) => {
                 tracing::warn!(upstream = %name, %error, "an upstream secret does not open; its leak fingerprint is not recorded");
@@ -255,7 +256,10 @@ mod tests {
             &Fingerprint::of(b"sk_live_abc"),
         );
         assert_eq!(from_secret, from_fingerprint);
-        assert_ne!(from_secret, upstream_secret_fingerprint(&other, b"sk_live_abc"));
+        assert_ne!(
+            from_secret,
+            upstream_secret_fingerprint(&other, b"sk_live_abc")
+        );
         assert!(!from_secret.contains("sk_live"));
         assert_ne!(
             keyed(&pepper, REPORT_DOMAIN, &Fingerprint::of(b"sk_live_abc")),

@@ -12,12 +12,12 @@ pub mod delegation;
 pub mod error;
 pub mod extract;
 pub mod gateway;
+pub mod leaks;
 pub mod listen;
 pub mod metrics;
 pub mod oauth;
 pub mod plane;
 pub mod policy_engine;
-pub mod leaks;
 pub mod posture;
 pub mod ratelimit;
 pub mod revocation;
@@ -130,7 +130,10 @@ impl Server {
         state.catalog.reload(&*state.store).await;
         let filled = leaks::backfill_upstream_fingerprints(&state).await?;
         if filled > 0 {
-            tracing::info!(upstreams = filled, "recorded the leak fingerprints of upstream secrets");
+            tracing::info!(
+                upstreams = filled,
+                "recorded the leak fingerprints of upstream secrets"
+            );
         }
         // Created here so the gateway can end its open streams when the server stops
         // (graceful shutdown waits for responses in flight, and a stream may never end).

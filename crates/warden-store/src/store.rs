@@ -412,11 +412,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every report matched to something Warden knows.
     async fn matched_leaks(&self) -> StoreResult<Vec<LeakReport>>;
     /// The imported identities holding a credential with this id or recorded fingerprint.
-    async fn credential_holders(&self, id_or_fingerprint: &str)
-    -> StoreResult<Vec<CredentialHolder>>;
+    async fn credential_holders(
+        &self,
+        id_or_fingerprint: &str,
+    ) -> StoreResult<Vec<CredentialHolder>>;
     /// The upstream whose secret has this keyed leak fingerprint: its name and version.
-    async fn upstream_by_leak_fingerprint(&self, hash: &str)
-    -> StoreResult<Option<(String, i64)>>;
+    async fn upstream_by_leak_fingerprint(&self, hash: &str) -> StoreResult<Option<(String, i64)>>;
     /// Upstreams whose secret has no leak fingerprint yet.
     async fn upstreams_missing_leak_fingerprint(&self) -> StoreResult<Vec<String>>;
     /// Stores the leak fingerprint of an upstream's secret at `version`; `false` when the

@@ -272,7 +272,12 @@ mod tests {
 
     use super::*;
 
-    fn body(secret: Option<String>, fingerprint: Option<String>, kind: Option<String>, path: Option<String>) -> serde_json::Value {
+    fn body(
+        secret: Option<String>,
+        fingerprint: Option<String>,
+        kind: Option<String>,
+        path: Option<String>,
+    ) -> serde_json::Value {
         serde_json::json!({
             "secret": secret,
             "fingerprint": fingerprint,

@@ -458,7 +458,11 @@ async fn leak_reports_are_checked_and_a_refused_one_records_nothing() {
     let other = warden_scan::Fingerprint::of(b"another secret");
     let long_path = "p".repeat(3000);
     let cases: Vec<(String, StatusCode, &str)> = vec![
-        ("{}".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        (
+            "{}".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
         (
             r#"{"fingerprint":"sha256:abc"}"#.into(),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -525,7 +529,9 @@ async fn leak_reports_are_checked_and_a_refused_one_records_nothing() {
         .expect(
             Method::POST,
             "/v1/leaks",
-            Some(&format!(r#"{{"secret":"{secret}","location":{{"path":"a.env","line":2}}}}"#)),
+            Some(&format!(
+                r#"{{"secret":"{secret}","location":{{"path":"a.env","line":2}}}}"#
+            )),
             StatusCode::CREATED,
         )
         .await;
@@ -541,6 +547,11 @@ async fn leak_reports_are_checked_and_a_refused_one_records_nothing() {
         .await;
     assert_eq!(second["report"]["id"], first["report"]["id"]);
     assert_eq!(second["report"]["report_count"], 2);
-    api.expect(Method::GET, "/v1/leaks/nothing", None, StatusCode::NOT_FOUND)
-        .await;
+    api.expect(
+        Method::GET,
+        "/v1/leaks/nothing",
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }

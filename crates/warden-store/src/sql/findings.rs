@@ -22,8 +22,9 @@ use super::owners::next_cursor;
 use super::query::{Value, Where, placeholders};
 use crate::error::{StoreError, StoreResult};
 use crate::findings::{
-    EvaluationScope, FindingDraft, LEAK_RULE, FindingFilter, FindingIdentity, FindingStatus, OwaspCounts,
-    PostureSummary, ReconcileOutcome, SeverityCounts, StoredFinding, SubjectPosture, Suppression,
+    EvaluationScope, FindingDraft, FindingFilter, FindingIdentity, FindingStatus, LEAK_RULE,
+    OwaspCounts, PostureSummary, ReconcileOutcome, SeverityCounts, StoredFinding, SubjectPosture,
+    Suppression,
 };
 
 /// The setting that holds when the last full evaluation ran.

@@ -217,8 +217,8 @@ pub(super) async fn respond(
             .execute(&mut *tx)
             .await?;
         }
-        let event =
-            leak_event(EventKind::LeakResponded, actor, &report).detail("response", response.as_str());
+        let event = leak_event(EventKind::LeakResponded, actor, &report)
+            .detail("response", response.as_str());
         store.audit_in_tx(&mut tx, vec![event], now).await?;
     }
     tx.commit().await?;
@@ -313,9 +313,7 @@ pub(super) async fn upstreams_missing_leak_fingerprint(pool: &AnyPool) -> StoreR
     )
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| Ok(row.try_get("name")?))
-        .collect()
+    rows.iter().map(|row| Ok(row.try_get("name")?)).collect()
 }
 
 /// Records the leak fingerprint of an upstream's secret at `version`; a secret replaced

@@ -678,10 +678,7 @@ impl Store for SqlStore {
         leaks::credential_holders(&self.reader, id_or_fingerprint).await
     }
 
-    async fn upstream_by_leak_fingerprint(
-        &self,
-        hash: &str,
-    ) -> StoreResult<Option<(String, i64)>> {
+    async fn upstream_by_leak_fingerprint(&self, hash: &str) -> StoreResult<Option<(String, i64)>> {
         leaks::upstream_by_leak_fingerprint(&self.reader, hash).await
     }
 

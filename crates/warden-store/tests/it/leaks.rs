@@ -2,9 +2,7 @@
 //! imported credentials and upstream secrets; leak findings kept out of every other scope.
 
 use warden_audit::EventKind;
-use warden_core::{
-    InjectAuth, NewUpstream, PageRequest, Timestamp, UpstreamId, UpstreamKind,
-};
+use warden_core::{InjectAuth, NewUpstream, PageRequest, Timestamp, UpstreamId, UpstreamKind};
 use warden_import::{ImportBatch, SourceFormat};
 use warden_store::findings::{
     EvaluationScope, FindingDraft, FindingFilter, FindingIdentity, FindingStatus, LEAK_RULE,
@@ -111,7 +109,10 @@ async fn a_secret_reported_twice_is_one_report_with_its_places_and_one_response(
         assert_eq!(second.report.id, first.report.id);
         assert_eq!(second.report.report_count, 2);
         assert_eq!(second.report.subject, imported(&identity), "{backend}");
-        assert_eq!(second.report.locations, vec![at("a.env", 3), at("b.env", 1)]);
+        assert_eq!(
+            second.report.locations,
+            vec![at("a.env", 3), at("b.env", 1)]
+        );
         assert_eq!(second.report.last_reported_at, T0.plus_secs(5));
         assert_eq!(second.report.first_reported_at, T0);
 
@@ -128,13 +129,23 @@ async fn a_secret_reported_twice_is_one_report_with_its_places_and_one_response(
         assert_eq!(third.report.locations, vec![at("b.env", 1), at("a.env", 3)]);
 
         let answered = store
-            .respond_to_leak(&admin(), &first.report.id, LeakResponse::Suspended, T0.plus_secs(7))
+            .respond_to_leak(
+                &admin(),
+                &first.report.id,
+                LeakResponse::Suspended,
+                T0.plus_secs(7),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(answered.response, LeakResponse::Suspended);
         assert_eq!(answered.responded_at, Some(T0.plus_secs(7)));
         let again = store
-            .respond_to_leak(&admin(), &first.report.id, LeakResponse::Revoked, T0.plus_secs(8))
+            .respond_to_leak(
+                &admin(),
+                &first.report.id,
+                LeakResponse::Revoked,
+                T0.plus_secs(8),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -152,17 +163,26 @@ async fn a_secret_reported_twice_is_one_report_with_its_places_and_one_response(
         assert_eq!(leak_events(&*store, EventKind::LeakResponded).await, 1);
 
         let page = PageRequest::new(Some(10), None).unwrap_or_else(|e| panic!("{e}"));
-        let listed = store.list_leaks(&page).await.unwrap_or_else(|e| panic!("{e}"));
+        let listed = store
+            .list_leaks(&page)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(listed.items.len(), 1);
         assert_eq!(
-            store.matched_leaks().await.unwrap_or_else(|e| panic!("{e}")).len(),
+            store
+                .matched_leaks()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .len(),
             1
         );
         let missing = store.get_leak("no-such-report").await;
         assert!(
             matches!(
                 missing,
-                Err(warden_store::StoreError::Domain(warden_core::DomainError::UnknownLeak(_)))
+                Err(warden_store::StoreError::Domain(
+                    warden_core::DomainError::UnknownLeak(_)
+                ))
             ),
             "{backend}: {missing:?}"
         );

@@ -33,7 +33,11 @@ const COLUMNS: &[&str] = &[
     "last_reported_at",
 ];
 
-pub async fn run(client: &Client, format: OutputFormat, command: LeaksCommand) -> Result<(), Failure> {
+pub async fn run(
+    client: &Client,
+    format: OutputFormat,
+    command: LeaksCommand,
+) -> Result<(), Failure> {
     match command {
         LeaksCommand::List { page } => {
             let mut query = Vec::new();
@@ -52,7 +56,11 @@ pub async fn run(client: &Client, format: OutputFormat, command: LeaksCommand) -
     Ok(())
 }
 
-async fn report(client: &Client, format: OutputFormat, args: ReportLeakArgs) -> Result<(), Failure> {
+async fn report(
+    client: &Client,
+    format: OutputFormat,
+    args: ReportLeakArgs,
+) -> Result<(), Failure> {
     let secret = super::upstream::read_secret(&args.secret)?;
     if secret.is_none() && args.fingerprint.is_none() {
         return Err(Failure::refused(
@@ -81,7 +89,9 @@ async fn report(client: &Client, format: OutputFormat, args: ReportLeakArgs) -> 
         OutputFormat::Table => {
             output::record(format, &answer["report"], FIELDS);
             if answer["known"] != Value::Bool(true) {
-                output::note("Warden does not know this secret; switch it off where it was issued.");
+                output::note(
+                    "Warden does not know this secret; switch it off where it was issued.",
+                );
             } else if let Some(remedy) = answer["finding"]["remediation"].as_str() {
                 output::note(&format!(
                     "finding {}: {remedy}",

@@ -64,7 +64,13 @@ struct Located {
 const SENT_WHOLE: &[&str] = &["warden_client_secret", "aws_access_key_id"];
 
 impl Located {
-    fn new(path: String, commit: Option<String>, finding: Finding, bytes: &[u8], keep: bool) -> Self {
+    fn new(
+        path: String,
+        commit: Option<String>,
+        finding: Finding,
+        bytes: &[u8],
+        keep: bool,
+    ) -> Self {
         let value = (keep && SENT_WHOLE.contains(&finding.kind.as_str()))
             .then(|| bytes.get(finding.offset..finding.offset + finding.length))
             .flatten()

@@ -85,7 +85,10 @@ async fn a_leaked_client_secret_stops_its_tokens_and_the_exchanged_ones_but_not_
     std::fs::create_dir_all(&repo).unwrap();
     std::fs::write(
         repo.join(".env"),
-        format!("WARDEN_CLIENT_ID={}\nWARDEN_CLIENT_SECRET={}\n", plane.helper.id, plane.helper.secret),
+        format!(
+            "WARDEN_CLIENT_ID={}\nWARDEN_CLIENT_SECRET={}\n",
+            plane.helper.id, plane.helper.secret
+        ),
     )
     .unwrap();
     let (code, scanned, printed) = scan_report(&plane.server, &plane.admin, &repo);
@@ -120,7 +123,12 @@ async fn a_leaked_client_secret_stops_its_tokens_and_the_exchanged_ones_but_not_
     assert_eq!(code, 1, "{printed}");
     assert_eq!(again["findings"][0]["warden"]["switched_off"], false);
     assert_eq!(again["findings"][0]["warden"]["response"], "revoked");
-    let reports = items(&plane.server.cli(&plane.admin, &["leaks", "list", "-o", "json"]).json());
+    let reports = items(
+        &plane
+            .server
+            .cli(&plane.admin, &["leaks", "list", "-o", "json"])
+            .json(),
+    );
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0]["report_count"], 2);
     assert_eq!(reports[0]["locations"][0]["source"], "warden scan");
@@ -134,7 +142,10 @@ async fn a_leaked_client_secret_stops_its_tokens_and_the_exchanged_ones_but_not_
     let trail = audit_trail(&plane.server, &plane.admin);
     assert!(trail.contains("leak.reported") && trail.contains("leak.responded"));
     assert!(trail.contains("credential.revoked"));
-    assert!(!trail.contains(&plane.helper.secret), "the secret is in the audit trail");
+    assert!(
+        !trail.contains(&plane.helper.secret),
+        "the secret is in the audit trail"
+    );
 }
 
 const CLOUD_KEY: &str = "AKIAQ3EGRZL2MXH4B7WN";
@@ -152,7 +163,10 @@ fn a_leaked_cloud_key_suspends_its_identity_and_names_the_command_until_its_sour
     let export = dir.path().join("access-keys.json");
     std::fs::write(&export, access_keys("Active")).unwrap();
     server
-        .cli(&admin, &["import", export.to_str().unwrap(), "--source", "aws-prod"])
+        .cli(
+            &admin,
+            &["import", export.to_str().unwrap(), "--source", "aws-prod"],
+        )
         .ok();
 
     let repo = dir.path().join("repo");
@@ -171,7 +185,10 @@ fn a_leaked_cloud_key_suspends_its_identity_and_names_the_command_until_its_sour
         "aws iam update-access-key --user-name deployer --access-key-id {CLOUD_KEY} --status Inactive"
     );
     assert!(
-        answer["remediation"].as_str().unwrap_or("").contains(&command),
+        answer["remediation"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&command),
         "{answer}"
     );
 
@@ -181,7 +198,12 @@ fn a_leaked_cloud_key_suspends_its_identity_and_names_the_command_until_its_sour
         (&open[0]["owasp"], &open[0]["severity"]),
         (&Value::from("NHI2:2025"), &Value::from("critical"))
     );
-    assert!(open[0]["evidence"].as_str().unwrap().contains("deploy.sh:1"));
+    assert!(
+        open[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("deploy.sh:1")
+    );
     let identity = open[0]["subject"].as_str().unwrap().to_string();
     let record = server
         .cli(&admin, &["inventory", "show", &identity, "-o", "json"])
@@ -191,12 +213,20 @@ fn a_leaked_cloud_key_suspends_its_identity_and_names_the_command_until_its_sour
     // The text output says the same to a person.
     let text = server.cli(&admin, &["scan", repo.to_str().unwrap(), "--report"]);
     assert_eq!(text.code(), 1);
-    assert!(text.stdout().contains("warden: imported_credential of service_account:deployer"), "{}", text.stdout());
+    assert!(
+        text.stdout()
+            .contains("warden: imported_credential of service_account:deployer"),
+        "{}",
+        text.stdout()
+    );
 
     // The next export lists the key inactive: the finding resolves.
     std::fs::write(&export, access_keys("Inactive")).unwrap();
     server
-        .cli(&admin, &["import", export.to_str().unwrap(), "--source", "aws-prod"])
+        .cli(
+            &admin,
+            &["import", export.to_str().unwrap(), "--source", "aws-prod"],
+        )
         .ok();
     assert!(leak_findings(&server, &admin, "open").is_empty());
     assert_eq!(leak_findings(&server, &admin, "resolved").len(), 1);
@@ -226,12 +256,18 @@ fn an_upstream_secret_is_matched_by_its_fingerprint_alone_and_never_logged() {
             "billing",
             "--url",
             "https://billing.example.com",
+            "--auth",
+            "bearer",
             "--secret-env",
             "BILLING_SECRET",
         ])
         .output()
         .unwrap();
-    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
 
     let fingerprint = warden_scan::Fingerprint::of(secret.as_bytes()).to_string();
     let reported = server
@@ -268,10 +304,20 @@ fn an_upstream_secret_is_matched_by_its_fingerprint_alone_and_never_logged() {
         .env("WARDEN_ADDR", &server.api)
         .env("WARDEN_TOKEN", &admin)
         .env("BILLING_SECRET", "sk_live_rotated9Xq2Lm7Vc4Wd8Yb3Nj6Ht5Rk")
-        .args(["upstream", "set-secret", "billing", "--secret-env", "BILLING_SECRET"])
+        .args([
+            "upstream",
+            "set-secret",
+            "billing",
+            "--secret-env",
+            "BILLING_SECRET",
+        ])
         .output()
         .unwrap();
-    assert!(replaced.status.success(), "{}", String::from_utf8_lossy(&replaced.stderr));
+    assert!(
+        replaced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replaced.stderr)
+    );
     server.cli(&admin, &["posture", "--evaluate"]).ok();
     assert!(leak_findings(&server, &admin, "open").is_empty());
     assert_eq!(leak_findings(&server, &admin, "resolved").len(), 1);
@@ -294,12 +340,13 @@ fn an_upstream_secret_is_matched_by_its_fingerprint_alone_and_never_logged() {
     assert!(unknown["finding"].is_null());
 
     // A bad report is refused, naming the field, and records nothing.
-    let refused = server.cli(
-        &admin,
-        &["leaks", "report", "--fingerprint", "sha256:xyz"],
-    );
+    let refused = server.cli(&admin, &["leaks", "report", "--fingerprint", "sha256:xyz"]);
     assert_ne!(refused.code(), 0);
-    assert!(refused.stderr().contains("fingerprint"), "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("fingerprint"),
+        "{}",
+        refused.stderr()
+    );
     let reports = items(&server.cli(&admin, &["leaks", "list", "-o", "json"]).json());
     assert_eq!(reports.len(), 2);
 
