@@ -14,6 +14,7 @@
 
 pub mod decoy;
 pub mod finding;
+mod keywords;
 pub mod matcher;
 pub mod rules;
 pub mod validate;
