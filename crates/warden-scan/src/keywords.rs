@@ -390,6 +390,7 @@ pub(crate) mod tests {
             let start = pass.start;
             prop_assert_eq!(&merge(pass.walk::<_, 1>(dfa, start, &haystack)), &expected);
             prop_assert_eq!(&merge(pass.walk::<_, 3>(dfa, start, &haystack)), &expected);
+            prop_assert_eq!(&merge(pass.walk::<_, 4>(dfa, start, &haystack)), &expected);
             prop_assert_eq!(&merge(pass.walk::<_, LANES>(dfa, start, &haystack)), &expected);
             prop_assert_eq!(&merge(pass.walk::<_, 7>(dfa, start, &haystack)), &expected);
             prop_assert_eq!(&pass.windows(&haystack), &expected);
