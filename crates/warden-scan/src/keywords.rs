@@ -1,21 +1,21 @@
 //! The keyword pass: every occurrence of every rule's keywords, turned into the windows
 //! each rule's regex must search.
 //!
-//! Keywords are found by one Aho-Corasick automaton (a DFA, or a contiguous NFA when the DFA
-//! would be too large), matched ASCII case-insensitively and with *overlapping* semantics:
-//! every occurrence of every keyword is seen, also when keywords share bytes (`secret`
-//! inside `api_secret`, `token` just before `npm_`). A leftmost, non-overlapping search
-//! would be free to skip those, and each skipped occurrence could be the only one opening
-//! some rule's window.
+//! Keywords are found by one Aho-Corasick automaton (a DFA, or a contiguous NFA when the
+//! DFA would be too large), matched ASCII case-insensitively and with *overlapping*
+//! semantics: every occurrence of every keyword is seen, also when keywords share bytes
+//! (`secret` inside `api_secret`, `token` just before `npm_`). A leftmost, non-overlapping
+//! search would be free to skip those, and each skipped occurrence could be the only one
+//! opening some rule's window.
 //!
 //! On text full of keywords (source code is: `token`, `secret`, `password` everywhere) a
-//! prefilter does not help (a Teddy search over a lowercased copy measured slower than the
-//! plain automaton on the benchmark's text), and walking the automaton is bound by the
-//! chain of dependent table loads, one per byte. So a long haystack is cut into [`LANES`] stretches that are walked
-//! in lockstep, one automaton state each, which lets the processor overlap the loads. Each
-//! lane starts `longest keyword - 1` bytes before its stretch and keeps only occurrences
-//! that end inside it, so every occurrence is seen by exactly one lane, exactly as one walk
-//! over the whole haystack would see it.
+//! prefilter does not help (a Teddy search over a lowercased copy measured no faster than
+//! the plain automaton on the benchmark's text), and walking the automaton is bound by the
+//! chain of dependent table loads, one per byte. So a long haystack is cut into [`LANES`]
+//! stretches that are walked in lockstep, one automaton state each, which lets the
+//! processor overlap the loads. Each lane starts `longest keyword - 1` bytes before its
+//! stretch and keeps only occurrences that end inside it, so every occurrence is seen by
+//! exactly one lane, exactly as one walk over the whole haystack would see it.
 //!
 //! A window reaches from the rule's `lookbehind` bytes before a keyword to its `window`
 //! bytes after it. Windows of one rule that overlap or touch are merged, so no byte is
@@ -75,9 +75,9 @@ impl KeywordPass {
             .iter()
             .map(|(keyword, _)| keyword.as_slice())
             .collect();
-        // No prefilter: it only ever runs from the start state, which keyword-dense text
-        // leaves every few bytes, and it would make the start state special (a branch per
-        // byte in the walk below).
+        // No prefilter: the walk below has no use for one (on keyword-dense text it would be
+        // called every few bytes to skip a few bytes), and with one the start state would
+        // count as special and take the match branch on most bytes.
         let automaton = match dfa::DFA::builder()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
@@ -181,7 +181,8 @@ impl KeywordPass {
     }
 
     /// Records the occurrences that end at `end` in `state`, if the lane owns that offset.
-    /// Kept out of line: the walk above stays small, and matches are rare next to bytes.
+    /// Kept out of line so the walk above stays small: even keyword-dense text has a match
+    /// only every eighty bytes or so.
     #[inline(never)]
     fn record<A: Automaton>(
         &self,
@@ -191,8 +192,9 @@ impl KeywordPass {
         owned_from: usize,
         collector: &mut WindowCollector,
     ) {
-        // With no prefilter and an unanchored search, the only special states that can be
-        // reached are match states; the check keeps any other one harmless.
+        // On the DFA without a prefilter, match states are the only special states an
+        // unanchored walk reaches; any other (an automaton may mark its start state
+        // special) is passed over here.
         if !automaton.is_match(state) || end <= owned_from {
             return;
         }

@@ -1,15 +1,15 @@
 //! The matcher: rules compiled once, then bytes in, findings out.
 //!
-//! Scanning is two passes. The keyword pass ([`crate::keywords`]: one Aho-Corasick automaton
-//! over every rule's keywords, overlapping occurrences included) walks the whole input; each
-//! keyword it finds opens a window (from the rule's `lookbehind` bytes before the keyword to
-//! its `window` bytes after it) in which that rule's regex is tried, and overlapping windows
-//! of one rule are merged so no byte is searched twice by the same rule. Most text has no
-//! keyword at all and costs one automaton pass. Regexes are
-//! searched over the window with the haystack around it as context (`regex-automata`'s
-//! range search, the engine behind the `regex` crate), so `\b` at a window's edge means
-//! what it says. Each candidate then passes its validator, entropy and decoy checks; where
-//! two rules claim overlapping bytes, the more confident one wins.
+//! Scanning is two passes. The keyword pass ([`crate::keywords`]: one Aho-Corasick
+//! automaton over every rule's keywords, overlapping occurrences included, a long input
+//! walked in lanes) reads the whole input; each keyword it finds opens a window (from the
+//! rule's `lookbehind` bytes before the keyword to its `window` bytes after it) in which
+//! that rule's regex is tried, and overlapping windows of one rule are merged so no byte is
+//! searched twice by the same rule. Text with no keyword costs the keyword pass alone.
+//! Regexes are searched over the window with the haystack around it as context
+//! (`regex-automata`'s range search, the engine behind the `regex` crate), so `\b` at a
+//! window's edge means what it says. Each candidate then passes its validator, entropy and
+//! decoy checks; where two rules claim overlapping bytes, the more confident one wins.
 
 use aho_corasick::AhoCorasick;
 use regex_automata::{Input, meta, util::syntax};
@@ -466,8 +466,10 @@ confidence = "high"
         let piece = prop_oneof![
             4 => keyword,
             2 => "[0-9A-Za-z_/+.-]{1,70}".prop_map(String::into_bytes),
-            1 => prop::sample::select(vec![" = \"", "\"", ": ", "=", "://u:", "@db", "\n", " ", "\t"])
-                .prop_map(|text| text.as_bytes().to_vec()),
+            1 => prop::sample::select(vec![
+                " = \"", "\"", ": ", "=", "://u:", "@db", "\n", " ", "\t",
+            ])
+            .prop_map(|text| text.as_bytes().to_vec()),
             1 => "(ghp|npm)_[0-9A-Za-z]{36}".prop_map(String::into_bytes),
             1 => "AKIA[A-Z2-7]{16}".prop_map(String::into_bytes),
             1 => any::<u8>().prop_map(|byte| vec![byte]),
