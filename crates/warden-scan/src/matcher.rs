@@ -17,6 +17,7 @@ use regex_automata::{Input, meta, util::syntax};
 use crate::decoy;
 use crate::finding::{Finding, Fingerprint, LineCounter, preview};
 use crate::keywords::{KeywordPass, Reach, Window};
+use crate::narrowing::LineFilter;
 use crate::rules::{Confidence, DEFAULT_LOOKBEHIND, DEFAULT_WINDOW, RuleSet, RuleSpec, RulesError};
 use crate::validate::Validator;
 
@@ -29,6 +30,8 @@ struct CompiledRule {
     description: String,
     confidence: Confidence,
     regex: meta::Regex,
+    /// For a regex whose matches never cross a line, the bytes a line needs to be searched.
+    line_filter: Option<LineFilter>,
     secret_group: usize,
     validator: Option<Validator>,
     min_entropy: Option<f64>,
@@ -61,6 +64,15 @@ impl std::fmt::Debug for Matcher {
             .field("rules", &self.rules.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Whether a window is narrowed to the lines that can hold a match ([`LineFilter`]); the
+/// tests compare both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Narrowing {
+    ToLines,
+    #[cfg_attr(not(test), allow(dead_code))]
+    WholeWindow,
 }
 
 /// A candidate before positions are computed. A refused candidate (its shape matched, a
@@ -125,20 +137,37 @@ impl Matcher {
 
     /// Every secret in `haystack`, in order of offset. Never panics, whatever the bytes.
     pub fn scan(&self, haystack: &[u8]) -> Vec<Finding> {
-        self.scan_windows(haystack, self.keywords.windows(haystack))
+        self.scan_windows(
+            haystack,
+            self.keywords.windows(haystack),
+            Narrowing::ToLines,
+        )
     }
 
     /// The findings of each rule's regex searched over that rule's windows.
-    fn scan_windows(&self, haystack: &[u8], windows: Vec<Window>) -> Vec<Finding> {
+    fn scan_windows(
+        &self,
+        haystack: &[u8],
+        windows: Vec<Window>,
+        narrowing: Narrowing,
+    ) -> Vec<Finding> {
         let mut candidates = Vec::new();
         for window in windows {
-            self.search_window(
-                window.rule,
-                haystack,
-                window.start,
-                window.end,
-                &mut candidates,
-            );
+            let rule = &self.rules[window.rule];
+            match (&rule.line_filter, narrowing) {
+                (Some(filter), Narrowing::ToLines) => {
+                    for (start, end) in filter.lines(haystack, window.start, window.end) {
+                        self.search_window(window.rule, haystack, start, end, &mut candidates);
+                    }
+                }
+                _ => self.search_window(
+                    window.rule,
+                    haystack,
+                    window.start,
+                    window.end,
+                    &mut candidates,
+                ),
+            }
         }
         let kept = self.resolve_overlaps(candidates);
         let mut lines = LineCounter::new(haystack);
@@ -270,8 +299,9 @@ fn compile(spec: &RuleSpec) -> Result<CompiledRule, RulesError> {
         field,
         problem,
     };
+    let syntax_config = syntax::Config::new().unicode(false).utf8(false);
     let regex = meta::Regex::builder()
-        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .syntax(syntax_config)
         .configure(
             meta::Regex::config()
                 .utf8_empty(false)
@@ -281,6 +311,10 @@ fn compile(spec: &RuleSpec) -> Result<CompiledRule, RulesError> {
         )
         .build(&spec.regex)
         .map_err(|error| field("regex", error.to_string()))?;
+    // The regex compiled, so it parses; were it not to, the rule is merely searched whole.
+    let line_filter = syntax::parse_with(&spec.regex, &syntax_config)
+        .ok()
+        .and_then(|hir| LineFilter::for_pattern(&hir));
     let groups = regex
         .group_info()
         .group_len(regex_automata::PatternID::ZERO);
@@ -306,6 +340,7 @@ fn compile(spec: &RuleSpec) -> Result<CompiledRule, RulesError> {
         description: spec.description.clone(),
         confidence: spec.confidence,
         regex,
+        line_filter,
         secret_group: spec.secret_group,
         validator: spec.validator,
         min_entropy: spec.min_entropy,
@@ -486,8 +521,9 @@ confidence = "high"
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
-        /// The keyword pass must not lose a window: what the matcher finds equals what the
-        /// old overlapping search's windows find, and what the windows by definition find.
+        /// Neither the keyword pass nor the narrowing to lines may lose a finding: what the
+        /// matcher finds equals what the old overlapping search's windows find, each
+        /// searched whole, and what the windows by definition find.
         #[test]
         fn the_keyword_pass_finds_what_every_occurrence_would(haystack in keyword_text()) {
             let (set, matcher) = &*BUILTIN;
@@ -495,6 +531,7 @@ confidence = "high"
             let old = matcher.scan_windows(
                 &haystack,
                 overlapping_iterator_windows(matcher, set, &haystack),
+                Narrowing::WholeWindow,
             );
             prop_assert_eq!(&found, &old);
             let reach: Vec<Reach> = matcher
@@ -504,7 +541,10 @@ confidence = "high"
                 .collect();
             let expected = reference_windows(&keyword_owners(set), &reach, &haystack);
             prop_assert_eq!(&matcher.keywords.windows(&haystack), &expected);
-            prop_assert_eq!(&found, &matcher.scan_windows(&haystack, expected));
+            prop_assert_eq!(
+                &found,
+                &matcher.scan_windows(&haystack, expected, Narrowing::WholeWindow)
+            );
         }
     }
 
@@ -526,6 +566,7 @@ confidence = "high"
         let old = matcher.scan_windows(
             &haystack,
             overlapping_iterator_windows(matcher, set, &haystack),
+            Narrowing::WholeWindow,
         );
         assert_eq!(found, old);
     }
