@@ -5,11 +5,13 @@
 //! walked in lanes) reads the whole input; each keyword it finds opens a window (from the
 //! rule's `lookbehind` bytes before the keyword to its `window` bytes after it) in which
 //! that rule's regex is tried, and overlapping windows of one rule are merged so no byte is
-//! searched twice by the same rule. Text with no keyword costs the keyword pass alone.
-//! Regexes are searched over the window with the haystack around it as context
-//! (`regex-automata`'s range search, the engine behind the `regex` crate), so `\b` at a
-//! window's edge means what it says. Each candidate then passes its validator, entropy and
-//! decoy checks; where two rules claim overlapping bytes, the more confident one wins.
+//! searched twice by the same rule. A rule whose matches provably stay on one line and
+//! hold one of a few bytes ([`crate::narrowing`]) searches only the window's lines holding
+//! one. Text with no keyword costs the keyword pass alone. Regexes are searched over the
+//! window with the haystack around it as context (`regex-automata`'s range search, the
+//! engine behind the `regex` crate), so `\b` at a window's edge means what it says. Each
+//! candidate then passes its validator, entropy and decoy checks; where two rules claim
+//! overlapping bytes, the more confident one wins.
 
 use aho_corasick::AhoCorasick;
 use regex_automata::{Input, meta, util::syntax};
