@@ -1,11 +1,17 @@
 //! Matcher throughput on generated text: source-like lines with secret-sounding names,
 //! URLs and near-misses, a few planted secrets. `cargo bench -p warden-scan --bench scan`.
+//!
+//! Beside the matcher, the same run measures a baseline: the built-in keywords searched the
+//! way the matcher did before its keyword pass had lanes (the overlapping iterator of one
+//! case-insensitive Aho-Corasick DFA, nothing else), so a figure can be compared with it on
+//! the same machine under the same load.
 
 // A benchmark reports a broken setup by panicking.
 #![allow(clippy::panic)]
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use warden_scan::Matcher;
+use warden_scan::{Matcher, RuleSet};
 
 /// A small deterministic generator, so every run scans the same bytes.
 struct Generator(u64);
@@ -106,14 +112,49 @@ fn corpus(size: usize) -> Vec<u8> {
     text.into_bytes()
 }
 
+/// The keyword search the matcher used before its keyword pass had lanes.
+fn overlapping_iterator() -> AhoCorasick {
+    let rules = RuleSet::builtin().unwrap_or_else(|error| panic!("{error}"));
+    let mut keywords: Vec<String> = Vec::new();
+    for keyword in rules.rules().iter().flat_map(|rule| &rule.keywords) {
+        let folded = keyword.to_ascii_lowercase();
+        if !keywords.contains(&folded) {
+            keywords.push(folded);
+        }
+    }
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(&keywords)
+        .unwrap_or_else(|error| panic!("{error}"))
+}
+
 fn scan_throughput(c: &mut Criterion) {
     let matcher = Matcher::builtin().unwrap_or_else(|error| panic!("{error}"));
+    let baseline = overlapping_iterator();
     let text = corpus(16 * 1024 * 1024);
     let mut group = c.benchmark_group("scan");
     group.throughput(Throughput::Bytes(text.len() as u64));
     group.sample_size(10);
     group.bench_function("source_like_text_16MiB", |b| {
         b.iter(|| matcher.scan(std::hint::black_box(&text)))
+    });
+    // The CLI scans file by file; most source files are a few KiB.
+    group.bench_function("source_like_text_as_16KiB_files", |b| {
+        b.iter(|| {
+            std::hint::black_box(&text)
+                .chunks(16 * 1024)
+                .map(|file| matcher.scan(file).len())
+                .sum::<usize>()
+        })
+    });
+    group.bench_function("baseline_overlapping_keyword_search_alone", |b| {
+        b.iter(|| {
+            baseline
+                .find_overlapping_iter(std::hint::black_box(&text))
+                .count()
+        })
     });
     let prose: Vec<u8> = b"The quick brown fox jumps over the lazy dog, again and again.\n"
         .iter()
@@ -125,6 +166,16 @@ fn scan_throughput(c: &mut Criterion) {
     group.bench_function("keyword_free_text_16MiB", |b| {
         b.iter(|| matcher.scan(std::hint::black_box(&prose)))
     });
+    group.bench_function(
+        "keyword_free_text_baseline_overlapping_keyword_search_alone",
+        |b| {
+            b.iter(|| {
+                baseline
+                    .find_overlapping_iter(std::hint::black_box(&prose))
+                    .count()
+            })
+        },
+    );
     group.finish();
 }
 

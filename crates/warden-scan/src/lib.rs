@@ -14,7 +14,9 @@
 
 pub mod decoy;
 pub mod finding;
+mod keywords;
 pub mod matcher;
+mod narrowing;
 pub mod rules;
 pub mod validate;
 

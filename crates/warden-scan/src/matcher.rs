@@ -1,20 +1,25 @@
 //! The matcher: rules compiled once, then bytes in, findings out.
 //!
-//! Scanning is two passes. One Aho-Corasick automaton over every rule's keywords walks the
-//! whole input; each keyword it finds opens a window (from the rule's `lookbehind` bytes
-//! before the keyword to its `window` bytes after it) in which that rule's regex is tried, and
-//! overlapping windows of one rule are merged so no byte is searched twice by the same
-//! rule. Most text has no keyword at all and costs one automaton pass. Regexes are
-//! searched over the window with the haystack around it as context (`regex-automata`'s
-//! range search, the engine behind the `regex` crate), so `\b` at a window's edge means
-//! what it says. Each candidate then passes its validator, entropy and decoy checks; where
-//! two rules claim overlapping bytes, the more confident one wins.
+//! Scanning is two passes. The keyword pass ([`crate::keywords`]: one Aho-Corasick
+//! automaton over every rule's keywords, overlapping occurrences included, a long input
+//! walked in lanes) reads the whole input; each keyword it finds opens a window (from the
+//! rule's `lookbehind` bytes before the keyword to its `window` bytes after it) in which
+//! that rule's regex is tried, and overlapping windows of one rule are merged so no byte is
+//! searched twice by the same rule. A rule whose matches provably stay on one line and
+//! hold one of a few bytes ([`crate::narrowing`]) searches only the window's lines holding
+//! one. Text with no keyword costs the keyword pass alone. Regexes are searched over the
+//! window with the haystack around it as context (`regex-automata`'s range search, the
+//! engine behind the `regex` crate), so `\b` at a window's edge means what it says. Each
+//! candidate then passes its validator, entropy and decoy checks; where two rules claim
+//! overlapping bytes, the more confident one wins.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::AhoCorasick;
 use regex_automata::{Input, meta, util::syntax};
 
 use crate::decoy;
 use crate::finding::{Finding, Fingerprint, LineCounter, preview};
+use crate::keywords::{KeywordPass, Reach, Window};
+use crate::narrowing::LineFilter;
 use crate::rules::{Confidence, DEFAULT_LOOKBEHIND, DEFAULT_WINDOW, RuleSet, RuleSpec, RulesError};
 use crate::validate::Validator;
 
@@ -27,6 +32,8 @@ struct CompiledRule {
     description: String,
     confidence: Confidence,
     regex: meta::Regex,
+    /// For a regex whose matches never cross a line, the bytes a line needs to be searched.
+    line_filter: Option<LineFilter>,
     secret_group: usize,
     validator: Option<Validator>,
     min_entropy: Option<f64>,
@@ -49,9 +56,7 @@ pub struct RuleInfo<'m> {
 /// Rules compiled for scanning; build once, share freely (`Send + Sync`).
 pub struct Matcher {
     rules: Vec<CompiledRule>,
-    keywords: AhoCorasick,
-    /// For each keyword pattern, the rules it opens windows for.
-    keyword_rules: Vec<Vec<usize>>,
+    keywords: KeywordPass,
     placeholders: AhoCorasick,
 }
 
@@ -61,6 +66,15 @@ impl std::fmt::Debug for Matcher {
             .field("rules", &self.rules.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Whether a window is narrowed to the lines that can hold a match ([`LineFilter`]); the
+/// tests compare both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Narrowing {
+    ToLines,
+    #[cfg_attr(not(test), allow(dead_code))]
+    WholeWindow,
 }
 
 /// A candidate before positions are computed. A refused candidate (its shape matched, a
@@ -83,34 +97,20 @@ impl Matcher {
     /// Compiles a rule set; a pattern that does not compile, or a secret group the pattern
     /// does not have, is refused naming the rule and the field.
     pub fn new(set: &RuleSet) -> Result<Self, RulesError> {
-        let mut rules = Vec::with_capacity(set.rules.len());
-        let mut keyword_index: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
-        for (index, spec) in set.rules.iter().enumerate() {
-            rules.push(compile(spec)?);
-            for keyword in &spec.keywords {
-                let folded = keyword.to_ascii_lowercase().into_bytes();
-                match keyword_index.iter_mut().find(|(known, _)| *known == folded) {
-                    Some((_, owners)) => {
-                        if !owners.contains(&index) {
-                            owners.push(index);
-                        }
-                    }
-                    None => keyword_index.push((folded, vec![index])),
-                }
-            }
-        }
-        let keywords = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(keyword_index.iter().map(|(keyword, _)| keyword))
-            .or_else(|_| {
-                AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .build(keyword_index.iter().map(|(keyword, _)| keyword))
+        let rules = set
+            .rules
+            .iter()
+            .map(compile)
+            .collect::<Result<Vec<_>, _>>()?;
+        let reach = rules
+            .iter()
+            .map(|rule| Reach {
+                before: rule.lookbehind,
+                after: rule.window,
             })
-            .map_err(|error| RulesError::Syntax {
+            .collect();
+        let keywords =
+            KeywordPass::new(keyword_owners(set), reach).map_err(|error| RulesError::Syntax {
                 source_name: "rule set".into(),
                 message: format!("the keywords cannot be compiled: {error}"),
             })?;
@@ -124,10 +124,6 @@ impl Matcher {
         Ok(Self {
             rules,
             keywords,
-            keyword_rules: keyword_index
-                .into_iter()
-                .map(|(_, owners)| owners)
-                .collect(),
             placeholders,
         })
     }
@@ -143,10 +139,37 @@ impl Matcher {
 
     /// Every secret in `haystack`, in order of offset. Never panics, whatever the bytes.
     pub fn scan(&self, haystack: &[u8]) -> Vec<Finding> {
-        let windows = self.windows(haystack);
+        self.scan_windows(
+            haystack,
+            self.keywords.windows(haystack),
+            Narrowing::ToLines,
+        )
+    }
+
+    /// The findings of each rule's regex searched over that rule's windows.
+    fn scan_windows(
+        &self,
+        haystack: &[u8],
+        windows: Vec<Window>,
+        narrowing: Narrowing,
+    ) -> Vec<Finding> {
         let mut candidates = Vec::new();
-        for (rule_index, start, end) in windows {
-            self.search_window(rule_index, haystack, start, end, &mut candidates);
+        for window in windows {
+            let rule = &self.rules[window.rule];
+            match (&rule.line_filter, narrowing) {
+                (Some(filter), Narrowing::ToLines) => {
+                    for (start, end) in filter.lines(haystack, window.start, window.end) {
+                        self.search_window(window.rule, haystack, start, end, &mut candidates);
+                    }
+                }
+                _ => self.search_window(
+                    window.rule,
+                    haystack,
+                    window.start,
+                    window.end,
+                    &mut candidates,
+                ),
+            }
         }
         let kept = self.resolve_overlaps(candidates);
         let mut lines = LineCounter::new(haystack);
@@ -168,40 +191,6 @@ impl Matcher {
                 })
             })
             .collect()
-    }
-
-    /// The merged windows each rule must search, as `(rule, start, end)`.
-    fn windows(&self, haystack: &[u8]) -> Vec<(usize, usize, usize)> {
-        let mut open: Vec<Option<(usize, usize)>> = vec![None; self.rules.len()];
-        let mut closed = Vec::new();
-        for hit in self.keywords.find_overlapping_iter(haystack) {
-            for &rule_index in &self.keyword_rules[hit.pattern().as_usize()] {
-                let start = hit
-                    .start()
-                    .saturating_sub(self.rules[rule_index].lookbehind);
-                let end = hit
-                    .end()
-                    .saturating_add(self.rules[rule_index].window)
-                    .min(haystack.len());
-                match &mut open[rule_index] {
-                    Some((open_start, open_end)) if start <= *open_end => {
-                        *open_start = (*open_start).min(start);
-                        *open_end = (*open_end).max(end);
-                    }
-                    slot => {
-                        if let Some((old_start, old_end)) = slot.replace((start, end)) {
-                            closed.push((rule_index, old_start, old_end));
-                        }
-                    }
-                }
-            }
-        }
-        closed.extend(
-            open.into_iter()
-                .enumerate()
-                .filter_map(|(rule_index, window)| window.map(|(s, e)| (rule_index, s, e))),
-        );
-        closed
     }
 
     fn search_window(
@@ -285,6 +274,26 @@ impl Matcher {
     }
 }
 
+/// Each distinct keyword (folded to lowercase: keywords match case-insensitively) with the
+/// rules that list it.
+fn keyword_owners(set: &RuleSet) -> Vec<(Vec<u8>, Vec<usize>)> {
+    let mut owners_of: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
+    for (index, spec) in set.rules.iter().enumerate() {
+        for keyword in &spec.keywords {
+            let folded = keyword.to_ascii_lowercase().into_bytes();
+            match owners_of.iter_mut().find(|(known, _)| *known == folded) {
+                Some((_, owners)) => {
+                    if !owners.contains(&index) {
+                        owners.push(index);
+                    }
+                }
+                None => owners_of.push((folded, vec![index])),
+            }
+        }
+    }
+    owners_of
+}
+
 fn compile(spec: &RuleSpec) -> Result<CompiledRule, RulesError> {
     let field = |field: &'static str, problem: String| RulesError::Field {
         source_name: "rule set".into(),
@@ -292,8 +301,9 @@ fn compile(spec: &RuleSpec) -> Result<CompiledRule, RulesError> {
         field,
         problem,
     };
+    let syntax_config = syntax::Config::new().unicode(false).utf8(false);
     let regex = meta::Regex::builder()
-        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .syntax(syntax_config)
         .configure(
             meta::Regex::config()
                 .utf8_empty(false)
@@ -303,6 +313,10 @@ fn compile(spec: &RuleSpec) -> Result<CompiledRule, RulesError> {
         )
         .build(&spec.regex)
         .map_err(|error| field("regex", error.to_string()))?;
+    // The regex compiled, so it parses; were it not to, the rule is merely searched whole.
+    let line_filter = syntax::parse_with(&spec.regex, &syntax_config)
+        .ok()
+        .and_then(|hir| LineFilter::for_pattern(&hir));
     let groups = regex
         .group_info()
         .group_len(regex_automata::PatternID::ZERO);
@@ -328,6 +342,7 @@ fn compile(spec: &RuleSpec) -> Result<CompiledRule, RulesError> {
         description: spec.description.clone(),
         confidence: spec.confidence,
         regex,
+        line_filter,
         secret_group: spec.secret_group,
         validator: spec.validator,
         min_entropy: spec.min_entropy,
@@ -345,7 +360,11 @@ fn compile(spec: &RuleSpec) -> Result<CompiledRule, RulesError> {
 
 #[cfg(test)]
 mod tests {
+    use aho_corasick::{AhoCorasickKind, MatchKind};
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::keywords::tests::reference_windows;
     use crate::rules::RuleFile;
 
     fn matcher_for(rule: &str) -> Result<Matcher, RulesError> {
@@ -416,5 +435,141 @@ confidence = "high"
         let found = matcher.scan(b"key = acme_q8zr2kpv7xlm4ntwc9ye");
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].rule_id, "acme-key");
+    }
+
+    /// The windows as the matcher computed them before the keyword pass had lanes: the
+    /// overlapping iterator of a case-insensitive Aho-Corasick DFA, one open window per
+    /// rule, windows closed in the order the keywords were found.
+    fn overlapping_iterator_windows(
+        matcher: &Matcher,
+        set: &RuleSet,
+        haystack: &[u8],
+    ) -> Vec<Window> {
+        let keywords = keyword_owners(set);
+        let automaton = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(keywords.iter().map(|(keyword, _)| keyword))
+            .expect("keywords compile");
+        let mut open: Vec<Option<(usize, usize)>> = vec![None; matcher.rules.len()];
+        let mut closed = Vec::new();
+        for hit in automaton.find_overlapping_iter(haystack) {
+            for &rule in &keywords[hit.pattern().as_usize()].1 {
+                let start = hit.start().saturating_sub(matcher.rules[rule].lookbehind);
+                let end = (hit.end() + matcher.rules[rule].window).min(haystack.len());
+                match &mut open[rule] {
+                    Some((open_start, open_end)) if start <= *open_end => {
+                        *open_start = (*open_start).min(start);
+                        *open_end = (*open_end).max(end);
+                    }
+                    slot => {
+                        if let Some((start, end)) = slot.replace((start, end)) {
+                            closed.push(Window { rule, start, end });
+                        }
+                    }
+                }
+            }
+        }
+        closed.extend(
+            open.into_iter().enumerate().filter_map(|(rule, window)| {
+                window.map(|(start, end)| Window { rule, start, end })
+            }),
+        );
+        closed
+    }
+
+    /// Text built from the built-in keywords (in any case, whole or cut), assignment
+    /// syntax, random values and a few well-formed tokens, so that windows open, overlap
+    /// and merge, and regexes match near their edges.
+    fn keyword_text() -> impl Strategy<Value = Vec<u8>> {
+        let set = RuleSet::builtin().expect("built-in rules");
+        let keywords: Vec<Vec<u8>> = keyword_owners(&set).into_iter().map(|(k, _)| k).collect();
+        let keyword = (any::<prop::sample::Index>(), any::<u64>(), 0..3u8).prop_map(
+            move |(pick, case_bits, shape)| {
+                let keyword = &keywords[pick.index(keywords.len())];
+                let mut bytes = match shape {
+                    0 => keyword[..keyword.len() / 2].to_vec(),
+                    _ => keyword.clone(),
+                };
+                for (index, byte) in bytes.iter_mut().enumerate() {
+                    if case_bits >> (index % 64) & 1 == 1 {
+                        *byte = byte.to_ascii_uppercase();
+                    }
+                }
+                bytes
+            },
+        );
+        let piece = prop_oneof![
+            4 => keyword,
+            2 => "[0-9A-Za-z_/+.-]{1,70}".prop_map(String::into_bytes),
+            1 => prop::sample::select(vec![
+                " = \"", "\"", ": ", "=", "://u:", "@db", "\n", " ", "\t",
+            ])
+            .prop_map(|text| text.as_bytes().to_vec()),
+            1 => "(ghp|npm)_[0-9A-Za-z]{36}".prop_map(String::into_bytes),
+            1 => "AKIA[A-Z2-7]{16}".prop_map(String::into_bytes),
+            1 => any::<u8>().prop_map(|byte| vec![byte]),
+        ];
+        prop::collection::vec(piece, 0..400).prop_map(|pieces| pieces.concat())
+    }
+
+    static BUILTIN: std::sync::LazyLock<(RuleSet, Matcher)> = std::sync::LazyLock::new(|| {
+        let set = RuleSet::builtin().expect("built-in rules");
+        let matcher = Matcher::new(&set).expect("built-in rules compile");
+        (set, matcher)
+    });
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Neither the keyword pass nor the narrowing to lines may lose a finding: what the
+        /// matcher finds equals what the old overlapping search's windows find, each
+        /// searched whole, and what the windows by definition find.
+        #[test]
+        fn the_keyword_pass_finds_what_every_occurrence_would(haystack in keyword_text()) {
+            let (set, matcher) = &*BUILTIN;
+            let found = matcher.scan(&haystack);
+            let old = matcher.scan_windows(
+                &haystack,
+                overlapping_iterator_windows(matcher, set, &haystack),
+                Narrowing::WholeWindow,
+            );
+            prop_assert_eq!(&found, &old);
+            let reach: Vec<Reach> = matcher
+                .rules
+                .iter()
+                .map(|rule| Reach { before: rule.lookbehind, after: rule.window })
+                .collect();
+            let expected = reference_windows(&keyword_owners(set), &reach, &haystack);
+            prop_assert_eq!(&matcher.keywords.windows(&haystack), &expected);
+            prop_assert_eq!(
+                &found,
+                &matcher.scan_windows(&haystack, expected, Narrowing::WholeWindow)
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_text_walked_in_lanes_gives_the_findings_of_the_overlapping_search() {
+        let (set, matcher) = &*BUILTIN;
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let mut haystack = Vec::new();
+        while haystack.len() < 64 * 1024 {
+            haystack.extend(
+                keyword_text()
+                    .new_tree(&mut runner)
+                    .expect("a value")
+                    .current(),
+            );
+        }
+        let found = matcher.scan(&haystack);
+        let old = matcher.scan_windows(
+            &haystack,
+            overlapping_iterator_windows(matcher, set, &haystack),
+            Narrowing::WholeWindow,
+        );
+        assert_eq!(found, old);
     }
 }
