@@ -18,5 +18,6 @@ mod audit;
 mod backends;
 mod conformance;
 mod credentials;
+mod evaluation;
 mod inventory;
 mod upstreams;
