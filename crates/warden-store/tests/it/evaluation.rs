@@ -251,7 +251,10 @@ async fn a_reuse_re_evaluation_finds_holders_and_the_credentials_findings_name()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let named = store
-            .finding_credentials(&["credential-shared".to_string()], &[deployer.clone()])
+            .finding_credentials(
+                &["credential-shared".to_string()],
+                std::slice::from_ref(&deployer),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(named, vec!["AKIA0001".to_string()], "{backend}");
