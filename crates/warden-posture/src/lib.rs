@@ -21,4 +21,7 @@ pub use finding::{Finding, OwaspNhi, Severity};
 pub use leaks::{LeakFacts, LeakFinding, LeakedCredential, SECRET_LEAKED, evaluate_leak};
 pub use records::{BroadPermit, RecordFinding, UpstreamFacts, evaluate_records};
 pub use rules::{RULES, Rule, Thresholds, evaluate};
-pub use subject::{OwnerState, Subject, evaluate_subject, evaluate_subjects};
+pub use subject::{
+    OwnerState, Subject, SubjectEvaluation, evaluate_subject, evaluate_subject_until,
+    evaluate_subjects, evaluation_basis,
+};

@@ -1,7 +1,13 @@
 //! The rules. Each is a function from an identity (with "now" and the thresholds) to the
 //! findings it raises; [`RULES`] lists them with their ids, and [`evaluate`] runs them all,
 //! plus the one rule that looks across identities (a credential shared by several).
+//!
+//! Rules read the clock only through [`Context`], in whole days since (or until) an instant.
+//! The context notes, for every such reading, the first instant at which the rule's outcome
+//! or evidence would read differently; [`Context::stable_until`] is the earliest of them, so
+//! an evaluator may carry an identity's findings forward unchanged until then.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -39,15 +45,78 @@ impl Default for Thresholds {
     }
 }
 
-/// What every per-identity rule is given.
+/// What every per-identity rule is given: the thresholds, and the clock in whole days.
 pub struct Context<'a> {
-    pub now: Timestamp,
+    now: Timestamp,
     pub thresholds: &'a Thresholds,
+    /// The earliest instant, of those noted so far, at which a reading of the clock changes.
+    changes_at: Cell<Option<i64>>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    pub fn new(now: Timestamp, thresholds: &'a Thresholds) -> Self {
+        Self {
+            now,
+            thresholds,
+            changes_at: Cell::new(None),
+        }
+    }
+
+    /// Until when (exclusive) every rule run with this context answers as it did: the first
+    /// instant at which one of the clock readings it made would differ. `None`: no reading
+    /// can change (no rule looked at the clock, or only at expiries that do not matter).
+    pub fn stable_until(&self) -> Option<Timestamp> {
+        self.changes_at.get().map(Timestamp::from_millis)
+    }
+
+    /// Whole days from `at` to now (negative before it).
     fn days_since(&self, at: Timestamp) -> i64 {
         (self.now.as_millis() - at.as_millis()).div_euclid(DAY_MS)
+    }
+
+    fn note_change_at(&self, millis: i64) {
+        let earliest = match self.changes_at.get() {
+            Some(noted) => noted.min(millis),
+            None => millis,
+        };
+        self.changes_at.set(Some(earliest));
+    }
+
+    /// The whole days since `at` when they exceed `limit`, for evidence that shows them.
+    ///
+    /// Notes when the answer next changes: over the limit, the day count shown goes up at the
+    /// next whole day since `at`; within it, the answer turns at the first day past the limit.
+    fn days_since_over(&self, at: Timestamp, limit: i64) -> Option<i64> {
+        let days = self.days_since(at);
+        let next_day = |days: i64| {
+            at.as_millis()
+                .saturating_add(days.saturating_add(1).saturating_mul(DAY_MS))
+        };
+        if days > limit {
+            self.note_change_at(next_day(days));
+            Some(days)
+        } else {
+            self.note_change_at(next_day(limit));
+            None
+        }
+    }
+
+    /// The whole days until `at` when they exceed `limit`, for evidence that shows them.
+    ///
+    /// Days until an instant only go down as time passes, so an answer within the limit never
+    /// changes; one over it shows a count that changes at the next whole day.
+    fn days_until_over(&self, at: Timestamp, limit: i64) -> Option<i64> {
+        let since = self.days_since(at);
+        let days = -since;
+        if days > limit {
+            self.note_change_at(
+                at.as_millis()
+                    .saturating_add(since.saturating_add(1).saturating_mul(DAY_MS)),
+            );
+            Some(days)
+        } else {
+            None
+        }
     }
 }
 
@@ -214,7 +283,7 @@ pub fn evaluate(
     now: Timestamp,
     thresholds: &Thresholds,
 ) -> Vec<Finding> {
-    let context = Context { now, thresholds };
+    let context = Context::new(now, thresholds);
     let mut findings = Vec::new();
     for identity in identities {
         for rule in RULES {
@@ -250,18 +319,17 @@ fn credential_unused(
     out: &mut Vec<Finding>,
 ) {
     for credential in active(identity) {
-        if let Some(used) = credential.last_used_at {
-            let days = cx.days_since(used);
-            if days > cx.thresholds.unused_days {
-                out.push(rule.raise(
-                    identity,
-                    Some(credential),
-                    format!(
-                        "last used {days} days ago (limit {})",
-                        cx.thresholds.unused_days
-                    ),
-                ));
-            }
+        if let Some(used) = credential.last_used_at
+            && let Some(days) = cx.days_since_over(used, cx.thresholds.unused_days)
+        {
+            out.push(rule.raise(
+                identity,
+                Some(credential),
+                format!(
+                    "last used {days} days ago (limit {})",
+                    cx.thresholds.unused_days
+                ),
+            ));
         }
     }
 }
@@ -275,18 +343,16 @@ fn credential_never_used(
     for credential in active(identity).filter(|c| usage_is_reported(c)) {
         if credential.last_used_at.is_none()
             && let Some(created) = credential.created_at
+            && let Some(days) = cx.days_since_over(created, cx.thresholds.unused_days)
         {
-            let days = cx.days_since(created);
-            if days > cx.thresholds.unused_days {
-                out.push(rule.raise(
-                    identity,
-                    Some(credential),
-                    format!(
-                        "never used since it was created {days} days ago (limit {})",
-                        cx.thresholds.unused_days
-                    ),
-                ));
-            }
+            out.push(rule.raise(
+                identity,
+                Some(credential),
+                format!(
+                    "never used since it was created {days} days ago (limit {})",
+                    cx.thresholds.unused_days
+                ),
+            ));
         }
     }
 }
@@ -310,18 +376,17 @@ fn secret_too_old(
 ) {
     // System-managed keys are rotated by their platform.
     for credential in active(identity).filter(|c| c.managed_by != Some(ManagedBy::System)) {
-        if let Some(born) = secret_born(credential) {
-            let days = cx.days_since(born);
-            if days > cx.thresholds.max_secret_age_days {
-                out.push(rule.raise(
-                    identity,
-                    Some(credential),
-                    format!(
-                        "{days} days since it was created or rotated (limit {})",
-                        cx.thresholds.max_secret_age_days
-                    ),
-                ));
-            }
+        if let Some(born) = secret_born(credential)
+            && let Some(days) = cx.days_since_over(born, cx.thresholds.max_secret_age_days)
+        {
+            out.push(rule.raise(
+                identity,
+                Some(credential),
+                format!(
+                    "{days} days since it was created or rotated (limit {})",
+                    cx.thresholds.max_secret_age_days
+                ),
+            ));
         }
     }
 }
@@ -357,18 +422,17 @@ fn secret_expiry_too_far(
     out: &mut Vec<Finding>,
 ) {
     for credential in active(identity) {
-        if let Some(expires) = credential.expires_at {
-            let days = -cx.days_since(expires);
-            if days > cx.thresholds.max_expiry_days {
-                out.push(rule.raise(
-                    identity,
-                    Some(credential),
-                    format!(
-                        "expires in {days} days (limit {})",
-                        cx.thresholds.max_expiry_days
-                    ),
-                ));
-            }
+        if let Some(expires) = credential.expires_at
+            && let Some(days) = cx.days_until_over(expires, cx.thresholds.max_expiry_days)
+        {
+            out.push(rule.raise(
+                identity,
+                Some(credential),
+                format!(
+                    "expires in {days} days (limit {})",
+                    cx.thresholds.max_expiry_days
+                ),
+            ));
         }
     }
 }
@@ -385,9 +449,11 @@ fn keys_overlap(
         .collect();
     keys.sort_by_key(|(_, born)| *born);
     if let [.., (older, older_born), (_, newer_born)] = keys.as_slice() {
-        let overlap = cx.days_since(*newer_born);
         let gap_ok = newer_born > older_born;
-        if gap_ok && overlap > cx.thresholds.rotation_overlap_days {
+        if gap_ok
+            && let Some(overlap) =
+                cx.days_since_over(*newer_born, cx.thresholds.rotation_overlap_days)
+        {
             out.push(rule.raise(
                 identity,
                 Some(older),
@@ -566,7 +632,12 @@ pub fn shared_credentials(identities: &[&ImportedIdentity]) -> Vec<(usize, Findi
     }
     let mut out = Vec::new();
     for ((what, value), mut sharing) in holders {
-        sharing.sort_unstable();
+        // By external id, so one identity listed by two sources counts once and the evidence
+        // names the holders in the same order however they were read.
+        sharing.sort_unstable_by(|a, b| {
+            (identities[*a].external_id.as_str(), *a)
+                .cmp(&(identities[*b].external_id.as_str(), *b))
+        });
         sharing.dedup_by(|a, b| identities[*a].external_id == identities[*b].external_id);
         if sharing.len() < 2 {
             continue;
@@ -575,6 +646,8 @@ pub fn shared_credentials(identities: &[&ImportedIdentity]) -> Vec<(usize, Findi
             .iter()
             .map(|i| identities[*i].external_id.as_str())
             .collect();
+        // Each holder's findings in the order the holders were given.
+        sharing.sort_unstable();
         let mut environments: Vec<&str> = sharing
             .iter()
             .filter_map(|i| identities[*i].environment_hint.map(|e| e.as_str()))

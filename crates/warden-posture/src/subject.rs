@@ -87,7 +87,26 @@ pub fn evaluate_subject(
     now: Timestamp,
     thresholds: &Thresholds,
 ) -> Vec<Finding> {
-    let context = Context { now, thresholds };
+    evaluate_subject_until(subject, now, thresholds).findings
+}
+
+/// What the per-identity rules found about one subject, and for how long that holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectEvaluation {
+    pub findings: Vec<Finding>,
+    /// The first instant at which the same subject, with the same thresholds, could be found
+    /// differently (a day count in the evidence moves, or a credential crosses a limit);
+    /// `None` when only a change to the subject itself can change its findings.
+    pub stable_until: Option<Timestamp>,
+}
+
+/// [`evaluate_subject`], with the instant until which its findings stay as they are.
+pub fn evaluate_subject_until(
+    subject: &Subject<'_>,
+    now: Timestamp,
+    thresholds: &Thresholds,
+) -> SubjectEvaluation {
+    let context = Context::new(now, thresholds);
     let identity = subject.identity;
     let mut findings = Vec::new();
     for rule in RULES
@@ -136,8 +155,41 @@ pub fn evaluate_subject(
             ));
         }
     }
-    findings
+    SubjectEvaluation {
+        findings,
+        stable_until: context.stable_until(),
+    }
 }
+
+/// A fingerprint of everything besides the subject and the clock that decides what the
+/// per-identity rules find: the thresholds and the rules themselves (their source text, so
+/// any edit to a rule changes it). An evaluator that carries findings forward must evaluate
+/// afresh whatever was last evaluated under another basis.
+///
+/// It hashes with the standard library's SipHash, whose output may change between Rust
+/// releases; such a change only costs one evaluation of everything.
+pub fn evaluation_basis(thresholds: &Thresholds) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    // Destructured so that a new threshold cannot be left out.
+    let Thresholds {
+        unused_days,
+        max_secret_age_days,
+        max_expiry_days,
+        rotation_overlap_days,
+    } = thresholds;
+    RULES_SOURCE.hash(&mut hasher);
+    (unused_days, max_secret_age_days, max_expiry_days).hash(&mut hasher);
+    rotation_overlap_days.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// The source of the per-identity rules, hashed into [`evaluation_basis`].
+const RULES_SOURCE: [&str; 3] = [
+    include_str!("rules.rs"),
+    include_str!("subject.rs"),
+    include_str!("finding.rs"),
+];
 
 fn raise(rule: &Rule, identity: &ImportedIdentity, evidence: String) -> Finding {
     Finding {

@@ -92,11 +92,11 @@ pub async fn identify(state: &AppState, reported: &Reported) -> StoreResult<Leak
     }
     let mut holders = Vec::new();
     if let Some(secret) = &reported.secret {
-        holders = store.credential_holders(secret.expose()).await?;
+        holders = store.leaked_credential_holders(secret.expose()).await?;
     }
     if holders.is_empty() {
         holders = store
-            .credential_holders(reported.fingerprint.as_str())
+            .leaked_credential_holders(reported.fingerprint.as_str())
             .await?;
     }
     // Of several holders (a shared key), the one still using it speaks for the leak.

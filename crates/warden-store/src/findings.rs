@@ -56,6 +56,10 @@ pub struct EvaluationScope {
     /// rules, whose findings sit on every holder).
     pub rules_on_credentials: Vec<String>,
     pub credentials: Vec<String>,
+    /// The evaluation covered every identity and record, some by carrying forward the
+    /// findings of identities that cannot have changed: its time is recorded as the last
+    /// full evaluation's (as it is for `all`).
+    pub full_evaluation: bool,
 }
 
 /// What reconciling did.

@@ -140,4 +140,24 @@ pub struct InventoryItem {
     pub owner_offboarded: bool,
     pub present: bool,
     pub gone_at: Option<Timestamp>,
+    /// Goes up with every write to the identity's row (record, owner, presence), so an
+    /// evaluation can tell later whether what it read has changed.
+    pub revision: i64,
+}
+
+/// What an evaluation of one imported identity read, and until when its findings hold.
+///
+/// Recorded after the evaluation's findings are reconciled. A later full evaluation under
+/// the same basis carries the identity's findings forward, without reading it, while its
+/// revision and owner are as recorded and `stable_until` has not come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvaluatedSubject {
+    /// The imported identity's id.
+    pub id: String,
+    pub revision: i64,
+    pub owner_email: Option<String>,
+    pub owner_offboarded: bool,
+    /// The first instant at which a rule reading the clock could answer differently;
+    /// `None` when only a change to the identity or its owner can.
+    pub stable_until: Option<Timestamp>,
 }

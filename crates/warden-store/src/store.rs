@@ -20,7 +20,7 @@ use crate::findings::{
     Suppression,
 };
 use crate::inventory::{
-    ImportOptions, ImportSummary, ImportedFilter, ImportedRecord, InventoryItem,
+    EvaluatedSubject, ImportOptions, ImportSummary, ImportedFilter, ImportedRecord, InventoryItem,
 };
 use crate::leaks::{CredentialHolder, LeakReport, LeakResponse, NewLeakReport, RecordedLeak};
 use crate::upstreams::{SealedRequest, SealedSecret};
@@ -359,6 +359,45 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<()>;
     /// The given imported identities and every one sharing a credential with them.
     async fn inventory_with_peers(&self, ids: &[String]) -> StoreResult<Vec<InventoryItem>>;
+    /// Streams every imported identity to `visit`, with whether its last recorded
+    /// evaluation under `basis` still holds at `now` (see [`Store::record_evaluated`]).
+    async fn scan_inventory_against(
+        &self,
+        basis: &str,
+        now: Timestamp,
+        visit: &mut (dyn FnMut(InventoryItem, bool) + Send),
+    ) -> StoreResult<()>;
+    /// The imported identities whose last recorded evaluation under `basis` no longer holds
+    /// at `now`, or that were never evaluated; `None` when there are more than `limit`.
+    async fn inventory_due(
+        &self,
+        basis: &str,
+        now: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<String>>>;
+    /// Hands the given imported identities to `visit`, a few at a time.
+    async fn visit_inventory(
+        &self,
+        ids: &[String],
+        visit: &mut (dyn FnMut(InventoryItem) + Send),
+    ) -> StoreResult<()>;
+    /// The imported identities holding a credential whose id or fingerprint is one of these.
+    async fn credential_holders(&self, credentials: &[String]) -> StoreResult<Vec<String>>;
+    /// The credentials named by stored findings (open or resolved) of these rules about
+    /// these subjects.
+    async fn finding_credentials(
+        &self,
+        rules: &[String],
+        subjects: &[String],
+    ) -> StoreResult<Vec<String>>;
+    /// Records what an evaluation at `evaluated_at` under `basis` read of these identities, once its findings
+    /// are reconciled, so a later full evaluation may carry them forward.
+    async fn record_evaluated(
+        &self,
+        basis: &str,
+        evaluated_at: Timestamp,
+        subjects: &[EvaluatedSubject],
+    ) -> StoreResult<()>;
     /// Reconciles an evaluation's findings with the stored ones in `scope`, in one
     /// transaction, with `finding.opened` and `finding.resolved` events.
     async fn reconcile_findings(
@@ -412,7 +451,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every report matched to something Warden knows.
     async fn matched_leaks(&self) -> StoreResult<Vec<LeakReport>>;
     /// The imported identities holding a credential with this id or recorded fingerprint.
-    async fn credential_holders(
+    async fn leaked_credential_holders(
         &self,
         id_or_fingerprint: &str,
     ) -> StoreResult<Vec<CredentialHolder>>;

@@ -6,6 +6,7 @@
 
 mod fixtures;
 mod rules;
+mod stability;
 mod subjects;
 
 use warden_core::{IdentityKind, Timestamp};

@@ -71,7 +71,7 @@ async fn leaked_credential(
             }
         }
         LeakMatch::ImportedCredential => {
-            let holders = store.credential_holders(credential_id).await?;
+            let holders = store.leaked_credential_holders(credential_id).await?;
             let holder = holders
                 .iter()
                 .find(|holder| &holder.identity_id == subject_id);

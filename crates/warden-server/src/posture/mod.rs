@@ -6,6 +6,16 @@
 //! one after an import or a reassignment, over the identities that changed and those sharing
 //! a credential with them; and a records-only one when upstreams or policies change.
 //! Evaluations are serialised on a node so two never reconcile at once.
+//!
+//! A full evaluation reads again only the identities whose findings can have changed. After
+//! reconciling, every evaluation records per identity what it read (its revision and owner)
+//! and until when its findings hold (the first instant at which a rule reading the clock
+//! could answer differently), under a basis that fingerprints the rules and thresholds. The
+//! store compares that record with the inventory; an identity whose record still holds keeps
+//! its findings as they are, unread. Those due are evaluated like a targeted evaluation: the
+//! per-identity rules over them, and the reuse rules over every credential they hold or
+//! held, with all the holders of those credentials. When too many are due (the first
+//! evaluation, a change of thresholds or rules), it reads everything in one pass instead.
 
 mod leaks;
 pub mod ocsf;
@@ -21,15 +31,19 @@ use warden_import::{ImportedCredential, ImportedIdentity};
 use warden_policy::{PolicyDocument, every_action_permits};
 use warden_posture::{
     BroadPermit, Finding, OwnerState, Subject, Thresholds, UpstreamFacts, evaluate_records,
-    evaluate_subject, rules::shared_credentials,
+    evaluate_subject_until, evaluation_basis, rules::shared_credentials,
 };
 use warden_store::findings::{EvaluationScope, FindingDraft, FindingIdentity, ReconcileOutcome};
-use warden_store::inventory::InventoryItem;
+use warden_store::inventory::{EvaluatedSubject, InventoryItem};
 use warden_store::{Store, StoreResult};
 
 /// Above this many changed identities an import re-evaluates everything: one pass over the
 /// inventory is cheaper than thousands of targeted lookups.
 const TARGETED_LIMIT: usize = 1_000;
+
+/// Above this many identities due, a full evaluation reads the whole inventory in one pass:
+/// reading hundreds of thousands by id, and their findings by subject, costs more than that.
+const DUE_LIMIT: usize = 200_000;
 
 /// The reuse rules: their findings sit on every holder of a shared credential.
 const REUSE_RULES: [&str; 2] = [
@@ -43,6 +57,9 @@ pub const DEFAULT_EVALUATE_INTERVAL_SECS: u64 = 3_600;
 #[derive(Debug)]
 pub struct Posture {
     thresholds: Thresholds,
+    /// What the evaluated-subject records are only valid under: the rules, the thresholds
+    /// and this module's mapping of findings to drafts.
+    basis: String,
     interval: Duration,
     /// Held while an evaluation reconciles.
     running: Mutex<()>,
@@ -51,10 +68,21 @@ pub struct Posture {
     actor: Actor,
 }
 
+/// Which evaluation a re-evaluation of some identities is part of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coverage {
+    /// A full one: everything else is carried forward, and the records are evaluated too.
+    Full,
+    /// A targeted one, over these identities only.
+    Targeted,
+}
+
 impl Posture {
     pub fn new(thresholds: Thresholds, interval: Duration) -> Self {
+        let basis = basis(&thresholds);
         Self {
             thresholds,
+            basis,
             interval,
             running: Mutex::new(()),
             wanted: Notify::new(),
@@ -66,27 +94,50 @@ impl Posture {
         &self.thresholds
     }
 
+    /// The fingerprint of the rules and thresholds this evaluator records evaluations under.
+    pub fn basis(&self) -> &str {
+        &self.basis
+    }
+
     /// Asks the background loop for a full evaluation soon (after an owner change, say).
     pub fn request_full(&self) {
         self.wanted.notify_one();
     }
 
-    /// Every rule over everything.
+    /// Every rule over everything: identities whose findings cannot have changed since their
+    /// last evaluation keep them; the others are evaluated again.
     pub async fn evaluate_all(
         &self,
         store: &dyn Store,
         now: Timestamp,
     ) -> StoreResult<ReconcileOutcome> {
         let _running = self.running.lock().await;
-        let thresholds = &self.thresholds;
+        match store.inventory_due(&self.basis, now, DUE_LIMIT).await? {
+            Some(due) => self.reevaluate(store, &due, Coverage::Full, now).await,
+            None => self.evaluate_everything(store, now).await,
+        }
+    }
+
+    /// Every rule over every identity, read in one pass, whatever was recorded of them.
+    async fn evaluate_everything(
+        &self,
+        store: &dyn Store,
+        now: Timestamp,
+    ) -> StoreResult<ReconcileOutcome> {
         let mut drafts = Vec::new();
+        let mut evaluated = Vec::new();
         let mut slims: Vec<(String, ImportedIdentity)> = Vec::new();
         store
-            .scan_inventory(&mut |item: InventoryItem| {
-                push_subject_findings(&item, now, thresholds, &mut drafts);
+            .scan_inventory_against(&self.basis, now, &mut |item: InventoryItem, holds| {
+                let subject = self.push_subject_findings(&item, now, &mut drafts);
+                // What still holds would be recorded again as it is.
+                if !holds {
+                    evaluated.push(subject);
+                }
                 slims.push((item.id.clone(), slim(item.identity)));
             })
             .await?;
+        slims.sort_by(|a, b| a.0.cmp(&b.0));
         let holders: Vec<&ImportedIdentity> = slims.iter().map(|(_, i)| i).collect();
         for (index, finding) in shared_credentials(&holders) {
             let (id, identity) = &slims[index];
@@ -99,9 +150,11 @@ impl Posture {
             all: true,
             ..EvaluationScope::default()
         };
-        store
+        let outcome = store
             .reconcile_findings(&self.actor, &scope, drafts, now)
-            .await
+            .await?;
+        store.record_evaluated(&self.basis, now, &evaluated).await?;
+        Ok(outcome)
     }
 
     /// The rules over the given imported identities, and the reuse rules over them and the
@@ -119,46 +172,118 @@ impl Posture {
             return Ok(ReconcileOutcome::default());
         }
         let _running = self.running.lock().await;
-        let group = store.inventory_with_peers(ids).await?;
-        let changed: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
-        let mut credentials = BTreeSet::new();
+        self.reevaluate(store, ids, Coverage::Targeted, now).await
+    }
+
+    /// The per-identity rules over `ids`, and the reuse rules over every credential they
+    /// hold or are on record as holding (a credential dropped since still has findings on
+    /// its other holders), with every holder of those credentials.
+    async fn reevaluate(
+        &self,
+        store: &dyn Store,
+        ids: &[String],
+        coverage: Coverage,
+        now: Timestamp,
+    ) -> StoreResult<ReconcileOutcome> {
         let mut drafts = Vec::new();
-        for item in group
-            .iter()
-            .filter(|item| changed.contains(item.id.as_str()))
-        {
-            push_subject_findings(item, now, &self.thresholds, &mut drafts);
-            for credential in &item.identity.credentials {
-                credentials.insert(credential.id.clone());
-                if let Some(fingerprint) = &credential.fingerprint {
-                    credentials.insert(fingerprint.clone());
+        let mut evaluated = Vec::new();
+        let mut group: Vec<(String, ImportedIdentity)> = Vec::new();
+        let mut credentials = BTreeSet::new();
+        store
+            .visit_inventory(ids, &mut |item: InventoryItem| {
+                evaluated.push(self.push_subject_findings(&item, now, &mut drafts));
+                for credential in &item.identity.credentials {
+                    credentials.insert(credential.id.clone());
+                    if let Some(fingerprint) = &credential.fingerprint {
+                        credentials.insert(fingerprint.clone());
+                    }
                 }
-            }
-        }
-        let holders: Vec<&ImportedIdentity> = group.iter().map(|item| &item.identity).collect();
+                group.push((item.id.clone(), slim(item.identity)));
+            })
+            .await?;
+        let reuse_rules: Vec<String> = REUSE_RULES.iter().map(|r| r.to_string()).collect();
+        credentials.extend(store.finding_credentials(&reuse_rules, ids).await?);
+        let credentials: Vec<String> = credentials.into_iter().collect();
+        let read: BTreeSet<&str> = group.iter().map(|(id, _)| id.as_str()).collect();
+        let peers: Vec<String> = store
+            .credential_holders(&credentials)
+            .await?
+            .into_iter()
+            .filter(|id| !read.contains(id.as_str()))
+            .collect();
+        drop(read);
+        store
+            .visit_inventory(&peers, &mut |item: InventoryItem| {
+                group.push((item.id.clone(), slim(item.identity)));
+            })
+            .await?;
+        // In id order, as a full pass reads them, so both pick the same holder of two that
+        // sources list under one external id.
+        group.sort_by(|a, b| a.0.cmp(&b.0));
+        let holders: Vec<&ImportedIdentity> = group.iter().map(|(_, i)| i).collect();
         for (index, finding) in shared_credentials(&holders) {
             let in_scope = finding
                 .credential
                 .as_ref()
-                .is_some_and(|c| credentials.contains(c));
+                .is_some_and(|c| credentials.binary_search(c).is_ok());
             if in_scope {
-                let item = &group[index];
-                drafts.push(draft(
-                    &item.id,
-                    Some(identity_of(&item.id, &item.identity)),
-                    finding,
-                ));
+                let (id, identity) = &group[index];
+                drafts.push(draft(id, Some(identity_of(id, identity)), finding));
             }
+        }
+        drop(holders);
+        drop(group);
+        let full = coverage == Coverage::Full;
+        if full {
+            drafts.extend(record_drafts(store).await?);
         }
         let scope = EvaluationScope {
             subjects: ids.to_vec(),
-            rules_on_credentials: REUSE_RULES.iter().map(|r| r.to_string()).collect(),
-            credentials: credentials.into_iter().collect(),
+            rules_on_credentials: reuse_rules,
+            credentials,
+            records: full,
+            full_evaluation: full,
             ..EvaluationScope::default()
         };
-        store
+        let outcome = store
             .reconcile_findings(&self.actor, &scope, drafts, now)
-            .await
+            .await?;
+        store.record_evaluated(&self.basis, now, &evaluated).await?;
+        Ok(outcome)
+    }
+
+    /// The per-identity rules over one identity, into `drafts`; returns what was read of
+    /// it and until when its findings hold.
+    fn push_subject_findings(
+        &self,
+        item: &InventoryItem,
+        now: Timestamp,
+        drafts: &mut Vec<FindingDraft>,
+    ) -> EvaluatedSubject {
+        let owner = match (&item.owner_email, item.owner_offboarded) {
+            (None, _) => OwnerState::Missing,
+            (Some(_), true) => OwnerState::Offboarded,
+            (Some(_), false) => OwnerState::Active,
+        };
+        let subject = Subject {
+            identity: &item.identity,
+            owner,
+            owner_email: item.owner_email.as_deref(),
+            present: item.present,
+            gone_at: item.gone_at,
+        };
+        let identity = identity_of(&item.id, &item.identity);
+        let evaluation = evaluate_subject_until(&subject, now, &self.thresholds);
+        for finding in evaluation.findings {
+            drafts.push(draft(&item.id, Some(identity.clone()), finding));
+        }
+        EvaluatedSubject {
+            id: item.id.clone(),
+            revision: item.revision,
+            owner_email: item.owner_email.clone(),
+            owner_offboarded: item.owner_offboarded,
+            stable_until: evaluation.stable_until,
+        }
     }
 
     /// The rules over upstreams and permits only.
@@ -243,30 +368,6 @@ async fn records_fingerprint(store: &dyn Store) -> StoreResult<Vec<String>> {
     Ok(parts)
 }
 
-fn push_subject_findings(
-    item: &InventoryItem,
-    now: Timestamp,
-    thresholds: &Thresholds,
-    drafts: &mut Vec<FindingDraft>,
-) {
-    let owner = match (&item.owner_email, item.owner_offboarded) {
-        (None, _) => OwnerState::Missing,
-        (Some(_), true) => OwnerState::Offboarded,
-        (Some(_), false) => OwnerState::Active,
-    };
-    let subject = Subject {
-        identity: &item.identity,
-        owner,
-        owner_email: item.owner_email.as_deref(),
-        present: item.present,
-        gone_at: item.gone_at,
-    };
-    let identity = identity_of(&item.id, &item.identity);
-    for finding in evaluate_subject(&subject, now, thresholds) {
-        drafts.push(draft(&item.id, Some(identity.clone()), finding));
-    }
-}
-
 /// What the reuse rules need of an identity: its external id, environment and credentials'
 /// ids and fingerprints.
 fn slim(identity: ImportedIdentity) -> ImportedIdentity {
@@ -285,6 +386,16 @@ fn slim(identity: ImportedIdentity) -> ImportedIdentity {
         labels: Default::default(),
         ..identity
     }
+}
+
+/// The rules' basis, and this module's: how findings become drafts is part of what a
+/// recorded evaluation stands for.
+fn basis(thresholds: &Thresholds) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    evaluation_basis(thresholds).hash(&mut hasher);
+    include_str!("mod.rs").hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 fn identity_of(id: &str, identity: &ImportedIdentity) -> FindingIdentity {

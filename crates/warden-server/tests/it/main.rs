@@ -13,4 +13,5 @@ mod bad_input;
 mod harness;
 mod oauth;
 mod openapi;
+mod posture;
 mod standard_client;

@@ -148,7 +148,7 @@ pub(super) async fn reconcile(
         query.execute(&mut *tx).await?;
     }
     store.audit_in_tx(&mut tx, events, now).await?;
-    if scope.all {
+    if scope.all || scope.full_evaluation {
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2",
         )
@@ -159,6 +159,42 @@ pub(super) async fn reconcile(
     }
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// The credentials that stored findings (open or resolved) of these rules about these
+/// subjects name: what a re-evaluation of the reuse rules over them must look at again, since
+/// a credential they no longer hold still has findings on its other holders.
+pub(super) async fn credentials_of(
+    pool: &AnyPool,
+    dialect: Dialect,
+    rules: &[String],
+    subjects: &[String],
+) -> StoreResult<Vec<String>> {
+    let mut credentials = HashSet::new();
+    if rules.is_empty() {
+        return Ok(Vec::new());
+    }
+    for chunk in subjects.chunks(400) {
+        let sql = format!(
+            "SELECT DISTINCT credential FROM findings WHERE credential IS NOT NULL \
+             AND rule IN ({}) AND subject_id IN ({})",
+            placeholders(dialect, 1, rules.len()),
+            placeholders(dialect, rules.len() + 1, chunk.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for rule in rules {
+            query = query.bind(rule.clone());
+        }
+        for subject in chunk {
+            query = query.bind(subject.clone());
+        }
+        for row in query.fetch_all(pool).await? {
+            credentials.insert(row.try_get::<String, _>("credential")?);
+        }
+    }
+    let mut credentials: Vec<String> = credentials.into_iter().collect();
+    credentials.sort();
+    Ok(credentials)
 }
 
 fn finding_event(kind: EventKind, actor: &Actor, id: &str, draft: &FindingDraft) -> NewEvent {

@@ -24,7 +24,8 @@ use crate::inventory::{
 const RECORD_COLUMNS: &str = "i.id, i.source, i.format, i.kind, i.external_id, i.name, i.owner_id, \
      i.owner_assigned, i.environment, i.status, i.record, i.first_seen, i.last_seen, i.gone_at, \
      i.suspended_at, o.email AS owner_email";
-const RECORD_FROM: &str = " FROM imported_identities i LEFT JOIN owners o ON o.id = i.owner_id";
+pub(super) const RECORD_FROM: &str =
+    " FROM imported_identities i LEFT JOIN owners o ON o.id = i.owner_id";
 
 /// Rows per multi-row INSERT of credentials: 8 values each, well inside both dialects' limits.
 const CREDENTIAL_ROWS_PER_INSERT: usize = 200;
@@ -185,7 +186,8 @@ pub(super) async fn apply(
         if full_export {
             for (_, before) in existing.into_iter().filter(|(_, e)| e.status == "present") {
                 sqlx::query(
-                    "UPDATE imported_identities SET status = 'gone', gone_at = $1, updated_at = $1 WHERE id = $2",
+                    "UPDATE imported_identities SET status = 'gone', gone_at = $1, updated_at = $1, \
+                     revision = revision + 1 WHERE id = $2",
                 )
                 .bind(now.as_millis())
                 .bind(before.id.clone())
@@ -343,8 +345,8 @@ async fn update_identity(
 ) -> StoreResult<()> {
     sqlx::query(
         "UPDATE imported_identities SET name = $1, owner_id = $2, owner_hint = $3, owner_assigned = $4, \
-         environment = $5, status = 'present', record = $6, last_seen = $7, gone_at = NULL, updated_at = $7 \
-         WHERE id = $8",
+         environment = $5, status = 'present', record = $6, last_seen = $7, gone_at = NULL, updated_at = $7, \
+         revision = revision + 1 WHERE id = $8",
     )
     .bind(identity.name.clone())
     .bind(owner_id.map(str::to_string))
@@ -542,7 +544,8 @@ pub(super) async fn reassign(
         None => return Err(DomainError::UnknownIdentity(id.to_string()).into()),
     };
     sqlx::query(
-        "UPDATE imported_identities SET owner_id = $1, owner_assigned = 1, updated_at = $2 WHERE id = $3",
+        "UPDATE imported_identities SET owner_id = $1, owner_assigned = 1, updated_at = $2, \
+         revision = revision + 1 WHERE id = $3",
     )
     .bind(next.id.to_string())
     .bind(now.as_millis())
@@ -569,10 +572,11 @@ pub(super) async fn reassign(
     Ok(record)
 }
 
-const ITEM_SELECT: &str = "SELECT i.id, i.record, i.status, i.gone_at, o.email AS owner_email, \
-     o.status AS owner_status FROM imported_identities i LEFT JOIN owners o ON o.id = i.owner_id";
+/// The columns of an [`InventoryItem`], from `imported_identities i` joined with `owners o`.
+pub(super) const ITEM_COLUMNS: &str = "i.id, i.record, i.status, i.gone_at, i.revision, \
+     o.email AS owner_email, o.status AS owner_status";
 
-fn item_row(row: &AnyRow) -> StoreResult<InventoryItem> {
+pub(super) fn item_row(row: &AnyRow) -> StoreResult<InventoryItem> {
     let record: String = row.try_get("record")?;
     let status: String = row.try_get("status")?;
     let owner_status: Option<String> = row.try_get("owner_status")?;
@@ -584,6 +588,7 @@ fn item_row(row: &AnyRow) -> StoreResult<InventoryItem> {
         owner_offboarded: owner_status.as_deref() == Some(OwnerStatus::Offboarded.as_str()),
         present: status == "present",
         gone_at: gone_at.map(Timestamp::from_millis),
+        revision: row.try_get("revision")?,
     })
 }
 
@@ -592,7 +597,8 @@ pub(super) async fn scan(
     pool: &AnyPool,
     visit: &mut (dyn FnMut(InventoryItem) + Send),
 ) -> StoreResult<()> {
-    let mut rows = sqlx::query(ITEM_SELECT).fetch(pool);
+    let sql = format!("SELECT {ITEM_COLUMNS}{RECORD_FROM}");
+    let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(pool);
     while let Some(row) = rows.try_next().await? {
         visit(item_row(&row)?);
     }
@@ -627,7 +633,7 @@ pub(super) async fn with_peers(
     let mut items = Vec::with_capacity(wanted.len());
     for chunk in wanted.chunks(400) {
         let sql = format!(
-            "{ITEM_SELECT} WHERE i.id IN ({})",
+            "SELECT {ITEM_COLUMNS}{RECORD_FROM} WHERE i.id IN ({})",
             placeholders(dialect, 1, chunk.len())
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -640,6 +646,58 @@ pub(super) async fn with_peers(
     }
     items.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(items)
+}
+
+/// Hands the given imported identities to `visit`, a few hundred read at a time (ids that
+/// name none are passed over).
+pub(super) async fn visit(
+    pool: &AnyPool,
+    dialect: Dialect,
+    ids: &[String],
+    visit: &mut (dyn FnMut(InventoryItem) + Send),
+) -> StoreResult<()> {
+    for chunk in ids.chunks(400) {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS}{RECORD_FROM} WHERE i.id IN ({})",
+            placeholders(dialect, 1, chunk.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(id.clone());
+        }
+        for row in query.fetch_all(pool).await? {
+            visit(item_row(&row)?);
+        }
+    }
+    Ok(())
+}
+
+/// The imported identities holding a credential whose id or fingerprint is one of
+/// `credentials`, sorted.
+pub(super) async fn holders(
+    pool: &AnyPool,
+    dialect: Dialect,
+    credentials: &[String],
+) -> StoreResult<Vec<String>> {
+    let mut holders = HashSet::new();
+    for chunk in credentials.chunks(400) {
+        let sql = format!(
+            "SELECT DISTINCT identity_id FROM imported_credentials \
+             WHERE credential_id IN ({}) OR fingerprint IN ({})",
+            placeholders(dialect, 1, chunk.len()),
+            placeholders(dialect, chunk.len() + 1, chunk.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for credential in chunk.iter().chain(chunk) {
+            query = query.bind(credential.clone());
+        }
+        for row in query.fetch_all(pool).await? {
+            holders.insert(row.try_get::<String, _>("identity_id")?);
+        }
+    }
+    let mut holders: Vec<String> = holders.into_iter().collect();
+    holders.sort();
+    Ok(holders)
 }
 
 /// How many imported identities there are, and how many have no owner.

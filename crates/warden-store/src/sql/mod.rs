@@ -5,6 +5,7 @@
 mod approvals;
 mod audit;
 mod credentials;
+mod evaluation;
 mod findings;
 mod identities;
 mod inventory;
@@ -41,7 +42,7 @@ use crate::findings::{
     Suppression,
 };
 use crate::inventory::{
-    ImportOptions, ImportSummary, ImportedFilter, ImportedRecord, InventoryItem,
+    EvaluatedSubject, ImportOptions, ImportSummary, ImportedFilter, ImportedRecord, InventoryItem,
 };
 use crate::leaks::{CredentialHolder, LeakReport, LeakResponse, NewLeakReport, RecordedLeak};
 use crate::store::{IdentityChange, Offboarding, Store};
@@ -671,7 +672,7 @@ impl Store for SqlStore {
         leaks::matched(&self.reader).await
     }
 
-    async fn credential_holders(
+    async fn leaked_credential_holders(
         &self,
         id_or_fingerprint: &str,
     ) -> StoreResult<Vec<CredentialHolder>> {
@@ -693,6 +694,53 @@ impl Store for SqlStore {
         hash: &str,
     ) -> StoreResult<bool> {
         leaks::set_upstream_leak_fingerprint(self, name, version, hash).await
+    }
+
+    async fn scan_inventory_against(
+        &self,
+        basis: &str,
+        now: Timestamp,
+        visit: &mut (dyn FnMut(InventoryItem, bool) + Send),
+    ) -> StoreResult<()> {
+        evaluation::scan(&self.reader, basis, now, visit).await
+    }
+
+    async fn inventory_due(
+        &self,
+        basis: &str,
+        now: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<String>>> {
+        evaluation::due(&self.reader, basis, now, limit).await
+    }
+
+    async fn visit_inventory(
+        &self,
+        ids: &[String],
+        visit: &mut (dyn FnMut(InventoryItem) + Send),
+    ) -> StoreResult<()> {
+        inventory::visit(&self.reader, self.dialect, ids, visit).await
+    }
+
+    async fn credential_holders(&self, credentials: &[String]) -> StoreResult<Vec<String>> {
+        inventory::holders(&self.reader, self.dialect, credentials).await
+    }
+
+    async fn finding_credentials(
+        &self,
+        rules: &[String],
+        subjects: &[String],
+    ) -> StoreResult<Vec<String>> {
+        findings::credentials_of(&self.reader, self.dialect, rules, subjects).await
+    }
+
+    async fn record_evaluated(
+        &self,
+        basis: &str,
+        evaluated_at: Timestamp,
+        subjects: &[EvaluatedSubject],
+    ) -> StoreResult<()> {
+        evaluation::record(self, basis, evaluated_at, subjects).await
     }
 
     async fn reconcile_findings(

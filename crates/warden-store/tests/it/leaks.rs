@@ -78,7 +78,7 @@ async fn a_secret_reported_twice_is_one_report_with_its_places_and_one_response(
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let holders = store
-            .credential_holders("AKIAQ3LEAKTEST00001")
+            .leaked_credential_holders("AKIAQ3LEAKTEST00001")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(holders.len(), 1, "{backend}");

@@ -18,6 +18,7 @@ mod audit;
 mod backends;
 mod conformance;
 mod credentials;
+mod evaluation;
 mod inventory;
 mod leaks;
 mod upstreams;
