@@ -359,3 +359,79 @@ fn an_upstream_secret_is_matched_by_its_fingerprint_alone_and_never_logged() {
         assert!(!text.contains(&fingerprint), "a bare fingerprint was kept");
     }
 }
+
+#[test]
+fn with_auto_revoke_every_report_of_a_known_secret_switches_it_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("warden.toml");
+    std::fs::write(&config, "[leaks]\nauto_revoke = true\n").unwrap();
+    let server = RunningServer::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+        &[],
+    );
+    let admin = server.printed_token.clone().unwrap();
+    server
+        .cli(
+            &admin,
+            &["owner", "add", "alice@example.com", "--name", "Alice"],
+        )
+        .ok();
+    let created = server
+        .cli(
+            &admin,
+            &[
+                "agent",
+                "create",
+                "etl-bot",
+                "--owner",
+                "alice@example.com",
+                "-o",
+                "json",
+            ],
+        )
+        .json();
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    let credential_status = || {
+        let listed = server
+            .cli(
+                &admin,
+                &["credential", "list", "agent:etl-bot", "-o", "json"],
+            )
+            .json();
+        items(&listed)[0]["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(credential_status(), "active");
+
+    // Reported by hand, without --revoke: the setting switches it off.
+    let reported = warden()
+        .env("WARDEN_ADDR", &server.api)
+        .env("WARDEN_TOKEN", &admin)
+        .env("LEAKED", &secret)
+        .args([
+            "leaks",
+            "report",
+            "--secret-env",
+            "LEAKED",
+            "--path",
+            "ci.log",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&reported.stdout).to_string();
+    assert!(
+        reported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reported.stderr)
+    );
+    assert!(!printed.contains(&secret));
+    let answer: Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(answer["report"]["matched"], "client_secret", "{answer}");
+    assert_eq!(answer["report"]["response"], "revoked");
+    assert_eq!(credential_status(), "revoked");
+}
