@@ -8,6 +8,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
+use crate::gateway::Rig;
 use crate::hardening_plane::{Client, Plane, client_token, exchanged, gateway_status, post_form};
 use crate::harness::{RunningServer, fresh_server, warden};
 
@@ -360,57 +361,27 @@ fn an_upstream_secret_is_matched_by_its_fingerprint_alone_and_never_logged() {
     }
 }
 
-#[test]
-fn with_auto_revoke_every_report_of_a_known_secret_switches_it_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("warden.toml");
-    std::fs::write(&config, "[leaks]\nauto_revoke = true\n").unwrap();
-    let server = RunningServer::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-        &[],
-    );
-    let admin = server.printed_token.clone().unwrap();
-    server
-        .cli(
-            &admin,
-            &["owner", "add", "alice@example.com", "--name", "Alice"],
-        )
-        .ok();
-    let created = server
-        .cli(
-            &admin,
-            &[
-                "agent",
-                "create",
-                "etl-bot",
-                "--owner",
-                "alice@example.com",
-                "-o",
-                "json",
-            ],
-        )
-        .json();
-    let secret = created["client_secret"].as_str().unwrap().to_string();
-    let credential_status = || {
-        let listed = server
-            .cli(
-                &admin,
-                &["credential", "list", "agent:etl-bot", "-o", "json"],
-            )
-            .json();
-        items(&listed)[0]["status"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
+#[tokio::test(flavor = "multi_thread")]
+async fn with_auto_revoke_every_report_of_a_known_secret_switches_it_off() {
+    let rig = Rig::start("[leaks]\nauto_revoke = true\n").await;
+    let tickets = rig.gateway("/crm/tickets/1");
+    let status = || async {
+        reqwest::Client::new()
+            .get(&tickets)
+            .bearer_auth(&rig.token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     };
-    assert_eq!(credential_status(), "active");
+    assert_eq!(status().await, 200);
 
     // Reported by hand, without --revoke: the setting switches it off.
     let reported = warden()
-        .env("WARDEN_ADDR", &server.api)
-        .env("WARDEN_TOKEN", &admin)
-        .env("LEAKED", &secret)
+        .env("WARDEN_ADDR", &rig.server.api)
+        .env("WARDEN_TOKEN", &rig.admin)
+        .env("LEAKED", &rig.client_secret)
         .args([
             "leaks",
             "report",
@@ -429,9 +400,13 @@ fn with_auto_revoke_every_report_of_a_known_secret_switches_it_off() {
         "{}",
         String::from_utf8_lossy(&reported.stderr)
     );
-    assert!(!printed.contains(&secret));
+    assert!(!printed.contains(&rig.client_secret));
     let answer: Value = serde_json::from_str(&printed).unwrap();
     assert_eq!(answer["report"]["matched"], "client_secret", "{answer}");
     assert_eq!(answer["report"]["response"], "revoked");
-    assert_eq!(credential_status(), "revoked");
+    assert_eq!(
+        status().await,
+        401,
+        "the token of the leaked secret still works"
+    );
 }
