@@ -2,7 +2,7 @@
 //! leaked, reconciled in the leak scope (the only one that speaks for leak findings).
 //!
 //! It runs after every report, after every import (a source may now list the key
-//! inactive) and with every full evaluation.
+//! inactive) and with every full evaluation, serialised with other leak evaluations only.
 
 use warden_core::{IdentityRef, IdentityStatus, Timestamp};
 use warden_posture::{LeakFacts, LeakedCredential, SECRET_LEAKED, evaluate_leak};
@@ -19,7 +19,7 @@ impl Posture {
         store: &dyn Store,
         now: Timestamp,
     ) -> StoreResult<ReconcileOutcome> {
-        let _running = self.running.lock().await;
+        let _running = self.leaks_running.lock().await;
         let mut drafts = Vec::new();
         for report in store.matched_leaks().await? {
             if let Some(draft) = leak_draft(store, &report, now).await? {

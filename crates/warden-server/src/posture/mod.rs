@@ -63,6 +63,10 @@ pub struct Posture {
     interval: Duration,
     /// Held while an evaluation reconciles.
     running: Mutex<()>,
+    /// Held while the leak findings reconcile. Apart from `running`: leak findings are a
+    /// scope no other evaluation touches, and a leak report must not wait for a full
+    /// evaluation of a large inventory before it switches the secret off.
+    leaks_running: Mutex<()>,
     /// Wakes the background loop for a full evaluation.
     wanted: Notify,
     actor: Actor,
@@ -85,6 +89,7 @@ impl Posture {
             basis,
             interval,
             running: Mutex::new(()),
+            leaks_running: Mutex::new(()),
             wanted: Notify::new(),
             actor: Actor::system("posture"),
         }
