@@ -524,6 +524,7 @@ pub async fn revoke(
     if !body.dry_run {
         state.credentials.refresh(&*state.store, now).await?;
         metrics::counter!("warden_revocations_total", "scope" => "kill_switch_revoke").increment(1);
+        settle_leak_findings(&state, now).await;
     }
     Ok(Json(json!({ "dry_run": body.dry_run, "stops": reached })))
 }
@@ -543,7 +544,16 @@ pub async fn revoke_credential(
         .await?;
     state.credentials.refresh(&*state.store, now).await?;
     metrics::counter!("warden_revocations_total", "scope" => "credential").increment(1);
+    settle_leak_findings(&state, now).await;
     Ok(Json(show(&credential)))
+}
+
+/// A revoked credential may be a leaked one: its leak finding resolves now rather than at
+/// the next evaluation. A failure here does not undo the revocation.
+async fn settle_leak_findings(state: &AppState, now: Timestamp) {
+    if let Err(error) = state.posture.evaluate_leaks(&*state.store, now).await {
+        tracing::warn!(%error, "the evaluation of leak findings failed");
+    }
 }
 
 fn keys_body(state: &AppState) -> Value {

@@ -410,3 +410,33 @@ async fn with_auto_revoke_every_report_of_a_known_secret_switches_it_off() {
         "the token of the leaked secret still works"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revoking_a_leaked_credential_by_hand_resolves_its_finding_at_once() {
+    let rig = Rig::start("").await;
+    let reported = warden()
+        .env("WARDEN_ADDR", &rig.server.api)
+        .env("WARDEN_TOKEN", &rig.admin)
+        .env("LEAKED", &rig.client_secret)
+        .args(["leaks", "report", "--secret-env", "LEAKED", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        reported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reported.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&reported.stdout).unwrap();
+    assert_eq!(answer["report"]["response"], "none", "{answer}");
+    let credential = answer["report"]["credential_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(leak_findings(&rig.server, &rig.admin, "open").len(), 1);
+
+    rig.server
+        .cli(&rig.admin, &["credential", "revoke", &credential])
+        .ok();
+    assert!(leak_findings(&rig.server, &rig.admin, "open").is_empty());
+    assert_eq!(leak_findings(&rig.server, &rig.admin, "resolved").len(), 1);
+}
