@@ -13,11 +13,13 @@
 //!    (`warden_policy::RouteMap`) or, for MCP, [`mcp::parse_request`] and
 //!    [`mcp::check_headers`];
 //! 5. task bounds and the policy decision (`warden_policy`);
-//! 6. [`headers::prepare_upstream_headers`], then forward; for MCP `tools/list` answers,
-//!    [`mcp::filter_tools_list_json`] or [`mcp::SseFilter`].
+//! 6. [`headers::prepare_upstream_headers`], then forward; for MCP answers,
+//!    [`mcp::filter_answer_json`] or [`mcp::SseFilter`]; [`answer_headers::rewrite_answer_headers`] for
+//!    answers that point into the upstream.
 //!
 //! Any refusal on the way becomes a [`refusal::Refusal`].
 
+pub mod answer_headers;
 pub mod framing;
 pub mod headers;
 pub mod mcp;
@@ -28,11 +30,12 @@ pub mod refusal;
 pub mod sniff;
 pub mod strict_json;
 
+pub use answer_headers::{UpstreamAddress, rewrite_answer_headers};
 pub use framing::{BodyFraming, BodyLimit, FramingError, check_declared_size, check_framing};
 pub use headers::{
     HeaderError, Injection, prepare_upstream_headers, strip_agent_headers, strip_hop_by_hop,
 };
-pub use mcp::{Envelope, McpError, Message, MessageKind, SseFilter, ToolCall};
+pub use mcp::{Envelope, McpError, Message, MessageKind, Operation, SseFilter, ToolCall};
 pub use origin::check_origin;
 pub use overrides::{OverrideError, check_agent_headers, set_forwarding_headers};
 pub use path::{PathError, VettedPath, vet};

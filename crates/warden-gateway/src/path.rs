@@ -55,7 +55,8 @@ pub struct VettedPath {
     pub upstream: String,
     /// The rest of the path, percent-decoded, starting with `/`: what routes match.
     pub route_path: String,
-    /// The rest of the path as sent, starting with `/`: what is forwarded.
+    /// The rest of the path as sent, starting with `/`, or empty for `/NAME` itself (the
+    /// base URL exactly): what is forwarded.
     pub forward_path: String,
     /// The query string without `?`, as sent, if there was one.
     pub query: Option<String>,
@@ -156,7 +157,10 @@ pub fn vet(target: &str) -> Result<VettedPath, PathError> {
     let mut route_path = String::with_capacity(path.len());
     let mut forward_path = String::with_capacity(path.len());
     match rest {
-        None | Some("") => {
+        // `/NAME` is the upstream's base URL itself: nothing is appended to it, so a base
+        // of `http://host/mcp` is reached as `/mcp`, not `/mcp/`.
+        None => route_path.push('/'),
+        Some("") => {
             route_path.push('/');
             forward_path.push('/');
         }
@@ -201,6 +205,8 @@ mod tests {
         assert_eq!(v.query.as_deref(), Some("access=x&y=%2F"));
         assert_eq!(v.forward_target(), "/tickets/a%20b?access=x&y=%2F");
         assert_eq!(ok("/crm").route_path, "/");
+        assert_eq!(ok("/crm").forward_path, "");
+        assert_eq!(ok("/crm?x=1").forward_target(), "?x=1");
         assert_eq!(ok("/crm/").forward_path, "/");
         assert_eq!(ok("/crm/tickets/").route_path, "/tickets/");
         assert_eq!(ok("/crm/caf%C3%A9").route_path, "/café");

@@ -52,6 +52,12 @@ pub enum RefusalCode {
     MethodNotAllowed,
     /// The agent already has as many approvals waiting for a human as it may.
     TooManyPendingApprovals,
+    /// The token lacks a scope a policy needs (RFC 6750 `insufficient_scope`).
+    InsufficientScope,
+    /// An MCP tool's definition changed since an administrator accepted it.
+    ToolChanged,
+    /// An MCP method the gateway does not pass, since no policy can govern it.
+    UnknownMethod,
 }
 
 impl RefusalCode {
@@ -74,6 +80,9 @@ impl RefusalCode {
             Self::BodyTooLarge => "body_too_large",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::TooManyPendingApprovals => "too_many_pending_approvals",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::ToolChanged => "tool_changed",
+            Self::UnknownMethod => "unknown_method",
         }
     }
 
@@ -87,7 +96,10 @@ impl RefusalCode {
             | Self::Forbidden
             | Self::ApprovalRequired
             | Self::ApprovalDenied
-            | Self::ApprovalInvalid => StatusCode::FORBIDDEN,
+            | Self::ApprovalInvalid
+            | Self::InsufficientScope
+            | Self::ToolChanged => StatusCode::FORBIDDEN,
+            Self::UnknownMethod => StatusCode::BAD_REQUEST,
             Self::UnknownRoute | Self::UnknownUpstream => StatusCode::NOT_FOUND,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -120,6 +132,9 @@ pub struct Refusal {
     /// Where a human decides the held request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_url: Option<String>,
+    /// For `insufficient_scope`, the scopes a token needs.
+    #[serde(rename = "scopes", skip_serializing_if = "Vec::is_empty")]
+    pub required_scopes: Vec<String>,
 }
 
 impl Refusal {
@@ -132,6 +147,7 @@ impl Refusal {
             policy_ids: Vec::new(),
             approval_id: None,
             approval_url: None,
+            required_scopes: Vec::new(),
         }
     }
 
@@ -202,6 +218,7 @@ impl Refusal {
             policy_ids: decision.policy_ids.clone(),
             approval_id: None,
             approval_url: None,
+            required_scopes: Vec::new(),
         })
     }
 }
@@ -252,6 +269,10 @@ impl From<&McpError> for Refusal {
             | McpError::EmptyBatch
             | McpError::MissingToolName
             | McpError::BadArguments
+            | McpError::MissingParam { .. }
+            | McpError::BadParam { .. }
+            | McpError::MissingHeader { .. }
+            | McpError::BatchNotAllowed(_)
             | McpError::HeaderMismatch { .. } => RefusalCode::BadRequest,
         };
         Self::new(code, e.to_string()).with_rule("mcp_envelope")

@@ -9,17 +9,21 @@
 //! - [`routes`]: route-map TOML into a [`RouteMap`], and matching a request to a route.
 //! - [`schema`]: the generated Cedar schema ([`GeneratedSchema`]).
 //! - [`policy_set`]: the [`PolicyEngine`]: load, validate, index, [`PolicyEngine::decide`].
+//! - [`mcp`]: the MCP actions and entity types, and what a resource URI offers a policy.
 //! - [`principal`]: the kinds of identity a principal can be ([`PrincipalKind`]).
 //! - [`task`]: task-token bounds ([`within_task`]).
 
 pub mod breadth;
+pub mod mcp;
 pub mod policy_set;
 pub mod principal;
 pub mod routes;
 pub mod schema;
+mod scopes;
 pub mod task;
 
 pub use breadth::{EveryActionPermit, every_action_permits};
+pub use mcp::uri_parts;
 pub use policy_set::{
     APPROVAL_ANNOTATION, Decision, DecisionReason, DecisionRequest, Effect, PolicyDocument,
     PolicyEngine, PolicyError, PolicyProblem, RequestContext, is_policy_id,

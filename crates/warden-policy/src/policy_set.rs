@@ -38,8 +38,8 @@ use cedar_policy::{
 use miette::Diagnostic;
 use serde::Serialize;
 
+use crate::mcp::{RESOURCE_TYPE, takes_arguments, uri_parts};
 use crate::principal::PrincipalKind;
-use crate::routes::CALL_TOOL;
 use crate::schema::{GeneratedSchema, SchemaError, SchemaInput};
 
 /// The annotation that turns a `permit` into "permit once approved".
@@ -258,6 +258,9 @@ pub struct DecisionRequest<'a> {
 struct Loaded {
     document: String,
     approval: bool,
+    /// The scopes the policy tests `context.scopes` for, so that a refusal can name the
+    /// scopes a token would need.
+    scopes: Vec<String>,
 }
 
 /// Policies filed under one principal key, by action.
@@ -469,12 +472,14 @@ impl PolicyEngine {
                     });
                     continue;
                 }
+                let scopes = crate::scopes::tested_scopes(&policy);
                 sources.insert(id.clone(), (doc.id.as_str(), doc.text.as_str()));
                 policies.insert(
                     id,
                     Loaded {
                         document: doc.id.clone(),
                         approval,
+                        scopes,
                     },
                 );
             }
@@ -660,6 +665,48 @@ impl PolicyEngine {
         }
     }
 
+    /// The scopes a token would need for a request that no policy permits: when granting
+    /// some of the scopes the policies test for would make a policy permit it (or hold it),
+    /// those scopes, sorted; empty when no scope would help. Only called on a refusal.
+    pub fn missing_scopes(&self, req: &DecisionRequest<'_>) -> Vec<String> {
+        let mut candidates: Vec<String> = self
+            .policies
+            .values()
+            .flat_map(|loaded| loaded.scopes.iter())
+            .filter(|scope| !req.context.scopes.contains(scope))
+            .cloned()
+            .collect();
+        candidates.sort();
+        candidates.dedup();
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        let mut widened: Vec<String> = req.context.scopes.to_vec();
+        widened.extend(candidates.iter().cloned());
+        let widened_request = DecisionRequest {
+            context: RequestContext {
+                scopes: &widened,
+                ..req.context
+            },
+            ..*req
+        };
+        let decision = self.decide(&widened_request);
+        if decision.effect == Effect::Deny {
+            return Vec::new();
+        }
+        let mut needed: Vec<String> = decision
+            .policy_ids
+            .iter()
+            .filter_map(|id| self.policies.get(id))
+            .flat_map(|loaded| loaded.scopes.iter())
+            .filter(|scope| candidates.contains(scope))
+            .cloned()
+            .collect();
+        needed.sort();
+        needed.dedup();
+        needed
+    }
+
     /// Builds Cedar's request and the request's entities: the agent under its owner, the
     /// resource under its upstream, the user, and the tool arguments.
     fn build(
@@ -677,10 +724,37 @@ impl PolicyEngine {
         let upstream = Types::uid(&t.upstream, req.upstream);
         let resource = Types::uid(resource_type, req.resource_id);
         let action = Types::uid(&t.action, req.action);
+        let resource_entity = if req.resource_type == RESOURCE_TYPE {
+            // `Resource::"UPSTREAM/URI"`: the URI is what follows the upstream's name.
+            let uri = req
+                .resource_id
+                .split_once('/')
+                .map_or(req.resource_id, |(_, uri)| uri);
+            let (scheme, host) = uri_parts(uri);
+            Entity::new(
+                resource.clone(),
+                [
+                    (
+                        "uri".to_owned(),
+                        RestrictedExpression::new_string(uri.to_owned()),
+                    ),
+                    (
+                        "scheme".to_owned(),
+                        RestrictedExpression::new_string(scheme),
+                    ),
+                    ("host".to_owned(), RestrictedExpression::new_string(host)),
+                ]
+                .into(),
+                [upstream.clone()].into(),
+            )
+            .map_err(|e| e.to_string())?
+        } else {
+            Entity::new_no_attrs(resource.clone(), [upstream.clone()].into())
+        };
         let mut entities = vec![
             Entity::new_no_attrs(agent.clone(), [owner.clone()].into()),
             Entity::new_no_attrs(owner, Default::default()),
-            Entity::new_no_attrs(resource.clone(), [upstream.clone()].into()),
+            resource_entity,
             Entity::new_no_attrs(upstream, Default::default()),
         ];
         let mut context = Vec::with_capacity(5);
@@ -713,8 +787,9 @@ impl PolicyEngine {
                     .map(|scope| RestrictedExpression::new_string(scope.clone())),
             ),
         ));
-        // Only `call_tool` declares `arguments`; other actions would fail request validation.
-        if req.action == CALL_TOOL {
+        // Only `call_tool` and `get_prompt` declare `arguments`; other actions would fail
+        // request validation.
+        if takes_arguments(req.action) {
             let uid = Types::uid(&t.tool_arguments, "call");
             let tags = req.context.arguments.into_iter().flatten().map(|(k, v)| {
                 let text = match v {
@@ -804,6 +879,11 @@ fn unknown_entity(schema: &GeneratedSchema, uid: &EntityUid) -> Option<String> {
     match uid.type_name().to_string().as_str() {
         "Upstream" if !schema.has_upstream(id) => {
             Some(format!("Upstream::{id:?} is not a known upstream"))
+        }
+        "Resource" | "Prompt" => {
+            let upstream = id.split_once('/').map_or(id, |(u, _)| u);
+            (!schema.has_upstream(upstream))
+                .then(|| format!("{}::{id:?} names no known upstream", uid.type_name()))
         }
         "Tool" => {
             let upstream = id.split_once('/').map_or(id, |(u, _)| u);

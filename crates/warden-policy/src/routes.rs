@@ -31,7 +31,7 @@ use serde::Deserialize;
 pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// Entity type names Warden declares itself; a route resource may not reuse them.
-pub const RESERVED_TYPES: [&str; 14] = [
+pub const RESERVED_TYPES: [&str; 16] = [
     "Agent",
     "ServiceAccount",
     "ApiKey",
@@ -45,11 +45,13 @@ pub const RESERVED_TYPES: [&str; 14] = [
     "Upstream",
     "Tool",
     "ToolArguments",
+    "Resource",
+    "Prompt",
     "Action",
 ];
 
-/// The action Warden uses for MCP tool calls; routes may not claim it.
-pub const CALL_TOOL: &str = "call_tool";
+pub use crate::mcp::CALL_TOOL;
+use crate::mcp::MCP_ACTIONS;
 
 /// A route map file could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -473,12 +475,13 @@ impl RouteMap {
             let path =
                 PathTemplate::parse(raw.path.get_ref()).map_err(|m| invalid(&raw.path, m))?;
             let action = raw.action.get_ref();
-            if !is_action_name(action) || action == CALL_TOOL {
+            if !is_action_name(action) || MCP_ACTIONS.contains(&action.as_str()) {
                 return Err(invalid(
                     &raw.action,
                     format!(
                         "action {action:?} must be dot-separated lowercase words (letters, digits, '_', '-'), \
-                         e.g. tickets.read, and not {CALL_TOOL:?}, which MCP tool calls use"
+                         e.g. tickets.read, and not one of {}, which MCP uses",
+                        MCP_ACTIONS.join(", ")
                     ),
                 ));
             }

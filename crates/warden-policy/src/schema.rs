@@ -30,7 +30,8 @@ use std::fmt::Write as _;
 
 use cedar_policy::Schema;
 
-use crate::routes::{CALL_TOOL, RouteMap};
+use crate::mcp::{CALL_TOOL, COMPLETE, GET_PROMPT, READ_RESOURCE, SUBSCRIBE_RESOURCE};
+use crate::routes::RouteMap;
 
 /// What kind of system an upstream is, with what Warden knows of its actions.
 #[derive(Debug, Clone)]
@@ -208,7 +209,17 @@ entity User;
 entity Upstream;
 // An MCP tool, `Tool::\"UPSTREAM/TOOL\"`, whose parent is its upstream.
 entity Tool in [Upstream];
-// The arguments of one tool call, as tags: strings as they are, other JSON values as compact JSON.
+// An MCP resource, `Resource::\"UPSTREAM/URI\"`, with its URI's scheme and host (lowercase;
+// host is \"\" when the URI has none).
+entity Resource in [Upstream] = {
+  uri: String,
+  scheme: String,
+  host: String,
+};
+// An MCP prompt, `Prompt::\"UPSTREAM/NAME\"`.
+entity Prompt in [Upstream];
+// The arguments of one tool call or prompt, as tags: strings as they are, other JSON
+// values as compact JSON.
 entity ToolArguments tags String;
 ";
 
@@ -235,12 +246,20 @@ fn render(actions: &BTreeMap<&str, BTreeSet<&str>>, resource_types: &BTreeSet<St
     let _ = write!(
         out,
         "\n// The request context of a route action.\ntype RequestContext = {{\n{CONTEXT_FIELDS}\n}};\n\
-         \n// The request context of an MCP tool call.\ntype ToolCallContext = {{\n{CONTEXT_FIELDS}\n  arguments: ToolArguments,\n}};\n\n"
+         \n// The request context of an MCP tool call or prompt.\ntype ToolCallContext = {{\n{CONTEXT_FIELDS}\n  arguments: ToolArguments,\n}};\n\n"
     );
-    let _ = writeln!(
-        out,
-        "action \"{CALL_TOOL}\" appliesTo {{\n  principal: [{PRINCIPALS}],\n  resource: [Tool],\n  context: ToolCallContext,\n}};"
-    );
+    for (action, resources, context) in [
+        (CALL_TOOL, "Tool", "ToolCallContext"),
+        (READ_RESOURCE, "Resource", "RequestContext"),
+        (SUBSCRIBE_RESOURCE, "Resource", "RequestContext"),
+        (GET_PROMPT, "Prompt", "ToolCallContext"),
+        (COMPLETE, "Prompt, Resource", "RequestContext"),
+    ] {
+        let _ = writeln!(
+            out,
+            "action \"{action}\" appliesTo {{\n  principal: [{PRINCIPALS}],\n  resource: [{resources}],\n  context: {context},\n}};"
+        );
+    }
     for (action, types) in actions {
         let types: Vec<&str> = types.iter().copied().collect();
         let _ = writeln!(

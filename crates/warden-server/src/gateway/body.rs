@@ -232,14 +232,14 @@ impl Drop for OutcomeRecorder {
     }
 }
 
-/// Decides which tools an agent may see in a `tools/list` answer.
-pub type ToolPredicate = Box<dyn Fn(&str) -> bool + Send + Sync>;
+/// Decides what of an MCP answer an agent may see.
+pub type AnswerFilter = Box<dyn warden_gateway::mcp::answer::AnswerPolicy + Send + Sync>;
 
 /// What the relay does to the response body besides passing it on.
 pub enum Transform {
     None,
     /// An MCP `text/event-stream`, filtered event by event.
-    Sse(SseFilter<ToolPredicate>),
+    Sse(SseFilter<AnswerFilter>),
 }
 
 struct Relay {

@@ -26,7 +26,10 @@ use warden_store::{SealedSecret, Store};
 pub struct BaseUrl {
     pub scheme: Scheme,
     pub authority: Authority,
+    /// The base URL's path without its trailing `/`, which forwarded paths follow.
     pub path_prefix: String,
+    /// The base URL's path exactly (`/` when it has none), what `/NAME` alone reaches.
+    pub path: String,
 }
 
 impl BaseUrl {
@@ -42,11 +45,13 @@ impl BaseUrl {
             .authority()
             .cloned()
             .ok_or_else(|| "its URL has no host".to_string())?;
-        let path_prefix = uri.path().trim_end_matches('/').to_string();
+        let path = uri.path().to_string();
+        let path_prefix = path.trim_end_matches('/').to_string();
         Ok(Self {
             scheme,
             authority,
             path_prefix,
+            path: if path.is_empty() { "/".into() } else { path },
         })
     }
 }

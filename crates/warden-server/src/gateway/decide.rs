@@ -118,7 +118,7 @@ pub fn decide(
     let mut policy_ids: Vec<String> = Vec::new();
     let mut reason_seen = DecisionReason::Permit;
     for ask in asks {
-        let decision = engine.decide(&DecisionRequest {
+        let request = DecisionRequest {
             kind: caller.kind,
             name: &caller.agent_name,
             owner: &caller.owner_email,
@@ -135,11 +135,32 @@ pub fn decide(
                 scopes: &caller.scopes,
             },
             approved,
-        });
+        };
+        let decision = engine.decide(&request);
         match decision.effect {
             Effect::Deny => {
                 if !decision.errors.is_empty() {
                     tracing::warn!(errors = ?decision.errors, action = %ask.action, "a policy decision failed; denying");
+                }
+                if decision.reason == DecisionReason::NoPermit {
+                    let missing = engine.missing_scopes(&request);
+                    if !missing.is_empty() {
+                        let refusal = Refusal {
+                            required_scopes: missing.clone(),
+                            ..Refusal::new(
+                                RefusalCode::InsufficientScope,
+                                format!(
+                                    "the token lacks the scope {} that a policy needs for {} on {}; ask for a token with scope=\"{}\"",
+                                    missing.join(" "),
+                                    ask.action,
+                                    ask.resource_text(),
+                                    missing.join(" ")
+                                ),
+                            )
+                            .with_rule("insufficient_scope")
+                        };
+                        return Verdict::refused(refusal, "insufficient_scope", task_id);
+                    }
                 }
                 let refusal = Refusal::from_decision(&decision).unwrap_or_else(|| {
                     Refusal::new(RefusalCode::Forbidden, "the request is refused")
@@ -186,12 +207,18 @@ pub fn decide(
     }
 }
 
-/// Whether `caller` may see `tool` in a `tools/list` answer: when a call with no
-/// arguments would not be denied, or when only its arguments could decide (a policy that
-/// reads an argument the empty call lacks fails to evaluate). The call itself is still
-/// decided on its own.
-pub fn may_list_tool(engine: &PolicyEngine, upstream: &str, caller: &Caller, tool: &str) -> bool {
-    let id = format!("{upstream}/{tool}");
+/// Whether `caller` may see an entry of a list (a tool, a resource, a prompt): when using
+/// it with no arguments would not be denied, or when only its arguments could decide (a
+/// policy that reads an argument the empty request lacks fails to evaluate). The use
+/// itself is still decided on its own.
+pub fn may_list(
+    engine: &PolicyEngine,
+    upstream: &str,
+    caller: &Caller,
+    action: &str,
+    resource_type: &str,
+    resource_id: &str,
+) -> bool {
     let empty = Map::new();
     let decision = engine.decide(&DecisionRequest {
         kind: caller.kind,
@@ -199,9 +226,9 @@ pub fn may_list_tool(engine: &PolicyEngine, upstream: &str, caller: &Caller, too
         owner: &caller.owner_email,
         on_behalf_of: caller.on_behalf_of.as_deref(),
         upstream,
-        action: "call_tool",
-        resource_type: "Tool",
-        resource_id: &id,
+        action,
+        resource_type,
+        resource_id,
         context: RequestContext {
             reason: None,
             task: None,

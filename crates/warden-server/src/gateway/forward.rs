@@ -51,9 +51,14 @@ pub fn client() -> anyhow::Result<UpstreamClient> {
 }
 
 /// The upstream URI for a vetted request: the base URL's scheme and host, its path prefix
-/// followed by the forwarded path, and the query as sent.
+/// followed by the forwarded path, and the query as sent. `/NAME` alone is the base URL's
+/// path exactly, as registered.
 pub fn upstream_uri(base: &BaseUrl, vetted: &VettedPath) -> Result<Uri, http::Error> {
-    let target = format!("{}{}", base.path_prefix, vetted.forward_target());
+    let target = if vetted.forward_path.is_empty() {
+        format!("{}{}", base.path, vetted.forward_target())
+    } else {
+        format!("{}{}", base.path_prefix, vetted.forward_target())
+    };
     Uri::builder()
         .scheme(base.scheme.clone())
         .authority(base.authority.clone())
@@ -85,6 +90,7 @@ mod tests {
             scheme: http::uri::Scheme::HTTP,
             authority: "127.0.0.1:9000".parse().unwrap_or_else(|e| panic!("{e}")),
             path_prefix: "/api".into(),
+            path: "/api".into(),
         };
         let vetted =
             warden_gateway::vet("/crm/tickets/42?expand=1").unwrap_or_else(|e| panic!("{e}"));
@@ -93,5 +99,30 @@ mod tests {
             uri.to_string(),
             "http://127.0.0.1:9000/api/tickets/42?expand=1"
         );
+    }
+
+    #[test]
+    fn the_bare_name_is_the_base_url_exactly() {
+        let uri = |base_path: &str, target: &str| {
+            let base = BaseUrl {
+                scheme: http::uri::Scheme::HTTP,
+                authority: "127.0.0.1:9000".parse().unwrap_or_else(|e| panic!("{e}")),
+                path_prefix: base_path.trim_end_matches('/').into(),
+                path: base_path.into(),
+            };
+            let vetted = warden_gateway::vet(target).unwrap_or_else(|e| panic!("{e}"));
+            upstream_uri(&base, &vetted)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .to_string()
+        };
+        assert_eq!(uri("/mcp", "/docs"), "http://127.0.0.1:9000/mcp");
+        assert_eq!(uri("/mcp/", "/docs"), "http://127.0.0.1:9000/mcp/");
+        assert_eq!(uri("/mcp", "/docs/"), "http://127.0.0.1:9000/mcp/");
+        assert_eq!(
+            uri("/mcp", "/docs/rest?a=1"),
+            "http://127.0.0.1:9000/mcp/rest?a=1"
+        );
+        assert_eq!(uri("/", "/docs"), "http://127.0.0.1:9000/");
+        assert_eq!(uri("/mcp", "/docs?a=1"), "http://127.0.0.1:9000/mcp?a=1");
     }
 }

@@ -257,6 +257,7 @@ impl Gateway {
         let tool_calls = held
             .asks
             .iter()
+            .filter(|ask| ask.action == warden_policy::mcp::CALL_TOOL)
             .filter_map(|ask| {
                 let arguments = ask.arguments.clone()?;
                 let name = ask.resource_id.strip_prefix(&prefix)?.to_string();

@@ -17,6 +17,7 @@ mod forward;
 pub mod held_view;
 mod hold;
 pub mod listener;
+pub mod mcp;
 mod pipeline;
 
 use std::sync::Arc;
@@ -108,6 +109,8 @@ pub struct Gateway {
     /// gateway writes itself.
     forwarded_host: String,
     forwarded_proto: String,
+    /// The MCP tasks created through this node, to decide their later methods.
+    tasks: Arc<mcp::TaskLedger>,
 }
 
 impl Gateway {
@@ -140,6 +143,7 @@ impl Gateway {
             stopping,
             forwarded_host,
             forwarded_proto,
+            tasks: Arc::default(),
         })
     }
 

@@ -89,6 +89,18 @@ struct Trace {
     digest: Option<RequestDigest>,
     /// Whether the request's decision (or refusal) is already on the record.
     recorded: bool,
+    /// For an MCP POST, the JSON-RPC requests it carried: refusals are answered to them.
+    rpc: Option<RpcTrace>,
+}
+
+/// The JSON-RPC side of an MCP POST, for answering a refusal as JSON-RPC errors.
+#[derive(Default)]
+struct RpcTrace {
+    /// The ids of the requests in the body, in order (notifications have none).
+    ids: Vec<serde_json::Value>,
+    batch: bool,
+    /// The body was not JSON at all.
+    parse_error: bool,
 }
 
 /// The axum handler for every gateway request.
@@ -117,9 +129,16 @@ pub async fn handle(
         .increment(1);
     metrics::histogram!("warden_gateway_request_seconds", "upstream" => upstream_label)
         .record(started.elapsed().as_secs_f64());
-    match result {
-        Ok(response) => response,
-        Err(refused) => refused.into_response(),
+    match (result, trace.rpc) {
+        (Ok(response), _) => response,
+        // Authentication and scope problems stay HTTP (401, 403 with `WWW-Authenticate`):
+        // that is where an MCP client looks for them, to get a new token.
+        (Err(refused), Some(rpc)) if refused.challenge.is_none() => {
+            let (status, body) =
+                mcp::reply::refusal_answer(&rpc.ids, rpc.batch, &refused.refusal, rpc.parse_error);
+            (status, axum::Json(body)).into_response()
+        }
+        (Err(refused), _) => refused.into_response(),
     }
 }
 
@@ -185,6 +204,8 @@ struct Asked {
     action_label: Option<String>,
     /// The body, when it had to be read whole to be understood (MCP).
     body: Option<Bytes>,
+    /// The MCP envelope, for filtering the answer.
+    envelope: Option<mcp::Envelope>,
 }
 
 impl Gateway {
@@ -332,17 +353,20 @@ impl Gateway {
         let (asked, body) = self
             .asked(
                 &upstream,
+                &caller,
                 &parts.method,
                 &parts.headers,
                 framing,
                 &vetted.route_path,
                 body,
+                trace,
             )
             .await?;
         let Asked {
             asks,
             action_label,
             body: buffered,
+            envelope,
         } = asked;
         let tasks = decide::task_bounds(&claims);
         let decide = |approved: bool| {
@@ -382,7 +406,12 @@ impl Gateway {
                 agent_id: caller.agent_id.clone(),
                 upstream: upstream.name.clone(),
                 method: parts.method.to_string(),
-                path: vetted.forward_path.clone(),
+                // `/NAME` and `/NAME/` are one place to an approver.
+                path: if vetted.forward_path.is_empty() {
+                    "/".to_string()
+                } else {
+                    vetted.forward_path.clone()
+                },
                 body_digest: self.binding_digest(
                     vetted.query.as_deref(),
                     content_type.as_deref(),
@@ -479,6 +508,13 @@ impl Gateway {
         metrics::counter!("warden_gateway_decisions_total", "upstream" => upstream.name.clone(), "decision" => decided_as)
             .increment(1);
         if let Some(refusal) = verdict.refusal {
+            if refusal.code == RefusalCode::InsufficientScope {
+                let challenge = self.scope_challenge(&upstream.name, &refusal.required_scopes);
+                return Err(Refused {
+                    refusal: Box::new(refusal),
+                    challenge: Some(challenge),
+                });
+            }
             return Err(refusal.into());
         }
 
@@ -603,6 +639,20 @@ impl Gateway {
 
         let (mut response_parts, response_body) = response.into_parts();
         strip_hop_by_hop(&mut response_parts.headers);
+        // The upstream's address and software stay behind the gateway.
+        warden_gateway::rewrite_answer_headers(
+            &mut response_parts.headers,
+            &warden_gateway::UpstreamAddress {
+                scheme: upstream.base.scheme.as_str(),
+                authority: upstream.base.authority.as_str(),
+                path_prefix: &upstream.base.path_prefix,
+            },
+            &format!(
+                "{}/{}",
+                self.gateway_url().trim_end_matches('/'),
+                upstream.name
+            ),
+        );
         outcome.status(response_parts.status.as_u16());
         if upstream.kind == UpstreamKind::Mcp
             && let Some(coding) = content_coding(&response_parts.headers)
@@ -621,7 +671,12 @@ impl Gateway {
         let transform = match upstream.kind {
             UpstreamKind::Http => Transform::None,
             UpstreamKind::Mcp => {
-                let allow = self.tool_predicate(&catalog.engine, &upstream.name, &caller);
+                let allow: body::AnswerFilter = Box::new(self.listing(
+                    &catalog.engine,
+                    &upstream.name,
+                    &caller,
+                    envelope.as_ref(),
+                ));
                 if content_type_is(&response_parts.headers, "text/event-stream") {
                     response_parts.headers.remove(CONTENT_LENGTH);
                     Transform::Sse(warden_gateway::SseFilter::new(allow))
@@ -793,14 +848,17 @@ impl Gateway {
     /// Works out what the request asks: the matching route of an HTTP upstream, or the
     /// tool calls in an MCP request (whose body is read whole, within its limit, to be
     /// parsed, and whose `Mcp-Method`/`Mcp-Name` headers must agree with it).
+    #[allow(clippy::too_many_arguments)]
     async fn asked(
         &self,
         upstream: &UpstreamEntry,
+        caller: &Caller,
         method: &Method,
         headers: &HeaderMap,
         framing: BodyFraming,
         route_path: &str,
         body: Body,
+        trace: &mut Trace,
     ) -> Result<(Asked, Body), Refused> {
         match upstream.kind {
             UpstreamKind::Http => {
@@ -836,6 +894,7 @@ impl Gateway {
                         asks: vec![ask],
                         action_label: None,
                         body: buffered,
+                        envelope: None,
                     },
                     body,
                 ))
@@ -873,55 +932,47 @@ impl Gateway {
                         .with_rule("framing"),
                     )
                 })?;
-                let envelope = mcp::parse_request(&bytes)
-                    .map_err(|error| Refused::from(Refusal::from(&error)))?;
-                mcp::check_headers(
+                let rpc = trace.rpc.insert(RpcTrace::default());
+                let envelope = mcp::parse_request(&bytes).map_err(|error| {
+                    rpc.parse_error = matches!(error, warden_gateway::McpError::Json(_));
+                    Refused::from(Refusal::from(&error))
+                })?;
+                rpc.batch = envelope.batch;
+                rpc.ids = envelope
+                    .messages
+                    .iter()
+                    .filter(|message| message.is_request())
+                    .filter_map(|message| message.id.clone())
+                    .collect();
+                let mcp_method = header_text(headers, "mcp-method");
+                let mcp_name = header_text(headers, "mcp-name");
+                let revision = mcp::Revision::of_request(
+                    header_text(headers, mcp::revision::PROTOCOL_VERSION_HEADER),
                     &envelope,
-                    header_text(headers, "mcp-method"),
-                    header_text(headers, "mcp-name"),
                 )
+                .and_then(|revision| {
+                    revision.check(&envelope, mcp_method, mcp_name)?;
+                    Ok(revision)
+                })
                 .map_err(|error| Refused::from(Refusal::from(&error)))?;
-                if let Some(method) = envelope
-                    .messages
-                    .iter()
-                    .filter_map(mcp::Message::method)
-                    .find(|method| !mcp_method_passes(method))
-                {
-                    return Err(Refusal::new(
-                        RefusalCode::Forbidden,
-                        format!(
-                            "MCP method {method:?} is not allowed through the gateway: only tools are authorized (tools/list, tools/call) besides the session's own messages"
-                        ),
-                    )
-                    .with_rule("mcp_method")
-                    .into());
-                }
-                let asks: Vec<Ask> = envelope
-                    .tool_calls()
-                    .map(|call| Ask {
-                        action: "call_tool".to_string(),
-                        resource_type: "Tool".to_string(),
-                        resource_id: format!("{}/{}", upstream.name, call.name),
-                        arguments: Some(call.arguments.clone()),
-                    })
-                    .collect();
-                let methods: Vec<&str> = envelope
-                    .messages
-                    .iter()
-                    .filter_map(mcp::Message::method)
-                    .collect();
-                let action_label = (asks.len() != 1).then(|| {
-                    if methods.is_empty() {
-                        "response".to_string()
-                    } else {
-                        methods.join(",")
-                    }
-                });
+                mcp::check_headers(&envelope, mcp_method, mcp_name)
+                    .map_err(|error| Refused::from(Refusal::from(&error)))?;
+                let asks = super::mcp::asks_of(
+                    &envelope,
+                    &upstream.name,
+                    &caller.agent_id,
+                    &self.tasks,
+                )
+                .map_err(Refused::from)?;
+                let action_label =
+                    (asks.len() != 1).then(|| super::mcp::methods_label(&envelope));
+                tracing::trace!(?revision, "an MCP request");
                 Ok((
                     Asked {
                         asks,
                         action_label,
                         body: Some(bytes),
+                        envelope: Some(envelope),
                     },
                     Body::empty(),
                 ))
@@ -937,6 +988,7 @@ impl Gateway {
                         asks: Vec::new(),
                         action_label: Some(label.to_string()),
                         body: None,
+                        envelope: None,
                     },
                     Body::empty(),
                 ))
@@ -1053,17 +1105,34 @@ impl Gateway {
         })
     }
 
-    /// Which tools of `upstream` the caller may see listed.
-    fn tool_predicate(
+    /// What of an MCP answer `caller` may see.
+    fn listing(
         &self,
         engine: &Arc<warden_policy::PolicyEngine>,
         upstream: &str,
         caller: &Caller,
-    ) -> body::ToolPredicate {
-        let engine = Arc::clone(engine);
-        let upstream = upstream.to_string();
-        let caller = caller.clone();
-        Box::new(move |tool: &str| decide::may_list_tool(&engine, &upstream, &caller, tool))
+        envelope: Option<&mcp::Envelope>,
+    ) -> super::mcp::Listing {
+        super::mcp::Listing::new(
+            Arc::clone(engine),
+            upstream,
+            caller,
+            Arc::clone(&self.tasks),
+            envelope,
+            Box::new(|_, _| false),
+        )
+    }
+
+    /// `WWW-Authenticate` for a token that lacks scopes (RFC 6750 §3.1), naming them.
+    fn scope_challenge(&self, upstream: &str, scopes: &[String]) -> String {
+        let metadata = format!(
+            "{}/.well-known/oauth-protected-resource/{upstream}",
+            self.gateway_url()
+        );
+        format!(
+            "Bearer realm=\"warden\", error=\"insufficient_scope\", scope=\"{}\", error_description=\"the token lacks a scope a policy needs\", resource_metadata=\"{metadata}\"",
+            scopes.join(" ")
+        )
     }
 
     /// Reads an MCP answer that is not an event stream whole (within the body limit) and
@@ -1071,7 +1140,7 @@ impl Gateway {
     async fn filter_json_answer(
         &self,
         body: hyper::body::Incoming,
-        allow: &body::ToolPredicate,
+        allow: &body::AnswerFilter,
         outcome: &mut OutcomeRecorder,
     ) -> Result<Vec<u8>, Refused> {
         use http_body_util::BodyExt as _;
@@ -1092,19 +1161,8 @@ impl Gateway {
         let bytes = collected.to_bytes();
         // An answer that is not JSON (an empty 202, a plain-text error) carries no tool list
         // any MCP client would read, so it passes as it is.
-        Ok(mcp::filter_tools_list_json(&bytes, allow.as_ref()).unwrap_or_else(|_| bytes.to_vec()))
+        Ok(mcp::filter_answer_json(&bytes, allow).unwrap_or_else(|_| bytes.to_vec()))
     }
-}
-
-/// Whether an MCP request or notification may pass without a policy decision of its own:
-/// the session's lifecycle, `tools/list` (whose answer is filtered) and `tools/call` (decided
-/// per tool). Everything else an agent could ask of the server (resources, prompts,
-/// completions, …) is refused, since no policy can yet say who may do it.
-fn mcp_method_passes(method: &str) -> bool {
-    matches!(
-        method,
-        "initialize" | "ping" | "tools/list" | mcp::TOOLS_CALL | "logging/setLevel"
-    ) || method.starts_with("notifications/")
 }
 
 /// The content coding of an answer, when it is anything but `identity`.

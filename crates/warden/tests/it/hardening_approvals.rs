@@ -254,12 +254,17 @@ permit(principal == Agent::"support-bot", action == Action::"call_tool", resourc
         None,
     )
     .await;
+    // An MCP client reads the hold as a JSON-RPC error with the approval in its data.
     assert_eq!(
-        (status, held["error"].as_str()),
-        (403, Some("approval_required")),
+        (
+            status,
+            held["error"]["code"].as_i64(),
+            held["error"]["data"]["error"].as_str()
+        ),
+        (200, Some(-32031), Some("approval_required")),
         "{held}"
     );
-    let id = held["approval_id"].as_str().unwrap();
+    let id = held["error"]["data"]["approval_id"].as_str().unwrap();
 
     let shown = rig
         .server

@@ -470,21 +470,22 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
     chain
 }
 
-/// The gateway's refusal inside an SDK error: the SDK reports a non-JSON-RPC 4xx as
-/// "HTTP STATUS: BODY"; returns the status line and the parsed body.
-fn refusal_in(error: &rmcp::ServiceError) -> (String, Value) {
-    let chain = error_chain(error);
-    let Some(link) = chain.iter().find(|link| link.contains("HTTP 4")) else {
-        panic!("no HTTP status in the SDK's error: {chain:?}");
+/// The gateway's refusal inside an SDK error: an MCP error with Warden's code, its message,
+/// and the refusal as its data.
+fn refusal_in(error: &rmcp::ServiceError) -> (i32, String, Value) {
+    let rmcp::ServiceError::McpError(data) = error else {
+        panic!(
+            "the SDK did not see an MCP error but {:?}",
+            error_chain(error)
+        );
     };
-    let at = link.find("HTTP 4").unwrap();
-    let (status, body) = link[at..].split_once(": ").unwrap();
-    let body: Value = serde_json::from_str(body)
-        .unwrap_or_else(|e| panic!("the refusal body is not JSON ({e}): {link}"));
-    (status.to_string(), body)
+    (
+        data.code.0,
+        data.message.to_string(),
+        data.data.clone().unwrap_or(Value::Null),
+    )
 }
 
-/// The decisions the audit trail holds for the upstream `tools`, as (decision, resource).
 fn audited_decisions(deployment: &Deployment) -> Vec<(String, String)> {
     deployment
         .server
@@ -550,10 +551,11 @@ fn the_sdk_client_through_the_gateway(answers: Answers) {
             .call_tool(CallToolRequestParams::new("delete_everything"))
             .await
             .expect_err("the gateway refuses delete_everything");
-        let (status, body) = refusal_in(&refused);
-        assert_eq!(status, "HTTP 403 Forbidden", "{refused:?}");
-        assert_eq!(body["error"], "forbidden", "{body}");
-        assert!(body["message"].is_string(), "{body}");
+        let (code, message, data) = refusal_in(&refused);
+        assert_eq!(code, -32030, "{refused:?}");
+        assert_eq!(message, "no policy permits this request", "{refused:?}");
+        assert_eq!(data["error"], "forbidden", "{data}");
+        assert_eq!(data["rule"], "no_permit", "{data}");
 
         // A refusal is an answer, not a broken session: the same client carries on.
         let again = client.call_tool(echo_call("still here")).await.unwrap();
@@ -646,7 +648,11 @@ fn the_gateway_refuses_contradictions_and_challenges_strangers() {
         let answer = post(headers, tool, true);
         assert_eq!(answer.status, 400, "{what}: {}", answer.text);
         let body: Value = serde_json::from_str(&answer.text).unwrap();
-        assert_eq!(body["error"], "bad_request", "{what}: {body}");
+        assert_eq!(body["error"]["code"], -32600, "{what}: {body}");
+        assert_eq!(
+            body["error"]["data"]["error"], "bad_request",
+            "{what}: {body}"
+        );
     }
     assert!(
         upstream.requests().is_empty(),
@@ -654,8 +660,15 @@ fn the_gateway_refuses_contradictions_and_challenges_strangers() {
         upstream.requests()
     );
 
-    // Methods no policy can govern yet (resources, prompts, completions) are refused.
-    for method in ["resources/read", "prompts/get", "completion/complete"] {
+    // Resources, prompts and completions are decided like tools: none is permitted here,
+    // so each is a JSON-RPC error the client reads; a method no policy can govern is
+    // "method not found". None reaches the upstream.
+    for (method, code, rule) in [
+        ("resources/read", -32030, "no_permit"),
+        ("prompts/get", -32030, "no_permit"),
+        ("completion/complete", -32030, "no_permit"),
+        ("sampling/createMessage", -32601, "mcp_method"),
+    ] {
         let response = runtime.block_on(
             reqwest::Client::new()
                 .post(&url)
@@ -663,15 +676,20 @@ fn the_gateway_refuses_contradictions_and_challenges_strangers() {
                 .header("authorization", bearer.as_str())
                 .json(&serde_json::json!({
                     "jsonrpc": "2.0", "id": 8, "method": method,
-                    "params": { "uri": "file:///etc/passwd", "name": "x" }
+                    "params": {
+                        "uri": "file:///etc/passwd", "name": "x",
+                        "ref": {"type": "ref/prompt", "name": "x"}
+                    }
                 }))
                 .send(),
         );
         let response = response.unwrap();
-        assert_eq!(response.status(), 403, "{method}");
+        let status = response.status();
         let body: Value = runtime.block_on(response.json()).unwrap();
-        assert_eq!(body["error"], "forbidden", "{method}: {body}");
-        assert_eq!(body["rule"], "mcp_method", "{method}: {body}");
+        assert_eq!(body["id"], 8, "{method}: {body}");
+        assert_eq!(body["error"]["code"], code, "{method}: {body}");
+        assert_eq!(body["error"]["data"]["rule"], rule, "{method}: {body}");
+        assert_eq!(status, 200, "{method}: {body}");
     }
     assert!(upstream.requests().is_empty(), "{:?}", upstream.requests());
 
