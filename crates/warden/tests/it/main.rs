@@ -22,6 +22,7 @@ mod held;
 mod leaks;
 mod lifecycle;
 mod mcp;
+mod mcp_governance;
 mod policy;
 mod posture;
 mod scan;
