@@ -98,6 +98,8 @@ event_kinds! {
     KillRestored => "kill.restored",
     LeakReported => "leak.reported",
     LeakResponded => "leak.responded",
+    McpToolChanged => "mcp.tool_changed",
+    McpToolAccepted => "mcp.tool_accepted",
     ImportApplied => "import.applied",
     FindingOpened => "finding.opened",
     FindingResolved => "finding.resolved",

@@ -95,7 +95,9 @@ impl OcsfClass {
             | K::FindingOpened
             | K::FindingResolved
             | K::FindingSuppressed
-            | K::FindingUnsuppressed => OcsfClass::EntityManagement,
+            | K::FindingUnsuppressed
+            | K::McpToolChanged
+            | K::McpToolAccepted => OcsfClass::EntityManagement,
         }
     }
 }
@@ -147,6 +149,8 @@ fn activity(event: &AuditEvent) -> (u32, String) {
         K::FindingResolved => other("Finding Resolved"),
         K::FindingSuppressed => other("Finding Suppressed"),
         K::FindingUnsuppressed => other("Finding Unsuppressed"),
+        K::McpToolChanged => other("Tool Definition Changed"),
+        K::McpToolAccepted => other("Tool Definition Accepted"),
     }
 }
 

@@ -126,8 +126,10 @@ impl Server {
             )),
             max_import_bytes: settings.posture.max_import_bytes(),
             leaks_auto_revoke: settings.leaks.auto_revoke.unwrap_or(false),
+            tool_pins: Arc::default(),
         };
         state.catalog.reload(&*state.store).await;
+        state.tool_pins.reload(&*state.store).await;
         let filled = leaks::backfill_upstream_fingerprints(&state).await?;
         if filled > 0 {
             tracing::info!(
@@ -178,6 +180,11 @@ impl Server {
             let _ = on_signal.send(true);
         });
         let upkeep = tokio::spawn(plane_upkeep(self.state.clone(), stop_rx.clone()));
+        tokio::spawn(self.state.tool_pins.clone().run_writer(
+            Arc::clone(&self.state.store),
+            Arc::clone(&self.state.clock),
+            stop_rx.clone(),
+        ));
         let checkpointer = tokio::spawn(anchor_audit_tail(self.state.clone(), stop_rx.clone()));
         let evaluator = tokio::spawn(self.state.posture.clone().run(
             self.state.store.clone(),
@@ -246,6 +253,7 @@ async fn plane_upkeep(state: AppState, mut stop: tokio::sync::watch::Receiver<bo
             _ = interval.tick() => {
                 state.credentials.tick(&*state.store, state.clock.now()).await;
                 state.catalog.reload(&*state.store).await;
+                state.tool_pins.reload(&*state.store).await;
                 // Expiry is read, never written, so nothing else would remove them.
                 if let Err(error) = state.store.purge_approval_requests(state.clock.now()).await {
                     tracing::warn!(%error, "cannot purge the held requests of expired approvals");

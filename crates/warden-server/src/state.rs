@@ -36,4 +36,6 @@ pub struct AppState {
     pub max_import_bytes: usize,
     /// `[leaks] auto_revoke`: every known leaked secret is switched off when reported.
     pub leaks_auto_revoke: bool,
+    /// Pinned MCP tool definitions, for the gateway and the API that accepts them.
+    pub tool_pins: Arc<crate::gateway::ToolPins>,
 }

@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod leaks;
 mod sql;
 mod store;
+pub mod tool_pins;
 mod upstreams;
 
 pub use audit::{AuditFilter, AuditQuery, AuditSettings, AuditVerifyError};

@@ -23,6 +23,7 @@ use crate::inventory::{
     EvaluatedSubject, ImportOptions, ImportSummary, ImportedFilter, ImportedRecord, InventoryItem,
 };
 use crate::leaks::{CredentialHolder, LeakReport, LeakResponse, NewLeakReport, RecordedLeak};
+use crate::tool_pins::ToolPin;
 use crate::upstreams::{SealedRequest, SealedSecret};
 use warden_import::ImportBatch;
 
@@ -467,4 +468,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         version: i64,
         hash: &str,
     ) -> StoreResult<bool>;
+
+    // --- Pinned MCP tool definitions ---
+
+    /// The pinned tools of one upstream, or of every upstream.
+    async fn tool_pins(&self, upstream: Option<&str>) -> StoreResult<Vec<ToolPin>>;
+    /// Records the tool definitions (name, SHA-256 of the definition) one answer of
+    /// `upstream` carried; returns the pins whose state this moved, each change audited.
+    async fn observe_tool_definitions(
+        &self,
+        upstream: &str,
+        seen: &[(String, String)],
+        now: Timestamp,
+    ) -> StoreResult<Vec<ToolPin>>;
+    /// Accepts the definition last seen of `tool`, audited as `actor`'s.
+    async fn accept_tool_definition(
+        &self,
+        actor: &Actor,
+        upstream: &str,
+        tool: &str,
+        now: Timestamp,
+    ) -> StoreResult<ToolPin>;
 }

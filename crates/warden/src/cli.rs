@@ -491,6 +491,14 @@ pub enum UpstreamCommand {
     },
     /// Remove an upstream (refused while a policy refers to it).
     Remove { name: String },
+    /// The tools the gateway pinned for an MCP upstream, with their state; `--accept TOOL`
+    /// accepts a changed definition so the tool is listed and callable again.
+    Tools {
+        name: String,
+        /// Accept the definition of this tool last seen.
+        #[arg(long)]
+        accept: Option<String>,
+    },
 }
 
 // Parsed once per process, so the size of the largest variant does not matter.

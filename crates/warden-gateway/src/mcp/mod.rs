@@ -1,6 +1,7 @@
 //! MCP (streamable HTTP) as the gateway reads it: the JSON-RPC envelope of a request and what
 //! each message asks ([`operation`]), the protocol revision it speaks ([`revision`]), the
-//! answers filtered to what the agent may see ([`answer`]), and refusals written as JSON-RPC
+//! answers filtered to what the agent may see ([`answer`]), the digest a tool's definition
+//! is pinned by ([`pin`]), and refusals written as JSON-RPC
 //! errors an MCP client can read ([`reply`]).
 //!
 //! The gateway reads only the envelope; it does not terminate MCP sessions. Every function
@@ -14,6 +15,7 @@
 pub mod answer;
 pub mod envelope;
 pub mod operation;
+pub mod pin;
 pub mod reply;
 pub mod revision;
 

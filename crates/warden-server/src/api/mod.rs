@@ -14,6 +14,7 @@ mod imports;
 mod leaks;
 mod owners;
 mod policies;
+mod tools;
 mod upstreams;
 
 use axum::Router;
@@ -93,6 +94,8 @@ pub fn router(state: AppState) -> Router {
             upstreams::delete_upstream
         ))
         .routes(routes!(upstreams::set_upstream_secret))
+        .routes(routes!(tools::list_tools))
+        .routes(routes!(tools::accept_tool))
         .routes(routes!(policies::put_policy, policies::list_policies))
         .routes(routes!(policies::schema))
         .routes(routes!(policies::test_policy))

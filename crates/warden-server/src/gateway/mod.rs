@@ -18,6 +18,7 @@ pub mod held_view;
 mod hold;
 pub mod listener;
 pub mod mcp;
+pub mod pins;
 mod pipeline;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use crate::state::AppState;
 
 pub use catalog::CatalogState;
 pub use listener::{GatewayPeer, sniffed};
+pub use pins::ToolPins;
 pub use pipeline::REASON_HEADER;
 
 /// The gateway's limits and timeouts.

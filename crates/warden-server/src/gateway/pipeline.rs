@@ -964,6 +964,20 @@ impl Gateway {
                     &self.tasks,
                 )
                 .map_err(Refused::from)?;
+                if let Some(changed) = envelope
+                    .tool_calls()
+                    .find(|call| !self.app.tool_pins.callable(&upstream.name, &call.name))
+                {
+                    return Err(Refusal::new(
+                        RefusalCode::ToolChanged,
+                        format!(
+                            "the definition of tool {:?} changed since it was accepted, so it is hidden and its calls refused until an administrator accepts it (`warden upstream tools {} --accept {}`)",
+                            changed.name, upstream.name, changed.name
+                        ),
+                    )
+                    .with_rule("tool_pinning")
+                    .into());
+                }
                 let action_label =
                     (asks.len() != 1).then(|| super::mcp::methods_label(&envelope));
                 tracing::trace!(?revision, "an MCP request");
@@ -1113,13 +1127,21 @@ impl Gateway {
         caller: &Caller,
         envelope: Option<&mcp::Envelope>,
     ) -> super::mcp::Listing {
+        let pins = Arc::clone(&self.app.tool_pins);
+        let pinned_upstream = upstream.to_owned();
         super::mcp::Listing::new(
             Arc::clone(engine),
             upstream,
             caller,
             Arc::clone(&self.tasks),
             envelope,
-            Box::new(|_, _| false),
+            Box::new(move |tool, definition| {
+                !pins.listed(
+                    &pinned_upstream,
+                    tool,
+                    &warden_gateway::mcp::pin::tool_digest(definition),
+                )
+            }),
         )
     }
 

@@ -14,6 +14,7 @@ mod owners;
 mod query;
 mod rows;
 mod settings;
+mod tool_pins;
 mod upstreams;
 
 use std::path::Path;
@@ -46,6 +47,7 @@ use crate::inventory::{
 };
 use crate::leaks::{CredentialHolder, LeakReport, LeakResponse, NewLeakReport, RecordedLeak};
 use crate::store::{IdentityChange, Offboarding, Store};
+use crate::tool_pins::ToolPin;
 use crate::upstreams::{SealedRequest, SealedSecret};
 use warden_core::{
     Approval, ApprovalBinding, ApprovalDecision, ApprovalFilter, NewApproval, NewUpstream,
@@ -694,6 +696,29 @@ impl Store for SqlStore {
         hash: &str,
     ) -> StoreResult<bool> {
         leaks::set_upstream_leak_fingerprint(self, name, version, hash).await
+    }
+
+    async fn tool_pins(&self, upstream: Option<&str>) -> StoreResult<Vec<ToolPin>> {
+        tool_pins::list(&self.reader, upstream).await
+    }
+
+    async fn observe_tool_definitions(
+        &self,
+        upstream: &str,
+        seen: &[(String, String)],
+        now: Timestamp,
+    ) -> StoreResult<Vec<ToolPin>> {
+        tool_pins::observe(self, upstream, seen, now).await
+    }
+
+    async fn accept_tool_definition(
+        &self,
+        actor: &Actor,
+        upstream: &str,
+        tool: &str,
+        now: Timestamp,
+    ) -> StoreResult<ToolPin> {
+        tool_pins::accept(self, actor, upstream, tool, now).await
     }
 
     async fn scan_inventory_against(

@@ -28,6 +28,15 @@ const COLUMNS: &[&str] = &[
     "secret_version",
 ];
 
+const TOOL_COLUMNS: &[&str] = &[
+    "tool",
+    "state",
+    "accepted_digest",
+    "seen_digest",
+    "changed_at",
+    "accepted_by",
+];
+
 /// Reads the secret from where the flags say, refusing an empty one.
 pub(super) fn read_secret(source: &SecretSource) -> Result<Option<Zeroizing<String>>, Failure> {
     let secret = match (&source.secret_env, &source.secret_file) {
@@ -159,6 +168,28 @@ pub async fn run(
                 .put(&format!("/v1/upstreams/{}/secret", segment(&name)), body)
                 .await?;
             output::record(format, &updated, FIELDS);
+        }
+        UpstreamCommand::Tools { name, accept } => {
+            let base = format!("/v1/upstreams/{}/tools", segment(&name));
+            if let Some(tool) = accept {
+                let accepted = client
+                    .post(&format!("{base}/{}/accept", segment(&tool)), None)
+                    .await?;
+                match format {
+                    OutputFormat::Json => output::json(&accepted),
+                    OutputFormat::Table => output::line(&format!(
+                        "accepted the definition of {tool} on {name}; the gateway lists and passes it again"
+                    )),
+                }
+            } else {
+                let pins = client.get(&base, &[]).await?;
+                match format {
+                    OutputFormat::Json => output::json(&pins),
+                    OutputFormat::Table => {
+                        output::rows(pins.as_array().map_or(&[][..], Vec::as_slice), TOOL_COLUMNS)
+                    }
+                }
+            }
         }
         UpstreamCommand::Remove { name } => {
             let removed = client
