@@ -7,9 +7,11 @@
 //   WARDEN_INTEROP_BEARER_ORIGIN  the origin it is sent to (http://127.0.0.1:PORT), never elsewhere
 //   WARDEN_INTEROP_PREFIX         the directory setup.sh printed (where undici is installed)
 //
-// It installs undici's global dispatcher, which both the suite's own undici requests and
-// Node's fetch (the SDK client's transport) go through. A request that already carries an
-// Authorization header keeps it.
+// The suite sends requests three ways, and each is covered: undici's global dispatcher
+// carries both its own undici requests and Node's fetch (the SDK client's transport), and
+// node:http's request() (hand-made requests with unusual headers) is wrapped. A request
+// that already carries an Authorization header keeps it.
+import http from 'node:http';
 import { createRequire } from 'node:module';
 
 const token = process.env.WARDEN_INTEROP_BEARER;
@@ -46,3 +48,33 @@ const withBearer = (dispatch) => (options, handler) => {
 };
 
 setGlobalDispatcher(new Agent().compose(withBearer));
+
+/** Whether node:http request options (an options object, a URL or a string) go to the origin. */
+function goesToOrigin(options) {
+    if (typeof options === 'string' || options instanceof URL) return new URL(String(options)).origin === expected;
+    if (!options || typeof options !== 'object') return false;
+    const host = options.hostname ?? options.host?.split(':')[0];
+    const port = options.port ?? (options.host?.split(':')[1] || 80);
+    const target = new URL(expected);
+    return host === target.hostname && String(port) === (target.port || '80');
+}
+
+const nodeRequest = http.request;
+http.request = function requestWithBearer(options, ...rest) {
+    if (goesToOrigin(options) && typeof options === 'object' && !(options instanceof URL)) {
+        const headers = { ...(options.headers ?? {}) };
+        if (!Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) {
+            headers.authorization = `Bearer ${token}`;
+        }
+        options = { ...options, headers };
+    } else if (goesToOrigin(options)) {
+        // A URL or string with no options object: give it one carrying the header.
+        const [second, ...more] = rest;
+        if (second && typeof second === 'object') {
+            rest = [{ ...second, headers: { authorization: `Bearer ${token}`, ...(second.headers ?? {}) } }, ...more];
+        } else {
+            rest = [{ headers: { authorization: `Bearer ${token}` } }, ...rest];
+        }
+    }
+    return nodeRequest.call(this, options, ...rest);
+};

@@ -162,6 +162,21 @@ function buildServer() {
         async (args) => text(`Received ${JSON.stringify(args)}`),
     );
 
+    // A parameter mirrored into an Mcp-Param-Region header (SEP-2243), which the SDK checks
+    // against the body.
+    server.registerTool(
+        'test_custom_header',
+        {
+            description: 'Takes a region that clients also send as a header',
+            inputSchema: fromJsonSchema({
+                type: 'object',
+                properties: { region: { type: 'string', 'x-mcp-header': 'Region' } },
+                required: ['region'],
+            }),
+        },
+        async ({ region }) => text(`Region: ${region}`),
+    );
+
     // Notifications while a call runs.
     server.registerTool('test_tool_with_logging', { description: 'Logs while it runs' }, async (ctx) => {
         for (const [i, message] of ['Tool execution started', 'Tool processing data', 'Tool execution completed'].entries()) {

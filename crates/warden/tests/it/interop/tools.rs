@@ -216,14 +216,8 @@ pub struct Gateway {
 
 impl Gateway {
     /// Registers `upstream` at `url` (`--kind mcp`, the upstream's own `secret` injected as
-    /// its bearer token when given) and lets `agent` do what `policy` says.
-    pub fn deploy(
-        upstream: &str,
-        url: &str,
-        secret: Option<&str>,
-        agent: &str,
-        policy: &str,
-    ) -> Self {
+    /// its bearer token) and lets `agent` do what `policy` says.
+    pub fn deploy(upstream: &str, url: &str, secret: &str, agent: &str, policy: &str) -> Self {
         let (dir, server, admin) = crate::harness::fresh_server();
         let owner = format!("{agent}-owner@example.com");
         server
@@ -241,15 +235,14 @@ impl Gateway {
         let mut add = crate::harness::warden();
         add.env("WARDEN_ADDR", &server.api)
             .env("WARDEN_TOKEN", &admin)
-            .args(["upstream", "add", upstream, "--url", url, "--kind", "mcp"]);
-        if let Some(secret) = secret {
-            add.env("INTEROP_UPSTREAM_SECRET", secret).args([
+            .env("INTEROP_UPSTREAM_SECRET", secret)
+            .args(["upstream", "add", upstream, "--url", url, "--kind", "mcp"])
+            .args([
                 "--auth",
                 "bearer",
                 "--secret-env",
                 "INTEROP_UPSTREAM_SECRET",
             ]);
-        }
         let added = add.output().unwrap();
         assert!(
             added.status.success(),
