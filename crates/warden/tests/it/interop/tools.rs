@@ -159,9 +159,14 @@ pub fn spawn_listening(mut command: Command, marker: &str) -> Listening {
                     };
                 }
             }
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("{command:?} did not print `{marker}` within {LISTEN_DEADLINE:?}");
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait();
+                panic!("{command:?} ended ({status:?}) before printing `{marker}`");
             }
         }
     }
