@@ -19,6 +19,7 @@ mod hardening_listeners;
 mod hardening_plane;
 mod harness;
 mod held;
+mod interop;
 mod leaks;
 mod lifecycle;
 mod mcp;
