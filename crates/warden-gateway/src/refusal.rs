@@ -275,7 +275,11 @@ impl From<&McpError> for Refusal {
             | McpError::BatchNotAllowed(_)
             | McpError::HeaderMismatch { .. } => RefusalCode::BadRequest,
         };
-        Self::new(code, e.to_string()).with_rule("mcp_envelope")
+        let rule = match e {
+            McpError::MissingHeader { .. } | McpError::HeaderMismatch { .. } => "mcp_headers",
+            _ => "mcp_envelope",
+        };
+        Self::new(code, e.to_string()).with_rule(rule)
     }
 }
 

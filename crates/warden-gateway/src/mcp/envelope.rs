@@ -143,6 +143,21 @@ fn parse_message(value: Value) -> Result<Message, McpError> {
     })
 }
 
+/// The ids of the requests in a body that did not parse as an envelope, read leniently
+/// (only `id` beside a `method`), so that the error answering it still names them; and
+/// whether the body was a batch. A body that is not JSON has none.
+pub fn request_ids(body: &[u8]) -> (Vec<Value>, bool) {
+    let id_of = |message: &Value| {
+        let id = message.get("id")?;
+        (message.get("method").is_some() && (id.is_string() || id.is_number())).then(|| id.clone())
+    };
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(items)) => (items.iter().filter_map(id_of).collect(), true),
+        Ok(message) => (id_of(&message).into_iter().collect(), false),
+        Err(_) => (Vec::new(), false),
+    }
+}
+
 /// Parses a request body (already limited in size by the caller).
 pub fn parse_request(body: &[u8]) -> Result<Envelope, McpError> {
     let value = strict_json::from_slice(body).map_err(|e| McpError::Json(e.to_string()))?;

@@ -21,6 +21,9 @@ use crate::refusal::{Refusal, RefusalCode};
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
 pub const METHOD_NOT_FOUND: i64 = -32601;
+/// The stateless revision's code for routing headers that disagree with the body (or are
+/// missing where it requires them).
+pub const HEADER_MISMATCH: i64 = -32020;
 
 /// Warden's codes, stable across releases, one per kind of refusal.
 pub const REFUSED_BY_POLICY: i64 = -32030;
@@ -34,6 +37,9 @@ pub const GATEWAY_UNAVAILABLE: i64 = -32037;
 
 /// The JSON-RPC code of a refusal.
 pub fn code(refusal: &Refusal) -> i64 {
+    if refusal.rule == Some("mcp_headers") {
+        return HEADER_MISMATCH;
+    }
     match refusal.code {
         RefusalCode::Forbidden | RefusalCode::InsufficientScope => REFUSED_BY_POLICY,
         RefusalCode::ApprovalRequired => APPROVAL_REQUIRED,
@@ -85,19 +91,24 @@ pub fn error_response(id: &Value, code: i64, refusal: &Refusal) -> Value {
 
 /// The answer to a refused MCP body: its status and its JSON body. `ids` are the ids of
 /// the requests the body carried (none when it could not be read, or carried only
-/// notifications), `batch` whether it was an array; `parse_error` whether it was not JSON.
+/// notifications), `batch` whether it was an array; `parse_error` whether it was not JSON;
+/// `stateless` whether it spoke the stateless revision, which answers a method it does not
+/// serve with `404` rather than in a `200`.
 pub fn refusal_answer(
     ids: &[Value],
     batch: bool,
     refusal: &Refusal,
     parse_error: bool,
+    stateless: bool,
 ) -> (StatusCode, Value) {
     let rpc_code = if parse_error {
         PARSE_ERROR
     } else {
         code(refusal)
     };
-    let status = if is_decision(refusal) && !ids.is_empty() {
+    let status = if stateless && refusal.code == RefusalCode::UnknownMethod {
+        StatusCode::NOT_FOUND
+    } else if is_decision(refusal) && !ids.is_empty() {
         StatusCode::OK
     } else {
         refusal.status()
@@ -128,7 +139,7 @@ mod tests {
 
     #[test]
     fn a_denied_request_is_an_error_with_its_id() {
-        let (status, body) = refusal_answer(&[json!(7)], false, &denied(), false);
+        let (status, body) = refusal_answer(&[json!(7)], false, &denied(), false, false);
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["id"], json!(7));
         assert_eq!(body["error"]["code"], json!(REFUSED_BY_POLICY));
@@ -142,7 +153,7 @@ mod tests {
 
     #[test]
     fn a_batch_gets_one_error_per_request() {
-        let (status, body) = refusal_answer(&[json!("a"), json!(2)], true, &denied(), false);
+        let (status, body) = refusal_answer(&[json!("a"), json!(2)], true, &denied(), false, false);
         assert_eq!(status, StatusCode::OK);
         let ids: Vec<Value> = body
             .as_array()
@@ -156,20 +167,34 @@ mod tests {
     #[test]
     fn malformed_bodies_keep_their_status() {
         let bad = Refusal::new(RefusalCode::BadRequest, "the body is not valid JSON: x");
-        let (status, body) = refusal_answer(&[], false, &bad, true);
+        let (status, body) = refusal_answer(&[], false, &bad, true, false);
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["id"], Value::Null);
         assert_eq!(body["error"]["code"], json!(PARSE_ERROR));
-        let (status, body) = refusal_answer(&[json!(1)], false, &bad, false);
+        let (status, body) = refusal_answer(&[json!(1)], false, &bad, false, false);
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["error"]["code"], json!(INVALID_REQUEST));
     }
 
     #[test]
     fn a_refused_notification_has_no_id_to_answer() {
-        let (status, body) = refusal_answer(&[], false, &denied(), false);
+        let (status, body) = refusal_answer(&[], false, &denied(), false, false);
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert_eq!(body["id"], Value::Null);
+    }
+
+    #[test]
+    fn the_stateless_revision_answers_unserved_methods_with_404() {
+        let unknown = Refusal::new(RefusalCode::UnknownMethod, "not passed");
+        let (status, body) = refusal_answer(&[json!(9)], false, &unknown, false, true);
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["code"], json!(METHOD_NOT_FOUND));
+        let (status, _) = refusal_answer(&[json!(9)], false, &unknown, false, false);
+        assert_eq!(status, StatusCode::OK);
+        let mismatch = Refusal::new(RefusalCode::BadRequest, "headers").with_rule("mcp_headers");
+        let (status, body) = refusal_answer(&[json!(9)], false, &mismatch, false, true);
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["code"], json!(HEADER_MISMATCH));
     }
 
     #[test]
@@ -180,7 +205,7 @@ mod tests {
         )
         .with_approval_id("apr_1")
         .with_approval_url("https://warden.example/ui/approvals/apr_1");
-        let (status, body) = refusal_answer(&[json!(1)], false, &held, false);
+        let (status, body) = refusal_answer(&[json!(1)], false, &held, false, false);
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["error"]["code"], json!(APPROVAL_REQUIRED));
         assert_eq!(body["error"]["data"]["approval_id"], json!("apr_1"));

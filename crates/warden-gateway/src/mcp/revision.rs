@@ -18,6 +18,17 @@ pub const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion
 /// The first stateless revision.
 pub const STATELESS: &str = "2026-07-28";
 
+/// Methods of the session revision that the stateless one removed: a stateless request
+/// that asks for one is answered as a server of that revision would, "method not found".
+pub const REMOVED_IN_STATELESS: [&str; 6] = [
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "notifications/initialized",
+];
+
 /// The two shapes of the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revision {
@@ -44,6 +55,11 @@ impl Revision {
         } else {
             Self::Sessions
         }
+    }
+
+    /// Whether this revision no longer has `method`.
+    pub fn removed(self, method: &str) -> bool {
+        self == Self::Stateless && REMOVED_IN_STATELESS.contains(&method)
     }
 
     /// The revision of one request: the version its messages carry in `_meta`, else the

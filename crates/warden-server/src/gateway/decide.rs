@@ -162,9 +162,17 @@ pub fn decide(
                         return Verdict::refused(refusal, "insufficient_scope", task_id);
                     }
                 }
-                let refusal = Refusal::from_decision(&decision).unwrap_or_else(|| {
+                let mut refusal = Refusal::from_decision(&decision).unwrap_or_else(|| {
                     Refusal::new(RefusalCode::Forbidden, "the request is refused")
                 });
+                // Say what was refused: an agent reading the error learns which of its
+                // asks (a tool, a resource, a prompt) the policy turned down.
+                refusal.message = format!(
+                    "{}: {} on {}",
+                    refusal.message,
+                    ask.action,
+                    ask.resource_text()
+                );
                 return Verdict::refused(refusal, decision.reason.as_str(), task_id);
             }
             Effect::Hold => held = true,

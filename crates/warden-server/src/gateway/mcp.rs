@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use warden_gateway::mcp::answer::{AnswerPolicy, Listed};
-use warden_gateway::mcp::{Completed, Envelope, Operation, ToolCall};
+use warden_gateway::mcp::{Completed, Envelope, Operation, Revision, ToolCall};
 use warden_gateway::{Refusal, RefusalCode};
 use warden_policy::PolicyEngine;
 use warden_policy::mcp::{
@@ -56,12 +56,24 @@ fn ask(
 /// create here, refuses the whole body.
 pub fn asks_of(
     envelope: &Envelope,
+    revision: Revision,
     upstream: &str,
     agent_id: &str,
     ledger: &TaskLedger,
 ) -> Result<Vec<Ask>, Refusal> {
     let mut asks = Vec::new();
     for message in &envelope.messages {
+        if let Some(method) = message.method()
+            && revision.removed(method)
+        {
+            return Err(Refusal::new(
+                RefusalCode::UnknownMethod,
+                format!(
+                    "MCP method {method:?} does not exist in protocol revision 2026-07-28; use server/discover and subscriptions/listen"
+                ),
+            )
+            .with_rule("mcp_method"));
+        }
         match &message.operation {
             Operation::Lifecycle | Operation::List(_) => {}
             Operation::CallTool(call) => asks.push(tool_ask(upstream, call)),
@@ -306,7 +318,8 @@ mod tests {
         ]);
         let envelope = warden_gateway::mcp::parse_request(body.to_string().as_bytes())
             .unwrap_or_else(|e| panic!("{e}"));
-        let asks = asks_of(&envelope, "docs", "agt_a", &ledger).unwrap_or_else(|e| panic!("{e:?}"));
+        let asks = asks_of(&envelope, Revision::Sessions, "docs", "agt_a", &ledger)
+            .unwrap_or_else(|e| panic!("{e:?}"));
         let seen: Vec<(String, String)> = asks
             .iter()
             .map(|a| (a.action.clone(), a.resource_text()))
@@ -332,14 +345,14 @@ mod tests {
                 ),
             ]
         );
-        let other_agent = asks_of(&envelope, "docs", "agt_b", &ledger);
+        let other_agent = asks_of(&envelope, Revision::Sessions, "docs", "agt_b", &ledger);
         assert!(matches!(other_agent, Err(r) if r.rule == Some("mcp_task")));
         let unknown = warden_gateway::mcp::parse_request(
             br#"{"jsonrpc":"2.0","id":1,"method":"sampling/createMessage","params":{}}"#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(
-            asks_of(&unknown, "docs", "agt_a", &ledger),
+            asks_of(&unknown, Revision::Sessions, "docs", "agt_a", &ledger),
             Err(r) if r.code == RefusalCode::UnknownMethod
         ));
     }

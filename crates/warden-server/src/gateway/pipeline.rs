@@ -101,6 +101,8 @@ struct RpcTrace {
     batch: bool,
     /// The body was not JSON at all.
     parse_error: bool,
+    /// The request spoke the stateless revision (2026-07-28).
+    stateless: bool,
 }
 
 /// The axum handler for every gateway request.
@@ -134,8 +136,13 @@ pub async fn handle(
         // Authentication and scope problems stay HTTP (401, 403 with `WWW-Authenticate`):
         // that is where an MCP client looks for them, to get a new token.
         (Err(refused), Some(rpc)) if refused.challenge.is_none() => {
-            let (status, body) =
-                mcp::reply::refusal_answer(&rpc.ids, rpc.batch, &refused.refusal, rpc.parse_error);
+            let (status, body) = mcp::reply::refusal_answer(
+                &rpc.ids,
+                rpc.batch,
+                &refused.refusal,
+                rpc.parse_error,
+                rpc.stateless,
+            );
             (status, axum::Json(body)).into_response()
         }
         (Err(refused), _) => refused.into_response(),
@@ -933,10 +940,17 @@ impl Gateway {
                     )
                 })?;
                 let rpc = trace.rpc.insert(RpcTrace::default());
-                let envelope = mcp::parse_request(&bytes).map_err(|error| {
-                    rpc.parse_error = matches!(error, warden_gateway::McpError::Json(_));
-                    Refused::from(Refusal::from(&error))
-                })?;
+                let version_header = header_text(headers, mcp::revision::PROTOCOL_VERSION_HEADER);
+                rpc.stateless = version_header
+                    .is_some_and(|v| mcp::Revision::of_version(v) == mcp::Revision::Stateless);
+                let envelope = match mcp::parse_request(&bytes) {
+                    Ok(envelope) => envelope,
+                    Err(error) => {
+                        rpc.parse_error = matches!(error, warden_gateway::McpError::Json(_));
+                        (rpc.ids, rpc.batch) = mcp::envelope::request_ids(&bytes);
+                        return Err(Refused::from(removed_or(&error, rpc.stateless)));
+                    }
+                };
                 rpc.batch = envelope.batch;
                 rpc.ids = envelope
                     .messages
@@ -946,19 +960,18 @@ impl Gateway {
                     .collect();
                 let mcp_method = header_text(headers, "mcp-method");
                 let mcp_name = header_text(headers, "mcp-name");
-                let revision = mcp::Revision::of_request(
-                    header_text(headers, mcp::revision::PROTOCOL_VERSION_HEADER),
-                    &envelope,
-                )
-                .and_then(|revision| {
-                    revision.check(&envelope, mcp_method, mcp_name)?;
-                    Ok(revision)
-                })
-                .map_err(|error| Refused::from(Refusal::from(&error)))?;
+                let revision = mcp::Revision::of_request(version_header, &envelope)
+                    .and_then(|revision| {
+                        rpc.stateless |= revision == mcp::Revision::Stateless;
+                        revision.check(&envelope, mcp_method, mcp_name)?;
+                        Ok(revision)
+                    })
+                    .map_err(|error| Refused::from(Refusal::from(&error)))?;
                 mcp::check_headers(&envelope, mcp_method, mcp_name)
                     .map_err(|error| Refused::from(Refusal::from(&error)))?;
                 let asks = super::mcp::asks_of(
                     &envelope,
+                    revision,
                     &upstream.name,
                     &caller.agent_id,
                     &self.tasks,
@@ -980,7 +993,6 @@ impl Gateway {
                 }
                 let action_label =
                     (asks.len() != 1).then(|| super::mcp::methods_label(&envelope));
-                tracing::trace!(?revision, "an MCP request");
                 Ok((
                     Asked {
                         asks,
@@ -1184,6 +1196,25 @@ impl Gateway {
         // An answer that is not JSON (an empty 202, a plain-text error) carries no tool list
         // any MCP client would read, so it passes as it is.
         Ok(mcp::filter_answer_json(&bytes, allow).unwrap_or_else(|_| bytes.to_vec()))
+    }
+}
+
+/// The refusal of an MCP body that did not parse. A stateless request for a method its
+/// revision removed is "method not found" whatever its parameters, as a server of that
+/// revision would answer; anything else is the parse error itself.
+fn removed_or(error: &warden_gateway::McpError, stateless: bool) -> Refusal {
+    use warden_gateway::McpError;
+    match error {
+        McpError::MissingParam { method, .. } | McpError::BadParam { method, .. }
+            if stateless && mcp::Revision::Stateless.removed(method) =>
+        {
+            Refusal::new(
+                RefusalCode::UnknownMethod,
+                format!("MCP method {method:?} does not exist in protocol revision 2026-07-28"),
+            )
+            .with_rule("mcp_method")
+        }
+        other => Refusal::from(other),
     }
 }
 

@@ -553,7 +553,11 @@ fn the_sdk_client_through_the_gateway(answers: Answers) {
             .expect_err("the gateway refuses delete_everything");
         let (code, message, data) = refusal_in(&refused);
         assert_eq!(code, -32030, "{refused:?}");
-        assert_eq!(message, "no policy permits this request", "{refused:?}");
+        assert_eq!(
+            message,
+            r#"no policy permits this request: call_tool on Tool::"tools/delete_everything""#,
+            "{refused:?}"
+        );
         assert_eq!(data["error"], "forbidden", "{data}");
         assert_eq!(data["rule"], "no_permit", "{data}");
 
@@ -648,7 +652,7 @@ fn the_gateway_refuses_contradictions_and_challenges_strangers() {
         let answer = post(headers, tool, true);
         assert_eq!(answer.status, 400, "{what}: {}", answer.text);
         let body: Value = serde_json::from_str(&answer.text).unwrap();
-        assert_eq!(body["error"]["code"], -32600, "{what}: {body}");
+        assert_eq!(body["error"]["code"], -32020, "{what}: {body}");
         assert_eq!(
             body["error"]["data"]["error"], "bad_request",
             "{what}: {body}"

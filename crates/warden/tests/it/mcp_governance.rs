@@ -487,7 +487,7 @@ async fn a_stateless_request_is_held_to_its_revision() {
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["id"], 3, "{body}");
-    assert_eq!(body["error"]["code"], -32600, "{body}");
+    assert_eq!(body["error"]["code"], -32020, "{body}");
     assert!(
         body["error"]["message"]
             .as_str()
