@@ -21,4 +21,5 @@ mod credentials;
 mod evaluation;
 mod inventory;
 mod leaks;
+mod tool_pins;
 mod upstreams;
