@@ -55,6 +55,8 @@ const EXPECTED_PATHS: &[&str] = &[
     "/v1/upstreams",
     "/v1/upstreams/{name}",
     "/v1/upstreams/{name}/secret",
+    "/v1/upstreams/{name}/tools",
+    "/v1/upstreams/{name}/tools/{tool}/accept",
 ];
 
 #[tokio::test]
@@ -78,7 +80,8 @@ async fn every_documented_operation_is_served() {
             .replace("{owner}", "nobody@example.com")
             .replace("{identity}", "agent:nobody")
             .replace("{name}", "nothing")
-            .replace("{id}", "nothing");
+            .replace("{id}", "nothing")
+            .replace("{tool}", "nothing");
         for method in operations
             .as_object()
             .map(|ops| ops.keys().cloned().collect::<Vec<_>>())
