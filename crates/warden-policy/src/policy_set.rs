@@ -472,7 +472,7 @@ impl PolicyEngine {
                     });
                     continue;
                 }
-                let scopes = crate::scopes::tested_scopes(&policy);
+                let scopes = crate::scopes::tested_scopes(policy);
                 sources.insert(id.clone(), (doc.id.as_str(), doc.text.as_str()));
                 policies.insert(
                     id,
