@@ -26,4 +26,5 @@ mod policy;
 mod posture;
 mod scan;
 mod serve;
+mod stdio;
 mod upstream;
