@@ -115,6 +115,38 @@ fn add_stdio_upstream(server: &RunningServer, admin: &str, name: &str, record: &
     stdout
 }
 
+fn echo_body(id: u64, text: &str) -> Value {
+    serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": text}}})
+}
+
+struct RawAnswer {
+    status: u16,
+    session: Option<String>,
+    body: String,
+}
+
+/// A hand-made POST to the gateway.
+async fn raw(url: &str, token: &str, session: Option<&str>, body: &Value) -> RawAnswer {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(body);
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.unwrap();
+    RawAnswer {
+        status: response.status().as_u16(),
+        session: response
+            .headers()
+            .get("mcp-session-id")
+            .map(|v| v.to_str().unwrap().to_string()),
+        body: response.text().await.unwrap(),
+    }
+}
+
 fn whoami(value: &rmcp::model::CallToolResult) -> Value {
     serde_json::from_str(&text_of(value)).unwrap()
 }
@@ -329,6 +361,57 @@ fn a_local_mcp_server_is_run_governed_restarted_and_stopped() {
             .call_tool(CallToolRequestParams::new("delete_everything"))
             .await;
         assert!(denied.is_err(), "delete_everything is refused: {denied:?}");
+
+        // Streamable HTTP by hand: two clients using the same id at once each get their own
+        // answer; a notification is accepted; GET has no stream; DELETE ends a session.
+        let (first_body, second_body) = (echo_body(7, "first"), echo_body(7, "second"));
+        let (first, second) = tokio::join!(
+            raw(&url, &agent_token, None, &first_body),
+            raw(&url, &agent_token, None, &second_body),
+        );
+        for (answer, text) in [(&first, "first"), (&second, "second")] {
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            let body: Value = serde_json::from_str(&answer.body).unwrap();
+            assert_eq!(body["id"], 7, "{body}");
+            assert_eq!(body["result"]["content"][0]["text"], text, "{body}");
+        }
+        let notified = raw(
+            &url,
+            &agent_token,
+            None,
+            &serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await;
+        assert_eq!(notified.status, 202, "{}", notified.body);
+        let initialized = raw(
+            &url,
+            &agent_token,
+            None,
+            &serde_json::json!({"jsonrpc": "2.0", "id": "init-1", "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "by-hand", "version": "1"}}}),
+        )
+        .await;
+        let session = initialized.session.clone().unwrap_or_else(|| panic!("no session: {}", initialized.body));
+        let stream = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(&agent_token)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 405);
+        let ended = reqwest::Client::new()
+            .delete(&url)
+            .bearer_auth(&agent_token)
+            .header("mcp-session-id", &session)
+            .send()
+            .await
+            .unwrap();
+        assert!(ended.status().is_success(), "{}", ended.status());
+        let after = raw(&url, &agent_token, Some(&session), &echo_body(8, "late")).await;
+        assert_eq!(after.status, 404, "{}", after.body);
 
         // A request in flight when the process dies gets a clear error; the next is served
         // by a new process, in the same session.
