@@ -28,4 +28,6 @@ pub use identity::{
 pub use owner::{NewOwner, Owner, OwnerFilter, OwnerId, OwnerPatch, OwnerRef, OwnerStatus};
 pub use page::{Page, PageRequest};
 pub use policy::StoredPolicy;
-pub use upstream::{InjectAuth, NewUpstream, Upstream, UpstreamId, UpstreamKind, UpstreamPatch};
+pub use upstream::{
+    InjectAuth, NewUpstream, StdioCommand, Upstream, UpstreamId, UpstreamKind, UpstreamPatch,
+};

@@ -1,5 +1,6 @@
-//! Upstreams: the systems agents call through the gateway (a REST API or an MCP server),
-//! and how the gateway injects the upstream's own secret so the agent never holds it.
+//! Upstreams: the systems agents call through the gateway (a REST API, an MCP server, or a
+//! local MCP server Warden runs over stdio), and how the upstream's own secret reaches it
+//! so the agent never holds it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -39,6 +40,10 @@ pub enum UpstreamKind {
     Http,
     /// An MCP server over streamable HTTP, authorized per tool.
     Mcp,
+    /// A local MCP server that Warden runs as a command and speaks stdio to, authorized
+    /// per tool like `mcp`; its secret goes into the command's environment.
+    #[serde(rename = "mcp-stdio")]
+    McpStdio,
 }
 
 impl UpstreamKind {
@@ -46,6 +51,15 @@ impl UpstreamKind {
         match self {
             Self::Http => "http",
             Self::Mcp => "mcp",
+            Self::McpStdio => "mcp-stdio",
+        }
+    }
+
+    /// Whether the upstream speaks MCP (over HTTP or stdio), so it is governed per tool.
+    pub fn is_mcp(self) -> bool {
+        match self {
+            Self::Http => false,
+            Self::Mcp | Self::McpStdio => true,
         }
     }
 }
@@ -57,9 +71,10 @@ impl FromStr for UpstreamKind {
         match text {
             "http" => Ok(Self::Http),
             "mcp" => Ok(Self::Mcp),
+            "mcp-stdio" => Ok(Self::McpStdio),
             other => Err(DomainError::invalid(
                 "kind",
-                format!("`{other}` is not http or mcp"),
+                format!("`{other}` is not http, mcp or mcp-stdio"),
             )),
         }
     }
@@ -165,8 +180,11 @@ pub struct Upstream {
     pub id: UpstreamId,
     pub name: String,
     pub kind: UpstreamKind,
-    /// Where requests are forwarded: `http(s)://host[:port][/base/path]`.
+    /// Where requests are forwarded: `http(s)://host[:port][/base/path]`; empty for an
+    /// `mcp-stdio` upstream, which has a command instead.
     pub url: String,
+    /// How the secret is presented to an HTTP or MCP upstream (unused for `mcp-stdio`,
+    /// whose secret is the environment variable `env_secret`).
     pub auth: InjectAuth,
     pub has_secret: bool,
     /// Bumped by every new secret; bound into the sealed secret.
@@ -177,6 +195,17 @@ pub struct Upstream {
     /// pass besides the gateway's own; a request with any other `Origin` is refused.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// For an `mcp-stdio` upstream: the program Warden runs (an absolute path, or a name
+    /// looked up on PATH), started without a shell.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// For an `mcp-stdio` upstream: the program's arguments, each passed as it is.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// For an `mcp-stdio` upstream: the environment variable the upstream's secret is set
+    /// in for the program (the secret itself is never shown).
+    #[serde(default)]
+    pub env_secret: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -187,6 +216,12 @@ impl Upstream {
     /// secret comes in the same change (the old one was registered for the old host).
     /// Allowed origins must be well formed and are for MCP upstreams only.
     pub fn check_patch(&self, patch: &UpstreamPatch, new_secret: bool) -> DomainResult<()> {
+        if self.kind == UpstreamKind::McpStdio && (patch.url.is_some() || patch.routes.is_some()) {
+            return Err(DomainError::invalid(
+                "url",
+                "an mcp-stdio upstream has a command, not a URL or route map; remove it and add it again to change its command",
+            ));
+        }
         if let Some(url) = &patch.url {
             validate_upstream_url(url)?;
             let moves = url_origin(url) != url_origin(&self.url);
@@ -274,7 +309,7 @@ pub fn validate_allowed_origins(kind: UpstreamKind, origins: &[String]) -> Domai
     if origins.is_empty() {
         return Ok(());
     }
-    if kind != UpstreamKind::Mcp {
+    if !kind.is_mcp() {
         return Err(DomainError::invalid(
             "allowed_origins",
             "allowed origins guard MCP upstreams only; leave them out for an HTTP upstream",
@@ -335,14 +370,143 @@ pub struct NewUpstream {
     pub routes: Option<String>,
     /// See `Upstream::allowed_origins`.
     pub allowed_origins: Vec<String>,
+    /// The command of an `mcp-stdio` upstream (see `Upstream::command`).
+    pub stdio: Option<StdioCommand>,
 }
 
 impl NewUpstream {
     pub fn validate(&self) -> DomainResult<()> {
         validate_name(&self.name)?;
-        validate_upstream_url(&self.url)?;
+        match (self.kind, &self.stdio) {
+            (UpstreamKind::McpStdio, Some(stdio)) => {
+                if !self.url.is_empty() {
+                    return Err(DomainError::invalid(
+                        "url",
+                        "an mcp-stdio upstream is a command Warden runs; leave the URL out",
+                    ));
+                }
+                if self.routes.is_some() {
+                    return Err(DomainError::invalid(
+                        "routes",
+                        "MCP upstreams are authorized per tool and take no route map",
+                    ));
+                }
+                stdio.validate()?;
+            }
+            (UpstreamKind::McpStdio, None) => {
+                return Err(DomainError::invalid(
+                    "command",
+                    "an mcp-stdio upstream needs the command that starts the MCP server",
+                ));
+            }
+            (UpstreamKind::Http | UpstreamKind::Mcp, Some(_)) => {
+                return Err(DomainError::invalid(
+                    "command",
+                    "only an mcp-stdio upstream has a command; use --kind mcp-stdio",
+                ));
+            }
+            (UpstreamKind::Http | UpstreamKind::Mcp, None) => validate_upstream_url(&self.url)?,
+        }
         validate_allowed_origins(self.kind, &self.allowed_origins)
     }
+}
+
+/// The most arguments an `mcp-stdio` command takes, and the longest one (and the longest
+/// command), in bytes.
+pub const MAX_STDIO_ARGS: usize = 64;
+pub const MAX_STDIO_ARG_BYTES: usize = 4096;
+
+/// Environment variables an upstream's secret may not be put in: the ones Warden sets for
+/// the command itself, and those that change how programs load code.
+const RESERVED_ENV: &[&str] = &["PATH", "HOME"];
+const RESERVED_ENV_PREFIXES: &[&str] = &["LD_", "DYLD_"];
+
+/// What Warden runs for an `mcp-stdio` upstream: a program, its arguments and the
+/// environment variable that carries the upstream's secret. Checked here for shape; the
+/// server checks that the program exists on its own host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StdioCommand {
+    pub command: String,
+    pub args: Vec<String>,
+    pub env_secret: Option<String>,
+}
+
+impl StdioCommand {
+    pub fn validate(&self) -> DomainResult<()> {
+        let printable = |text: &str| !text.chars().any(char::is_control);
+        if self.command.is_empty()
+            || self.command.len() > MAX_STDIO_ARG_BYTES
+            || !printable(&self.command)
+            || self.command.trim() != self.command
+        {
+            return Err(DomainError::invalid(
+                "command",
+                "give the program to run: an absolute path, or a name found on PATH, without arguments (pass each with --arg)",
+            ));
+        }
+        if self.command.contains('/') && !self.command.starts_with('/') {
+            return Err(DomainError::invalid(
+                "command",
+                format!(
+                    "`{}` is a relative path; give an absolute path, or a bare name to look up on PATH",
+                    self.command
+                ),
+            ));
+        }
+        if self.args.len() > MAX_STDIO_ARGS {
+            return Err(DomainError::invalid(
+                "args",
+                format!("at most {MAX_STDIO_ARGS} arguments"),
+            ));
+        }
+        if self
+            .args
+            .iter()
+            .any(|arg| arg.len() > MAX_STDIO_ARG_BYTES || arg.contains('\0'))
+        {
+            return Err(DomainError::invalid(
+                "args",
+                format!("each argument must be at most {MAX_STDIO_ARG_BYTES} bytes, without NUL"),
+            ));
+        }
+        if let Some(variable) = &self.env_secret {
+            validate_env_name(variable)?;
+        }
+        Ok(())
+    }
+}
+
+/// An environment variable name for the secret: `[A-Za-z_][A-Za-z0-9_]*`, at most 128
+/// bytes, and not one Warden sets itself or one that changes how programs load.
+pub fn validate_env_name(variable: &str) -> DomainResult<()> {
+    let well_formed = !variable.is_empty()
+        && variable.len() <= 128
+        && !variable.starts_with(|c: char| c.is_ascii_digit())
+        && variable
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !well_formed {
+        return Err(DomainError::invalid(
+            "env_secret",
+            format!(
+                "`{variable}` is not an environment variable name; use letters, digits and '_', not starting with a digit"
+            ),
+        ));
+    }
+    let upper = variable.to_ascii_uppercase();
+    if RESERVED_ENV.contains(&upper.as_str())
+        || RESERVED_ENV_PREFIXES
+            .iter()
+            .any(|prefix| upper.starts_with(prefix))
+    {
+        return Err(DomainError::invalid(
+            "env_secret",
+            format!(
+                "`{variable}` is set by Warden or changes how programs load; choose another name"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The editable fields of an upstream; absent fields stay as they are. A new secret
@@ -391,6 +555,9 @@ mod tests {
             secret_version: i64::from(has_secret),
             routes: None,
             allowed_origins: Vec::new(),
+            command: None,
+            args: Vec::new(),
+            env_secret: None,
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),
         }
@@ -457,6 +624,58 @@ mod tests {
             validate_allowed_origins(UpstreamKind::Mcp, &origins),
             Ok(())
         );
+    }
+
+    #[test]
+    fn stdio_commands_are_checked() {
+        let command = |command: &str, env: Option<&str>| StdioCommand {
+            command: command.into(),
+            args: vec!["--flag".into()],
+            env_secret: env.map(str::to_string),
+        };
+        for good in [
+            command("/usr/bin/python3", Some("GITHUB_TOKEN")),
+            command("npx", None),
+        ] {
+            assert_eq!(good.validate(), Ok(()), "{good:?}");
+        }
+        for bad in [
+            command("", None),
+            command("bin/server", None),
+            command("./server", None),
+            command("npx", Some("PATH")),
+            command("npx", Some("LD_PRELOAD")),
+            command("npx", Some("1TOKEN")),
+            command("npx", Some("A-B")),
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        let stdio = NewUpstream {
+            name: "local".into(),
+            kind: UpstreamKind::McpStdio,
+            url: String::new(),
+            auth: InjectAuth::Bearer,
+            routes: None,
+            allowed_origins: Vec::new(),
+            stdio: Some(command("npx", Some("TOKEN"))),
+        };
+        assert_eq!(stdio.validate(), Ok(()));
+        let with_url = NewUpstream {
+            url: "http://127.0.0.1:1".into(),
+            ..stdio.clone()
+        };
+        assert!(with_url.validate().is_err());
+        let without_command = NewUpstream {
+            stdio: None,
+            ..stdio.clone()
+        };
+        assert!(without_command.validate().is_err());
+        let http_with_command = NewUpstream {
+            kind: UpstreamKind::Http,
+            url: "http://127.0.0.1:1".into(),
+            ..stdio
+        };
+        assert!(http_with_command.validate().is_err());
     }
 
     #[test]

@@ -119,7 +119,16 @@ impl Server {
             audit_public_key,
             data_key: Arc::new(keys.data.clone()),
             approvals_changed: Arc::new(tokio::sync::Notify::new()),
-            catalog: Arc::new(gateway::CatalogState::default()),
+            catalog: Arc::new(gateway::CatalogState::with_local_servers(Arc::new(
+                warden_stdio::Supervisor::new(
+                    Arc::new(keys.data.clone()),
+                    warden_stdio::Settings {
+                        request_timeout: gateway::GatewaySettings::resolve(&settings.gateway)
+                            .upstream_timeout,
+                        ..warden_stdio::Settings::default()
+                    },
+                ),
+            ))),
             posture: Arc::new(posture::Posture::new(
                 thresholds,
                 settings.posture.evaluate_interval(),
@@ -209,6 +218,8 @@ impl Server {
         );
         tokio::join!(api, gateway);
         upkeep.abort();
+        // After the upkeep, whose catalog reloads would start them again.
+        self.state.catalog.stop_local_servers().await;
         evaluator.abort();
         let _ = checkpointer.await;
         self.store.close().await;

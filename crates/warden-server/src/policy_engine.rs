@@ -21,7 +21,9 @@ pub fn schema_input(upstreams: &[Upstream]) -> Result<SchemaInput, ApiError> {
             UpstreamKind::Http => warden_policy::UpstreamKind::Http {
                 routes: parse_routes(upstream.routes.as_deref().unwrap_or_default())?,
             },
-            UpstreamKind::Mcp => warden_policy::UpstreamKind::Mcp { tools: Vec::new() },
+            UpstreamKind::Mcp | UpstreamKind::McpStdio => {
+                warden_policy::UpstreamKind::Mcp { tools: Vec::new() }
+            }
         };
         input.upstreams.push(UpstreamSchemaInput {
             name: upstream.name.clone(),

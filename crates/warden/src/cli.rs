@@ -440,15 +440,32 @@ pub enum UpstreamCommand {
     /// Register an upstream; its secret is sealed at once and never shown again.
     Add {
         name: String,
-        /// Base URL requests are forwarded to.
-        #[arg(long)]
-        url: String,
-        /// http or mcp.
+        /// Base URL requests are forwarded to (http and mcp).
+        #[arg(long, required_unless_present = "command")]
+        url: Option<String>,
+        /// http, mcp, or mcp-stdio (a local MCP server the Warden server runs; see --command).
         #[arg(long, default_value = "http")]
         kind: String,
-        /// How the secret is injected: bearer, basic (secret is user:password) or header:NAME.
-        #[arg(long)]
-        auth: String,
+        /// How the secret is injected: bearer, basic (secret is user:password) or header:NAME
+        /// (http and mcp).
+        #[arg(long, required_unless_present = "command")]
+        auth: Option<String>,
+        /// For --kind mcp-stdio: the MCP server's program, an absolute path or a name on the
+        /// server's PATH, run on the Warden host without a shell.
+        #[arg(long, conflicts_with = "url")]
+        command: Option<String>,
+        /// For --kind mcp-stdio: one argument of the program, passed as it is; repeatable.
+        #[arg(
+            long = "arg",
+            value_name = "ARG",
+            allow_hyphen_values = true,
+            requires = "command"
+        )]
+        args: Vec<String>,
+        /// For --kind mcp-stdio: the environment variable the program gets the upstream's
+        /// secret in (the secret itself comes from --secret-env or --secret-file).
+        #[arg(long, value_name = "VAR", requires = "command")]
+        env_secret: Option<String>,
         #[command(flatten)]
         secret: SecretSource,
         /// Route map (TOML) for HTTP upstreams.

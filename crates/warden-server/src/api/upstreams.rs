@@ -26,12 +26,26 @@ const MAX_SECRET_BYTES: usize = 8 * 1024;
 pub struct CreateUpstream {
     /// 1-64 of a-z, 0-9, '.', '_', '-'; the first path segment at the gateway.
     pub name: String,
+    /// http, mcp, or mcp-stdio (a local MCP server Warden runs as a command; admin only,
+    /// since it runs a program on the Warden host).
     pub kind: UpstreamKind,
-    /// Base URL requests are forwarded to.
+    /// Base URL requests are forwarded to (http and mcp; left out for mcp-stdio).
+    #[serde(default)]
     pub url: String,
-    /// bearer, basic (secret is user:password) or header:NAME.
-    #[schema(value_type = String)]
-    pub auth: InjectAuth,
+    /// bearer, basic (secret is user:password) or header:NAME (http and mcp).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub auth: Option<InjectAuth>,
+    /// For mcp-stdio: the program to run, an absolute path or a name found on the server's
+    /// PATH; run without a shell.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// For mcp-stdio: the program's arguments, each passed as it is.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// For mcp-stdio: the environment variable the secret is set in for the program.
+    #[serde(default)]
+    pub env_secret: Option<String>,
     /// The upstream's own credential; sealed at once, never returned.
     #[serde(default)]
     pub secret: Option<String>,
@@ -133,7 +147,9 @@ async fn check_policies_with(state: &AppState, upstreams: &[Upstream]) -> Result
     policy_engine::build(upstreams, &policies).map(|_| ())
 }
 
-/// Register an upstream.
+/// Register an upstream. An `mcp-stdio` upstream is a command this server runs (without a
+/// shell, with PATH, HOME and its secret variable as its whole environment) and restarts
+/// when it exits; only an admin can register one.
 #[utoipa::path(post, path = "/v1/upstreams", tag = "upstreams", request_body = CreateUpstream,
     responses((status = 201, body = Upstream), (status = 409, body = ErrorBody, description = "duplicate_upstream"),
               (status = 422, body = ErrorBody, description = "invalid_field (e.g. a route map line at fault)")))]
@@ -144,10 +160,44 @@ pub async fn create_upstream(
     if let Some(routes) = &body.routes {
         policy_engine::parse_routes(routes)?;
     }
-    if body.kind == UpstreamKind::Mcp && body.routes.is_some() {
+    if body.kind.is_mcp() && body.routes.is_some() {
         return Err(DomainError::invalid(
             "routes",
             "MCP upstreams are authorized per tool and take no route map",
+        )
+        .into());
+    }
+    let stdio = match (&body.command, body.kind) {
+        (Some(command), _) => Some(warden_core::StdioCommand {
+            command: command.clone(),
+            args: body.args.clone(),
+            env_secret: body.env_secret.clone(),
+        }),
+        (None, _) if !body.args.is_empty() || body.env_secret.is_some() => {
+            return Err(DomainError::invalid(
+                "command",
+                "args and env_secret belong to an mcp-stdio upstream's command; give the command too",
+            )
+            .into());
+        }
+        (None, _) => None,
+    };
+    let auth = match (body.auth, body.kind) {
+        (Some(auth), _) => auth,
+        // Unused: a local server's secret is its environment variable.
+        (None, UpstreamKind::McpStdio) => InjectAuth::Bearer,
+        (None, UpstreamKind::Http | UpstreamKind::Mcp) => {
+            return Err(DomainError::invalid(
+                "auth",
+                "say how the secret is injected: bearer, basic or header:NAME",
+            )
+            .into());
+        }
+    };
+    if body.kind == UpstreamKind::McpStdio && body.secret.is_some() && body.env_secret.is_none() {
+        return Err(DomainError::invalid(
+            "env_secret",
+            "a local MCP server gets its secret as an environment variable; name it with env_secret",
         )
         .into());
     }
@@ -155,11 +205,17 @@ pub async fn create_upstream(
         name: body.name,
         kind: body.kind,
         url: body.url,
-        auth: body.auth,
+        auth,
         routes: body.routes,
         allowed_origins: body.allowed_origins,
+        stdio,
     };
     new.validate()?;
+    if let Some(stdio) = &new.stdio {
+        // The program must exist where it will run: on this server.
+        warden_stdio::resolve_program(&stdio.command, std::env::var_os("PATH").as_deref())
+            .map_err(|why| DomainError::invalid("command", why))?;
+    }
     let id = UpstreamId::new_v7();
     let sealed = body
         .secret

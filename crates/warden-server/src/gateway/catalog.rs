@@ -9,13 +9,19 @@
 //! the catalog cannot be built (the store is unreachable, or the stored policies no longer
 //! compile) the gateway refuses every request with `unavailable` until it can: it never
 //! decides with a policy set it could not load.
+//!
+//! An `mcp-stdio` upstream is, to the gateway, an MCP upstream like any other: each rebuild
+//! hands the stdio upstreams to the local server supervisor (`warden-stdio`), which starts,
+//! replaces or stops their processes, and the entry's base URL is the supervisor's
+//! gateway-only bridge for it. Its secret goes into the process's environment, so the
+//! entry carries none to inject into requests.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use http::HeaderName;
 use http::uri::{Authority, Scheme};
-use warden_core::{InjectAuth, Upstream, UpstreamId, UpstreamKind};
+use warden_core::{InjectAuth, Upstream, UpstreamId, UpstreamKind as StoredKind};
 use warden_gateway::Injection;
 use warden_policy::{PolicyEngine, RouteMap};
 use warden_store::{SealedSecret, Store};
@@ -97,6 +103,15 @@ impl SecretInjection {
     }
 }
 
+/// What the gateway speaks to an upstream. A stored `mcp-stdio` upstream is `Mcp` here: the
+/// gateway reaches it through its streamable-HTTP bridge, so the pipeline governs it exactly
+/// as it governs an MCP server over HTTP and needs no case of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamKind {
+    Http,
+    Mcp,
+}
+
 /// One upstream as the gateway uses it.
 #[derive(Debug)]
 pub struct UpstreamEntry {
@@ -125,12 +140,15 @@ pub struct Catalog {
 #[derive(Debug)]
 pub struct CatalogState {
     current: RwLock<Result<Arc<Catalog>, String>>,
+    /// Runs the `mcp-stdio` upstreams; without one, they cannot be served.
+    local_servers: Option<Arc<warden_stdio::Supervisor>>,
 }
 
 impl Default for CatalogState {
     fn default() -> Self {
         Self {
             current: RwLock::new(Err("the gateway has not loaded its policies yet".into())),
+            local_servers: None,
         }
     }
 }
@@ -154,6 +172,21 @@ fn fingerprint(upstreams: &[Upstream], policies: &[warden_core::StoredPolicy]) -
 }
 
 impl CatalogState {
+    /// A catalog whose `mcp-stdio` upstreams are run by `local_servers`.
+    pub fn with_local_servers(local_servers: Arc<warden_stdio::Supervisor>) -> Self {
+        Self {
+            local_servers: Some(local_servers),
+            ..Self::default()
+        }
+    }
+
+    /// Stops every local MCP server (at shutdown).
+    pub async fn stop_local_servers(&self) {
+        if let Some(local_servers) = &self.local_servers {
+            local_servers.shutdown().await;
+        }
+    }
+
     /// The current catalog, or the reason the gateway cannot decide.
     pub fn current(&self) -> Result<Arc<Catalog>, String> {
         match self.current.read() {
@@ -194,28 +227,60 @@ impl CatalogState {
         let engine = crate::policy_engine::build(&upstreams, &policies)
             .map_err(|error| format!("the stored policies do not compile: {error}"))?;
         let mut entries = HashMap::with_capacity(upstreams.len());
+        let mut sealed_secrets = HashMap::with_capacity(upstreams.len());
         for upstream in &upstreams {
-            let sealed_secret = if upstream.has_secret {
-                store
+            if upstream.has_secret {
+                let sealed = store
                     .upstream_secret(&upstream.name)
                     .await
-                    .map_err(read_error)?
-            } else {
-                None
-            };
+                    .map_err(read_error)?;
+                sealed_secrets.insert(upstream.id, sealed);
+            }
+        }
+        let bridges = self.sync_local_servers(&upstreams, &sealed_secrets).await;
+        for upstream in &upstreams {
+            let sealed_secret = sealed_secrets.remove(&upstream.id).flatten();
             let invalid = |why: String| format!("upstream `{}`: {why}", upstream.name);
             let routes = match upstream.kind {
-                UpstreamKind::Http => crate::policy_engine::parse_routes(
+                StoredKind::Http => crate::policy_engine::parse_routes(
                     upstream.routes.as_deref().unwrap_or_default(),
                 )
                 .map_err(|_| invalid("its route map does not parse".into()))?,
-                UpstreamKind::Mcp => RouteMap::default(),
+                StoredKind::Mcp | StoredKind::McpStdio => RouteMap::default(),
+            };
+            let (kind, base, sealed_secret) = match upstream.kind {
+                StoredKind::Http => (
+                    UpstreamKind::Http,
+                    BaseUrl::parse(&upstream.url).map_err(invalid)?,
+                    sealed_secret,
+                ),
+                StoredKind::Mcp => (
+                    UpstreamKind::Mcp,
+                    BaseUrl::parse(&upstream.url).map_err(invalid)?,
+                    sealed_secret,
+                ),
+                // The gateway speaks streamable HTTP to the bridge, so the pipeline treats
+                // it as MCP; the secret is in the process's environment, not the request.
+                StoredKind::McpStdio => {
+                    let bridge = match bridges.get(&upstream.id) {
+                        Some(Ok(url)) => url,
+                        Some(Err(why)) => return Err(invalid(why.clone())),
+                        None => {
+                            return Err(invalid("this process runs no local MCP servers".into()));
+                        }
+                    };
+                    (
+                        UpstreamKind::Mcp,
+                        BaseUrl::parse(bridge).map_err(invalid)?,
+                        None,
+                    )
+                }
             };
             let entry = UpstreamEntry {
                 id: upstream.id,
                 name: upstream.name.clone(),
-                kind: upstream.kind,
-                base: BaseUrl::parse(&upstream.url).map_err(invalid)?,
+                kind,
+                base,
                 injection: SecretInjection::from_auth(&upstream.auth).map_err(invalid)?,
                 sealed_secret,
                 routes,
@@ -229,6 +294,37 @@ impl CatalogState {
             fingerprint,
         })));
         Ok(())
+    }
+}
+
+impl CatalogState {
+    /// Hands the `mcp-stdio` upstreams to the supervisor; returns each one's bridge URL.
+    async fn sync_local_servers(
+        &self,
+        upstreams: &[Upstream],
+        sealed_secrets: &HashMap<UpstreamId, Option<SealedSecret>>,
+    ) -> HashMap<UpstreamId, Result<String, String>> {
+        let Some(local_servers) = &self.local_servers else {
+            return HashMap::new();
+        };
+        let stdio: Vec<warden_stdio::StdioUpstream> = upstreams
+            .iter()
+            .filter(|upstream| upstream.kind == StoredKind::McpStdio)
+            .filter_map(|upstream| {
+                Some(warden_stdio::StdioUpstream {
+                    id: upstream.id,
+                    name: upstream.name.clone(),
+                    command: upstream.command.clone()?,
+                    args: upstream.args.clone(),
+                    env_secret: upstream.env_secret.clone(),
+                    sealed_secret: sealed_secrets
+                        .get(&upstream.id)
+                        .and_then(Option::as_ref)
+                        .map(|sealed| (sealed.bytes.clone(), sealed.version)),
+                })
+            })
+            .collect();
+        local_servers.sync(&stdio).await
     }
 }
 

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method};
 use warden_audit::{Actor, EventKind, NewEvent, RequestDigest};
-use warden_core::{ApprovalBinding, UpstreamKind};
+use warden_core::ApprovalBinding;
 use warden_crypto::AccessClaims;
 use warden_gateway::{
     BodyFraming, Refusal, RefusalCode, check_agent_headers, check_declared_size, check_framing,
@@ -29,7 +29,7 @@ use zeroize::Zeroizing;
 
 use super::Gateway;
 use super::body::{self, BodyMeter, KillWatch, OutcomeRecorder, Transform};
-use super::catalog::UpstreamEntry;
+use super::catalog::{UpstreamEntry, UpstreamKind};
 use super::decide::{self, Ask, Caller, Verdict};
 use super::forward;
 use super::hold::{self, Held, HeldRaw};

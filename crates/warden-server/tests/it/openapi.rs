@@ -178,6 +178,17 @@ async fn the_document_describes_held_requests_and_allowed_origins() {
         );
     }
     assert!(properties("CreateUpstream").contains(&"allowed_origins".to_string()));
+    // Local MCP servers: what runs is part of the contract, both ways.
+    for schema in ["Upstream", "CreateUpstream"] {
+        for field in ["command", "args", "env_secret"] {
+            assert!(
+                properties(schema).contains(&field.to_string()),
+                "{schema}.{field}"
+            );
+        }
+    }
+    let kinds = document["components"]["schemas"]["UpstreamKind"].to_string();
+    assert!(kinds.contains("mcp-stdio"), "{kinds}");
     let get_approval = &document["paths"]["/v1/approvals/{id}"]["get"]["responses"]["200"];
     assert!(
         get_approval.to_string().contains("ApprovalDetail"),

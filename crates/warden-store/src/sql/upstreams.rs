@@ -11,7 +11,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::upstreams::SealedSecret;
 
 const UPSTREAM_COLUMNS: &str = "id, name, kind, url, auth, \
-     CASE WHEN secret_sealed IS NULL THEN 0 ELSE 1 END AS has_secret_flag, secret_version, routes, allowed_origins, created_at, updated_at";
+     CASE WHEN secret_sealed IS NULL THEN 0 ELSE 1 END AS has_secret_flag, secret_version, routes, allowed_origins, command, args, env_secret, created_at, updated_at";
 
 /// The advisory-lock key that makes policy-set versions one at a time on PostgreSQL.
 const POLICY_LOCK: i64 = 0x5741_5244_454e_0003;
@@ -45,6 +45,13 @@ fn upstream(row: &sqlx::any::AnyRow) -> StoreResult<Upstream> {
             .map_err(|error| corrupt("upstream allowed_origins", error))?,
         None => Vec::new(),
     };
+    let args: Option<String> = row.try_get("args")?;
+    let args = match args {
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|error| corrupt("upstream args", error))?
+        }
+        None => Vec::new(),
+    };
     Ok(Upstream {
         id: UpstreamId(uuid::Uuid::parse_str(&id).map_err(|e| corrupt("upstream id", e))?),
         name: row.try_get("name")?,
@@ -55,6 +62,9 @@ fn upstream(row: &sqlx::any::AnyRow) -> StoreResult<Upstream> {
         secret_version: row.try_get("secret_version")?,
         routes: row.try_get("routes")?,
         allowed_origins,
+        command: row.try_get("command")?,
+        args,
+        env_secret: row.try_get("env_secret")?,
         created_at: Timestamp::from_millis(row.try_get("created_at")?),
         updated_at: Timestamp::from_millis(row.try_get("updated_at")?),
     })
@@ -102,9 +112,16 @@ pub(super) async fn create(
     let leak_fingerprint = secret
         .as_ref()
         .and_then(|sealed| sealed.leak_fingerprint.clone());
+    let stdio = new.stdio.clone();
+    let args = match &stdio {
+        Some(stdio) if !stdio.args.is_empty() => Some(
+            serde_json::to_string(&stdio.args).map_err(|error| corrupt("upstream args", error))?,
+        ),
+        _ => None,
+    };
     let inserted = sqlx::query(
-        "INSERT INTO upstreams (id, name, kind, url, auth, secret_sealed, secret_version, routes, allowed_origins, created_at, updated_at, secret_leak_fingerprint) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO upstreams (id, name, kind, url, auth, secret_sealed, secret_version, routes, allowed_origins, created_at, updated_at, secret_leak_fingerprint, command, args, env_secret) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(id.to_string())
     .bind(new.name.clone())
@@ -118,6 +135,9 @@ pub(super) async fn create(
     .bind(now.as_millis())
     .bind(now.as_millis())
     .bind(leak_fingerprint)
+    .bind(stdio.as_ref().map(|stdio| stdio.command.clone()))
+    .bind(args)
+    .bind(stdio.and_then(|stdio| stdio.env_secret))
     .execute(&mut *tx)
     .await;
     match inserted {
@@ -131,7 +151,12 @@ pub(super) async fn create(
     store
         .audit_in_tx(
             &mut tx,
-            vec![upstream_event(EventKind::UpstreamCreated, actor, &created)],
+            vec![match &created.command {
+                // Running a program on the Warden host is worth its own line on the record.
+                Some(command) => upstream_event(EventKind::UpstreamCreated, actor, &created)
+                    .detail("command", command.clone()),
+                None => upstream_event(EventKind::UpstreamCreated, actor, &created),
+            }],
             now,
         )
         .await?;

@@ -200,6 +200,7 @@ async fn an_upstream_secret_is_found_by_its_leak_fingerprint_until_it_is_replace
             auth: InjectAuth::Bearer,
             routes: None,
             allowed_origins: Vec::new(),
+            stdio: None,
         };
         store
             .create_upstream(

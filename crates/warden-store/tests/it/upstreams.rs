@@ -18,6 +18,7 @@ fn crm() -> NewUpstream {
         auth: InjectAuth::Header("X-Api-Key".into()),
         routes: Some("[[route]]\nmethod = \"GET\"\npath = \"/tickets/{id}\"\naction = \"tickets.read\"\nresource = \"Ticket::{id}\"\n".into()),
         allowed_origins: Vec::new(),
+        stdio: None,
     }
 }
 
@@ -514,6 +515,58 @@ async fn allowed_origins_are_kept_with_an_mcp_upstream() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(read.allowed_origins.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_mcp_stdio_upstream_keeps_its_command_args_and_secret_variable() {
+    on_both(|store, backend| async move {
+        let local = NewUpstream {
+            name: "local-tools".into(),
+            kind: UpstreamKind::McpStdio,
+            url: String::new(),
+            auth: InjectAuth::Bearer,
+            routes: None,
+            allowed_origins: Vec::new(),
+            stdio: Some(warden_core::StdioCommand {
+                command: "/usr/bin/python3".into(),
+                args: vec!["server.py".into(), "--flag=a b".into()],
+                env_secret: Some("TOOLS_TOKEN".into()),
+            }),
+        };
+        let created = store
+            .create_upstream(&admin(), UpstreamId::new_v7(), local, None, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(created.kind, UpstreamKind::McpStdio, "{backend}");
+        let listed = store
+            .get_upstream("local-tools")
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(listed.command.as_deref(), Some("/usr/bin/python3"));
+        assert_eq!(listed.args, vec!["server.py", "--flag=a b"]);
+        assert_eq!(listed.env_secret.as_deref(), Some("TOOLS_TOKEN"));
+        // The others keep no command.
+        let http = store
+            .create_upstream(&admin(), UpstreamId::new_v7(), crm(), None, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(http.command, None);
+        assert!(http.args.is_empty());
+        // A stdio upstream has no URL to move.
+        let patch = UpstreamPatch {
+            url: Some("https://elsewhere.example.com".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            domain_error(
+                store
+                    .update_upstream(&admin(), "local-tools", patch, None, T0)
+                    .await
+            ),
+            DomainError::InvalidField { field: "url", .. }
+        ));
     })
     .await;
 }

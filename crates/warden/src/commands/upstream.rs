@@ -15,6 +15,9 @@ const FIELDS: &[&str] = &[
     "has_secret",
     "secret_version",
     "allowed_origins",
+    "command",
+    "args",
+    "env_secret",
     "id",
     "created_at",
     "updated_at",
@@ -26,6 +29,7 @@ const COLUMNS: &[&str] = &[
     "auth",
     "has_secret",
     "secret_version",
+    "command",
 ];
 
 const TOOL_COLUMNS: &[&str] = &[
@@ -87,8 +91,24 @@ pub async fn run(
             secret,
             routes,
             allowed_origins,
+            command,
+            args,
+            env_secret,
         } => {
-            let mut body = json!({ "name": name, "url": url, "kind": kind, "auth": auth });
+            let mut body = json!({ "name": name, "kind": kind });
+            if let Some(url) = url {
+                body["url"] = Value::String(url);
+            }
+            if let Some(auth) = auth {
+                body["auth"] = Value::String(auth);
+            }
+            if let Some(command) = command {
+                body["command"] = Value::String(command);
+                body["args"] = json!(args);
+            }
+            if let Some(env_secret) = env_secret {
+                body["env_secret"] = Value::String(env_secret);
+            }
             if !allowed_origins.is_empty() {
                 body["allowed_origins"] = json!(allowed_origins);
             }

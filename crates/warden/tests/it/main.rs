@@ -28,4 +28,5 @@ mod policy;
 mod posture;
 mod scan;
 mod serve;
+mod stdio;
 mod upstream;

@@ -231,10 +231,10 @@ async fn start_upstream(answers: Answers) -> (String, Observed) {
     (origin, observed)
 }
 
-type Client = RunningService<RoleClient, ClientConfig>;
+pub(crate) type Client = RunningService<RoleClient, ClientConfig>;
 
 /// An SDK client at `url`, presenting `token` as its bearer token; initialized.
-async fn connect(url: &str, token: &str) -> Client {
+pub(crate) async fn connect(url: &str, token: &str) -> Client {
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(url).auth_header(token),
     );
@@ -249,7 +249,7 @@ fn echo_call(text: &str) -> CallToolRequestParams {
     CallToolRequestParams::new("echo").with_arguments(arguments.as_object().unwrap().clone())
 }
 
-fn text_of(result: &rmcp::model::CallToolResult) -> String {
+pub(crate) fn text_of(result: &rmcp::model::CallToolResult) -> String {
     result
         .content
         .iter()
@@ -288,7 +288,7 @@ async fn raw_call(url: &str, headers: &[(&str, &str)], tool: &str) -> Answer {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
