@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use warden_core::{DomainError, UpstreamKind};
+use warden_core::DomainError;
 use warden_store::tool_pins::ToolPin;
 
 use crate::error::{ApiError, ErrorBody};
@@ -48,7 +48,7 @@ pub async fn accept_tool(
 
 async fn mcp_upstream(state: &AppState, name: &str) -> Result<(), ApiError> {
     let upstream = state.store.get_upstream(name).await?;
-    if upstream.kind != UpstreamKind::Mcp {
+    if !upstream.kind.is_mcp() {
         return Err(DomainError::invalid(
             "upstream",
             format!("upstream `{name}` is an HTTP API; only MCP upstreams have tools"),

@@ -42,6 +42,7 @@ async fn a_changed_definition_is_held_until_an_administrator_accepts_it() {
             auth: InjectAuth::Bearer,
             routes: None,
             allowed_origins: Vec::new(),
+            stdio: None,
         };
         store
             .create_upstream(&admin(), UpstreamId::new_v7(), upstream, None, T0)
