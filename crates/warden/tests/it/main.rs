@@ -11,6 +11,7 @@
 
 mod approvals;
 mod audit;
+mod contract;
 mod credentials;
 mod gateway;
 mod hardening_approvals;
