@@ -139,6 +139,8 @@ mod tests {
             "a@b@c.com",
             "alice@.com",
             "alice@example..com",
+            "alïce@example.com",
+            "alice@exämple.com",
         ] {
             assert_eq!(
                 normalize_email(bad),
