@@ -277,14 +277,17 @@ fn property_schemas() -> Vec<(&'static str, &'static str, Value)> {
     ]
 }
 
+/// A link: its name, the operation it leads to, and that operation's parameters taken from
+/// the response.
+type Link = (&'static str, &'static str, Value);
+
+/// The links of one response: (path, method, status) of the creating operation, and where it
+/// leads.
+type Links = (&'static str, &'static str, &'static str, Vec<Link>);
+
 /// The operations a created resource can be followed to, by (path, method, status) of the
 /// creating operation: (link name, target operation id, parameters).
-fn links() -> Vec<(
-    &'static str,
-    &'static str,
-    &'static str,
-    Vec<(&'static str, &'static str, Value)>,
-)> {
+fn links() -> Vec<Links> {
     let owner = json!({"owner": "$response.body#/email"});
     let identity = json!({"identity": "$response.body#/id"});
     let upstream = json!({"name": "$response.body#/name"});
