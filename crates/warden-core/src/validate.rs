@@ -11,12 +11,12 @@ pub const MAX_LABEL_KEY_LEN: usize = 63;
 pub const MAX_LABEL_VALUE_LEN: usize = 255;
 pub const MAX_OWNER_NAME_LEN: usize = 200;
 
-/// Lower-cases and checks an email address. Deliberately simple: one `@`, a non-empty local
-/// part, a domain with a dot, no spaces or control characters. Delivery is not our concern.
+/// Lower-cases and checks an email address. Deliberately simple: printable ASCII, one `@`, a
+/// non-empty local part, a domain with a dot, no spaces or control characters. Delivery is not our concern.
 pub fn normalize_email(raw: &str) -> DomainResult<String> {
     let email = raw.trim().to_ascii_lowercase();
     let invalid = || DomainError::InvalidEmail(raw.to_string());
-    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if email.len() > 254 || !email.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(invalid());
     }
     let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
@@ -54,7 +54,7 @@ pub fn validate_name(name: &str) -> DomainResult<()> {
 
 pub fn validate_owner_name(name: &str) -> DomainResult<()> {
     if name.trim().is_empty()
-        || name.len() > MAX_OWNER_NAME_LEN
+        || name.chars().count() > MAX_OWNER_NAME_LEN
         || name.chars().any(char::is_control)
     {
         return Err(DomainError::invalid(
@@ -139,6 +139,8 @@ mod tests {
             "a@b@c.com",
             "alice@.com",
             "alice@example..com",
+            "alïce@example.com",
+            "alice@exämple.com",
         ] {
             assert_eq!(
                 normalize_email(bad),

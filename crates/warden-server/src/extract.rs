@@ -29,7 +29,7 @@ where
     }
 }
 
-/// A JSON body that may be left out: an empty body reads as `None`. A body that is sent is
+/// A JSON body that may be left out: an empty body or `null` reads as `None`. A body that is sent is
 /// read exactly as `ApiJson` reads it, so one without the JSON content type is refused
 /// rather than ignored.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,9 +59,10 @@ where
         }
         let mut request = Request::new(Body::from(bytes));
         *request.headers_mut() = headers;
-        ApiJson::<T>::from_request(request, state)
+        // A JSON `null` says "nothing" as plainly as an empty body does.
+        ApiJson::<Option<T>>::from_request(request, state)
             .await
-            .map(|ApiJson(value)| Self(Some(value)))
+            .map(|ApiJson(value)| Self(value))
     }
 }
 

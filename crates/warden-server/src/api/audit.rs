@@ -18,7 +18,7 @@ use crate::extract::QueryPairs;
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
+pub(super) const MAX_LIMIT: u32 = 1000;
 /// Events read per round trip while exporting.
 const EXPORT_CHUNK: u32 = 1000;
 
@@ -97,8 +97,17 @@ fn audit_query(query: &QueryPairs) -> Result<AuditQuery, ApiError> {
     let after = query
         .one("after")?
         .map(|text| {
+            // Sequence numbers are stored as signed 64-bit integers, so a larger number
+            // cannot name one.
             text.parse::<u64>()
-                .map_err(|_| bad("`after` must be a sequence number".into()))
+                .ok()
+                .filter(|after| i64::try_from(*after).is_ok())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "`after` must be a sequence number from 0 to {}",
+                        i64::MAX
+                    ))
+                })
         })
         .transpose()?;
     let newest = match query.one("newest")? {

@@ -73,7 +73,8 @@ fn show(credential: &Credential) -> Value {
 }
 
 fn identity_ref(text: &str) -> Result<IdentityRef, ApiError> {
-    Ok(IdentityRef::parse(text)?)
+    // A name no identity can have (an unknown kind) names no identity: 404, like any other.
+    IdentityRef::parse(text).map_err(|_| DomainError::UnknownIdentity(text.to_string()).into())
 }
 
 /// Builds a new credential from the request; returns it and the secret to show once.

@@ -51,7 +51,8 @@ pub struct ReassignIdentity {
 }
 
 fn identity_ref(text: &str) -> Result<IdentityRef, ApiError> {
-    Ok(IdentityRef::parse(text)?)
+    // A name no identity can have (an unknown kind) names no identity: 404, like any other.
+    IdentityRef::parse(text).map_err(|_| DomainError::UnknownIdentity(text.to_string()).into())
 }
 
 /// Register an identity of any kind under an active owner.

@@ -6,6 +6,7 @@
 
 mod approvals;
 mod audit;
+mod contract;
 mod credentials;
 mod findings;
 mod health;
@@ -135,6 +136,8 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(public)
         .split_for_parts();
+    // Serialising our own document cannot fail; `Null` would be served if it ever did.
+    let document = contract::complete(serde_json::to_value(&document).unwrap_or_default());
     let document = std::sync::Arc::new(document);
     router
         .merge(crate::oauth::router())

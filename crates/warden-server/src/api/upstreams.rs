@@ -18,13 +18,14 @@ use crate::extract::ApiJson;
 use crate::policy_engine;
 use crate::state::AppState;
 
-/// The largest upstream secret accepted; real API keys and passwords are far smaller.
-const MAX_SECRET_BYTES: usize = 8 * 1024;
+/// The longest upstream secret accepted, in characters; real API keys and passwords are far
+/// smaller.
+pub(super) const MAX_SECRET_CHARS: usize = 8 * 1024;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUpstream {
-    /// 1-64 of a-z, 0-9, '.', '_', '-'; the first path segment at the gateway.
+    /// 1-64 of a-z, 0-9, '_', '-'; the first path segment at the gateway.
     pub name: String,
     /// http, mcp, or mcp-stdio (a local MCP server Warden runs as a command; admin only,
     /// since it runs a program on the Warden host).
@@ -119,10 +120,10 @@ fn seal(
     secret: String,
 ) -> Result<SealedSecret, ApiError> {
     let secret = Zeroizing::new(secret);
-    if secret.is_empty() || secret.len() > MAX_SECRET_BYTES {
+    if secret.is_empty() || secret.chars().count() > MAX_SECRET_CHARS {
         return Err(DomainError::invalid(
             "secret",
-            format!("must be 1 to {MAX_SECRET_BYTES} bytes"),
+            format!("must be 1 to {MAX_SECRET_CHARS} characters"),
         )
         .into());
     }
@@ -211,6 +212,17 @@ pub async fn create_upstream(
         stdio,
     };
     new.validate()?;
+    // An upstream's name is also a Cedar entity type, where a `.` cannot stand.
+    if new.name.contains('.') {
+        return Err(DomainError::invalid(
+            "name",
+            format!(
+                "`{}` must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit",
+                new.name
+            ),
+        )
+        .into());
+    }
     if let Some(stdio) = &new.stdio {
         // The program must exist where it will run: on this server.
         warden_stdio::resolve_program(&stdio.command, std::env::var_os("PATH").as_deref())

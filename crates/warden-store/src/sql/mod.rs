@@ -207,6 +207,13 @@ fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // A commit that fails (a full disk: SQLITE_FULL) can leave a connection that still
+        // counts itself inside a transaction, and every later `BEGIN` on it fails. Such a
+        // connection is closed instead of handed out (closing rolls back whatever SQLite
+        // kept open), so the store recovers by itself once the cause is gone.
+        .before_acquire(|connection, _| {
+            Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(connection)) })
+        })
         .after_connect(|connection, _| {
             Box::pin(async move {
                 // WAL lets readers proceed beside the one writer; FULL makes every commit

@@ -11,7 +11,11 @@
 
 mod approvals;
 mod audit;
+mod contract;
 mod credentials;
+mod fault_disk;
+mod fault_kill;
+mod fault_postgres;
 mod gateway;
 mod hardening_approvals;
 mod hardening_gateway;
