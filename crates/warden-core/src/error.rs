@@ -79,6 +79,11 @@ pub enum DomainError {
     #[error("unknown leak report `{0}`; list them with `warden leaks list`")]
     UnknownLeak(String),
 
+    #[error(
+        "upstream `{upstream}` has no tool `{tool}` the gateway has seen; list them with `warden upstream tools {upstream}`"
+    )]
+    UnknownTool { upstream: String, tool: String },
+
     #[error("unknown approval `{0}`; list approvals with `warden approvals list`")]
     UnknownApproval(String),
 
@@ -155,6 +160,7 @@ impl DomainError {
             Self::InvalidPolicy(_) => "invalid_policy",
             Self::UnknownFinding(_) => "unknown_finding",
             Self::UnknownLeak(_) => "unknown_leak",
+            Self::UnknownTool { .. } => "unknown_tool",
             Self::UnknownApproval(_) => "unknown_approval",
             Self::ApprovalDecided { .. } => "approval_decided",
             Self::ApprovalExpired(_) => "approval_expired",

@@ -96,7 +96,8 @@ fn domain_status(error: &DomainError) -> StatusCode {
         DomainError::InvalidPolicy(_) => StatusCode::UNPROCESSABLE_ENTITY,
         DomainError::UnknownApproval(_)
         | DomainError::UnknownFinding(_)
-        | DomainError::UnknownLeak(_) => StatusCode::NOT_FOUND,
+        | DomainError::UnknownLeak(_)
+        | DomainError::UnknownTool { .. } => StatusCode::NOT_FOUND,
         DomainError::ApprovalDecided { .. }
         | DomainError::ApprovalPending(_)
         | DomainError::ApprovalUsed(_) => StatusCode::CONFLICT,

@@ -30,8 +30,8 @@ pub async fn list_tools(
     params(("name" = String, Path, description = "the upstream's name"),
            ("tool" = String, Path, description = "the tool's name")),
     responses((status = 200, body = ToolPin),
-              (status = 404, body = ErrorBody, description = "unknown_upstream"),
-              (status = 422, body = ErrorBody, description = "invalid_field: not an MCP upstream, or no such tool seen")))]
+              (status = 404, body = ErrorBody, description = "unknown_upstream, or unknown_tool: no such tool seen"),
+              (status = 422, body = ErrorBody, description = "invalid_field: not an MCP upstream")))]
 pub async fn accept_tool(
     State(state): State<AppState>,
     Path((name, tool)): Path<(String, String)>,

@@ -166,13 +166,9 @@ pub(super) async fn accept(
     .bind(tool.to_string())
     .fetch_optional(&mut *tx)
     .await?
-    .ok_or_else(|| {
-        DomainError::invalid(
-            "tool",
-            format!(
-                "upstream `{upstream}` has no tool `{tool}` the gateway has seen; list them with `warden upstream tools {upstream}`"
-            ),
-        )
+    .ok_or_else(|| DomainError::UnknownTool {
+        upstream: upstream.to_string(),
+        tool: tool.to_string(),
     })?;
     let accepted: String = current.try_get("accepted_digest")?;
     let seen: String = current.try_get("seen_digest")?;

@@ -1,7 +1,9 @@
 //! Faults: the PostgreSQL server stopped and started again under load. While it is down the
 //! API answers 503 `unavailable` and changes nothing; when it is back, the same server
 //! process serves again without a restart; every change it confirmed is there with its
-//! audit record, none it refused is, and the audit chain verifies.
+//! audit record, none it refused is, and the audit chain verifies. The gateway refuses too
+//! (it can no longer record a decision, nor read what was revoked) and serves again once
+//! the database is back.
 //!
 //! The test runs a PostgreSQL instance of its own (initdb into a temporary directory, its own
 //! port, run as the `postgres` user because PostgreSQL refuses to run as root), so stopping
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::RunningServer;
+use crate::harness::{RunningServer, warden};
 
 /// A private PostgreSQL cluster, stopped when dropped.
 struct Postgres {
@@ -138,6 +140,78 @@ async fn create_owner(
     }
 }
 
+/// Registers an HTTP upstream answering `GET /ping`, an agent allowed to call it, and
+/// returns the agent's id and secret.
+fn gateway_caller(server: &RunningServer, admin: &str, dir: &Path, origin: &str) -> Value {
+    server
+        .cli(
+            admin,
+            &["owner", "add", "gw@example.com", "--name", "Gateway"],
+        )
+        .ok();
+    let created = server
+        .cli(
+            admin,
+            &[
+                "agent",
+                "create",
+                "pinger",
+                "--owner",
+                "gw@example.com",
+                "-o",
+                "json",
+            ],
+        )
+        .json();
+    let routes = dir.join("routes.toml");
+    std::fs::write(
+        &routes,
+        "[[route]]\nmethod = \"GET\"\npath = \"/ping\"\naction = \"ping.read\"\nresource = \"Ping::ping\"\n",
+    )
+    .unwrap();
+    let added = warden()
+        .env("WARDEN_ADDR", &server.api)
+        .env("WARDEN_TOKEN", admin)
+        .env("PING_TOKEN", "ping-upstream-secret-0123456789")
+        .args([
+            "upstream", "add", "ping", "--url", origin, "--auth", "bearer",
+        ])
+        .args(["--secret-env", "PING_TOKEN", "--routes"])
+        .arg(&routes)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let policy = dir.join("ping.cedar");
+    std::fs::write(
+        &policy,
+        r#"permit(principal == Agent::"pinger", action == Action::"ping.read", resource);"#,
+    )
+    .unwrap();
+    server
+        .cli(admin, &["policy", "add", policy.to_str().unwrap()])
+        .ok();
+    created
+}
+
+async fn agent_token(api: &str, created: &Value) -> String {
+    let answer = reqwest::Client::new()
+        .post(format!("{api}/oauth/token"))
+        .basic_auth(
+            created["client_id"].as_str().unwrap(),
+            created["client_secret"].as_str(),
+        )
+        .form(&[("grant_type", "client_credentials"), ("resource", "ping")])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = answer.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_string()
+}
+
 async fn get(client: &reqwest::Client, url: &str, token: &str) -> (u16, Value) {
     let answer = client.get(url).bearer_auth(token).send().await.unwrap();
     let status = answer.status().as_u16();
@@ -162,6 +236,18 @@ fn the_api_answers_503_while_postgres_is_down_and_recovers_when_it_returns() {
         .enable_all()
         .build()
         .unwrap();
+    let origin = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().route("/ping", axum::routing::get(|| async { "pong" }));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        origin
+    });
+    let pinger = gateway_caller(&server, &token, dir.path(), &origin);
+    let agent_token = runtime.block_on(agent_token(&api, &pinger));
+    let ping = format!("{}/ping/ping", server.gateway);
+    let (status, body) = runtime.block_on(get(&reqwest::Client::new(), &ping, &agent_token));
+    assert_eq!(status, 200, "the gateway before the fault: {body}");
 
     // Load: a writer creating owners the whole time, remembering what was confirmed.
     let confirmed = Arc::new(Mutex::new(HashSet::new()));
@@ -226,6 +312,10 @@ fn the_api_answers_503_while_postgres_is_down_and_recovers_when_it_returns() {
         );
         let (status, _) = get(&client, &format!("{api}/readyz"), &token).await;
         assert_eq!(status, 503, "/readyz must say the server is not ready");
+        // The gateway fails closed: a request it cannot record is not forwarded.
+        let (status, body) = get(&client, &ping, &agent_token).await;
+        assert_eq!(status, 503, "the gateway with the database down: {body}");
+        assert_eq!(body["error"], "unavailable", "{body}");
         let refused_while_down = refused.lock().unwrap().len();
 
         postgres.start();
@@ -238,6 +328,19 @@ fn the_api_answers_503_while_postgres_is_down_and_recovers_when_it_returns() {
             }
             assert_eq!(status, 503, "{body}");
             assert!(Instant::now() < deadline, "the API did not recover: {body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = get(&client, &ping, &agent_token).await;
+            if status == 200 {
+                break;
+            }
+            assert_eq!(status, 503, "{body}");
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not recover: {body}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let settled = confirmed.lock().unwrap().len();
