@@ -131,10 +131,11 @@ pub struct Refusal {
     pub approval_id: Option<String>,
     /// Where a human decides the held request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub approval_url: Option<String>,
-    /// For `insufficient_scope`, the scopes a token needs.
-    #[serde(rename = "scopes", skip_serializing_if = "Vec::is_empty")]
-    pub required_scopes: Vec<String>,
+    pub approval_url: Option<Box<str>>,
+    /// For `insufficient_scope`, the scopes a token needs (boxed: refusals travel in
+    /// `Result`s, and this is rarely there).
+    #[serde(rename = "scopes", skip_serializing_if = "Option::is_none")]
+    pub required_scopes: Option<Box<Vec<String>>>,
 }
 
 impl Refusal {
@@ -147,7 +148,7 @@ impl Refusal {
             policy_ids: Vec::new(),
             approval_id: None,
             approval_url: None,
-            required_scopes: Vec::new(),
+            required_scopes: None,
         }
     }
 
@@ -164,7 +165,7 @@ impl Refusal {
     }
 
     pub fn with_approval_url(mut self, url: impl Into<String>) -> Self {
-        self.approval_url = Some(url.into());
+        self.approval_url = Some(url.into().into_boxed_str());
         self
     }
 
@@ -218,7 +219,7 @@ impl Refusal {
             policy_ids: decision.policy_ids.clone(),
             approval_id: None,
             approval_url: None,
-            required_scopes: Vec::new(),
+            required_scopes: None,
         })
     }
 }

@@ -146,7 +146,7 @@ pub fn decide(
                     let missing = engine.missing_scopes(&request);
                     if !missing.is_empty() {
                         let refusal = Refusal {
-                            required_scopes: missing.clone(),
+                            required_scopes: Some(Box::new(missing.clone())),
                             ..Refusal::new(
                                 RefusalCode::InsufficientScope,
                                 format!(

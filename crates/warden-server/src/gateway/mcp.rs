@@ -206,6 +206,10 @@ impl TaskLedger {
     }
 }
 
+/// Whether a listed tool (its name and definition) is held back: its definition changed
+/// since it was accepted.
+pub type HiddenTools = Box<dyn Fn(&str, &Map<String, Value>) -> bool + Send + Sync>;
+
 /// Decides the entries of an MCP answer for one caller, and learns the tasks it creates.
 pub struct Listing {
     engine: Arc<PolicyEngine>,
@@ -215,7 +219,7 @@ pub struct Listing {
     /// The request's tool calls by id, to know which call a created task stands for.
     calls: Vec<(Value, ToolCall)>,
     /// Tools whose definition changed since it was accepted: never listed.
-    hidden_tools: Box<dyn Fn(&str, &Map<String, Value>) -> bool + Send + Sync>,
+    hidden_tools: HiddenTools,
 }
 
 impl Listing {
@@ -225,7 +229,7 @@ impl Listing {
         caller: &Caller,
         ledger: Arc<TaskLedger>,
         envelope: Option<&Envelope>,
-        hidden_tools: Box<dyn Fn(&str, &Map<String, Value>) -> bool + Send + Sync>,
+        hidden_tools: HiddenTools,
     ) -> Self {
         let calls = envelope
             .into_iter()

@@ -516,7 +516,13 @@ impl Gateway {
             .increment(1);
         if let Some(refusal) = verdict.refusal {
             if refusal.code == RefusalCode::InsufficientScope {
-                let challenge = self.scope_challenge(&upstream.name, &refusal.required_scopes);
+                let challenge = self.scope_challenge(
+                    &upstream.name,
+                    refusal
+                        .required_scopes
+                        .as_deref()
+                        .map_or(&[][..], Vec::as_slice),
+                );
                 return Err(Refused {
                     refusal: Box::new(refusal),
                     challenge: Some(challenge),
