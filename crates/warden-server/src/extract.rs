@@ -22,16 +22,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let headers = request.headers().clone();
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    too_large()
-                } else {
-                    ApiError::bad_request("invalid_body", rejection.body_text())
-                }
-            })?;
+        let (headers, bytes) = read_body(request, state).await?;
         // Every body the API takes is a JSON object; serde would also fill a struct from an
         // array, field by field in order, which no caller means and the document forbids.
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
@@ -63,17 +54,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let headers = request.headers().clone();
-        // Reading the bytes here keeps the body limit the router set on the request.
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    too_large()
-                } else {
-                    ApiError::bad_request("invalid_body", rejection.body_text())
-                }
-            })?;
+        let (headers, bytes) = read_body(request, state).await?;
         if bytes.is_empty() {
             return Ok(Self(None));
         }
@@ -84,6 +65,24 @@ where
             .await
             .map(|ApiJson(value)| Self(value))
     }
+}
+
+/// The request's headers and its body, read whole within the body limit the router set.
+async fn read_body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<(axum::http::HeaderMap, Bytes), ApiError> {
+    let headers = request.headers().clone();
+    let bytes = Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::bad_request("invalid_body", rejection.body_text())
+            }
+        })?;
+    Ok((headers, bytes))
 }
 
 fn too_large() -> ApiError {
