@@ -116,6 +116,15 @@ fn rewrite_reference(
     at_gateway(path_and_query, upstream, public_base)
 }
 
+/// Whether `value` contains `origin` (lowercase), ignoring ASCII case, without allocating:
+/// this runs on every header of every answer.
+fn names(value: &[u8], origin: &[u8]) -> bool {
+    value.len() >= origin.len()
+        && value
+            .windows(origin.len())
+            .any(|window| window.eq_ignore_ascii_case(origin))
+}
+
 /// Rewrites or drops the answer headers that would name the upstream. `public_base` is the
 /// gateway's URL for this upstream, `https://gateway.example/NAME`, without a trailing `/`.
 pub fn rewrite_answer_headers(
@@ -146,11 +155,7 @@ pub fn rewrite_answer_headers(
     let origin = upstream.origin_text();
     let naming: Vec<HeaderName> = headers
         .iter()
-        .filter(|(_, value)| {
-            String::from_utf8_lossy(value.as_bytes())
-                .to_ascii_lowercase()
-                .contains(&origin)
-        })
+        .filter(|(_, value)| names(value.as_bytes(), origin.as_bytes()))
         .map(|(name, _)| name.clone())
         .collect();
     for name in naming {
