@@ -48,10 +48,29 @@ impl UpstreamAddress<'_> {
             && self.host_port(authority.as_str()) == self.host_port(self.authority)
     }
 
-    /// The origin as text, `scheme://authority`, lowercase, for spotting it in other headers.
-    fn origin_text(&self) -> String {
-        format!("{}://{}", self.scheme, self.authority).to_ascii_lowercase()
+    /// Whether `value` names this origin, `scheme://authority` in any ASCII case. Runs on
+    /// every header of every answer, so it allocates nothing.
+    fn named_in(&self, value: &[u8]) -> bool {
+        let (scheme, authority) = (self.scheme.as_bytes(), self.authority.as_bytes());
+        (0..value.len()).any(|at| {
+            value[at..].starts_with(b"://")
+                && at >= scheme.len()
+                && value[at - scheme.len()..at].eq_ignore_ascii_case(scheme)
+                && value
+                    .get(at + 3..at + 3 + authority.len())
+                    .is_some_and(|found| found.eq_ignore_ascii_case(authority))
+        })
     }
+}
+
+/// The gateway's URL for one upstream, `GATEWAY_URL/NAME`, put together only when an answer
+/// has a reference to rewrite.
+#[derive(Debug, Clone, Copy)]
+pub struct PublicBase<'a> {
+    /// The gateway's URL (a trailing `/` is ignored).
+    pub gateway_url: &'a str,
+    /// The upstream's name, its first path segment at the gateway.
+    pub name: &'a str,
 }
 
 /// The place at the gateway for a path on the upstream, or `None` when the path is not
@@ -59,14 +78,18 @@ impl UpstreamAddress<'_> {
 fn at_gateway(
     path_and_query: &str,
     upstream: &UpstreamAddress<'_>,
-    public_base: &str,
+    public_base: PublicBase<'_>,
 ) -> Option<String> {
     let rest = path_and_query.strip_prefix(upstream.path_prefix)?;
     if !(rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')) {
         // `/mcpx` is not under `/mcp`.
         return None;
     }
-    Some(format!("{public_base}{rest}"))
+    Some(format!(
+        "{}/{}{rest}",
+        public_base.gateway_url.trim_end_matches('/'),
+        public_base.name
+    ))
 }
 
 /// Whether a reference starts with a scheme (RFC 3986 §3.1), making it absolute.
@@ -88,7 +111,7 @@ fn has_scheme(value: &str) -> bool {
 fn rewrite_reference(
     value: &str,
     upstream: &UpstreamAddress<'_>,
-    public_base: &str,
+    public_base: PublicBase<'_>,
 ) -> Option<String> {
     if value.starts_with("//") {
         // A network-path reference names an origin without a scheme: the upstream's own
@@ -116,21 +139,12 @@ fn rewrite_reference(
     at_gateway(path_and_query, upstream, public_base)
 }
 
-/// Whether `value` contains `origin` (lowercase), ignoring ASCII case, without allocating:
-/// this runs on every header of every answer.
-fn names(value: &[u8], origin: &[u8]) -> bool {
-    value.len() >= origin.len()
-        && value
-            .windows(origin.len())
-            .any(|window| window.eq_ignore_ascii_case(origin))
-}
-
-/// Rewrites or drops the answer headers that would name the upstream. `public_base` is the
-/// gateway's URL for this upstream, `https://gateway.example/NAME`, without a trailing `/`.
+/// Rewrites or drops the answer headers that would name the upstream; references into it
+/// are rewritten under `public_base`.
 pub fn rewrite_answer_headers(
     headers: &mut HeaderMap,
     upstream: &UpstreamAddress<'_>,
-    public_base: &str,
+    public_base: PublicBase<'_>,
 ) {
     headers.remove(SERVER);
     for name in [LOCATION, CONTENT_LOCATION] {
@@ -152,10 +166,9 @@ pub fn rewrite_answer_headers(
     }
     // Whatever still names the upstream's origin, even in a form the rules above did not
     // read as it (`http://host:9000x`), goes.
-    let origin = upstream.origin_text();
     let naming: Vec<HeaderName> = headers
         .iter()
-        .filter(|(_, value)| names(value.as_bytes(), origin.as_bytes()))
+        .filter(|(_, value)| upstream.named_in(value.as_bytes()))
         .map(|(name, _)| name.clone())
         .collect();
     for name in naming {
@@ -173,7 +186,10 @@ mod tests {
         authority: "10.0.0.7:9000",
         path_prefix: "/mcp",
     };
-    const PUBLIC: &str = "https://gw.example/docs";
+    const PUBLIC: PublicBase<'static> = PublicBase {
+        gateway_url: "https://gw.example/",
+        name: "docs",
+    };
 
     fn rewritten(name: HeaderName, value: &str) -> Vec<String> {
         let mut headers = HeaderMap::new();

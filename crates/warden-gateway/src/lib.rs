@@ -30,7 +30,7 @@ pub mod refusal;
 pub mod sniff;
 pub mod strict_json;
 
-pub use answer_headers::{UpstreamAddress, rewrite_answer_headers};
+pub use answer_headers::{PublicBase, UpstreamAddress, rewrite_answer_headers};
 pub use framing::{BodyFraming, BodyLimit, FramingError, check_declared_size, check_framing};
 pub use headers::{
     HeaderError, Injection, prepare_upstream_headers, strip_agent_headers, strip_hop_by_hop,

@@ -264,7 +264,7 @@ impl From<&FramingError> for Refusal {
 impl From<&McpError> for Refusal {
     fn from(e: &McpError) -> Self {
         let code = match e {
-            McpError::EventTooLarge => RefusalCode::UpstreamUnavailable,
+            McpError::EventTooLarge | McpError::Ambiguous(_) => RefusalCode::UpstreamUnavailable,
             McpError::Json(_)
             | McpError::NotJsonRpc(_)
             | McpError::EmptyBatch

@@ -53,7 +53,11 @@ fuzz_target!(|data: &[u8]| {
             authority: "10.0.0.7:9000",
             path_prefix: "/mcp",
         };
-        warden_gateway::rewrite_answer_headers(&mut headers, &upstream, "https://gw.example/docs");
+        let public = warden_gateway::PublicBase {
+            gateway_url: "https://gw.example",
+            name: "docs",
+        };
+        warden_gateway::rewrite_answer_headers(&mut headers, &upstream, public);
         for (_, value) in &headers {
             let seen = String::from_utf8_lossy(value.as_bytes()).to_ascii_lowercase();
             assert!(!seen.contains("http://10.0.0.7:9000"));

@@ -201,8 +201,15 @@ fn filter_json(
     policy: &dyn AnswerPolicy,
 ) -> Result<Option<Option<Vec<u8>>>, McpError> {
     // Strict, so that an answer with two `tools` arrays is refused rather than filtered in
-    // one and read in the other by the client.
-    let mut value = strict_json::from_slice(body).map_err(|e| McpError::Json(e.to_string()))?;
+    // one and read in the other by the client. A body no JSON parser reads is `Json`; one
+    // that only the strict parser refuses is `Ambiguous`, which a caller must never pass on.
+    let mut value = strict_json::from_slice(body).map_err(|e| {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+            McpError::Ambiguous(e.to_string())
+        } else {
+            McpError::Json(e.to_string())
+        }
+    })?;
     match filter_value(&mut value, policy) {
         Some(false) => Ok(None),
         None => Ok(Some(None)),

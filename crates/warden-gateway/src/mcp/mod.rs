@@ -70,6 +70,10 @@ pub enum McpError {
     BatchNotAllowed(&'static str),
     #[error("an event in the event stream is larger than {MAX_SSE_EVENT} bytes")]
     EventTooLarge,
+    /// JSON that a lenient parser reads but the strict one refuses (a key twice): the
+    /// gateway and the client could read different answers.
+    #[error("the answer is ambiguous JSON: {0}")]
+    Ambiguous(String),
 }
 
 #[cfg(test)]

@@ -200,6 +200,15 @@ fn answers_with_a_repeated_key_are_refused_not_filtered() {
     let two_lists =
         r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"delete_repo"}],"tools":[]}}"#;
     assert!(filter_answer_json(two_lists.as_bytes(), &ALLOW).is_err());
+    // Readable to a lenient parser, so it must be refused, never passed as "not JSON".
+    assert!(matches!(
+        filter_answer_json(two_lists.as_bytes(), &ALLOW),
+        Err(McpError::Ambiguous(_))
+    ));
+    assert!(matches!(
+        filter_answer_json(b"nope", &ALLOW),
+        Err(McpError::Json(_))
+    ));
     let event = format!("data: {two_lists}\n\n");
     assert!(filter_answer_sse(event.as_bytes(), &ALLOW).is_err());
     let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"b"}}"#;

@@ -30,6 +30,7 @@ use warden_policy::mcp::{
 };
 
 use super::decide::{self, Ask, Caller};
+use super::pins::ToolPins;
 
 /// How long a task id stays in the ledger.
 const TASK_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -52,14 +53,16 @@ fn ask(
 }
 
 /// The asks of an MCP request body, in message order; lifecycle messages and lists ask
-/// nothing of their own. A method no policy can govern, or a task this agent did not
-/// create here, refuses the whole body.
+/// nothing of their own. A method no policy can govern, a task this agent did not create
+/// here, or a call (or task) of a tool whose definition changed since it was accepted
+/// refuses the whole body.
 pub fn asks_of(
     envelope: &Envelope,
     revision: Revision,
     upstream: &str,
     agent_id: &str,
     ledger: &TaskLedger,
+    pins: &ToolPins,
 ) -> Result<Vec<Ask>, Refusal> {
     let mut asks = Vec::new();
     for message in &envelope.messages {
@@ -76,7 +79,7 @@ pub fn asks_of(
         }
         match &message.operation {
             Operation::Lifecycle | Operation::List(_) => {}
-            Operation::CallTool(call) => asks.push(tool_ask(upstream, call)),
+            Operation::CallTool(call) => asks.push(tool_ask(upstream, call, pins)?),
             Operation::ReadResource { uri } => {
                 asks.push(ask(READ_RESOURCE, RESOURCE_TYPE, upstream, uri, None));
             }
@@ -112,7 +115,7 @@ pub fn asks_of(
                     )
                     .with_rule("mcp_task"));
                 };
-                asks.push(tool_ask(upstream, &call));
+                asks.push(tool_ask(upstream, &call, pins)?);
             }
             Operation::Ungoverned { method } => {
                 return Err(Refusal::new(
@@ -128,14 +131,24 @@ pub fn asks_of(
     Ok(asks)
 }
 
-fn tool_ask(upstream: &str, call: &ToolCall) -> Ask {
-    ask(
+fn tool_ask(upstream: &str, call: &ToolCall, pins: &ToolPins) -> Result<Ask, Refusal> {
+    if !pins.callable(upstream, &call.name) {
+        return Err(Refusal::new(
+            RefusalCode::ToolChanged,
+            format!(
+                "the definition of tool {:?} changed since it was accepted, so it is hidden and its calls refused until an administrator accepts it (`warden upstream tools {upstream} --accept {}`)",
+                call.name, call.name
+            ),
+        )
+        .with_rule("tool_pinning"));
+    }
+    Ok(ask(
         CALL_TOOL,
         TOOL_TYPE,
         upstream,
         &call.name,
         Some(&call.arguments),
-    )
+    ))
 }
 
 /// The audit label of an MCP request without exactly one ask: its methods, in order.
@@ -296,6 +309,34 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_tool_is_refused_as_a_call_and_as_a_task() {
+        let ledger = TaskLedger::default();
+        ledger.record("docs", "agt_a", "t1", call("long_job"));
+        let pins = ToolPins::default();
+        assert!(pins.listed("docs", "long_job", "d1"));
+        assert!(!pins.listed("docs", "long_job", "d2"));
+        for body in [
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "long_job"}}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tasks/result", "params": {"taskId": "t1"}}),
+        ] {
+            let envelope = warden_gateway::mcp::parse_request(body.to_string().as_bytes())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let refused = asks_of(
+                &envelope,
+                Revision::Sessions,
+                "docs",
+                "agt_a",
+                &ledger,
+                &pins,
+            );
+            assert!(
+                matches!(&refused, Err(r) if r.code == RefusalCode::ToolChanged),
+                "{body}: {refused:?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_ledger_answers_only_its_creator() {
         let ledger = TaskLedger::default();
         ledger.record("docs", "agt_a", "t1", call("long_job"));
@@ -322,8 +363,15 @@ mod tests {
         ]);
         let envelope = warden_gateway::mcp::parse_request(body.to_string().as_bytes())
             .unwrap_or_else(|e| panic!("{e}"));
-        let asks = asks_of(&envelope, Revision::Sessions, "docs", "agt_a", &ledger)
-            .unwrap_or_else(|e| panic!("{e:?}"));
+        let asks = asks_of(
+            &envelope,
+            Revision::Sessions,
+            "docs",
+            "agt_a",
+            &ledger,
+            &ToolPins::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
         let seen: Vec<(String, String)> = asks
             .iter()
             .map(|a| (a.action.clone(), a.resource_text()))
@@ -349,14 +397,21 @@ mod tests {
                 ),
             ]
         );
-        let other_agent = asks_of(&envelope, Revision::Sessions, "docs", "agt_b", &ledger);
+        let other_agent = asks_of(
+            &envelope,
+            Revision::Sessions,
+            "docs",
+            "agt_b",
+            &ledger,
+            &ToolPins::default(),
+        );
         assert!(matches!(other_agent, Err(r) if r.rule == Some("mcp_task")));
         let unknown = warden_gateway::mcp::parse_request(
             br#"{"jsonrpc":"2.0","id":1,"method":"sampling/createMessage","params":{}}"#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(
-            asks_of(&unknown, Revision::Sessions, "docs", "agt_a", &ledger),
+            asks_of(&unknown, Revision::Sessions, "docs", "agt_a", &ledger, &ToolPins::default()),
             Err(r) if r.code == RefusalCode::UnknownMethod
         ));
     }

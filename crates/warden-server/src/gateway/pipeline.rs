@@ -660,11 +660,10 @@ impl Gateway {
                 authority: upstream.base.authority.as_str(),
                 path_prefix: &upstream.base.path_prefix,
             },
-            &format!(
-                "{}/{}",
-                self.gateway_url().trim_end_matches('/'),
-                upstream.name
-            ),
+            warden_gateway::PublicBase {
+                gateway_url: self.gateway_url(),
+                name: &upstream.name,
+            },
         );
         outcome.status(response_parts.status.as_u16());
         if upstream.kind == UpstreamKind::Mcp
@@ -981,22 +980,9 @@ impl Gateway {
                     &upstream.name,
                     &caller.agent_id,
                     &self.tasks,
+                    &self.app.tool_pins,
                 )
                 .map_err(Refused::from)?;
-                if let Some(changed) = envelope
-                    .tool_calls()
-                    .find(|call| !self.app.tool_pins.callable(&upstream.name, &call.name))
-                {
-                    return Err(Refusal::new(
-                        RefusalCode::ToolChanged,
-                        format!(
-                            "the definition of tool {:?} changed since it was accepted, so it is hidden and its calls refused until an administrator accepts it (`warden upstream tools {} --accept {}`)",
-                            changed.name, upstream.name, changed.name
-                        ),
-                    )
-                    .with_rule("tool_pinning")
-                    .into());
-                }
                 let action_label =
                     (asks.len() != 1).then(|| super::mcp::methods_label(&envelope));
                 Ok((
@@ -1199,9 +1185,26 @@ impl Gateway {
                 )
             })?;
         let bytes = collected.to_bytes();
-        // An answer that is not JSON (an empty 202, a plain-text error) carries no tool list
-        // any MCP client would read, so it passes as it is.
-        Ok(mcp::filter_answer_json(&bytes, allow).unwrap_or_else(|_| bytes.to_vec()))
+        match mcp::filter_answer_json(&bytes, allow) {
+            Ok(filtered) => Ok(filtered),
+            // An answer that is not JSON (an empty 202, a plain-text error) carries no list
+            // any MCP client would read, so it passes as it is.
+            Err(warden_gateway::McpError::Json(_)) => Ok(bytes.to_vec()),
+            // JSON the gateway cannot read as the client would (a key twice) is never
+            // passed on: the client could read the half the filter did not.
+            Err(error) => {
+                tracing::warn!(%error, "an MCP answer cannot be filtered; refusing it");
+                outcome.fail("ambiguous_answer");
+                outcome.status(502);
+                Err(Refused::from(
+                    Refusal::new(
+                        RefusalCode::UpstreamUnavailable,
+                        "the MCP server's answer repeats a key, so the gateway cannot check it; nothing was passed on",
+                    )
+                    .with_rule("mcp_answer"),
+                ))
+            }
+        }
     }
 }
 

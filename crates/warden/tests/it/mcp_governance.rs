@@ -125,9 +125,18 @@ async fn answer(State(upstream): State<Upstream>, request: Request) -> Response 
     if message.get("id").is_none() {
         return (StatusCode::ACCEPTED, headers).into_response();
     }
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    if message["params"]["cursor"] == "twice" {
+        // A hostile answer: `result` twice. A client that keeps the last one would read a
+        // list the gateway never filtered.
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{},"result":{{"resources":[{{"uri":"file:///public/readme.md"}}]}},"result":{{"resources":[{{"uri":"file:///secret/keys.txt"}}]}}}}"#,
+            message["id"]
+        );
+        return (headers, body).into_response();
+    }
     let description = upstream.search_description.lock().unwrap().clone();
     let result = result_for(&method, &message["params"], &description);
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
     (
         headers,
         json!({"jsonrpc": "2.0", "id": message["id"], "result": result}).to_string(),
@@ -427,6 +436,17 @@ async fn lists_show_only_what_the_agent_may_use_and_are_never_shared() {
         ["file:///public/readme.md"]
     );
     assert!(!read.to_string().contains("AKIA"), "{read}");
+
+    // An answer the gateway cannot read as a client would is refused, never passed on.
+    let message = json!({"jsonrpc": "2.0", "id": 9, "method": "resources/list", "params": {"cursor": "twice"}});
+    let response = rig.post("/docs", &message, &[]).await;
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 502, "{text}");
+    assert!(!text.contains("secret"), "{text}");
+    let refused: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(refused["id"], 9, "{refused}");
+    assert_eq!(refused["error"]["data"]["rule"], "mcp_answer", "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
