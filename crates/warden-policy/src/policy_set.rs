@@ -365,6 +365,9 @@ pub struct PolicyEngine {
     types: Types,
     warnings: Vec<PolicyProblem>,
     authorizer: Authorizer,
+    /// Every scope any policy tests for, sorted, once at load: a refusal that asks which
+    /// scopes would help does not walk the policies.
+    tested_scopes: Vec<String>,
 }
 
 /// The 1-based line of a byte offset.
@@ -539,6 +542,12 @@ impl PolicyEngine {
             })?;
         }
         let types = Types::new(&schema)?;
+        let mut tested_scopes: Vec<String> = policies
+            .values()
+            .flat_map(|loaded| loaded.scopes.iter().cloned())
+            .collect();
+        tested_scopes.sort();
+        tested_scopes.dedup();
         Ok(Self {
             schema,
             policies,
@@ -546,6 +555,7 @@ impl PolicyEngine {
             types,
             warnings,
             authorizer: Authorizer::new(),
+            tested_scopes,
         })
     }
 
@@ -669,15 +679,12 @@ impl PolicyEngine {
     /// some of the scopes the policies test for would make a policy permit it (or hold it),
     /// those scopes, sorted; empty when no scope would help. Only called on a refusal.
     pub fn missing_scopes(&self, req: &DecisionRequest<'_>) -> Vec<String> {
-        let mut candidates: Vec<String> = self
-            .policies
-            .values()
-            .flat_map(|loaded| loaded.scopes.iter())
+        let candidates: Vec<String> = self
+            .tested_scopes
+            .iter()
             .filter(|scope| !req.context.scopes.contains(scope))
             .cloned()
             .collect();
-        candidates.sort();
-        candidates.dedup();
         if candidates.is_empty() {
             return Vec::new();
         }
