@@ -79,6 +79,21 @@ pub enum DomainError {
     #[error("unknown leak report `{0}`; list them with `warden leaks list`")]
     UnknownLeak(String),
 
+    #[error("unknown webhook `{0}`; list webhooks with `warden webhook list`")]
+    UnknownWebhook(String),
+
+    #[error("unknown webhook delivery `{0}`; list them with `warden webhook deliveries`")]
+    UnknownDelivery(String),
+
+    #[error("unknown stream `{0}`; a receiver reads its streams at /ssf/stream")]
+    UnknownStream(String),
+
+    #[error("a Shared Signals receiver named `{0}` already exists")]
+    DuplicateReceiver(String),
+
+    #[error("unknown Shared Signals receiver `{0}`; list them with `warden ssf receivers`")]
+    UnknownReceiver(String),
+
     #[error(
         "upstream `{upstream}` has no tool `{tool}` the gateway has seen; list them with `warden upstream tools {upstream}`"
     )]
@@ -160,6 +175,11 @@ impl DomainError {
             Self::InvalidPolicy(_) => "invalid_policy",
             Self::UnknownFinding(_) => "unknown_finding",
             Self::UnknownLeak(_) => "unknown_leak",
+            Self::UnknownWebhook(_) => "unknown_webhook",
+            Self::UnknownDelivery(_) => "unknown_delivery",
+            Self::UnknownStream(_) => "unknown_stream",
+            Self::DuplicateReceiver(_) => "duplicate_receiver",
+            Self::UnknownReceiver(_) => "unknown_receiver",
             Self::UnknownTool { .. } => "unknown_tool",
             Self::UnknownApproval(_) => "unknown_approval",
             Self::ApprovalDecided { .. } => "approval_decided",

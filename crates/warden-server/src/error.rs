@@ -91,12 +91,17 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | DomainError::InvalidState(_)
         | DomainError::Revoked(_)
         | DomainError::DuplicateUpstream(_)
-        | DomainError::DuplicatePolicy(_) => StatusCode::CONFLICT,
+        | DomainError::DuplicatePolicy(_)
+        | DomainError::DuplicateReceiver(_) => StatusCode::CONFLICT,
         DomainError::UnknownUpstream(_) | DomainError::UnknownPolicy(_) => StatusCode::NOT_FOUND,
         DomainError::InvalidPolicy(_) => StatusCode::UNPROCESSABLE_ENTITY,
         DomainError::UnknownApproval(_)
         | DomainError::UnknownFinding(_)
         | DomainError::UnknownLeak(_)
+        | DomainError::UnknownWebhook(_)
+        | DomainError::UnknownDelivery(_)
+        | DomainError::UnknownStream(_)
+        | DomainError::UnknownReceiver(_)
         | DomainError::UnknownTool { .. } => StatusCode::NOT_FOUND,
         DomainError::ApprovalDecided { .. }
         | DomainError::ApprovalPending(_)

@@ -11,6 +11,7 @@ mod error;
 pub mod findings;
 pub mod inventory;
 pub mod leaks;
+pub mod signals;
 mod sql;
 mod store;
 pub mod tool_pins;

@@ -50,6 +50,9 @@ pub struct Offboarding {
 /// and identities appends its audit event, performed by `actor`, in that same transaction.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Webhooks, Shared Signals streams and their queues.
+    fn signals(&self) -> &dyn crate::signals::SignalStore;
+
     /// Succeeds when the database answers a trivial query.
     async fn ping(&self) -> StoreResult<()>;
 

@@ -14,6 +14,7 @@ mod owners;
 mod query;
 mod rows;
 mod settings;
+mod signals;
 mod tool_pins;
 mod upstreams;
 
@@ -230,6 +231,10 @@ fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
 
 #[async_trait]
 impl Store for SqlStore {
+    fn signals(&self) -> &dyn crate::signals::SignalStore {
+        self
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
