@@ -188,6 +188,23 @@ pub fn issue(ring: &KeyRing, claims: &AccessClaims) -> Result<String, IssueError
     Ok(token)
 }
 
+/// Signs a Security Event Token (RFC 8417) with the ring's active key: header
+/// `{"alg":"EdDSA","typ":"secevent+jwt","kid":…}`, so receivers verify it with the same
+/// JWKS as access tokens while the `typ` keeps one from passing for the other.
+pub fn issue_security_event(ring: &KeyRing, claims: &serde_json::Value) -> Result<String, IssueError> {
+    let key = ring.active();
+    let header = serde_json::json!({ "alg": "EdDSA", "typ": "secevent+jwt", "kid": key.kid() });
+    let header = serde_json::to_vec(&header)?;
+    let payload = serde_json::to_vec(claims)?;
+    let mut token = URL_SAFE_NO_PAD.encode(&header);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+    let signature = key.sign(token.as_bytes());
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
+    Ok(token)
+}
+
 /// Verifies a Warden access token against the ring and the expectations.
 pub fn verify(
     ring: &KeyRing,

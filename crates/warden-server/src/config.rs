@@ -41,6 +41,24 @@ pub struct ConfigLayer {
     /// Leaks: what Warden does when a reported secret is one it knows.
     #[serde(default)]
     pub leaks: Option<LeaksConfig>,
+    /// Signals: how webhook and Shared Signals deliveries are retried.
+    #[serde(default)]
+    pub signals: Option<SignalsConfig>,
+}
+
+/// `[signals]` in the settings file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalsConfig {
+    /// The wait before a failed delivery's second attempt, doubled for each attempt after
+    /// it (with jitter) [default: 5000].
+    pub retry_base_millis: Option<u64>,
+    /// The longest wait between two attempts [default: 3600000].
+    pub retry_cap_millis: Option<u64>,
+    /// Attempts before a delivery becomes a dead letter [default: 8].
+    pub max_attempts: Option<u32>,
+    /// How often each node looks for new audit records and due deliveries [default: 250].
+    pub interval_millis: Option<u64>,
 }
 
 /// `[leaks]` in the settings file.
@@ -260,6 +278,7 @@ impl ConfigLayer {
             api: self.api.or(lower.api),
             posture: self.posture.or(lower.posture),
             leaks: self.leaks.or(lower.leaks),
+            signals: self.signals.or(lower.signals),
             audit_checkpoint_millis: self
                 .audit_checkpoint_millis
                 .or(lower.audit_checkpoint_millis),
@@ -293,6 +312,7 @@ pub struct Settings {
     pub api: ApiConfig,
     pub posture: PostureConfig,
     pub leaks: LeaksConfig,
+    pub signals: SignalsConfig,
     pub audit_checkpoints: warden_audit::CheckpointPolicy,
 }
 
@@ -315,6 +335,7 @@ impl Settings {
             api: layer.api.unwrap_or_default(),
             posture: layer.posture.unwrap_or_default(),
             leaks: layer.leaks.unwrap_or_default(),
+            signals: layer.signals.unwrap_or_default(),
             audit_checkpoints: warden_audit::CheckpointPolicy {
                 every_events: layer
                     .audit_checkpoint_events

@@ -21,6 +21,7 @@ pub mod policy_engine;
 pub mod posture;
 pub mod ratelimit;
 pub mod revocation;
+pub mod signals;
 pub mod state;
 pub mod tokens;
 
@@ -109,7 +110,10 @@ impl Server {
             warden_core::Clock::now(&SystemClock),
         )
         .await?;
+        let signal_settings =
+            signals::SignalSettings::resolve(&settings.signals, &credentials.settings.tokens.issuer)?;
         let state = AppState {
+            signals: Arc::new(signal_settings),
             credentials: Arc::new(credentials),
             store: Arc::new(store.clone()),
             clock: Arc::new(SystemClock),
@@ -139,6 +143,9 @@ impl Server {
         };
         state.catalog.reload(&*state.store).await;
         state.tool_pins.reload(&*state.store).await;
+        signals::fan_out::start_cursor(&state)
+            .await
+            .context("cannot read the signals cursor")?;
         let filled = leaks::backfill_upstream_fingerprints(&state).await?;
         if filled > 0 {
             tracing::info!(
@@ -194,6 +201,7 @@ impl Server {
             Arc::clone(&self.state.clock),
             stop_rx.clone(),
         ));
+        let signaller = tokio::spawn(signals::run(self.state.clone(), stop_rx.clone()));
         let checkpointer = tokio::spawn(anchor_audit_tail(self.state.clone(), stop_rx.clone()));
         let evaluator = tokio::spawn(self.state.posture.clone().run(
             self.state.store.clone(),
@@ -221,6 +229,7 @@ impl Server {
         // After the upkeep, whose catalog reloads would start them again.
         self.state.catalog.stop_local_servers().await;
         evaluator.abort();
+        signaller.abort();
         let _ = checkpointer.await;
         self.store.close().await;
         Ok(())

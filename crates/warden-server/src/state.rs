@@ -38,4 +38,6 @@ pub struct AppState {
     pub leaks_auto_revoke: bool,
     /// Pinned MCP tool definitions, for the gateway and the API that accepts them.
     pub tool_pins: Arc<crate::gateway::ToolPins>,
+    /// Webhook and Shared Signals delivery settings, and the issuer of security events.
+    pub signals: Arc<crate::signals::SignalSettings>,
 }

@@ -78,6 +78,13 @@ impl Api {
             max_import_bytes: 1024 * 1024,
             leaks_auto_revoke: false,
             tool_pins: Default::default(),
+            signals: Arc::new(
+                warden_server::signals::SignalSettings::resolve(
+                    &Default::default(),
+                    "http://warden.test",
+                )
+                .unwrap_or_else(|e| panic!("{e}")),
+            ),
         };
         Self {
             router: warden_server::api::router(state.clone()),

@@ -20,6 +20,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         api: None,
         posture: None,
         leaks: None,
+        signals: None,
         audit_checkpoint_millis: args.audit_checkpoint_millis,
         audit_checkpoint_events: args.audit_checkpoint_events,
     };
