@@ -22,6 +22,7 @@ pub mod posture;
 pub mod ratelimit;
 pub mod revocation;
 pub mod signals;
+pub mod ssf;
 pub mod state;
 pub mod tokens;
 

@@ -94,6 +94,12 @@ pub enum Command {
     /// Leaked secrets reported to Warden: list, show, report one.
     #[command(subcommand)]
     Leaks(LeaksCommand),
+    /// Webhooks: notify people's tools (chat, paging, tickets) of what happens in Warden.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+    /// Shared Signals: the receivers that may open streams of CAEP and RISC events.
+    #[command(subcommand)]
+    Ssf(SsfCommand),
     /// Find leaked secrets in files, directories or Git history (needs no server).
     ///
     /// Exit status: 0 when nothing was found, 1 when something was, 2 when the scan failed.
@@ -171,6 +177,50 @@ pub struct FindingFilters {
     /// A rule id, e.g. secret-too-old.
     #[arg(long)]
     pub rule: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Add a webhook; prints its signing secret once.
+    Add {
+        /// Where deliveries are POSTed (http or https; redirects are not followed).
+        url: String,
+        /// The events, comma-separated: finding.opened, approval.requested, kill.applied,
+        /// leak.detected, leak.responded, credential.revoked, token.revoked,
+        /// identity.suspended, identity.revoked.
+        #[arg(long, required = true)]
+        events: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List webhooks.
+    List,
+    /// Remove a webhook and its deliveries.
+    Remove { id: String },
+    /// Deliveries, newest first, with status, attempts and last error; `--status dead` lists
+    /// the dead letters.
+    Deliveries {
+        /// Only this webhook's.
+        #[arg(long)]
+        webhook: Option<String>,
+        /// pending, delivered or dead
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Send a delivery again (a dead letter, or one delivered before) with fresh attempts.
+    Redeliver { delivery: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SsfCommand {
+    /// Add a receiver; prints its bearer token for the stream management API once.
+    ReceiverAdd { name: String },
+    /// List receivers.
+    Receivers,
+    /// Remove a receiver with its streams.
+    ReceiverRemove { name: String },
 }
 
 #[derive(Debug, Subcommand)]

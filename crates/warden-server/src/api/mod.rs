@@ -17,6 +17,7 @@ mod owners;
 mod policies;
 mod tools;
 mod upstreams;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -121,6 +122,12 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(findings::evaluate))
         .routes(routes!(leaks::report_leak, leaks::list_leaks))
         .routes(routes!(leaks::get_leak))
+        .routes(routes!(webhooks::add_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::remove_webhook))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::redeliver))
+        .routes(routes!(webhooks::add_receiver, webhooks::list_receivers))
+        .routes(routes!(webhooks::remove_receiver))
         // Exports are large: the import endpoint has its own body limit (`[posture]
         // max_import_bytes`); the inner limit overrides the API's default.
         .merge(
@@ -141,6 +148,7 @@ pub fn router(state: AppState) -> Router {
     let document = std::sync::Arc::new(document);
     router
         .merge(crate::oauth::router())
+        .merge(crate::ssf::router())
         .route(
             "/openapi.json",
             axum::routing::get(move || {

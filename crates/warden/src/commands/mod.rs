@@ -7,6 +7,7 @@ mod findings;
 mod identity;
 mod import;
 mod leaks;
+mod signals;
 mod owner;
 mod policy;
 mod scan;
@@ -94,6 +95,14 @@ async fn run_api(global: Global, command: Command) -> Result<(), Failure> {
         Command::Leaks(command) => {
             let client = Client::new(&global.addr, global.token)?;
             leaks::run(&client, format, command).await
+        }
+        Command::Webhook(command) => {
+            let client = Client::new(&global.addr, global.token)?;
+            signals::webhook(&client, format, command).await
+        }
+        Command::Ssf(command) => {
+            let client = Client::new(&global.addr, global.token)?;
+            signals::ssf(&client, format, command).await
         }
         Command::Posture(args) => {
             let client = Client::new(&global.addr, global.token)?;
