@@ -32,5 +32,6 @@ mod policy;
 mod posture;
 mod scan;
 mod serve;
+mod signals;
 mod stdio;
 mod upstream;
