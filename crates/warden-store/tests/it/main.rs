@@ -21,5 +21,6 @@ mod credentials;
 mod evaluation;
 mod inventory;
 mod leaks;
+mod signals;
 mod tool_pins;
 mod upstreams;
