@@ -128,6 +128,28 @@ pub async fn rotate(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
+    // Shared Signals push authorization headers, sealed against their stream's id.
+    let mut stream_authorizations = Vec::new();
+    for stream in store.signals().list_ssf_streams(None).await? {
+        let Some(sealed) = &stream.push_authorization else {
+            continue;
+        };
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let bytes = engine
+            .decode(sealed)
+            .map_err(|error| anyhow::anyhow!("stream {} holds a malformed sealed header ({error}); nothing was changed", stream.id))?;
+        let plain = seal::open(old, &bytes, stream.id.as_bytes()).map_err(|error| {
+            anyhow::anyhow!(
+                "the push authorization of stream `{}` does not open with the current data key ({error}); nothing was changed",
+                stream.id
+            )
+        })?;
+        let resealed = seal::seal(&new, &plain, stream.id.as_bytes())
+            .map_err(|error| anyhow::anyhow!("sealing failed: {error}"))?;
+        stream_authorizations.push((stream.id.clone(), engine.encode(resealed)));
+    }
+
     let next = next_key_path(keys_dir);
     write_key_file(&next, &new)?;
     let rotation = Rotation {
@@ -143,6 +165,7 @@ pub async fn rotate(
         upstream_secrets,
         signing_keys,
         approval_requests,
+        stream_authorizations,
     };
     if let Err(error) = store.reseal_data(actor, resealed, now).await {
         // The database still uses the old key; the new one must not be left to be mistaken

@@ -129,6 +129,8 @@ pub struct ResealedData {
     pub signing_keys: Vec<StoredSigningKey>,
     /// Each held request still kept for an open approval.
     pub approval_requests: Vec<crate::SealedRequest>,
+    /// Each Shared Signals stream's push authorization header: (stream id, sealed, base64).
+    pub stream_authorizations: Vec<(String, String)>,
 }
 
 /// The setting that records the data key's fingerprint.

@@ -166,6 +166,12 @@ fn parameter_schemas() -> Vec<(&'static str, &'static str, Value)> {
             "orphaned",
             json!({"type": "boolean"}),
         ),
+        (
+            "/v1/webhooks/deliveries",
+            "status",
+            json!({"type": "string", "enum": ["pending", "delivered", "dead"]}),
+        ),
+        ("/v1/webhooks/deliveries", "limit", limit(1000)),
     ];
     for path in ["/v1/findings", "/v1/findings/export"] {
         rows.push((
@@ -274,6 +280,22 @@ fn property_schemas() -> Vec<(&'static str, &'static str, Value)> {
             json!({"type": "integer", "format": "int64", "minimum": 0}),
         ),
         ("ImportRequest", "files", json!({"minItems": 1})),
+        (
+            "AddWebhook",
+            "url",
+            json!({"type": "string", "maxLength": warden_signals::webhook::MAX_URL_LEN, "pattern": URL_PATTERN}),
+        ),
+        ("AddWebhook", "events", json!({"minItems": 1})),
+        (
+            "AddWebhook",
+            "description",
+            json!({"maxLength": 1024}),
+        ),
+        (
+            "AddReceiver",
+            "name",
+            json!({"type": "string", "pattern": super::webhooks::RECEIVER_NAME_PATTERN}),
+        ),
     ]
 }
 

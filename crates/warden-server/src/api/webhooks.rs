@@ -24,10 +24,8 @@ use crate::state::AppState;
 pub struct AddWebhook {
     /// Where deliveries are POSTed: http or https. Redirects are never followed.
     pub url: String,
-    /// The events to deliver: finding.opened, approval.requested, kill.applied,
-    /// leak.detected, leak.responded, credential.revoked, token.revoked,
-    /// identity.suspended, identity.revoked.
-    pub events: Vec<String>,
+    /// The events to deliver.
+    pub events: Vec<webhook::WebhookEvent>,
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -53,11 +51,16 @@ pub async fn add_webhook(
         message: error.to_string(),
     };
     webhook::check_url(&body.url).map_err(invalid)?;
-    let events = webhook::parse_events(body.events.iter().map(String::as_str)).map_err(invalid)?;
-    if body.description.as_ref().is_some_and(|text| text.len() > 1024) {
+    let mut events = body.events;
+    events.sort();
+    events.dedup();
+    if events.is_empty() {
+        return Err(invalid(webhook::WebhookError::NoEvents));
+    }
+    if body.description.as_ref().is_some_and(|text| text.chars().count() > 1024) {
         return Err(ApiError::Unprocessable {
             code: "invalid_webhook",
-            message: "`description` is longer than 1024 bytes".into(),
+            message: "`description` is longer than 1024 characters".into(),
         });
     }
     let salt_bytes: [u8; 32] = warden_crypto::random::random_bytes();
@@ -151,6 +154,9 @@ pub async fn redeliver(
     ))
 }
 
+/// What a receiver's name may be (checked in `add_receiver`, stated in the document).
+pub const RECEIVER_NAME_PATTERN: &str = r"^[A-Za-z0-9._:/-]{1,200}$";
+
 /// A Shared Signals receiver to add.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -174,7 +180,7 @@ pub async fn add_receiver(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<AddReceiver>,
 ) -> Result<(StatusCode, Json<AddedReceiver>), ApiError> {
-    let name = body.name.trim();
+    let name = body.name.as_str();
     if name.is_empty()
         || name.len() > 200
         || !name

@@ -158,7 +158,9 @@ enum Rejected {
     ForNow(Option<u16>, String),
 }
 
-/// Opens a stream's sealed push authorization header.
+/// Opens a stream's sealed push authorization header (sealed with the stream's id as
+/// associated data, so a header cannot be moved to another stream's row; `rotate-data-key`
+/// reseals it with the rest).
 pub fn open_authorization(state: &AppState, stream_id: &str, sealed: &str) -> Option<String> {
     let bytes = STANDARD.decode(sealed).ok()?;
     let opened = warden_crypto::seal::open(&state.data_key, &bytes, stream_id.as_bytes()).ok()?;

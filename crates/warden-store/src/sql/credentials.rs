@@ -610,6 +610,15 @@ pub(super) async fn reseal_data(
         .execute(&mut *tx)
         .await?;
     }
+    for (stream, sealed) in &resealed.stream_authorizations {
+        sqlx::query(
+            "UPDATE ssf_streams SET push_authorization = $1 WHERE id = $2 AND push_authorization IS NOT NULL",
+        )
+        .bind(sealed.clone())
+        .bind(stream.clone())
+        .execute(&mut *tx)
+        .await?;
+    }
     let event = NewEvent::new(EventKind::KeyRotated, actor.clone())
         .target("data_key", resealed.new_fingerprint.clone())
         .detail("previous_fingerprint", resealed.old_fingerprint.clone())
@@ -624,6 +633,10 @@ pub(super) async fn reseal_data(
         .detail(
             "resealed_approval_requests",
             resealed.approval_requests.len().to_string(),
+        )
+        .detail(
+            "resealed_stream_authorizations",
+            resealed.stream_authorizations.len().to_string(),
         );
     store.audit_in_tx(&mut tx, vec![event], now).await?;
     tx.commit().await?;

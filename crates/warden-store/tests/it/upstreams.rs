@@ -280,6 +280,7 @@ async fn resealing_under_a_new_data_key_is_all_or_nothing() {
             )],
             signing_keys: Vec::new(),
             approval_requests: Vec::new(),
+            stream_authorizations: Vec::new(),
         };
 
         // From a key the database does not record, or a secret version that moved on:
