@@ -191,7 +191,10 @@ pub fn issue(ring: &KeyRing, claims: &AccessClaims) -> Result<String, IssueError
 /// Signs a Security Event Token (RFC 8417) with the ring's active key: header
 /// `{"alg":"EdDSA","typ":"secevent+jwt","kid":…}`, so receivers verify it with the same
 /// JWKS as access tokens while the `typ` keeps one from passing for the other.
-pub fn issue_security_event(ring: &KeyRing, claims: &serde_json::Value) -> Result<String, IssueError> {
+pub fn issue_security_event(
+    ring: &KeyRing,
+    claims: &serde_json::Value,
+) -> Result<String, IssueError> {
     let key = ring.active();
     let header = serde_json::json!({ "alg": "EdDSA", "typ": "secevent+jwt", "kid": key.kid() });
     let header = serde_json::to_vec(&header)?;

@@ -136,9 +136,12 @@ pub async fn rotate(
         };
         use base64::Engine as _;
         let engine = base64::engine::general_purpose::STANDARD;
-        let bytes = engine
-            .decode(sealed)
-            .map_err(|error| anyhow::anyhow!("stream {} holds a malformed sealed header ({error}); nothing was changed", stream.id))?;
+        let bytes = engine.decode(sealed).map_err(|error| {
+            anyhow::anyhow!(
+                "stream {} holds a malformed sealed header ({error}); nothing was changed",
+                stream.id
+            )
+        })?;
         let plain = seal::open(old, &bytes, stream.id.as_bytes()).map_err(|error| {
             anyhow::anyhow!(
                 "the push authorization of stream `{}` does not open with the current data key ({error}); nothing was changed",

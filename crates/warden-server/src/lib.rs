@@ -111,8 +111,10 @@ impl Server {
             warden_core::Clock::now(&SystemClock),
         )
         .await?;
-        let signal_settings =
-            signals::SignalSettings::resolve(&settings.signals, &credentials.settings.tokens.issuer)?;
+        let signal_settings = signals::SignalSettings::resolve(
+            &settings.signals,
+            &credentials.settings.tokens.issuer,
+        )?;
         let state = AppState {
             signals: Arc::new(signal_settings),
             credentials: Arc::new(credentials),

@@ -9,13 +9,13 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
 use warden_core::DomainError;
 use warden_signals::set;
 use warden_signals::ssf::{
@@ -63,10 +63,17 @@ async fn receiver(state: &AppState, headers: &HeaderMap) -> Result<SsfReceiver, 
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .ok_or(ApiError::Unauthorized)?;
-    let hash = state.pepper.hash(RECEIVER_TOKEN_DOMAIN, token.as_bytes()).to_hex();
+    let hash = state
+        .pepper
+        .hash(RECEIVER_TOKEN_DOMAIN, token.as_bytes())
+        .to_hex();
     match state.store.signals().ssf_receiver_by_token(&hash).await? {
         Some(receiver) => Ok(receiver),
         None => {
@@ -103,7 +110,10 @@ fn view(state: &AppState, stream: &SsfStream) -> Result<StreamConfiguration, Api
 }
 
 async fn configuration(State(state): State<AppState>) -> Json<TransmitterConfiguration> {
-    Json(TransmitterConfiguration::new(&state.signals.issuer, &state.signals.issuer))
+    Json(TransmitterConfiguration::new(
+        &state.signals.issuer,
+        &state.signals.issuer,
+    ))
 }
 
 async fn create_stream(
@@ -157,7 +167,11 @@ async fn read_stream(
             Ok(Json(view(&state, &stream)?).into_response())
         }
         None => {
-            let streams = state.store.signals().list_ssf_streams(Some(&receiver.id)).await?;
+            let streams = state
+                .store
+                .signals()
+                .list_ssf_streams(Some(&receiver.id))
+                .await?;
             let views = streams
                 .iter()
                 .map(|stream| view(&state, stream))
@@ -174,23 +188,30 @@ async fn change_stream(
     patch: bool,
 ) -> Result<Json<StreamConfiguration>, ApiError> {
     let receiver = receiver(state, headers).await?;
-    let (request, _) = ssf::parse_stream(body, Some(&StreamSettings {
-        delivery: Delivery::Poll,
-        events_requested: Vec::new(),
-        description: None,
-    }))
+    let (request, _) = ssf::parse_stream(
+        body,
+        Some(&StreamSettings {
+            delivery: Delivery::Poll,
+            events_requested: Vec::new(),
+            description: None,
+        }),
+    )
     .map_err(invalid)?;
-    let id = request.stream_id.clone().ok_or_else(|| invalid(SsfError::MissingStreamId))?;
+    let id = request
+        .stream_id
+        .clone()
+        .ok_or_else(|| invalid(SsfError::MissingStreamId))?;
     let stream = owned(state, &receiver, &id).await?;
     let current = settings_of(&stream)?;
     let (_, checked) = ssf::parse_stream(body, patch.then_some(&current)).map_err(invalid)?;
     let checked = checked.ok_or_else(|| invalid(SsfError::MissingDelivery))?;
     let header = if request.delivery.is_some() {
         match (&checked.settings.delivery, &checked.authorization_header) {
-            (Delivery::Push { .. }, Some(header)) => Some(Some(
-                seal_authorization(state, &id, header)
-                    .ok_or_else(|| ApiError::Internal("cannot seal the authorization header".into()))?,
-            )),
+            (Delivery::Push { .. }, Some(header)) => {
+                Some(Some(seal_authorization(state, &id, header).ok_or_else(
+                    || ApiError::Internal("cannot seal the authorization header".into()),
+                )?))
+            }
             _ => Some(None),
         }
     } else {
@@ -229,7 +250,9 @@ async fn delete_stream(
 ) -> Result<StatusCode, ApiError> {
     let receiver = receiver(&state, &headers).await?;
     query.only(&["stream_id"])?;
-    let id = query.one("stream_id")?.ok_or_else(|| invalid(SsfError::MissingStreamId))?;
+    let id = query
+        .one("stream_id")?
+        .ok_or_else(|| invalid(SsfError::MissingStreamId))?;
     owned(&state, &receiver, id).await?;
     state.store.signals().delete_ssf_stream(id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -250,7 +273,9 @@ async fn read_status(
 ) -> Result<Json<StatusBody>, ApiError> {
     let receiver = receiver(&state, &headers).await?;
     query.only(&["stream_id"])?;
-    let id = query.one("stream_id")?.ok_or_else(|| invalid(SsfError::MissingStreamId))?;
+    let id = query
+        .one("stream_id")?
+        .ok_or_else(|| invalid(SsfError::MissingStreamId))?;
     Ok(Json(status_of(&owned(&state, &receiver, id).await?)))
 }
 
@@ -275,7 +300,12 @@ async fn update_status(
     Ok(Json(status_of(&stream)))
 }
 
-async fn subject(state: &AppState, headers: &HeaderMap, body: &[u8], excluded: bool) -> Result<(), ApiError> {
+async fn subject(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    excluded: bool,
+) -> Result<(), ApiError> {
     let receiver = receiver(state, headers).await?;
     let request = ssf::parse_subject_request(body).map_err(invalid)?;
     owned(state, &receiver, &request.stream_id).await?;
@@ -366,7 +396,11 @@ async fn poll(
     loop {
         let ack: &[String] = if first { &acknowledged } else { &[] };
         first = false;
-        let (queued, more) = state.store.signals().poll_sets(&stream.id, ack, limit).await?;
+        let (queued, more) = state
+            .store
+            .signals()
+            .poll_sets(&stream.id, ack, limit)
+            .await?;
         let done = !queued.is_empty()
             || limit == 0
             || request.return_immediately.unwrap_or(false)
@@ -375,8 +409,10 @@ async fn poll(
             let ring = state.credentials.tokens.ring();
             let mut sets = std::collections::BTreeMap::new();
             for queued in queued {
-                let claims: serde_json::Value = serde_json::from_str(&queued.claims)
-                    .map_err(|error| ApiError::Internal(format!("queued event unreadable: {error}")))?;
+                let claims: serde_json::Value =
+                    serde_json::from_str(&queued.claims).map_err(|error| {
+                        ApiError::Internal(format!("queued event unreadable: {error}"))
+                    })?;
                 let token = warden_crypto::jwt::issue_security_event(&ring, &claims)
                     .map_err(|error| ApiError::Internal(error.to_string()))?;
                 sets.insert(queued.jti, token);

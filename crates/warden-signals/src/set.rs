@@ -19,7 +19,8 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 use warden_audit::{AuditEvent, EventKind};
 
-pub const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+pub const SESSION_REVOKED: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 pub const CREDENTIAL_CHANGE: &str =
     "https://schemas.openid.net/secevent/caep/event-type/credential-change";
 pub const ACCOUNT_DISABLED: &str =
@@ -65,12 +66,12 @@ pub struct SecurityEvent {
 
 fn subject_of(record: &AuditEvent, issuer: &str) -> Option<SubjectId> {
     if let Some(target) = &record.target {
-        if target.kind == "owner" {
-            if let Some(email) = &target.name {
-                return Some(SubjectId::Email {
-                    email: email.clone(),
-                });
-            }
+        if target.kind == "owner"
+            && let Some(email) = &target.name
+        {
+            return Some(SubjectId::Email {
+                email: email.clone(),
+            });
         }
         return Some(SubjectId::IssSub {
             iss: issuer.to_string(),
@@ -261,7 +262,10 @@ mod tests {
         let suspended = NewEvent::new(EventKind::LeakResponded, Actor::admin("a", "admin"))
             .target_named("aws_iam_user", "imp-1", "deploy")
             .detail("response", "suspended");
-        assert_eq!(events_for(&record(suspended), "iss")[0].event_type, ACCOUNT_DISABLED);
+        assert_eq!(
+            events_for(&record(suspended), "iss")[0].event_type,
+            ACCOUNT_DISABLED
+        );
 
         let nothing = NewEvent::new(EventKind::LeakResponded, Actor::admin("a", "admin"))
             .target_named("agent", "id-1", "bot")
@@ -274,8 +278,11 @@ mod tests {
 
     #[test]
     fn an_owner_kill_names_the_owner_by_email_and_claims_carry_sub_id_and_events() {
-        let event = NewEvent::new(EventKind::KillApplied, Actor::admin("a", "admin"))
-            .target_named("owner", "o-1", "alice@example.com");
+        let event = NewEvent::new(EventKind::KillApplied, Actor::admin("a", "admin")).target_named(
+            "owner",
+            "o-1",
+            "alice@example.com",
+        );
         let events = events_for(&record(event), "iss");
         let claims = claims(
             "iss",

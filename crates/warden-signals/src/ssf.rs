@@ -160,7 +160,9 @@ pub enum SsfError {
     Json(String),
     #[error("the body is larger than {MAX_BODY} bytes")]
     TooLarge,
-    #[error("`delivery` is required: {{\"method\": \"{PUSH}\", \"endpoint_url\": ...}} or {{\"method\": \"{POLL}\"}}")]
+    #[error(
+        "`delivery` is required: {{\"method\": \"{PUSH}\", \"endpoint_url\": ...}} or {{\"method\": \"{POLL}\"}}"
+    )]
     MissingDelivery,
     #[error("`delivery.method` `{0}` is not supported: use {PUSH} or {POLL}")]
     UnsupportedMethod(String),
@@ -168,9 +170,13 @@ pub enum SsfError {
     MissingEndpoint,
     #[error("`delivery.endpoint_url`: {0}")]
     Endpoint(webhook::WebhookError),
-    #[error("`delivery.authorization_header` must be a header value of at most {MAX_AUTHORIZATION} bytes without line breaks")]
+    #[error(
+        "`delivery.authorization_header` must be a header value of at most {MAX_AUTHORIZATION} bytes without line breaks"
+    )]
     BadAuthorization,
-    #[error("`events_requested` may name at most {MAX_EVENTS_REQUESTED} events of at most {MAX_TEXT} bytes each")]
+    #[error(
+        "`events_requested` may name at most {MAX_EVENTS_REQUESTED} events of at most {MAX_TEXT} bytes each"
+    )]
     TooManyEvents,
     #[error("`{0}` is longer than {MAX_TEXT} bytes")]
     TooLong(&'static str),
@@ -198,14 +204,18 @@ fn check_text(name: &'static str, text: &Option<String>) -> Result<(), SsfError>
 
 /// Parses a stream body. `current` is the stream being updated (`PATCH` keeps what the
 /// body leaves out); `None` for a create or a replace.
-pub fn parse_stream(body: &[u8], current: Option<&StreamSettings>) -> Result<(StreamRequest, Option<CheckedStream>), SsfError> {
+pub fn parse_stream(
+    body: &[u8],
+    current: Option<&StreamSettings>,
+) -> Result<(StreamRequest, Option<CheckedStream>), SsfError> {
     let request: StreamRequest = parse(body)?;
     check_text("description", &request.description)?;
     check_text("stream_id", &request.stream_id)?;
-    if let Some(events) = &request.events_requested {
-        if events.len() > MAX_EVENTS_REQUESTED || events.iter().any(|event| event.len() > MAX_TEXT) {
-            return Err(SsfError::TooManyEvents);
-        }
+    if let Some(events) = &request.events_requested
+        && (events.len() > MAX_EVENTS_REQUESTED
+            || events.iter().any(|event| event.len() > MAX_TEXT))
+    {
+        return Err(SsfError::TooManyEvents);
     }
     let delivery = match (&request.delivery, current) {
         (Some(delivery), _) => Some(check_delivery(delivery)?),
@@ -273,7 +283,9 @@ fn check_delivery(delivery: &DeliveryRequest) -> Result<(Delivery, Option<String
             ))
         }
         POLL => Ok((Delivery::Poll, None)),
-        other => Err(SsfError::UnsupportedMethod(other.chars().take(200).collect())),
+        other => Err(SsfError::UnsupportedMethod(
+            other.chars().take(200).collect(),
+        )),
     }
 }
 
@@ -441,7 +453,9 @@ pub struct PollRequest {
 impl PollRequest {
     /// How many SETs to return: what was asked, capped; 0 means acknowledge only.
     pub fn limit(&self) -> u32 {
-        self.max_events.unwrap_or(MAX_POLL_EVENTS).min(MAX_POLL_EVENTS)
+        self.max_events
+            .unwrap_or(MAX_POLL_EVENTS)
+            .min(MAX_POLL_EVENTS)
     }
 }
 
@@ -454,7 +468,12 @@ pub fn parse_poll(body: &[u8]) -> Result<PollRequest, SsfError> {
     if request.ack.len() + request.set_errs.len() > MAX_ACKS {
         return Err(SsfError::TooManyAcks);
     }
-    if request.ack.iter().chain(request.set_errs.keys()).any(|jti| jti.len() > MAX_TEXT) {
+    if request
+        .ack
+        .iter()
+        .chain(request.set_errs.keys())
+        .any(|jti| jti.len() > MAX_TEXT)
+    {
         return Err(SsfError::TooLong("ack"));
     }
     Ok(request)
@@ -487,10 +506,19 @@ mod tests {
         let refused = parse_stream(typo, None).err().map(|e| e.to_string());
         assert!(refused.is_some_and(|m| m.contains("event_requested")));
         let gopher = br#"{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"gopher://x/"}}"#;
-        assert!(matches!(parse_stream(gopher, None), Err(SsfError::Endpoint(_))));
+        assert!(matches!(
+            parse_stream(gopher, None),
+            Err(SsfError::Endpoint(_))
+        ));
         let header = br#"{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"https://x/","authorization_header":"a\r\nX-Evil: 1"}}"#;
-        assert_eq!(parse_stream(header, None).err(), Some(SsfError::BadAuthorization));
-        assert_eq!(parse_stream(b"{}", None).err(), Some(SsfError::MissingDelivery));
+        assert_eq!(
+            parse_stream(header, None).err(),
+            Some(SsfError::BadAuthorization)
+        );
+        assert_eq!(
+            parse_stream(b"{}", None).err(),
+            Some(SsfError::MissingDelivery)
+        );
     }
 
     #[test]
@@ -500,8 +528,9 @@ mod tests {
             events_requested: vec!["a".into()],
             description: Some("old".into()),
         };
-        let (_, checked) = parse_stream(br#"{"stream_id":"s","description":"new"}"#, Some(&current))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (_, checked) =
+            parse_stream(br#"{"stream_id":"s","description":"new"}"#, Some(&current))
+                .unwrap_or_else(|e| panic!("{e}"));
         let settings = checked.unwrap_or_else(|| panic!("checked")).settings;
         assert_eq!(settings.delivery, Delivery::Poll);
         assert_eq!(settings.events_requested, vec!["a".to_string()]);
@@ -517,7 +546,10 @@ mod tests {
         assert_eq!(poll.limit(), MAX_POLL_EVENTS);
         assert_eq!(poll.return_immediately, Some(true));
         assert_eq!(parse_poll(b"").map(|p| p.limit()), Ok(MAX_POLL_EVENTS));
-        assert!(matches!(parse_poll(br#"{"maxevents":1}"#), Err(SsfError::Json(_))));
+        assert!(matches!(
+            parse_poll(br#"{"maxevents":1}"#),
+            Err(SsfError::Json(_))
+        ));
     }
 
     proptest! {

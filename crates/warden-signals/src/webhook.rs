@@ -123,9 +123,14 @@ fn event_names() -> String {
 pub enum WebhookError {
     #[error(transparent)]
     UnknownEvent(#[from] UnknownWebhookEvent),
-    #[error("a webhook needs at least one event: use one or more of {}", event_names())]
+    #[error(
+        "a webhook needs at least one event: use one or more of {}",
+        event_names()
+    )]
     NoEvents,
-    #[error("the webhook URL is not valid: use http(s)://host[:port][/path], without a query or fragment")]
+    #[error(
+        "the webhook URL is not valid: use http(s)://host[:port][/path], without a query or fragment"
+    )]
     InvalidUrl,
     #[error("the webhook URL must use http or https")]
     UnsupportedScheme,
@@ -204,8 +209,8 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 }
 
 fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> [u8; 32] {
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable_hmac_key());
+    let mut mac =
+        <HmacSha256 as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable_hmac_key());
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -340,7 +345,10 @@ mod tests {
 
     #[test]
     fn event_lists_parse_with_commas_and_name_the_unknown_one() {
-        let events = parse_events(["finding.opened,approval.requested", "kill.applied,leak.detected"]);
+        let events = parse_events([
+            "finding.opened,approval.requested",
+            "kill.applied,leak.detected",
+        ]);
         assert_eq!(
             events,
             Ok(vec![
@@ -378,9 +386,18 @@ mod tests {
             Some(WebhookError::CredentialsInUrl)
         );
         assert_eq!(check_url("/relative").err(), Some(WebhookError::InvalidUrl));
-        assert_eq!(check_url("HTTPS://x/").err(), Some(WebhookError::UnsupportedScheme));
-        assert_eq!(check_url("https://x/?a=1").err(), Some(WebhookError::InvalidUrl));
-        assert_eq!(check_url("https:///path").err(), Some(WebhookError::InvalidUrl));
+        assert_eq!(
+            check_url("HTTPS://x/").err(),
+            Some(WebhookError::UnsupportedScheme)
+        );
+        assert_eq!(
+            check_url("https://x/?a=1").err(),
+            Some(WebhookError::InvalidUrl)
+        );
+        assert_eq!(
+            check_url("https:///path").err(),
+            Some(WebhookError::InvalidUrl)
+        );
     }
 
     #[test]
@@ -393,14 +410,29 @@ mod tests {
         .owner("alice@example.com");
         let mut chain = warden_audit::Chain::new(warden_audit::ChainHead::GENESIS);
         let record = chain
-            .append(event, uuid::Uuid::from_u128(1), warden_core::Timestamp::from_millis(0), "n")
+            .append(
+                event,
+                uuid::Uuid::from_u128(1),
+                warden_core::Timestamp::from_millis(0),
+                "n",
+            )
             .unwrap_or_else(|error| panic!("{error}"));
-        let (kind, body) = body_for(&record, "https://warden.example/").unwrap_or_else(|| panic!("body"));
+        let (kind, body) =
+            body_for(&record, "https://warden.example/").unwrap_or_else(|| panic!("body"));
         assert_eq!(kind, WebhookEvent::ApprovalRequested);
         let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        assert_eq!(body["decide"]["resource"], "https://warden.example/v1/approvals/ap-1");
-        assert_eq!(body["decide"]["approve"], "https://warden.example/v1/approvals/ap-1/approve");
-        assert_eq!(body["decide"]["cli_approve"], "warden approvals approve ap-1");
+        assert_eq!(
+            body["decide"]["resource"],
+            "https://warden.example/v1/approvals/ap-1"
+        );
+        assert_eq!(
+            body["decide"]["approve"],
+            "https://warden.example/v1/approvals/ap-1/approve"
+        );
+        assert_eq!(
+            body["decide"]["cli_approve"],
+            "warden approvals approve ap-1"
+        );
         assert_eq!(body["audit"]["owner"], "alice@example.com");
     }
 
@@ -408,7 +440,10 @@ mod tests {
     fn a_signature_verifies_and_any_change_breaks_it() {
         let header = signature(b"secret", 1_700_000_000, b"{\"a\":1}");
         assert!(header.starts_with("t=1700000000,v1="));
-        assert_eq!(verify(b"secret", &header, b"{\"a\":1}", 1_700_000_010, 300), Ok(()));
+        assert_eq!(
+            verify(b"secret", &header, b"{\"a\":1}", 1_700_000_010, 300),
+            Ok(())
+        );
         assert_eq!(
             verify(b"secret", &header, b"{\"a\":2}", 1_700_000_010, 300),
             Err(SignatureError::Mismatch)

@@ -96,9 +96,18 @@ pub struct ClaimedDelivery {
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptOutcome {
-    Delivered { status: Option<u16> },
-    Retry { status: Option<u16>, error: String, next_attempt_at: Timestamp },
-    Dead { status: Option<u16>, error: String },
+    Delivered {
+        status: Option<u16>,
+    },
+    Retry {
+        status: Option<u16>,
+        error: String,
+        next_attempt_at: Timestamp,
+    },
+    Dead {
+        status: Option<u16>,
+        error: String,
+    },
 }
 
 /// A delivery the fan-out creates.

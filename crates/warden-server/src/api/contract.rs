@@ -286,11 +286,7 @@ fn property_schemas() -> Vec<(&'static str, &'static str, Value)> {
             json!({"type": "string", "maxLength": warden_signals::webhook::MAX_URL_LEN, "pattern": URL_PATTERN}),
         ),
         ("AddWebhook", "events", json!({"minItems": 1})),
-        (
-            "AddWebhook",
-            "description",
-            json!({"maxLength": 1024}),
-        ),
+        ("AddWebhook", "description", json!({"maxLength": 1024})),
         (
             "AddReceiver",
             "name",

@@ -57,14 +57,21 @@ pub async fn add_webhook(
     if events.is_empty() {
         return Err(invalid(webhook::WebhookError::NoEvents));
     }
-    if body.description.as_ref().is_some_and(|text| text.chars().count() > 1024) {
+    if body
+        .description
+        .as_ref()
+        .is_some_and(|text| text.chars().count() > 1024)
+    {
         return Err(ApiError::Unprocessable {
             code: "invalid_webhook",
             message: "`description` is longer than 1024 characters".into(),
         });
     }
     let salt_bytes: [u8; 32] = warden_crypto::random::random_bytes();
-    let salt: String = salt_bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    let salt: String = salt_bytes
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     let secret = webhook_secret(&state.pepper, &salt);
     let created = state
         .store
@@ -73,7 +80,10 @@ pub async fn add_webhook(
             NewWebhook {
                 id: uuid::Uuid::now_v7().to_string(),
                 url: body.url,
-                events: events.iter().map(|event| event.as_str().to_string()).collect(),
+                events: events
+                    .iter()
+                    .map(|event| event.as_str().to_string())
+                    .collect(),
                 description: body.description,
                 secret_salt: salt,
             },
@@ -81,7 +91,13 @@ pub async fn add_webhook(
         )
         .await?;
     tracing::info!(webhook = %created.id, "webhook added");
-    Ok((StatusCode::CREATED, Json(AddedWebhook { webhook: created, secret })))
+    Ok((
+        StatusCode::CREATED,
+        Json(AddedWebhook {
+            webhook: created,
+            secret,
+        }),
+    ))
 }
 
 /// Every webhook (never a secret).
@@ -116,7 +132,10 @@ pub async fn list_deliveries(
     query.only(&["webhook", "status", "limit"])?;
     let status = match query.one("status")? {
         Some(text) => Some(DeliveryStatus::parse(text).ok_or_else(|| {
-            ApiError::bad_request("invalid_query", "`status` must be pending, delivered or dead")
+            ApiError::bad_request(
+                "invalid_query",
+                "`status` must be pending, delivered or dead",
+            )
         })?),
         None => None,
     };
@@ -195,13 +214,24 @@ pub async fn add_receiver(
     let bytes: [u8; 32] = warden_crypto::random::random_bytes();
     let token = format!(
         "wssf_{}",
-        bytes.iter().map(|byte| format!("{byte:02x}")).collect::<String>()
+        bytes
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
     );
-    let hash = state.pepper.hash(RECEIVER_TOKEN_DOMAIN, token.as_bytes()).to_hex();
+    let hash = state
+        .pepper
+        .hash(RECEIVER_TOKEN_DOMAIN, token.as_bytes())
+        .to_hex();
     let receiver = state
         .store
         .signals()
-        .create_ssf_receiver(&uuid::Uuid::now_v7().to_string(), name, &hash, state.clock.now())
+        .create_ssf_receiver(
+            &uuid::Uuid::now_v7().to_string(),
+            name,
+            &hash,
+            state.clock.now(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(AddedReceiver { receiver, token })))
 }
@@ -223,5 +253,7 @@ pub async fn remove_receiver(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<SsfReceiver>, ApiError> {
-    Ok(Json(state.store.signals().delete_ssf_receiver(&name).await?))
+    Ok(Json(
+        state.store.signals().delete_ssf_receiver(&name).await?,
+    ))
 }

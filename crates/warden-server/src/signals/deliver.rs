@@ -21,7 +21,13 @@ const CLAIM: u32 = 20;
 /// The longest error text kept from an attempt.
 const MAX_ERROR: usize = 300;
 
-fn failure(state: &AppState, attempts: u32, status: Option<u16>, error: String, now: Timestamp) -> AttemptOutcome {
+fn failure(
+    state: &AppState,
+    attempts: u32,
+    status: Option<u16>,
+    error: String,
+    now: Timestamp,
+) -> AttemptOutcome {
     let error: String = error.chars().take(MAX_ERROR).collect();
     match state.signals.schedule.after_failure(attempts, jitter()) {
         AfterFailure::RetryIn(wait) => AttemptOutcome::Retry {
@@ -68,7 +74,9 @@ pub async fn webhooks(state: &AppState) {
         let outcome = attempt_webhook(state, &delivery).await;
         let done = state.clock.now();
         let outcome = match outcome {
-            Ok(status) => AttemptOutcome::Delivered { status: Some(status) },
+            Ok(status) => AttemptOutcome::Delivered {
+                status: Some(status),
+            },
             Err((status, error)) => {
                 failure(state, delivery.delivery.attempts + 1, status, error, done)
             }
@@ -117,7 +125,10 @@ async fn attempt_webhook(
     if status.is_success() {
         Ok(status.as_u16())
     } else if status.is_redirection() {
-        Err((Some(status.as_u16()), format!("answered {status}; redirects are not followed")))
+        Err((
+            Some(status.as_u16()),
+            format!("answered {status}; redirects are not followed"),
+        ))
     } else {
         Err((Some(status.as_u16()), format!("answered {status}")))
     }
@@ -126,7 +137,12 @@ async fn attempt_webhook(
 /// Pushes every due SET of an enabled push stream claimed by this node.
 pub async fn pushes(state: &AppState) {
     let now = state.clock.now();
-    let claimed = match state.store.signals().claim_set_pushes(now, LEASE_MS, CLAIM).await {
+    let claimed = match state
+        .store
+        .signals()
+        .claim_set_pushes(now, LEASE_MS, CLAIM)
+        .await
+    {
         Ok(claimed) => claimed,
         Err(error) => {
             tracing::warn!(%error, "signals: cannot claim security events to push");
@@ -135,8 +151,13 @@ pub async fn pushes(state: &AppState) {
     };
     for set in claimed {
         let outcome = match push(state, &set).await {
-            Ok(status) => AttemptOutcome::Delivered { status: Some(status) },
-            Err(Rejected::Permanently(error)) => AttemptOutcome::Dead { status: Some(400), error },
+            Ok(status) => AttemptOutcome::Delivered {
+                status: Some(status),
+            },
+            Err(Rejected::Permanently(error)) => AttemptOutcome::Dead {
+                status: Some(400),
+                error,
+            },
             Err(Rejected::ForNow(status, error)) => {
                 failure(state, set.attempts + 1, status, error, state.clock.now())
             }
@@ -169,7 +190,8 @@ pub fn open_authorization(state: &AppState, stream_id: &str, sealed: &str) -> Op
 
 /// Seals a push authorization header for storage, bound to its stream's id.
 pub fn seal_authorization(state: &AppState, stream_id: &str, header: &str) -> Option<String> {
-    let sealed = warden_crypto::seal::seal(&state.data_key, header.as_bytes(), stream_id.as_bytes()).ok()?;
+    let sealed =
+        warden_crypto::seal::seal(&state.data_key, header.as_bytes(), stream_id.as_bytes()).ok()?;
     Some(STANDARD.encode(sealed))
 }
 
@@ -201,19 +223,35 @@ async fn push(state: &AppState, set: &QueuedSet) -> Result<u16, Rejected> {
         .body(token);
     if let Some(sealed) = &stream.push_authorization {
         let Some(header) = open_authorization(state, &stream.id, sealed) else {
-            return Err(Rejected::ForNow(None, "the push authorization header cannot be opened".into()));
+            return Err(Rejected::ForNow(
+                None,
+                "the push authorization header cannot be opened".into(),
+            ));
         };
         request = request.header(reqwest::header::AUTHORIZATION, header);
     }
-    let answer = request.send().await.map_err(|error| Rejected::ForNow(None, describe(&error)))?;
+    let answer = request
+        .send()
+        .await
+        .map_err(|error| Rejected::ForNow(None, describe(&error)))?;
     let status = answer.status();
     if status.is_success() {
         return Ok(status.as_u16());
     }
     if status == reqwest::StatusCode::BAD_REQUEST {
         let body: serde_json::Value = answer.json().await.unwrap_or_default();
-        let err = body["err"].as_str().unwrap_or("invalid_request").chars().take(60).collect::<String>();
-        return Err(Rejected::Permanently(format!("refused by the receiver: {err}")));
+        let err = body["err"]
+            .as_str()
+            .unwrap_or("invalid_request")
+            .chars()
+            .take(60)
+            .collect::<String>();
+        return Err(Rejected::Permanently(format!(
+            "refused by the receiver: {err}"
+        )));
     }
-    Err(Rejected::ForNow(Some(status.as_u16()), format!("answered {status}")))
+    Err(Rejected::ForNow(
+        Some(status.as_u16()),
+        format!("answered {status}"),
+    ))
 }

@@ -54,7 +54,8 @@ pub async fn round(state: &AppState) -> StoreResult<usize> {
     let live: Vec<(SsfStream, StreamSettings)> = streams
         .into_iter()
         .filter(|stream| {
-            StreamStatus::parse(&stream.status).is_some_and(|status| status != StreamStatus::Disabled)
+            StreamStatus::parse(&stream.status)
+                .is_some_and(|status| status != StreamStatus::Disabled)
         })
         .filter_map(|stream| {
             let settings = serde_json::from_str::<StreamSettings>(&stream.config).ok()?;
@@ -67,7 +68,10 @@ pub async fn round(state: &AppState) -> StoreResult<usize> {
     let mut sets = Vec::new();
     for record in &records {
         if let Some((event, body)) = webhook::body_for(record, issuer) {
-            for hook in webhooks.iter().filter(|hook| hook.events.iter().any(|e| e == event.as_str())) {
+            for hook in webhooks
+                .iter()
+                .filter(|hook| hook.events.iter().any(|e| e == event.as_str()))
+            {
                 deliveries.push(NewDelivery {
                     id: uuid::Uuid::now_v7().to_string(),
                     webhook_id: hook.id.clone(),
@@ -107,7 +111,11 @@ fn address(
     issuer: &str,
     now: Timestamp,
 ) -> Option<NewSetEvent> {
-    if !settings.events_delivered().iter().any(|wanted| wanted == event.event_type) {
+    if !settings
+        .events_delivered()
+        .iter()
+        .any(|wanted| wanted == event.event_type)
+    {
         return None;
     }
     if stream.excluded_subjects.contains(&event.subject.key()) {
@@ -115,7 +123,12 @@ fn address(
     }
     // One jti per record, event type and stream: the same on every node that computes it,
     // so a fan-out retried after a lost race inserts nothing twice.
-    let jti = format!("{}.{}.{}", record.id, short_type(event.event_type), stream.id);
+    let jti = format!(
+        "{}.{}.{}",
+        record.id,
+        short_type(event.event_type),
+        stream.id
+    );
     let claims = set::claims(
         issuer,
         std::slice::from_ref(&stream.receiver_name),

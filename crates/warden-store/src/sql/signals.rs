@@ -98,25 +98,41 @@ fn to_i64(value: u64) -> StoreResult<i64> {
     i64::try_from(value).map_err(corrupt)
 }
 
-fn outcome_columns(outcome: &AttemptOutcome, now: Timestamp) -> (&'static str, Option<i64>, Option<String>, i64) {
+fn outcome_columns(
+    outcome: &AttemptOutcome,
+    now: Timestamp,
+) -> (&'static str, Option<i64>, Option<String>, i64) {
     match outcome {
-        AttemptOutcome::Delivered { status } => ("delivered", status.map(i64::from), None, now.as_millis()),
-        AttemptOutcome::Retry { status, error, next_attempt_at } => (
+        AttemptOutcome::Delivered { status } => {
+            ("delivered", status.map(i64::from), None, now.as_millis())
+        }
+        AttemptOutcome::Retry {
+            status,
+            error,
+            next_attempt_at,
+        } => (
             "pending",
             status.map(i64::from),
             Some(error.clone()),
             next_attempt_at.as_millis(),
         ),
-        AttemptOutcome::Dead { status, error } => ("dead", status.map(i64::from), Some(error.clone()), now.as_millis()),
+        AttemptOutcome::Dead { status, error } => (
+            "dead",
+            status.map(i64::from),
+            Some(error.clone()),
+            now.as_millis(),
+        ),
     }
 }
 
 impl SqlStore {
     async fn excluded_subjects(&self, stream: &mut SsfStream) -> StoreResult<()> {
-        let rows = sqlx::query("SELECT subject FROM ssf_excluded_subjects WHERE stream_id = $1 ORDER BY subject")
-            .bind(stream.id.clone())
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT subject FROM ssf_excluded_subjects WHERE stream_id = $1 ORDER BY subject",
+        )
+        .bind(stream.id.clone())
+        .fetch_all(&self.reader)
+        .await?;
         stream.excluded_subjects = rows
             .iter()
             .map(|row| row.try_get::<String, _>("subject"))
@@ -153,13 +169,14 @@ impl SignalStore for SqlStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        let moved = sqlx::query("UPDATE signal_cursor SET sequence = $1 WHERE name = $2 AND sequence = $3")
-            .bind(to_i64(to)?)
-            .bind(name.to_string())
-            .bind(to_i64(from)?)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let moved =
+            sqlx::query("UPDATE signal_cursor SET sequence = $1 WHERE name = $2 AND sequence = $3")
+                .bind(to_i64(to)?)
+                .bind(name.to_string())
+                .bind(to_i64(from)?)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if moved != 1 {
             return Ok(false);
         }
@@ -210,19 +227,23 @@ impl SignalStore for SqlStore {
     }
 
     async fn list_webhooks(&self) -> StoreResult<Vec<Webhook>> {
-        let rows = sqlx::query("SELECT id, url, events, description, created_at FROM webhooks ORDER BY created_at, id")
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, url, events, description, created_at FROM webhooks ORDER BY created_at, id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
         rows.iter().map(webhook).collect()
     }
 
     async fn delete_webhook(&self, id: &str) -> StoreResult<Webhook> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("SELECT id, url, events, description, created_at FROM webhooks WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::Domain(DomainError::UnknownWebhook(id.to_string())))?;
+        let row = sqlx::query(
+            "SELECT id, url, events, description, created_at FROM webhooks WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::Domain(DomainError::UnknownWebhook(id.to_string())))?;
         let found = webhook(&row)?;
         sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1")
             .bind(id.to_string())
@@ -320,7 +341,11 @@ impl SignalStore for SqlStore {
     ) -> StoreResult<()> {
         let (status, last_status, error, at) = outcome_columns(&outcome, now);
         let delivered_at = (status == "delivered").then_some(now.as_millis());
-        let next = if status == "pending" { at } else { now.as_millis() };
+        let next = if status == "pending" {
+            at
+        } else {
+            now.as_millis()
+        };
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, last_status = $2, \
@@ -350,7 +375,9 @@ impl SignalStore for SqlStore {
         .await?
         .rows_affected();
         if updated != 1 {
-            return Err(StoreError::Domain(DomainError::UnknownDelivery(id.to_string())));
+            return Err(StoreError::Domain(DomainError::UnknownDelivery(
+                id.to_string(),
+            )));
         }
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = $1"
@@ -383,7 +410,9 @@ impl SignalStore for SqlStore {
         .await?
         .rows_affected();
         if inserted != 1 {
-            return Err(StoreError::Domain(DomainError::DuplicateReceiver(name.to_string())));
+            return Err(StoreError::Domain(DomainError::DuplicateReceiver(
+                name.to_string(),
+            )));
         }
         tx.commit().await?;
         Ok(SsfReceiver {
@@ -414,17 +443,21 @@ impl SignalStore for SqlStore {
             "DELETE FROM ssf_streams WHERE receiver_id = $1",
             "DELETE FROM ssf_receivers WHERE id = $1",
         ] {
-            sqlx::query(sql).bind(found.id.clone()).execute(&mut *tx).await?;
+            sqlx::query(sql)
+                .bind(found.id.clone())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(found)
     }
 
     async fn ssf_receiver_by_token(&self, token_hash: &str) -> StoreResult<Option<SsfReceiver>> {
-        let row = sqlx::query("SELECT id, name, created_at FROM ssf_receivers WHERE token_hash = $1")
-            .bind(token_hash.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, name, created_at FROM ssf_receivers WHERE token_hash = $1")
+                .bind(token_hash.to_string())
+                .fetch_optional(&self.reader)
+                .await?;
         row.as_ref().map(receiver).transpose()
     }
 
@@ -467,10 +500,12 @@ impl SignalStore for SqlStore {
         );
         let rows = match receiver_id {
             Some(receiver) => {
-                sqlx::query(AssertSqlSafe(format!("{base} WHERE s.receiver_id = $1 ORDER BY s.created_at, s.id")))
-                    .bind(receiver.to_string())
-                    .fetch_all(&self.reader)
-                    .await?
+                sqlx::query(AssertSqlSafe(format!(
+                    "{base} WHERE s.receiver_id = $1 ORDER BY s.created_at, s.id"
+                )))
+                .bind(receiver.to_string())
+                .fetch_all(&self.reader)
+                .await?
             }
             None => {
                 sqlx::query(AssertSqlSafe(format!("{base} ORDER BY s.created_at, s.id")))
@@ -512,7 +547,9 @@ impl SignalStore for SqlStore {
         }
         .rows_affected();
         if updated != 1 {
-            return Err(StoreError::Domain(DomainError::UnknownStream(id.to_string())));
+            return Err(StoreError::Domain(DomainError::UnknownStream(
+                id.to_string(),
+            )));
         }
         tx.commit().await?;
         self.get_ssf_stream(id).await
@@ -526,16 +563,20 @@ impl SignalStore for SqlStore {
         now: Timestamp,
     ) -> StoreResult<SsfStream> {
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query("UPDATE ssf_streams SET status = $1, reason = $2, updated_at = $3 WHERE id = $4")
-            .bind(status.to_string())
-            .bind(reason)
-            .bind(now.as_millis())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let updated = sqlx::query(
+            "UPDATE ssf_streams SET status = $1, reason = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(status.to_string())
+        .bind(reason)
+        .bind(now.as_millis())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if updated != 1 {
-            return Err(StoreError::Domain(DomainError::UnknownStream(id.to_string())));
+            return Err(StoreError::Domain(DomainError::UnknownStream(
+                id.to_string(),
+            )));
         }
         tx.commit().await?;
         self.get_ssf_stream(id).await
@@ -547,7 +588,10 @@ impl SignalStore for SqlStore {
             "DELETE FROM ssf_events WHERE stream_id = $1",
             "DELETE FROM ssf_excluded_subjects WHERE stream_id = $1",
         ] {
-            sqlx::query(sql).bind(id.to_string()).execute(&mut *tx).await?;
+            sqlx::query(sql)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
         }
         let deleted = sqlx::query("DELETE FROM ssf_streams WHERE id = $1")
             .bind(id.to_string())
@@ -555,7 +599,9 @@ impl SignalStore for SqlStore {
             .await?
             .rows_affected();
         if deleted != 1 {
-            return Err(StoreError::Domain(DomainError::UnknownStream(id.to_string())));
+            return Err(StoreError::Domain(DomainError::UnknownStream(
+                id.to_string(),
+            )));
         }
         tx.commit().await?;
         Ok(())
@@ -593,11 +639,13 @@ impl SignalStore for SqlStore {
     ) -> StoreResult<(Vec<QueuedSet>, bool)> {
         let mut tx = self.begin_write().await?;
         for jti in ack {
-            sqlx::query("UPDATE ssf_events SET status = 'delivered' WHERE jti = $1 AND stream_id = $2")
-                .bind(jti.clone())
-                .bind(stream_id.to_string())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE ssf_events SET status = 'delivered' WHERE jti = $1 AND stream_id = $2",
+            )
+            .bind(jti.clone())
+            .bind(stream_id.to_string())
+            .execute(&mut *tx)
+            .await?;
         }
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT jti, stream_id, claims, attempts FROM ssf_events \

@@ -7,11 +7,11 @@ mod findings;
 mod identity;
 mod import;
 mod leaks;
-mod signals;
 mod owner;
 mod policy;
 mod scan;
 mod serve;
+mod signals;
 mod upstream;
 
 pub use scan::parse_size;

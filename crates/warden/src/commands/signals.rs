@@ -108,7 +108,11 @@ pub async fn webhook(
     Ok(())
 }
 
-pub async fn ssf(client: &Client, format: OutputFormat, command: SsfCommand) -> Result<(), Failure> {
+pub async fn ssf(
+    client: &Client,
+    format: OutputFormat,
+    command: SsfCommand,
+) -> Result<(), Failure> {
     match command {
         SsfCommand::ReceiverAdd { name } => {
             let added = client

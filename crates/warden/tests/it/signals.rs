@@ -18,8 +18,10 @@ use sha2::Sha256;
 use crate::harness::{RunningServer, warden};
 
 const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
-const CREDENTIAL_CHANGE: &str = "https://schemas.openid.net/secevent/caep/event-type/credential-change";
-const ACCOUNT_DISABLED: &str = "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
+const CREDENTIAL_CHANGE: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/credential-change";
+const ACCOUNT_DISABLED: &str =
+    "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
 const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
 
 type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
@@ -52,7 +54,11 @@ fn signals_server(dir: &std::path::Path) -> (RunningServer, String) {
         "[signals]\nretry_base_millis = 50\nretry_cap_millis = 200\nmax_attempts = 3\ninterval_millis = 50\n",
     )
     .unwrap();
-    let server = RunningServer::start(&dir.join("data"), &["--config", config.to_str().unwrap()], &[]);
+    let server = RunningServer::start(
+        &dir.join("data"),
+        &["--config", config.to_str().unwrap()],
+        &[],
+    );
     let admin = server.printed_token.clone().unwrap();
     (server, admin)
 }
@@ -89,7 +95,18 @@ fn signature_holds(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
 
 fn create_agent(server: &RunningServer, admin: &str, name: &str) -> Value {
     server
-        .cli(admin, &["agent", "create", name, "--owner", "alice@example.com", "-o", "json"])
+        .cli(
+            admin,
+            &[
+                "agent",
+                "create",
+                name,
+                "--owner",
+                "alice@example.com",
+                "-o",
+                "json",
+            ],
+        )
         .json()
 }
 
@@ -102,11 +119,37 @@ async fn webhooks_are_signed_retried_dead_lettered_and_redelivered() {
     let (ok_url, ok_seen) = receiver(ok_status).await;
     let (fail_url, fail_seen) = receiver(fail_status.clone()).await;
 
-    let refused = server.cli(&admin, &["webhook", "add", "file:///etc/passwd", "--events", "kill.applied"]);
+    let refused = server.cli(
+        &admin,
+        &[
+            "webhook",
+            "add",
+            "file:///etc/passwd",
+            "--events",
+            "kill.applied",
+        ],
+    );
     assert_ne!(refused.code(), 0);
-    assert!(refused.stderr().contains("http or https"), "{}", refused.stderr());
-    let refused = server.cli(&admin, &["webhook", "add", &ok_url, "--events", "kill.applied,gateway.decision"]);
-    assert!(refused.stderr().contains("gateway.decision"), "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("http or https"),
+        "{}",
+        refused.stderr()
+    );
+    let refused = server.cli(
+        &admin,
+        &[
+            "webhook",
+            "add",
+            &ok_url,
+            "--events",
+            "kill.applied,gateway.decision",
+        ],
+    );
+    assert!(
+        refused.stderr().contains("gateway.decision"),
+        "{}",
+        refused.stderr()
+    );
 
     let added = server
         .cli(
@@ -125,11 +168,27 @@ async fn webhooks_are_signed_retried_dead_lettered_and_redelivered() {
     let secret = added["secret"].as_str().unwrap().to_string();
     assert!(secret.starts_with("whsec_"), "{added}");
     let failing = server
-        .cli(&admin, &["webhook", "add", &format!("{fail_url}/hook"), "--events", "kill.applied", "-o", "json"])
+        .cli(
+            &admin,
+            &[
+                "webhook",
+                "add",
+                &format!("{fail_url}/hook"),
+                "--events",
+                "kill.applied",
+                "-o",
+                "json",
+            ],
+        )
         .json();
     let failing_id = failing["webhook"]["id"].as_str().unwrap().to_string();
 
-    server.cli(&admin, &["owner", "add", "alice@example.com", "--name", "Alice"]).ok();
+    server
+        .cli(
+            &admin,
+            &["owner", "add", "alice@example.com", "--name", "Alice"],
+        )
+        .ok();
     let agent = create_agent(&server, &admin, "support-bot");
     server.cli(&admin, &["kill", "agent", "support-bot"]).ok();
 
@@ -138,11 +197,18 @@ async fn webhooks_are_signed_retried_dead_lettered_and_redelivered() {
             .lock()
             .unwrap()
             .iter()
-            .find(|(headers, _)| headers.get("warden-event").is_some_and(|v| v == "kill.applied"))
+            .find(|(headers, _)| {
+                headers
+                    .get("warden-event")
+                    .is_some_and(|v| v == "kill.applied")
+            })
             .cloned()
     })
     .await;
-    assert!(signature_holds(&secret, &headers, &body), "the HMAC does not verify");
+    assert!(
+        signature_holds(&secret, &headers, &body),
+        "the HMAC does not verify"
+    );
     assert!(!signature_holds("whsec_wrong", &headers, &body));
     let delivered: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(delivered["type"], "kill.applied");
@@ -151,7 +217,10 @@ async fn webhooks_are_signed_retried_dead_lettered_and_redelivered() {
     // The failing webhook: three attempts, then a dead letter with its last error.
     let dead = eventually("a dead letter", || {
         let listed = server
-            .cli(&admin, &["webhook", "deliveries", "--status", "dead", "-o", "json"])
+            .cli(
+                &admin,
+                &["webhook", "deliveries", "--status", "dead", "-o", "json"],
+            )
             .json();
         listed.as_array().and_then(|items| items.first().cloned())
     })
@@ -159,10 +228,16 @@ async fn webhooks_are_signed_retried_dead_lettered_and_redelivered() {
     assert_eq!(dead["webhook_id"], failing_id.as_str());
     assert_eq!(dead["attempts"], 3, "{dead}");
     assert_eq!(dead["last_status"], 500);
-    assert!(dead["last_error"].as_str().unwrap().contains("500"), "{dead}");
+    assert!(
+        dead["last_error"].as_str().unwrap().contains("500"),
+        "{dead}"
+    );
     assert_eq!(fail_seen.lock().unwrap().len(), 3);
     let table = server.cli(&admin, &["webhook", "deliveries"]).ok();
-    assert!(table.contains("dead") && table.contains("delivered"), "{table}");
+    assert!(
+        table.contains("dead") && table.contains("delivered"),
+        "{table}"
+    );
 
     // The receiver is fixed; the dead letter is sent again and arrives.
     fail_status.store(204, Ordering::SeqCst);
@@ -170,7 +245,17 @@ async fn webhooks_are_signed_retried_dead_lettered_and_redelivered() {
     server.cli(&admin, &["webhook", "redeliver", delivery]).ok();
     eventually("the redelivery", || {
         let listed = server
-            .cli(&admin, &["webhook", "deliveries", "--webhook", &failing_id, "-o", "json"])
+            .cli(
+                &admin,
+                &[
+                    "webhook",
+                    "deliveries",
+                    "--webhook",
+                    &failing_id,
+                    "-o",
+                    "json",
+                ],
+            )
             .json();
         (listed[0]["status"] == "delivered").then_some(())
     })
@@ -181,7 +266,10 @@ async fn webhooks_are_signed_retried_dead_lettered_and_redelivered() {
 
     // The secret is in no later answer and in no audit record.
     let listed = server.cli(&admin, &["webhook", "list", "-o", "json"]).ok();
-    assert!(!listed.contains(&secret) && listed.contains(&ok_url), "{listed}");
+    assert!(
+        !listed.contains(&secret) && listed.contains(&ok_url),
+        "{listed}"
+    );
     let trail = server.cli(&admin, &["audit", "export"]).ok();
     assert!(!trail.contains(&secret));
     let openapi: Value = reqwest::get(format!("{}/openapi.json", server.api))
@@ -196,7 +284,12 @@ async fn webhooks_are_signed_retried_dead_lettered_and_redelivered() {
 }
 
 /// What a relying party does: verify the SET with the transmitter's JWKS and nothing else.
-fn verify_set(jwks: &jsonwebtoken::jwk::JwkSet, token: &str, issuer: &str, audience: &str) -> Value {
+fn verify_set(
+    jwks: &jsonwebtoken::jwk::JwkSet,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+) -> Value {
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("secevent+jwt"));
     let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
@@ -206,13 +299,23 @@ fn verify_set(jwks: &jsonwebtoken::jwk::JwkSet, token: &str, issuer: &str, audie
     validation.set_issuer(&[issuer]);
     validation.validate_exp = false;
     validation.required_spec_claims = HashSet::new();
-    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation).unwrap().claims;
-    assert!(claims["jti"].is_string() && claims["iat"].is_i64(), "{claims}");
+    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .unwrap()
+        .claims;
+    assert!(
+        claims["jti"].is_string() && claims["iat"].is_i64(),
+        "{claims}"
+    );
     claims
 }
 
 fn event_types(claims: &Value) -> Vec<String> {
-    claims["events"].as_object().unwrap().keys().cloned().collect()
+    claims["events"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,9 +326,13 @@ async fn a_shared_signals_receiver_verifies_pushed_and_polled_sets_after_a_kill_
     let http = reqwest::Client::new();
     let api = server.api.clone();
 
-    let added = server.cli(&admin, &["ssf", "receiver-add", "rp-1", "-o", "json"]).json();
+    let added = server
+        .cli(&admin, &["ssf", "receiver-add", "rp-1", "-o", "json"])
+        .json();
     let token = added["token"].as_str().unwrap().to_string();
-    let other = server.cli(&admin, &["ssf", "receiver-add", "rp-2", "-o", "json"]).json();
+    let other = server
+        .cli(&admin, &["ssf", "receiver-add", "rp-2", "-o", "json"])
+        .json();
     let other_token = other["token"].as_str().unwrap().to_string();
 
     let configuration: Value = http
@@ -248,9 +355,15 @@ async fn a_shared_signals_receiver_verifies_pushed_and_polled_sets_after_a_kill_
         "remove_subject_endpoint",
         "verification_endpoint",
     ] {
-        assert!(configuration[endpoint].as_str().unwrap().starts_with(&api), "{endpoint}");
+        assert!(
+            configuration[endpoint].as_str().unwrap().starts_with(&api),
+            "{endpoint}"
+        );
     }
-    let streams_at = configuration["configuration_endpoint"].as_str().unwrap().to_string();
+    let streams_at = configuration["configuration_endpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let jwks: jsonwebtoken::jwk::JwkSet = http
         .get(configuration["jwks_uri"].as_str().unwrap())
         .send()
@@ -261,7 +374,12 @@ async fn a_shared_signals_receiver_verifies_pushed_and_polled_sets_after_a_kill_
         .unwrap();
 
     let events = json!([SESSION_REVOKED, CREDENTIAL_CHANGE, ACCOUNT_DISABLED]);
-    let unauthenticated = http.post(&streams_at).json(&json!({})).send().await.unwrap();
+    let unauthenticated = http
+        .post(&streams_at)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unauthenticated.status(), 401);
     let typo = http
         .post(&streams_at)
@@ -301,7 +419,10 @@ async fn a_shared_signals_receiver_verifies_pushed_and_polled_sets_after_a_kill_
         .json()
         .await
         .unwrap();
-    let poll_url = poll["delivery"]["endpoint_url"].as_str().unwrap().to_string();
+    let poll_url = poll["delivery"]["endpoint_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Another receiver cannot see these streams.
     let probed = http
@@ -331,14 +452,22 @@ async fn a_shared_signals_receiver_verifies_pushed_and_polled_sets_after_a_kill_
         .await
         .unwrap();
     assert_eq!(verified.status(), 204);
-    let (headers, body) = eventually("the verification event", || pushed.lock().unwrap().first().cloned()).await;
+    let (headers, body) = eventually("the verification event", || {
+        pushed.lock().unwrap().first().cloned()
+    })
+    .await;
     assert_eq!(headers["content-type"], "application/secevent+jwt");
     assert_eq!(headers["authorization"], "Bearer push-secret");
     let claims = verify_set(&jwks, std::str::from_utf8(&body).unwrap(), &issuer, "rp-1");
     assert_eq!(claims["events"][VERIFICATION]["state"], "state-123");
 
     // A kill: session-revoked (and account-disabled) about the agent, pushed and polled.
-    server.cli(&admin, &["owner", "add", "alice@example.com", "--name", "Alice"]).ok();
+    server
+        .cli(
+            &admin,
+            &["owner", "add", "alice@example.com", "--name", "Alice"],
+        )
+        .ok();
     let bot = create_agent(&server, &admin, "support-bot");
     let bot_id = bot["id"].as_str().unwrap().to_string();
     server.cli(&admin, &["kill", "agent", "support-bot"]).ok();
@@ -396,10 +525,22 @@ async fn a_shared_signals_receiver_verifies_pushed_and_polled_sets_after_a_kill_
         .env("WARDEN_ADDR", &server.api)
         .env("WARDEN_TOKEN", &admin)
         .env("LEAKED", leaked_secret)
-        .args(["leaks", "report", "--secret-env", "LEAKED", "--revoke", "-o", "json"])
+        .args([
+            "leaks",
+            "report",
+            "--secret-env",
+            "LEAKED",
+            "--revoke",
+            "-o",
+            "json",
+        ])
         .output()
         .unwrap();
-    assert!(reported.status.success(), "{}", String::from_utf8_lossy(&reported.stderr));
+    assert!(
+        reported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reported.stderr)
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let change = loop {
         let polled: Value = http
@@ -412,14 +553,21 @@ async fn a_shared_signals_receiver_verifies_pushed_and_polled_sets_after_a_kill_
             .json()
             .await
             .unwrap();
-        let found = polled["sets"].as_object().unwrap().values().find_map(|set| {
-            let claims = verify_set(&jwks, set.as_str().unwrap(), &issuer, "rp-1");
-            (event_types(&claims) == [CREDENTIAL_CHANGE]).then_some(claims)
-        });
+        let found = polled["sets"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find_map(|set| {
+                let claims = verify_set(&jwks, set.as_str().unwrap(), &issuer, "rp-1");
+                (event_types(&claims) == [CREDENTIAL_CHANGE]).then_some(claims)
+            });
         if let Some(found) = found {
             break found;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for credential-change");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for credential-change"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(change["events"][CREDENTIAL_CHANGE]["change_type"], "revoke");
