@@ -388,9 +388,12 @@ async fn poll(
     for (jti, error) in &request.set_errs {
         tracing::warn!(stream = %stream.id, jti = %jti.chars().take(100).collect::<String>(), err = %error.err.chars().take(60).collect::<String>(), "receiver reported a SET error");
     }
+    // A paused stream keeps its events until it is enabled again (SSF §8.1.2); a poll may
+    // still acknowledge what it received before.
+    let paused = StreamStatus::parse(&stream.status) != Some(StreamStatus::Enabled);
     let mut acknowledged: Vec<String> = request.ack.clone();
     acknowledged.extend(request.set_errs.keys().cloned());
-    let limit = request.limit();
+    let limit = if paused { 0 } else { request.limit() };
     let deadline = tokio::time::Instant::now() + LONG_POLL;
     let mut first = true;
     loop {

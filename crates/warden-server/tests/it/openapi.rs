@@ -51,12 +51,18 @@ const EXPECTED_PATHS: &[&str] = &[
     "/v1/posture/evaluate",
     "/v1/restore",
     "/v1/revoke",
+    "/v1/ssf/receivers",
+    "/v1/ssf/receivers/{name}",
     "/v1/tokens/verify",
     "/v1/upstreams",
     "/v1/upstreams/{name}",
     "/v1/upstreams/{name}/secret",
     "/v1/upstreams/{name}/tools",
     "/v1/upstreams/{name}/tools/{tool}/accept",
+    "/v1/webhooks",
+    "/v1/webhooks/deliveries",
+    "/v1/webhooks/deliveries/{id}/redeliver",
+    "/v1/webhooks/{id}",
 ];
 
 #[tokio::test]

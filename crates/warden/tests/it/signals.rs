@@ -518,7 +518,16 @@ async fn a_shared_signals_receiver_verifies_pushed_and_polled_sets_after_a_kill_
     assert_eq!(acked["sets"], json!({}), "{acked}");
     assert_eq!(acked["moreAvailable"], false);
 
-    // A leaked client secret revoked: credential-change, change_type revoke.
+    // A leaked client secret revoked while the poll stream is paused: nothing is handed out
+    // until it is enabled again, then credential-change, change_type revoke.
+    let poll_id = poll["stream_id"].as_str().unwrap().to_string();
+    let set_status = |status: &'static str| {
+        http.post(format!("{api}/ssf/status"))
+            .bearer_auth(&token)
+            .json(&json!({"stream_id": poll_id, "status": status}))
+            .send()
+    };
+    assert_eq!(set_status("paused").await.unwrap().status(), 200);
     let leaker = create_agent(&server, &admin, "leaky-bot");
     let leaked_secret = leaker["client_secret"].as_str().unwrap();
     let reported = warden()
@@ -541,6 +550,35 @@ async fn a_shared_signals_receiver_verifies_pushed_and_polled_sets_after_a_kill_
         "{}",
         String::from_utf8_lossy(&reported.stderr)
     );
+    let held = async {
+        let mut deadline_reached = false;
+        // Wait until the fan-out has queued the event (it shows as moreAvailable).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let polled: Value = http
+                .post(&poll_url)
+                .bearer_auth(&token)
+                .json(&json!({"returnImmediately": true}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(
+                polled["sets"],
+                json!({}),
+                "a paused stream handed out {polled}"
+            );
+            if polled["moreAvailable"] == true || deadline_reached {
+                return polled["moreAvailable"] == true;
+            }
+            deadline_reached = Instant::now() > deadline;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert!(held.await, "the event never queued while paused");
+    assert_eq!(set_status("enabled").await.unwrap().status(), 200);
     let deadline = Instant::now() + Duration::from_secs(20);
     let change = loop {
         let polled: Value = http
