@@ -107,6 +107,10 @@ event_kinds! {
     FindingUnsuppressed => "finding.unsuppressed",
     AdminLogin => "admin.login",
     AdminLoginRefused => "admin.login_refused",
+    WebhookAdded => "webhook.added",
+    WebhookRemoved => "webhook.removed",
+    SsfReceiverAdded => "ssf.receiver_added",
+    SsfReceiverRemoved => "ssf.receiver_removed",
 }
 
 /// A kind string this version does not know.

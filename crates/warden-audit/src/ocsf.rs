@@ -97,7 +97,11 @@ impl OcsfClass {
             | K::FindingSuppressed
             | K::FindingUnsuppressed
             | K::McpToolChanged
-            | K::McpToolAccepted => OcsfClass::EntityManagement,
+            | K::McpToolAccepted
+            | K::WebhookAdded
+            | K::WebhookRemoved
+            | K::SsfReceiverAdded
+            | K::SsfReceiverRemoved => OcsfClass::EntityManagement,
         }
     }
 }
@@ -151,6 +155,10 @@ fn activity(event: &AuditEvent) -> (u32, String) {
         K::FindingUnsuppressed => other("Finding Unsuppressed"),
         K::McpToolChanged => other("Tool Definition Changed"),
         K::McpToolAccepted => other("Tool Definition Accepted"),
+        K::WebhookAdded => other("Webhook Added"),
+        K::WebhookRemoved => other("Webhook Removed"),
+        K::SsfReceiverAdded => other("Shared Signals Receiver Added"),
+        K::SsfReceiverRemoved => other("Shared Signals Receiver Removed"),
     }
 }
 

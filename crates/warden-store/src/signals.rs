@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use warden_audit::Actor;
 use warden_core::Timestamp;
 
 use crate::error::StoreResult;
@@ -183,9 +184,16 @@ pub trait SignalStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<bool>;
 
-    async fn create_webhook(&self, new: NewWebhook, now: Timestamp) -> StoreResult<Webhook>;
+    /// Adds a webhook, with its audit event (URL and events, never the salt).
+    async fn create_webhook(
+        &self,
+        actor: &Actor,
+        new: NewWebhook,
+        now: Timestamp,
+    ) -> StoreResult<Webhook>;
     async fn list_webhooks(&self) -> StoreResult<Vec<Webhook>>;
-    async fn delete_webhook(&self, id: &str) -> StoreResult<Webhook>;
+    async fn delete_webhook(&self, actor: &Actor, id: &str, now: Timestamp)
+    -> StoreResult<Webhook>;
     async fn webhook_deliveries(
         &self,
         webhook: Option<&str>,
@@ -211,13 +219,19 @@ pub trait SignalStore: Send + Sync {
 
     async fn create_ssf_receiver(
         &self,
+        actor: &Actor,
         id: &str,
         name: &str,
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<SsfReceiver>;
     async fn list_ssf_receivers(&self) -> StoreResult<Vec<SsfReceiver>>;
-    async fn delete_ssf_receiver(&self, name: &str) -> StoreResult<SsfReceiver>;
+    async fn delete_ssf_receiver(
+        &self,
+        actor: &Actor,
+        name: &str,
+        now: Timestamp,
+    ) -> StoreResult<SsfReceiver>;
     async fn ssf_receiver_by_token(&self, token_hash: &str) -> StoreResult<Option<SsfReceiver>>;
 
     async fn create_ssf_stream(&self, stream: SsfStream) -> StoreResult<SsfStream>;

@@ -77,6 +77,7 @@ pub async fn add_webhook(
         .store
         .signals()
         .create_webhook(
+            &state.actor,
             NewWebhook {
                 id: uuid::Uuid::now_v7().to_string(),
                 url: body.url,
@@ -115,7 +116,13 @@ pub async fn remove_webhook(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Webhook>, ApiError> {
-    Ok(Json(state.store.signals().delete_webhook(&id).await?))
+    Ok(Json(
+        state
+            .store
+            .signals()
+            .delete_webhook(&state.actor, &id, state.clock.now())
+            .await?,
+    ))
 }
 
 /// Deliveries, newest first: status (pending, delivered, dead: the dead letters), attempts,
@@ -227,6 +234,7 @@ pub async fn add_receiver(
         .store
         .signals()
         .create_ssf_receiver(
+            &state.actor,
             &uuid::Uuid::now_v7().to_string(),
             name,
             &hash,
@@ -254,6 +262,10 @@ pub async fn remove_receiver(
     Path(name): Path<String>,
 ) -> Result<Json<SsfReceiver>, ApiError> {
     Ok(Json(
-        state.store.signals().delete_ssf_receiver(&name).await?,
+        state
+            .store
+            .signals()
+            .delete_ssf_receiver(&state.actor, &name, state.clock.now())
+            .await?,
     ))
 }

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
+use warden_audit::{Actor, EventKind, NewEvent};
 use warden_core::{DomainError, Timestamp};
 
 use super::{Dialect, SqlStore};
@@ -201,7 +202,12 @@ impl SignalStore for SqlStore {
         Ok(true)
     }
 
-    async fn create_webhook(&self, new: NewWebhook, now: Timestamp) -> StoreResult<Webhook> {
+    async fn create_webhook(
+        &self,
+        actor: &Actor,
+        new: NewWebhook,
+        now: Timestamp,
+    ) -> StoreResult<Webhook> {
         let events = serde_json::to_string(&new.events).map_err(corrupt)?;
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -216,6 +222,11 @@ impl SignalStore for SqlStore {
         .bind(now.as_millis())
         .execute(&mut *tx)
         .await?;
+        let event = NewEvent::new(EventKind::WebhookAdded, actor.clone())
+            .target("webhook", new.id.clone())
+            .detail("url", new.url.clone())
+            .detail("events", new.events.join(","));
+        self.audit_in_tx(&mut tx, vec![event], now).await?;
         tx.commit().await?;
         Ok(Webhook {
             id: new.id,
@@ -235,7 +246,12 @@ impl SignalStore for SqlStore {
         rows.iter().map(webhook).collect()
     }
 
-    async fn delete_webhook(&self, id: &str) -> StoreResult<Webhook> {
+    async fn delete_webhook(
+        &self,
+        actor: &Actor,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Webhook> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT id, url, events, description, created_at FROM webhooks WHERE id = $1",
@@ -253,6 +269,10 @@ impl SignalStore for SqlStore {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+        let event = NewEvent::new(EventKind::WebhookRemoved, actor.clone())
+            .target("webhook", found.id.clone())
+            .detail("url", found.url.clone());
+        self.audit_in_tx(&mut tx, vec![event], now).await?;
         tx.commit().await?;
         Ok(found)
     }
@@ -392,6 +412,7 @@ impl SignalStore for SqlStore {
 
     async fn create_ssf_receiver(
         &self,
+        actor: &Actor,
         id: &str,
         name: &str,
         token_hash: &str,
@@ -414,6 +435,12 @@ impl SignalStore for SqlStore {
                 name.to_string(),
             )));
         }
+        let event = NewEvent::new(EventKind::SsfReceiverAdded, actor.clone()).target_named(
+            "ssf_receiver",
+            id.to_string(),
+            name.to_string(),
+        );
+        self.audit_in_tx(&mut tx, vec![event], now).await?;
         tx.commit().await?;
         Ok(SsfReceiver {
             id: id.to_string(),
@@ -429,7 +456,12 @@ impl SignalStore for SqlStore {
         rows.iter().map(receiver).collect()
     }
 
-    async fn delete_ssf_receiver(&self, name: &str) -> StoreResult<SsfReceiver> {
+    async fn delete_ssf_receiver(
+        &self,
+        actor: &Actor,
+        name: &str,
+        now: Timestamp,
+    ) -> StoreResult<SsfReceiver> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT id, name, created_at FROM ssf_receivers WHERE name = $1")
             .bind(name.to_string())
@@ -448,6 +480,12 @@ impl SignalStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        let event = NewEvent::new(EventKind::SsfReceiverRemoved, actor.clone()).target_named(
+            "ssf_receiver",
+            found.id.clone(),
+            found.name.clone(),
+        );
+        self.audit_in_tx(&mut tx, vec![event], now).await?;
         tx.commit().await?;
         Ok(found)
     }

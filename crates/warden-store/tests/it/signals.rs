@@ -34,6 +34,7 @@ async fn two_nodes_fan_out_once_and_never_claim_the_same_delivery() {
         let second: &dyn SignalStore = second_store.signals();
         first
             .create_webhook(
+                &crate::backends::admin(),
                 NewWebhook {
                     id: "w1".into(),
                     url: "https://hooks.example/in".into(),
@@ -174,12 +175,12 @@ async fn polled_events_stay_until_acknowledged_and_only_for_their_stream() {
         let label = backend.label;
         let signals = backend.store.signals();
         let receiver = signals
-            .create_ssf_receiver("r1", "rp", "hash", T0)
+            .create_ssf_receiver(&crate::backends::admin(), "r1", "rp", "hash", T0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(
             signals
-                .create_ssf_receiver("r2", "rp", "hash2", T0)
+                .create_ssf_receiver(&crate::backends::admin(), "r2", "rp", "hash2", T0)
                 .await
                 .is_err(),
             "{label}: duplicate name"
@@ -251,7 +252,7 @@ async fn polled_events_stay_until_acknowledged_and_only_for_their_stream() {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(stream.excluded_subjects, ["iss_sub:x|y"]);
         signals
-            .delete_ssf_receiver("rp")
+            .delete_ssf_receiver(&crate::backends::admin(), "rp", T0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(

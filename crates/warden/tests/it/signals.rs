@@ -272,6 +272,17 @@ async fn webhooks_are_signed_retried_dead_lettered_and_redelivered() {
     );
     let trail = server.cli(&admin, &["audit", "export"]).ok();
     assert!(!trail.contains(&secret));
+    assert!(
+        trail.contains("webhook.added"),
+        "adding a webhook is not on the record"
+    );
+    let salts = server
+        .cli(
+            &admin,
+            &["audit", "query", "--kind", "webhook.added", "-o", "json"],
+        )
+        .ok();
+    assert!(!salts.contains("secret_salt"), "{salts}");
     let openapi: Value = reqwest::get(format!("{}/openapi.json", server.api))
         .await
         .unwrap()
@@ -614,6 +625,7 @@ async fn a_shared_signals_receiver_verifies_pushed_and_polled_sets_after_a_kill_
     // Neither token is in any audit record.
     let trail = server.cli(&admin, &["audit", "export"]).ok();
     assert!(!trail.contains(&token) && !trail.contains("push-secret"));
+    assert!(trail.contains("ssf.receiver_added"));
     let deleted = http
         .delete(format!("{streams_at}?stream_id={push_id}"))
         .bearer_auth(&token)
