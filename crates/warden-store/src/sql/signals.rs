@@ -145,6 +145,16 @@ impl SqlStore {
 #[async_trait]
 impl SignalStore for SqlStore {
     async fn signal_cursor(&self, name: &str, start: u64) -> StoreResult<u64> {
+        // Read first: every node asks every round, and a write transaction each time would
+        // queue behind SQLite's single writer for nothing.
+        if let Some(row) = sqlx::query("SELECT sequence FROM signal_cursor WHERE name = $1")
+            .bind(name.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+        {
+            let sequence: i64 = row.try_get("sequence")?;
+            return u64::try_from(sequence).map_err(corrupt);
+        }
         let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO signal_cursor (name, sequence) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name.to_string())
@@ -317,6 +327,17 @@ impl SignalStore for SqlStore {
         lease_ms: i64,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
+        // Most rounds find nothing due: look on the reader before taking the writer.
+        let due = sqlx::query(
+            "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+             AND lease_until <= $1 LIMIT 1",
+        )
+        .bind(now.as_millis())
+        .fetch_optional(&self.reader)
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS}, d.body FROM webhook_deliveries d \
@@ -706,6 +727,18 @@ impl SignalStore for SqlStore {
         lease_ms: i64,
         limit: u32,
     ) -> StoreResult<Vec<QueuedSet>> {
+        let due = sqlx::query(
+            "SELECT jti FROM ssf_events WHERE status = 'pending' AND next_attempt_at <= $1 \
+             AND lease_until <= $1 AND stream_id IN \
+             (SELECT id FROM ssf_streams WHERE status = 'enabled' AND config LIKE $2) LIMIT 1",
+        )
+        .bind(now.as_millis())
+        .bind("%\"urn:ietf:rfc:8935\"%".to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
         let sql = format!(
             "SELECT e.jti, e.stream_id, e.claims, e.attempts FROM ssf_events e \
