@@ -38,4 +38,6 @@ pub struct AppState {
     pub leaks_auto_revoke: bool,
     /// Pinned MCP tool definitions, for the gateway and the API that accepts them.
     pub tool_pins: Arc<crate::gateway::ToolPins>,
+    /// What each agent was already allowed in each task, for `context.task`.
+    pub task_window: Arc<warden_policy::TaskWindow>,
 }

@@ -78,6 +78,7 @@ impl Api {
             max_import_bytes: 1024 * 1024,
             leaks_auto_revoke: false,
             tool_pins: Default::default(),
+            task_window: Arc::new(warden_policy::TaskWindow::new(Default::default())),
         };
         Self {
             router: warden_server::api::router(state.clone()),
