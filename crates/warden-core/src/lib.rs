@@ -4,6 +4,7 @@
 //! speaks and the rules that decide whether a change is allowed; the store applies those
 //! rules inside its transactions and the server turns their errors into responses.
 
+pub mod access_label;
 pub mod approval;
 pub mod clock;
 pub mod error;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::access_label::{ToolLabels, normalize_access_labels, normalize_tool_labels};
 use crate::clock::Timestamp;
 use crate::error::{DomainError, DomainResult};
 use crate::validate::validate_name;
@@ -206,6 +207,13 @@ pub struct Upstream {
     /// in for the program (the secret itself is never shown).
     #[serde(default)]
     pub env_secret: Option<String>,
+    /// What the upstream touches (`sensitive`, `external`, `prod`...), sorted.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// For MCP upstreams, labels of single tools, by tool name.
+    #[serde(default)]
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<String>>)]
+    pub tool_labels: ToolLabels,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -231,6 +239,12 @@ impl Upstream {
         }
         if let Some(origins) = &patch.allowed_origins {
             validate_allowed_origins(self.kind, origins)?;
+        }
+        if let Some(labels) = &patch.labels {
+            normalize_access_labels("labels", labels)?;
+        }
+        if let Some(tools) = &patch.tool_labels {
+            validate_tool_labels(self.kind, tools)?;
         }
         Ok(())
     }
@@ -372,6 +386,22 @@ pub struct NewUpstream {
     pub allowed_origins: Vec<String>,
     /// The command of an `mcp-stdio` upstream (see `Upstream::command`).
     pub stdio: Option<StdioCommand>,
+    /// See `Upstream::labels`.
+    pub labels: Vec<String>,
+    /// See `Upstream::tool_labels`.
+    pub tool_labels: ToolLabels,
+}
+
+/// Checks tool labels: MCP upstreams only (an HTTP upstream labels its routes in the
+/// route map), each tool name and label well formed.
+pub fn validate_tool_labels(kind: UpstreamKind, tools: &ToolLabels) -> DomainResult<ToolLabels> {
+    if !tools.is_empty() && !kind.is_mcp() {
+        return Err(DomainError::invalid(
+            "tool_labels",
+            "tool labels are for MCP upstreams; label an HTTP upstream's routes in its route map (labels = [...])",
+        ));
+    }
+    normalize_tool_labels(tools)
 }
 
 impl NewUpstream {
@@ -407,7 +437,10 @@ impl NewUpstream {
             }
             (UpstreamKind::Http | UpstreamKind::Mcp, None) => validate_upstream_url(&self.url)?,
         }
-        validate_allowed_origins(self.kind, &self.allowed_origins)
+        validate_allowed_origins(self.kind, &self.allowed_origins)?;
+        normalize_access_labels("labels", &self.labels)?;
+        validate_tool_labels(self.kind, &self.tool_labels)?;
+        Ok(())
     }
 }
 
@@ -520,6 +553,11 @@ pub struct UpstreamPatch {
     pub routes: Option<String>,
     /// A new list of allowed origins (MCP), replacing the old one; empty clears it.
     pub allowed_origins: Option<Vec<String>>,
+    /// A new list of labels, replacing the old one; empty clears it.
+    pub labels: Option<Vec<String>>,
+    /// New tool labels (MCP), replacing the old ones; empty clears them.
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Vec<String>>>)]
+    pub tool_labels: Option<ToolLabels>,
 }
 
 #[cfg(test)]
@@ -558,6 +596,8 @@ mod tests {
             command: None,
             args: Vec::new(),
             env_secret: None,
+            labels: Vec::new(),
+            tool_labels: ToolLabels::new(),
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),
         }
@@ -658,6 +698,8 @@ mod tests {
             routes: None,
             allowed_origins: Vec::new(),
             stdio: Some(command("npx", Some("TOKEN"))),
+            labels: vec!["external".into()],
+            tool_labels: ToolLabels::new(),
         };
         assert_eq!(stdio.validate(), Ok(()));
         let with_url = NewUpstream {

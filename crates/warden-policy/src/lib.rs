@@ -21,12 +21,13 @@ pub mod routes;
 pub mod schema;
 mod scopes;
 pub mod task;
+pub mod task_window;
 
 pub use breadth::{EveryActionPermit, every_action_permits};
 pub use mcp::uri_parts;
 pub use policy_set::{
     APPROVAL_ANNOTATION, Decision, DecisionReason, DecisionRequest, Effect, PolicyDocument,
-    PolicyEngine, PolicyError, PolicyProblem, RequestContext, is_policy_id,
+    PolicyEngine, PolicyError, PolicyProblem, RequestContext, TaskContext, is_policy_id,
 };
 pub use principal::PrincipalKind;
 pub use routes::{
@@ -34,3 +35,4 @@ pub use routes::{
 };
 pub use schema::{GeneratedSchema, SchemaError, SchemaInput, UpstreamKind, UpstreamSchemaInput};
 pub use task::{TaskBounds, resource_uid_text, within_task};
+pub use task_window::{TaskSeen, TaskStep, TaskWindow, WindowLimits};

@@ -213,13 +213,21 @@ impl Decision {
     }
 }
 
+/// A task as policies see it: `context.task.id`, and what this agent was already allowed
+/// in it within the window: `context.task.actions`, `.labels`, `.tools`.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskContext<'a> {
+    pub id: &'a str,
+    pub seen: &'a crate::task_window::TaskSeen,
+}
+
 /// The request-specific part of the Cedar context.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestContext<'a> {
     /// The reason the agent gave (`Warden-Reason`), as `context.reason`.
     pub reason: Option<&'a str>,
-    /// The task id of a task token, as `context.task`.
-    pub task: Option<&'a str>,
+    /// The task of a task token and what it has done, as `context.task`.
+    pub task: Option<TaskContext<'a>>,
     /// The agent's environment (`prod`, `staging`, `dev`), as `context.environment`.
     pub environment: Option<&'a str>,
     /// A tool call's arguments, as tags of `context.arguments`; only for `call_tool`.
@@ -773,9 +781,28 @@ impl PolicyEngine {
                 RestrictedExpression::new_entity_uid(user),
             ));
         }
+        if let Some(task) = req.context.task {
+            let set = |items: &[String]| {
+                RestrictedExpression::new_set(
+                    items
+                        .iter()
+                        .map(|item| RestrictedExpression::new_string(item.clone())),
+                )
+            };
+            let record = RestrictedExpression::new_record([
+                (
+                    "id".to_owned(),
+                    RestrictedExpression::new_string(task.id.to_owned()),
+                ),
+                ("actions".to_owned(), set(&task.seen.actions)),
+                ("labels".to_owned(), set(&task.seen.labels)),
+                ("tools".to_owned(), set(&task.seen.tools)),
+            ])
+            .map_err(|e| e.to_string())?;
+            context.push(("task".to_owned(), record));
+        }
         for (key, value) in [
             ("reason", req.context.reason),
-            ("task", req.context.task),
             ("environment", req.context.environment),
         ] {
             if let Some(value) = value {

@@ -8,6 +8,7 @@
 //! path = "/tickets/{id}"
 //! action = "tickets.read"
 //! resource = "Ticket::{id}"
+//! labels = ["customer_records"]   # optional: what the route touches
 //! ```
 //!
 //! Path templates are made of literal segments, named segments `{name}` (exactly one
@@ -370,6 +371,9 @@ pub struct Route {
     pub action: String,
     /// The resource template.
     pub resource: ResourceTemplate,
+    /// What the route touches (`sensitive`, `external`, `customer_records`...), sorted;
+    /// see [`warden_core::access_label`].
+    pub labels: Vec<String>,
     /// The 1-based line of the `[[route]]` table in the file.
     pub line: usize,
 }
@@ -439,6 +443,8 @@ struct RawRoute {
     path: toml::Spanned<String>,
     action: toml::Spanned<String>,
     resource: toml::Spanned<String>,
+    #[serde(default)]
+    labels: Option<toml::Spanned<Vec<String>>>,
 }
 
 fn line_of(src: &str, offset: usize) -> usize {
@@ -497,11 +503,22 @@ impl RouteMap {
                     ),
                 ));
             }
+            let labels = match &raw.labels {
+                Some(labels) => {
+                    warden_core::access_label::normalize_access_labels("labels", labels.get_ref())
+                        .map_err(|error| RouteError::Invalid {
+                        line: line_of(src, labels.span().start),
+                        message: error.to_string(),
+                    })?
+                }
+                None => Vec::new(),
+            };
             map.insert(Route {
                 method: method.clone(),
                 path,
                 action: action.clone(),
                 resource,
+                labels,
                 line,
             })?;
         }
@@ -759,6 +776,33 @@ resource = "R::{p}"
             assert_eq!(e.line(), line, "{src}\n{e}");
             assert!(e.to_string().contains(needle), "{e} lacks {needle}");
         }
+    }
+
+    #[test]
+    fn routes_carry_their_labels_sorted_and_bad_labels_name_the_line() {
+        let src = "[[route]]\nmethod = \"GET\"\npath = \"/c/{id}\"\naction = \"customers.read\"\nresource = \"Customer::{id}\"\nlabels = [\"sensitive\", \"customer_records\", \"sensitive\"]\n";
+        let map = RouteMap::from_toml(src).unwrap_or_else(|e| panic!("{e}"));
+        let m = map
+            .match_request("GET", "/c/7")
+            .unwrap_or_else(|| panic!("no match"));
+        assert_eq!(m.route.labels, ["customer_records", "sensitive"]);
+        let unlabelled = RouteMap::from_toml(&one("GET", "/a", "a.b", "R::x")).unwrap_or_default();
+        assert!(unlabelled.routes().iter().all(|r| r.labels.is_empty()));
+        for bad in [r#"["Sensitive"]"#, r#"["a b"]"#, r#"[""]"#] {
+            let e = err(&format!(
+                "{}labels = {bad}\n",
+                one("GET", "/a", "a.b", "R::x")
+            ));
+            assert_eq!(e.line(), 7, "{e}");
+            assert!(e.to_string().contains("label"), "{e}");
+        }
+        let many: Vec<String> = (0..17).map(|i| format!("\"l{i}\"")).collect();
+        let e = err(&format!(
+            "{}labels = [{}]\n",
+            one("GET", "/a", "a.b", "R::x"),
+            many.join(", ")
+        ));
+        assert!(e.to_string().contains("at most"), "{e}");
     }
 
     #[test]

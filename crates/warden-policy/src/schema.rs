@@ -14,9 +14,13 @@
 //!   token was granted, is always there (an empty set when none were), so
 //!   `context.scopes.contains("tickets:write")` needs no guard.
 //! - Every kind of identity is its own principal type (see [`crate::principal`]).
-//! - `task` is the task id as a `String`. The bounds of a task (its actions and resources)
-//!   are enforced before Cedar is asked (see [`crate::task`]), so policies only need to know
-//!   whether a request is inside a task and which one.
+//! - `task` is the request's task: its `id`, and what this agent was already allowed in it
+//!   within the task window (see [`crate::task_window`]): `actions`, `labels` (of the
+//!   upstreams, routes and tools it touched) and `tools` (`UPSTREAM/TOOL`), all sets that
+//!   are always there once `context has task`. The bounds of a task (its actions and
+//!   resources) are enforced before Cedar is asked (see [`crate::task`]); the record lets a
+//!   policy decide on the path: `context has task && context.task.labels.contains("pii")`.
+//!   It is an inline record, not a named type, so it cannot collide with a route resource.
 //! - `arguments` (only on `call_tool`) is an entity reference of type `ToolArguments` whose
 //!   *tags* are the tool call's top-level arguments. Cedar's records are closed and tool
 //!   arguments are free-form JSON, so a record type cannot describe them without
@@ -226,7 +230,7 @@ entity ToolArguments tags String;
 const CONTEXT_FIELDS: &str = concat!(
     "  on_behalf_of?: User,\n",
     "  reason?: String,\n",
-    "  task?: String,\n",
+    "  task?: { id: String, actions: Set<String>, labels: Set<String>, tools: Set<String> },\n",
     "  environment?: String,\n",
     "  scopes: Set<String>,",
 );

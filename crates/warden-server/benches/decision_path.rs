@@ -14,7 +14,8 @@ use warden_core::Timestamp;
 use warden_crypto::{AccessClaims, AuthorizationDetail, KeyRing, TaskDetail};
 use warden_policy::{
     DecisionRequest, Effect, PolicyDocument, PolicyEngine, PrincipalKind, RequestContext, RouteMap,
-    SchemaInput, UpstreamKind, UpstreamSchemaInput,
+    SchemaInput, TaskContext, TaskSeen, TaskStep, TaskWindow, UpstreamKind, UpstreamSchemaInput,
+    WindowLimits,
 };
 use warden_server::gateway::decide::{self, Ask, Caller};
 use warden_server::revocation::{RevocationState, Revocations};
@@ -162,6 +163,11 @@ fn bench(c: &mut Criterion) {
     };
     let audience = service.settings.audience_for("crm");
 
+    // The window off: the decision path as it was before the task window.
+    let window = TaskWindow::new(WindowLimits {
+        window_ms: 0,
+        ..WindowLimits::default()
+    });
     let mut path = c.benchmark_group("decision_path");
     for n in [10usize, 1_000, 10_000] {
         let engine = PolicyEngine::new(&input, &policies(n)).unwrap();
@@ -187,6 +193,7 @@ fn bench(c: &mut Criterion) {
                 resource_type: matched.resource_type.to_string(),
                 resource_id: matched.resource_id,
                 arguments: None,
+                labels: Vec::new(),
             }];
             let tasks = decide::task_bounds(&claims);
             decide::decide(
@@ -197,6 +204,10 @@ fn bench(c: &mut Criterion) {
                 &asks,
                 Some("customer asked"),
                 false,
+                decide::History {
+                    window: &window,
+                    now_ms: 0,
+                },
             )
         };
         assert_eq!(run().effect, Effect::Allow, "n = {n}");
@@ -220,7 +231,10 @@ fn bench(c: &mut Criterion) {
                 resource_id: black_box("42"),
                 context: RequestContext {
                     reason: Some("customer asked"),
-                    task: Some("task-42"),
+                    task: Some(TaskContext {
+                        id: "task-42",
+                        seen: &TaskSeen::default(),
+                    }),
                     environment: Some("prod"),
                     arguments: None,
                     scopes: &[],
@@ -234,5 +248,88 @@ fn bench(c: &mut Criterion) {
     alone.finish();
 }
 
-criterion_group!(benches, bench);
+/// The task window's cost on a gateway decision: the same decision (1,000 policies, one
+/// of which reads `context.task.labels`) with the window off, and on with 16 steps of this
+/// task and 10,000 other tasks in it.
+fn task_window(c: &mut Criterion) {
+    let routes = routes();
+    let input = SchemaInput {
+        upstreams: vec![UpstreamSchemaInput {
+            name: "crm".into(),
+            kind: UpstreamKind::Http {
+                routes: routes.clone(),
+            },
+        }],
+    };
+    let mut docs = policies(1_000);
+    docs.push(PolicyDocument {
+        id: "no-export-after-pii".into(),
+        text: "forbid(principal, action, resource) when { context has task && context.task.labels.contains(\"pii\") && context.task.actions.contains(\"tickets.export\") };".into(),
+    });
+    let engine = PolicyEngine::new(&input, &docs).unwrap();
+    let caller = Caller {
+        agent_id: "agent-1-id".into(),
+        kind: PrincipalKind::Agent,
+        agent_name: "agent-1".into(),
+        owner_email: "owner-1@example.com".into(),
+        environment: Some("prod".into()),
+        on_behalf_of: None,
+        scopes: Vec::new(),
+    };
+    let tasks = [warden_policy::TaskBounds {
+        task_id: "task-42".into(),
+        actions: vec!["tickets.*".into()],
+        resources: vec!["*".into()],
+    }];
+    let asks = [Ask {
+        action: "tickets.read".into(),
+        resource_type: "Ticket".into(),
+        resource_id: "42".into(),
+        arguments: None,
+        labels: vec!["crm".into()],
+    }];
+    let off = TaskWindow::new(WindowLimits {
+        window_ms: 0,
+        ..WindowLimits::default()
+    });
+    let on = TaskWindow::new(WindowLimits::default());
+    let now_ms = 1_000_000_000;
+    let steps: Vec<TaskStep> = (0..16)
+        .map(|i| TaskStep {
+            action: format!("tickets.step{i}"),
+            tool: None,
+            labels: vec![format!("label{i}"), "crm".into()],
+        })
+        .collect();
+    on.record("agent-1-id", "task-42", now_ms - 1, now_ms, &steps);
+    for i in 0..10_000 {
+        on.record(
+            &format!("other-{i}"),
+            "task-42",
+            now_ms - 1,
+            now_ms,
+            &steps[..1],
+        );
+    }
+    let mut group = c.benchmark_group("task_window");
+    for (name, window) in [("off", &off), ("on_16_steps", &on)] {
+        let run = || {
+            decide::decide(
+                &engine,
+                "crm",
+                &caller,
+                &tasks,
+                black_box(&asks),
+                None,
+                false,
+                decide::History { window, now_ms },
+            )
+        };
+        assert_eq!(run().effect, Effect::Allow, "{name}");
+        group.bench_function(name, |b| b.iter(run));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, task_window);
 criterion_main!(benches);

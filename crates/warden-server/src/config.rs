@@ -156,6 +156,13 @@ pub struct GatewayConfig {
     /// How many approvals one agent may have pending at once; a held request beyond it is
     /// refused with 429 `too_many_pending_approvals` [default: 20].
     pub max_pending_approvals_per_agent: Option<u32>,
+    /// How long what an agent did in a task stays visible to policies as `context.task`
+    /// (actions, labels, tools), in seconds; 0 turns the window off [default: 3600].
+    pub task_window_secs: Option<i64>,
+    /// The most tasks a node keeps in its window [default: 100000].
+    pub task_window_max_tasks: Option<usize>,
+    /// The most distinct steps one task keeps [default: 256].
+    pub task_window_max_steps: Option<usize>,
     // The gateway listener's connection guards (see `crate::listen`).
     /// How long a client may take to send a request head [default: 10].
     pub header_read_timeout_secs: Option<u64>,
@@ -228,6 +235,20 @@ pub struct TrustedIssuerConfig {
 }
 
 impl GatewayConfig {
+    /// The bounds of the task window.
+    pub fn task_window_limits(&self) -> warden_policy::WindowLimits {
+        let default = warden_policy::WindowLimits::default();
+        warden_policy::WindowLimits {
+            window_ms: self
+                .task_window_secs
+                .map_or(default.window_ms, |secs| secs.max(0).saturating_mul(1_000)),
+            max_steps_per_task: self
+                .task_window_max_steps
+                .unwrap_or(default.max_steps_per_task),
+            max_tasks: self.task_window_max_tasks.unwrap_or(default.max_tasks),
+        }
+    }
+
     /// The gateway listener's connection guards.
     pub fn listen(&self) -> crate::listen::ListenConfig {
         crate::listen::ListenConfig {

@@ -24,6 +24,7 @@ pub mod revocation;
 pub mod signals;
 pub mod ssf;
 pub mod state;
+pub mod task_window_sync;
 pub mod tokens;
 
 use std::future::Future;
@@ -52,6 +53,10 @@ pub struct Server {
     store: SqlStore,
     /// The admin token, present only on the first start, to be shown once.
     pub admin_token: Option<Secret>,
+    /// This node's name in the audit trail.
+    node: String,
+    /// The last audit sequence the task window read at start.
+    window_last: Option<u64>,
 }
 
 impl Server {
@@ -143,8 +148,22 @@ impl Server {
             max_import_bytes: settings.posture.max_import_bytes(),
             leaks_auto_revoke: settings.leaks.auto_revoke.unwrap_or(false),
             tool_pins: Arc::default(),
+            task_window: Arc::new(warden_policy::TaskWindow::new(
+                settings.gateway.task_window_limits(),
+            )),
         };
         state.catalog.reload(&*state.store).await;
+        // Before the gateway serves: a policy on what a task already did must see what it
+        // did before this node started (on this node or another).
+        let window_last = task_window_sync::catch_up(
+            &*state.store,
+            &state.task_window,
+            None,
+            None,
+            state.clock.now(),
+        )
+        .await
+        .context("cannot load the task window from the audit trail")?;
         state.tool_pins.reload(&*state.store).await;
         signals::fan_out::start_cursor(&state)
             .await
@@ -174,6 +193,8 @@ impl Server {
             state,
             store,
             admin_token: admin.created,
+            node,
+            window_last,
         })
     }
 
@@ -206,6 +227,14 @@ impl Server {
         ));
         let signaller = tokio::spawn(signals::run(self.state.clone(), stop_rx.clone()));
         let checkpointer = tokio::spawn(anchor_audit_tail(self.state.clone(), stop_rx.clone()));
+        tokio::spawn(task_window_sync::run(
+            Arc::clone(&self.state.store),
+            Arc::clone(&self.state.clock),
+            Arc::clone(&self.state.task_window),
+            self.node.clone(),
+            self.window_last,
+            stop_rx.clone(),
+        ));
         let evaluator = tokio::spawn(self.state.posture.clone().run(
             self.state.store.clone(),
             self.state.clock.clone(),

@@ -40,4 +40,6 @@ pub struct AppState {
     pub tool_pins: Arc<crate::gateway::ToolPins>,
     /// Webhook and Shared Signals delivery settings, and the issuer of security events.
     pub signals: Arc<crate::signals::SignalSettings>,
+    /// What each agent was already allowed in each task, for `context.task`.
+    pub task_window: Arc<warden_policy::TaskWindow>,
 }

@@ -525,12 +525,19 @@ pub enum UpstreamCommand {
         /// pass besides the gateway's own; repeatable. Requests with any other Origin are refused.
         #[arg(long = "allowed-origin", value_name = "ORIGIN")]
         allowed_origins: Vec<String>,
+        /// A label saying what the upstream touches (e.g. sensitive, external, prod: a-z,
+        /// 0-9, '_', '.', '-'); repeatable. Route labels go in the route map.
+        #[arg(long = "label", value_name = "LABEL")]
+        labels: Vec<String>,
+        /// For an MCP upstream, a label of one tool, as TOOL=LABEL; repeatable.
+        #[arg(long = "tool-label", value_name = "TOOL=LABEL")]
+        tool_labels: Vec<String>,
     },
     /// List upstreams.
     List,
     /// Show one upstream (never its secret).
     Show { name: String },
-    /// Change the URL, the injection, the route map or the allowed origins. A URL on another
+    /// Change the URL, the injection, the route map, the allowed origins or the labels. A URL on another
     /// scheme, host or port needs the new host's secret in the same update (--secret-env or
     /// --secret-file), so the old secret never goes to the new host.
     Update {
@@ -547,6 +554,18 @@ pub enum UpstreamCommand {
         /// Remove every allowed origin (only the gateway's own stays allowed).
         #[arg(long, conflicts_with = "allowed_origins")]
         clear_allowed_origins: bool,
+        /// Replace the upstream's labels with these; repeatable.
+        #[arg(long = "label", value_name = "LABEL")]
+        labels: Vec<String>,
+        /// Remove every label of the upstream.
+        #[arg(long, conflicts_with = "labels")]
+        clear_labels: bool,
+        /// Replace the tool labels (MCP) with these, as TOOL=LABEL; repeatable.
+        #[arg(long = "tool-label", value_name = "TOOL=LABEL")]
+        tool_labels: Vec<String>,
+        /// Remove every tool label.
+        #[arg(long, conflicts_with = "tool_labels")]
+        clear_tool_labels: bool,
         #[command(flatten)]
         secret: SecretSource,
     },

@@ -8,6 +8,13 @@ use warden_policy::{
     SchemaInput, TaskBounds, UpstreamKind, UpstreamSchemaInput, resource_uid_text, within_task,
 };
 
+/// No task history: these requests test refusals, not the task window.
+static NOTHING_SEEN: warden_policy::TaskSeen = warden_policy::TaskSeen {
+    actions: Vec::new(),
+    labels: Vec::new(),
+    tools: Vec::new(),
+};
+
 const LIMIT: u64 = 1024;
 
 struct Gateway {
@@ -165,7 +172,10 @@ impl Gateway {
             resource_type: &resource_type,
             resource_id: &resource_id,
             context: RequestContext {
-                task: req.task.as_ref().map(|t| t.task_id.as_str()),
+                task: req.task.as_ref().map(|t| warden_policy::TaskContext {
+                    id: t.task_id.as_str(),
+                    seen: &NOTHING_SEEN,
+                }),
                 arguments: arguments.as_ref(),
                 ..RequestContext::default()
             },

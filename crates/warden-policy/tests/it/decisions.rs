@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use warden_policy::{
     DecisionRequest, Effect, PolicyDocument, PolicyEngine, PrincipalKind, RequestContext, RouteMap,
-    SchemaInput, UpstreamKind, UpstreamSchemaInput,
+    SchemaInput, TaskContext, TaskSeen, UpstreamKind, UpstreamSchemaInput,
 };
 
 #[derive(Deserialize)]
@@ -57,6 +57,11 @@ struct Case {
     resource_id: Option<String>,
     reason: Option<String>,
     task: Option<String>,
+    /// What the task already did within its window: `context.task.actions`, `.labels`.
+    #[serde(default)]
+    task_actions: Vec<String>,
+    #[serde(default)]
+    task_labels: Vec<String>,
     environment: Option<String>,
     arguments: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
@@ -135,6 +140,11 @@ fn run_table(path: &Path) -> Vec<Outcome> {
         };
         let kind = PrincipalKind::from_identity_kind(case.kind.as_deref().unwrap_or("agent"))
             .unwrap_or_else(|| panic!("case {}: unknown kind", case.name));
+        let seen = TaskSeen {
+            actions: case.task_actions.clone(),
+            labels: case.task_labels.clone(),
+            tools: Vec::new(),
+        };
         let decision = engine.decide(&DecisionRequest {
             kind,
             name: &case.agent,
@@ -146,7 +156,10 @@ fn run_table(path: &Path) -> Vec<Outcome> {
             resource_id: &resource_id,
             context: RequestContext {
                 reason: case.reason.as_deref(),
-                task: case.task.as_deref(),
+                task: case
+                    .task
+                    .as_deref()
+                    .map(|id| TaskContext { id, seen: &seen }),
                 environment: case.environment.as_deref(),
                 arguments: case.arguments.as_ref(),
                 scopes: &case.scopes,

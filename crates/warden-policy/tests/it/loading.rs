@@ -270,6 +270,7 @@ fn index_agrees_with_evaluating_everything() {
         .map(|(i, t)| PolicyDocument::new(format!("p{i}"), *t))
         .collect();
     let engine = PolicyEngine::new(&input(), &docs).unwrap();
+    let seen = warden_policy::TaskSeen::default();
     let scoped = ["tickets:read".to_string()];
     for (kind, agent, scopes) in [
         (PrincipalKind::Agent, "a1", &[][..]),
@@ -296,7 +297,7 @@ fn index_agrees_with_evaluating_everything() {
                             resource_id: id,
                             context: RequestContext {
                                 reason,
-                                task,
+                                task: task.map(|id| warden_policy::TaskContext { id, seen: &seen }),
                                 scopes,
                                 ..RequestContext::default()
                             },

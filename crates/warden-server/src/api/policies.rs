@@ -53,6 +53,15 @@ pub struct PolicyTest {
     pub user: Option<String>,
     pub reason: Option<String>,
     pub task: Option<String>,
+    /// With `task`: the actions the task already did, as `context.task.actions`.
+    #[serde(default)]
+    pub task_actions: Vec<String>,
+    /// With `task`: the labels of what the task already touched, as `context.task.labels`.
+    #[serde(default)]
+    pub task_labels: Vec<String>,
+    /// With `task`: the tools (`UPSTREAM/TOOL`) the task already called, as `context.task.tools`.
+    #[serde(default)]
+    pub task_tools: Vec<String>,
     /// Defaults to the agent's environment.
     pub environment: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -254,6 +263,28 @@ pub async fn test_policy(
         .environment
         .clone()
         .or_else(|| agent.environment.map(|env| env.as_str().to_string()));
+    if body.task.is_none()
+        && !(body.task_actions.is_empty()
+            && body.task_labels.is_empty()
+            && body.task_tools.is_empty())
+    {
+        return Err(DomainError::invalid(
+            "task",
+            "task_actions, task_labels and task_tools describe a task; give its id with task",
+        )
+        .into());
+    }
+    let sorted = |items: &[String]| {
+        let mut items = items.to_vec();
+        items.sort();
+        items.dedup();
+        items
+    };
+    let seen = warden_policy::TaskSeen {
+        actions: sorted(&body.task_actions),
+        labels: sorted(&body.task_labels),
+        tools: sorted(&body.task_tools),
+    };
     let request = DecisionRequest {
         kind,
         name: &agent.name,
@@ -265,7 +296,10 @@ pub async fn test_policy(
         resource_id: &resource_id,
         context: RequestContext {
             reason: body.reason.as_deref(),
-            task: body.task.as_deref(),
+            task: body
+                .task
+                .as_deref()
+                .map(|id| warden_policy::TaskContext { id, seen: &seen }),
             environment: environment.as_deref(),
             arguments: body.arguments.as_ref(),
             scopes: &body.scopes,

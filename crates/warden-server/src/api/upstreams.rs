@@ -57,6 +57,14 @@ pub struct CreateUpstream {
     /// gateway's own; a request with another `Origin` is refused (403, rule `origin`).
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// What the upstream touches: words of a-z, 0-9, '_', '.', '-' (e.g. `sensitive`,
+    /// `external`, `prod`), at most 16.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// For an MCP upstream, labels of single tools by tool name, e.g.
+    /// `{"send_email": ["external"]}`.
+    #[serde(default)]
+    pub tool_labels: warden_core::access_label::ToolLabels,
 }
 
 /// A change to an upstream. A URL on another scheme, host or port needs `secret` in the
@@ -76,6 +84,12 @@ pub struct UpdateUpstream {
     /// A new list of allowed origins (MCP), replacing the old one; `[]` clears it.
     #[serde(default)]
     pub allowed_origins: Option<Vec<String>>,
+    /// A new list of labels, replacing the old one; `[]` clears it.
+    #[serde(default)]
+    pub labels: Option<Vec<String>>,
+    /// New tool labels (MCP), replacing the old ones; `{}` clears them.
+    #[serde(default)]
+    pub tool_labels: Option<warden_core::access_label::ToolLabels>,
     /// A new secret for the upstream, sealed at once, never returned; required when the URL
     /// moves to another scheme, host or port.
     #[serde(default)]
@@ -210,6 +224,8 @@ pub async fn create_upstream(
         routes: body.routes,
         allowed_origins: body.allowed_origins,
         stdio,
+        labels: body.labels,
+        tool_labels: body.tool_labels,
     };
     new.validate()?;
     // An upstream's name is also a Cedar entity type, where a `.` cannot stand.
@@ -278,6 +294,8 @@ pub async fn update_upstream(
         auth,
         routes,
         allowed_origins,
+        labels,
+        tool_labels,
         secret,
     } = body;
     let patch = UpstreamPatch {
@@ -285,6 +303,8 @@ pub async fn update_upstream(
         auth,
         routes,
         allowed_origins,
+        labels,
+        tool_labels,
     };
     if let Some(routes) = &patch.routes {
         policy_engine::parse_routes(routes)?;

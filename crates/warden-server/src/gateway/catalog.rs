@@ -126,6 +126,10 @@ pub struct UpstreamEntry {
     pub routes: RouteMap,
     /// The browser origins an MCP upstream accepts besides the gateway's own.
     pub allowed_origins: Vec<String>,
+    /// What the upstream touches (`sensitive`, `external`, `prod`...), sorted.
+    pub labels: Vec<String>,
+    /// For an MCP upstream, the labels of single tools, by tool name.
+    pub tool_labels: warden_core::access_label::ToolLabels,
 }
 
 /// One consistent view of upstreams and policies.
@@ -285,6 +289,8 @@ impl CatalogState {
                 sealed_secret,
                 routes,
                 allowed_origins: upstream.allowed_origins.clone(),
+                labels: upstream.labels.clone(),
+                tool_labels: upstream.tool_labels.clone(),
             };
             entries.insert(upstream.name.clone(), Arc::new(entry));
         }

@@ -6,9 +6,10 @@
 use serde_json::{Map, Value};
 use warden_crypto::AccessClaims;
 use warden_gateway::{Refusal, RefusalCode};
+use warden_policy::mcp::CALL_TOOL;
 use warden_policy::{
     DecisionReason, DecisionRequest, Effect, PolicyEngine, PrincipalKind, RequestContext,
-    TaskBounds, resource_uid_text, within_task,
+    TaskBounds, TaskContext, TaskStep, TaskWindow, resource_uid_text, within_task,
 };
 
 /// One thing the request asks to do: an action on a resource, with a tool call's arguments.
@@ -18,9 +19,21 @@ pub struct Ask {
     pub resource_type: String,
     pub resource_id: String,
     pub arguments: Option<Map<String, Value>>,
+    /// The labels of what the ask touches: its upstream's, and its route's or tool's,
+    /// sorted and without duplicates.
+    pub labels: Vec<String>,
 }
 
 impl Ask {
+    /// What this ask adds to its task's window once allowed.
+    pub fn task_step(&self) -> TaskStep {
+        TaskStep {
+            action: self.action.clone(),
+            tool: (self.action == CALL_TOOL).then(|| self.resource_id.clone()),
+            labels: self.labels.clone(),
+        }
+    }
+
     /// The resource as Cedar writes it, e.g. `Ticket::"42"`.
     pub fn resource_text(&self) -> String {
         resource_uid_text(&self.resource_type, &self.resource_id)
@@ -81,8 +94,17 @@ pub fn task_bounds(claims: &AccessClaims) -> Vec<TaskBounds> {
         .collect()
 }
 
+/// What an agent already did in its task, for policies: the node's window and the time.
+#[derive(Debug, Clone, Copy)]
+pub struct History<'a> {
+    pub window: &'a TaskWindow,
+    pub now_ms: i64,
+}
+
 /// Decides `asks` for `caller` on `upstream`. `approved` says a human approved this exact
-/// request, which turns a hold into an allow (and nothing else).
+/// request, which turns a hold into an allow (and nothing else). Inside a task, policies
+/// see what the agent was already allowed in it (`context.task`) from `history`.
+#[allow(clippy::too_many_arguments)]
 pub fn decide(
     engine: &PolicyEngine,
     upstream: &str,
@@ -91,6 +113,7 @@ pub fn decide(
     asks: &[Ask],
     reason: Option<&str>,
     approved: bool,
+    history: History<'_>,
 ) -> Verdict {
     let mut task_id = None;
     if !tasks.is_empty() {
@@ -114,6 +137,13 @@ pub fn decide(
         }
     }
 
+    let seen = task_id
+        .as_deref()
+        .map(|task| history.window.seen(&caller.agent_id, task, history.now_ms));
+    let task = task_id
+        .as_deref()
+        .zip(seen.as_deref())
+        .map(|(id, seen)| TaskContext { id, seen });
     let mut held = false;
     let mut policy_ids: Vec<String> = Vec::new();
     let mut reason_seen = DecisionReason::Permit;
@@ -129,7 +159,7 @@ pub fn decide(
             resource_id: &ask.resource_id,
             context: RequestContext {
                 reason,
-                task: task_id.as_deref(),
+                task,
                 environment: caller.environment.as_deref(),
                 arguments: ask.arguments.as_ref(),
                 scopes: &caller.scopes,

@@ -49,6 +49,8 @@ fn ask(
         resource_type: resource_type.to_owned(),
         resource_id: format!("{upstream}/{id}"),
         arguments: arguments.cloned(),
+        // Filled in by the pipeline, which knows the upstream's labels.
+        labels: Vec::new(),
     }
 }
 

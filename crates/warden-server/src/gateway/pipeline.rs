@@ -370,12 +370,14 @@ impl Gateway {
             )
             .await?;
         let Asked {
-            asks,
+            mut asks,
             action_label,
             body: buffered,
             envelope,
         } = asked;
+        label_asks(&upstream, &mut asks);
         let tasks = decide::task_bounds(&claims);
+        let window = Arc::clone(&self.app.task_window);
         let decide = |approved: bool| {
             decide::decide(
                 &catalog.engine,
@@ -385,6 +387,10 @@ impl Gateway {
                 &asks,
                 reason.as_deref(),
                 approved,
+                decide::History {
+                    window: &window,
+                    now_ms: self.app.clock.now().as_millis(),
+                },
             )
         };
         let mut verdict = decide(false);
@@ -509,6 +515,18 @@ impl Gateway {
             })?;
         // The decision is on the record; whatever happens next is in its outcome record.
         trace.recorded = true;
+        if verdict.effect == Effect::Allow
+            && let Some(task) = &verdict.task_id
+        {
+            let steps: Vec<_> = asks.iter().map(Ask::task_step).collect();
+            window.record(
+                &caller.agent_id,
+                task,
+                decided.time.as_millis(),
+                self.app.clock.now().as_millis(),
+                &steps,
+            );
+        }
         let decided_as = decided
             .decision
             .map_or("none", warden_audit::Decision::as_str);
@@ -888,6 +906,7 @@ impl Gateway {
                     resource_type: matched.resource_type.to_string(),
                     resource_id: matched.resource_id.clone(),
                     arguments: None,
+                    labels: matched.route.labels.clone(),
                 };
                 // A form body can carry `_method`, which frameworks obey; it is read whole
                 // (within the body limit) to be checked.
@@ -1244,6 +1263,24 @@ fn content_coding(headers: &HeaderMap) -> Option<String> {
     (!codings.is_empty()).then(|| codings.join(", "))
 }
 
+/// Adds the upstream's labels, and a called tool's own, to each ask's labels.
+fn label_asks(upstream: &UpstreamEntry, asks: &mut [Ask]) {
+    for ask in asks {
+        ask.labels.extend(upstream.labels.iter().cloned());
+        if ask.action == warden_policy::mcp::CALL_TOOL
+            && let Some(tool) = ask
+                .resource_id
+                .strip_prefix(upstream.name.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+            && let Some(labels) = upstream.tool_labels.get(tool)
+        {
+            ask.labels.extend(labels.iter().cloned());
+        }
+        ask.labels.sort();
+        ask.labels.dedup();
+    }
+}
+
 const MISSING_TOKEN: &str = "a bearer token is required; get one at the token endpoint";
 
 /// The decision record: who, for whom, which task, what, which policies, what verdict.
@@ -1277,6 +1314,14 @@ fn decision_event(
     }
     if let Some(task) = &verdict.task_id {
         event = event.task(task.clone());
+        if verdict.effect == Effect::Allow && !asks.is_empty() {
+            // What the task window of every node learns from this record (see
+            // `crate::task_window_sync`): on the hashed record, so it cannot be edited.
+            let steps: Vec<_> = asks.iter().map(Ask::task_step).collect();
+            if let Ok(text) = serde_json::to_string(&steps) {
+                event = event.detail(crate::task_window_sync::STEPS_DETAIL, text);
+            }
+        }
     }
     match (asks, action_label) {
         ([one], None) => {

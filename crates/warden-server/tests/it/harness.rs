@@ -85,6 +85,7 @@ impl Api {
                 )
                 .unwrap_or_else(|e| panic!("{e}")),
             ),
+            task_window: Arc::new(warden_policy::TaskWindow::new(Default::default())),
         };
         Self {
             router: warden_server::api::router(state.clone()),

@@ -2,6 +2,8 @@
 
 use sqlx::{AnyConnection, AnyPool, Row};
 use warden_audit::{Actor, EventKind, NewEvent};
+use warden_core::access_label::{ToolLabels, normalize_access_labels};
+use warden_core::upstream::validate_tool_labels;
 use warden_core::{
     DomainError, NewUpstream, StoredPolicy, Timestamp, Upstream, UpstreamId, UpstreamPatch,
 };
@@ -11,7 +13,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::upstreams::SealedSecret;
 
 const UPSTREAM_COLUMNS: &str = "id, name, kind, url, auth, \
-     CASE WHEN secret_sealed IS NULL THEN 0 ELSE 1 END AS has_secret_flag, secret_version, routes, allowed_origins, command, args, env_secret, created_at, updated_at";
+     CASE WHEN secret_sealed IS NULL THEN 0 ELSE 1 END AS has_secret_flag, secret_version, routes, allowed_origins, command, args, env_secret, labels, tool_labels, created_at, updated_at";
 
 /// The advisory-lock key that makes policy-set versions one at a time on PostgreSQL.
 const POLICY_LOCK: i64 = 0x5741_5244_454e_0003;
@@ -52,6 +54,20 @@ fn upstream(row: &sqlx::any::AnyRow) -> StoreResult<Upstream> {
         }
         None => Vec::new(),
     };
+    let labels: Option<String> = row.try_get("labels")?;
+    let labels = match labels {
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|error| corrupt("upstream labels", error))?
+        }
+        None => Vec::new(),
+    };
+    let tool_labels: Option<String> = row.try_get("tool_labels")?;
+    let tool_labels = match tool_labels {
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|error| corrupt("upstream tool_labels", error))?
+        }
+        None => ToolLabels::new(),
+    };
     Ok(Upstream {
         id: UpstreamId(uuid::Uuid::parse_str(&id).map_err(|e| corrupt("upstream id", e))?),
         name: row.try_get("name")?,
@@ -65,6 +81,8 @@ fn upstream(row: &sqlx::any::AnyRow) -> StoreResult<Upstream> {
         command: row.try_get("command")?,
         args,
         env_secret: row.try_get("env_secret")?,
+        labels,
+        tool_labels,
         created_at: Timestamp::from_millis(row.try_get("created_at")?),
         updated_at: Timestamp::from_millis(row.try_get("updated_at")?),
     })
@@ -92,6 +110,26 @@ fn origins_text(origins: &[String]) -> StoreResult<Option<String>> {
         .map_err(|error| corrupt("upstream allowed_origins", error))
 }
 
+/// The stored form of labels: a JSON array, or NULL for none.
+fn labels_text(labels: &[String]) -> StoreResult<Option<String>> {
+    if labels.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(labels)
+        .map(Some)
+        .map_err(|error| corrupt("upstream labels", error))
+}
+
+/// The stored form of tool labels: a JSON object, or NULL for none.
+fn tool_labels_text(tools: &ToolLabels) -> StoreResult<Option<String>> {
+    if tools.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(tools)
+        .map(Some)
+        .map_err(|error| corrupt("upstream tool_labels", error))
+}
+
 fn upstream_event(kind: EventKind, actor: &Actor, upstream: &Upstream) -> NewEvent {
     NewEvent::new(kind, actor.clone())
         .upstream(upstream.name.clone())
@@ -107,6 +145,8 @@ pub(super) async fn create(
     now: Timestamp,
 ) -> StoreResult<Upstream> {
     new.validate()?;
+    let labels = normalize_access_labels("labels", &new.labels)?;
+    let tool_labels = validate_tool_labels(new.kind, &new.tool_labels)?;
     let mut tx = store.begin_write().await?;
     let version = secret.as_ref().map_or(0, |sealed| sealed.version);
     let leak_fingerprint = secret
@@ -120,8 +160,8 @@ pub(super) async fn create(
         _ => None,
     };
     let inserted = sqlx::query(
-        "INSERT INTO upstreams (id, name, kind, url, auth, secret_sealed, secret_version, routes, allowed_origins, created_at, updated_at, secret_leak_fingerprint, command, args, env_secret) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        "INSERT INTO upstreams (id, name, kind, url, auth, secret_sealed, secret_version, routes, allowed_origins, created_at, updated_at, secret_leak_fingerprint, command, args, env_secret, labels, tool_labels) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(id.to_string())
     .bind(new.name.clone())
@@ -138,6 +178,8 @@ pub(super) async fn create(
     .bind(stdio.as_ref().map(|stdio| stdio.command.clone()))
     .bind(args)
     .bind(stdio.and_then(|stdio| stdio.env_secret))
+    .bind(labels_text(&labels)?)
+    .bind(tool_labels_text(&tool_labels)?)
     .execute(&mut *tx)
     .await;
     match inserted {
@@ -202,14 +244,24 @@ pub(super) async fn update(
         Some(origins) => origins_text(origins)?,
         None => origins_text(&current.allowed_origins)?,
     };
+    let labels = match &patch.labels {
+        Some(labels) => normalize_access_labels("labels", labels)?,
+        None => current.labels.clone(),
+    };
+    let tool_labels = match &patch.tool_labels {
+        Some(tools) => validate_tool_labels(current.kind, tools)?,
+        None => current.tool_labels.clone(),
+    };
     sqlx::query(
-        "UPDATE upstreams SET url = $1, auth = $2, routes = $3, allowed_origins = $4, updated_at = $5 WHERE id = $6",
+        "UPDATE upstreams SET url = $1, auth = $2, routes = $3, allowed_origins = $4, updated_at = $5, labels = $6, tool_labels = $7 WHERE id = $8",
     )
     .bind(patch.url.clone().unwrap_or(current.url.clone()))
     .bind(patch.auth.clone().unwrap_or(current.auth.clone()).as_text())
     .bind(patch.routes.clone().or(current.routes.clone()))
     .bind(origins)
     .bind(now.as_millis())
+    .bind(labels_text(&labels)?)
+    .bind(tool_labels_text(&tool_labels)?)
     .bind(current.id.to_string())
     .execute(&mut *tx)
     .await?;
@@ -230,6 +282,8 @@ pub(super) async fn update(
         ("auth", patch.auth.is_some()),
         ("routes", patch.routes.is_some()),
         ("allowed_origins", patch.allowed_origins.is_some()),
+        ("labels", patch.labels.is_some()),
+        ("tool_labels", patch.tool_labels.is_some()),
         ("secret", secret.is_some()),
     ]
     .into_iter()

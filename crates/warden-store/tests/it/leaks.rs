@@ -201,6 +201,8 @@ async fn an_upstream_secret_is_found_by_its_leak_fingerprint_until_it_is_replace
             routes: None,
             allowed_origins: Vec::new(),
             stdio: None,
+            labels: Vec::new(),
+            tool_labels: Default::default(),
         };
         store
             .create_upstream(

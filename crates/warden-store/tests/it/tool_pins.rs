@@ -43,6 +43,8 @@ async fn a_changed_definition_is_held_until_an_administrator_accepts_it() {
             routes: None,
             allowed_origins: Vec::new(),
             stdio: None,
+            labels: Vec::new(),
+            tool_labels: Default::default(),
         };
         store
             .create_upstream(&admin(), UpstreamId::new_v7(), upstream, None, T0)

@@ -19,6 +19,8 @@ fn crm() -> NewUpstream {
         routes: Some("[[route]]\nmethod = \"GET\"\npath = \"/tickets/{id}\"\naction = \"tickets.read\"\nresource = \"Ticket::{id}\"\n".into()),
         allowed_origins: Vec::new(),
         stdio: None,
+        labels: Vec::new(),
+        tool_labels: Default::default(),
     }
 }
 
@@ -535,6 +537,8 @@ async fn an_mcp_stdio_upstream_keeps_its_command_args_and_secret_variable() {
                 args: vec!["server.py".into(), "--flag=a b".into()],
                 env_secret: Some("TOOLS_TOKEN".into()),
             }),
+            labels: Vec::new(),
+            tool_labels: Default::default(),
         };
         let created = store
             .create_upstream(&admin(), UpstreamId::new_v7(), local, None, T0)
@@ -568,6 +572,114 @@ async fn an_mcp_stdio_upstream_keeps_its_command_args_and_secret_variable() {
             ),
             DomainError::InvalidField { field: "url", .. }
         ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn upstreams_keep_their_labels_and_tool_labels_and_refuse_bad_ones() {
+    on_both(|store, backend| async move {
+        let mut mail = crm();
+        mail.name = "mail".into();
+        mail.kind = UpstreamKind::Mcp;
+        mail.routes = None;
+        mail.labels = vec!["external".into(), "prod".into(), "external".into()];
+        mail.tool_labels
+            .insert("send_email".into(), vec!["external".into(), "email".into()]);
+        let created = store
+            .create_upstream(&admin(), UpstreamId::new_v7(), mail, None, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(created.labels, ["external", "prod"], "{backend}");
+        assert_eq!(
+            created.tool_labels.get("send_email").map(Vec::as_slice),
+            Some(["email".to_string(), "external".to_string()].as_slice()),
+            "{backend}"
+        );
+        let read = store
+            .get_upstream("mail")
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(read.labels, created.labels, "{backend}");
+        assert_eq!(read.tool_labels, created.tool_labels, "{backend}");
+
+        // A patch that leaves labels out keeps them; one that names them replaces them.
+        let untouched = store
+            .update_upstream(
+                &admin(),
+                "mail",
+                UpstreamPatch {
+                    url: Some("https://crm.example.com/v2".into()),
+                    ..Default::default()
+                },
+                None,
+                T0,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(untouched.labels, created.labels, "{backend}");
+        assert_eq!(untouched.tool_labels, created.tool_labels, "{backend}");
+        let relabelled = store
+            .update_upstream(
+                &admin(),
+                "mail",
+                UpstreamPatch {
+                    labels: Some(vec!["sensitive".into()]),
+                    tool_labels: Some(Default::default()),
+                    ..Default::default()
+                },
+                None,
+                T0,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(relabelled.labels, ["sensitive"], "{backend}");
+        assert!(relabelled.tool_labels.is_empty(), "{backend}");
+
+        for bad in [
+            UpstreamPatch {
+                labels: Some(vec!["Not A Label".into()]),
+                ..Default::default()
+            },
+            UpstreamPatch {
+                tool_labels: Some([("t".to_string(), vec!["x y".to_string()])].into()),
+                ..Default::default()
+            },
+        ] {
+            let error = domain_error(store.update_upstream(&admin(), "mail", bad, None, T0).await);
+            assert!(
+                matches!(error, DomainError::InvalidField { .. }),
+                "{backend}: {error:?}"
+            );
+        }
+        let still = store
+            .get_upstream("mail")
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(
+            still.labels,
+            ["sensitive"],
+            "a refused change changes nothing"
+        );
+
+        // Tool labels belong to MCP upstreams; an HTTP upstream labels its routes.
+        let mut http = crm();
+        http.tool_labels.insert("x".into(), vec!["prod".into()]);
+        let error = domain_error(
+            store
+                .create_upstream(&admin(), UpstreamId::new_v7(), http, None, T0)
+                .await,
+        );
+        assert!(
+            matches!(
+                error,
+                DomainError::InvalidField {
+                    field: "tool_labels",
+                    ..
+                }
+            ),
+            "{backend}: {error:?}"
+        );
     })
     .await;
 }

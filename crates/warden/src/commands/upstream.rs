@@ -18,6 +18,8 @@ const FIELDS: &[&str] = &[
     "command",
     "args",
     "env_secret",
+    "labels",
+    "tool_labels",
     "id",
     "created_at",
     "updated_at",
@@ -68,6 +70,24 @@ pub(super) fn read_secret(source: &SecretSource) -> Result<Option<Zeroizing<Stri
     Ok(Some(secret))
 }
 
+/// `TOOL=LABEL` flags as the API's map from tool to labels (the server checks the words).
+fn tool_labels(flags: &[String]) -> Result<Value, Failure> {
+    let mut tools: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for flag in flags {
+        match flag.rsplit_once('=') {
+            Some((tool, label)) if !tool.is_empty() && !label.is_empty() => {
+                tools.entry(tool).or_default().push(label);
+            }
+            _ => {
+                return Err(Failure::refused(format!(
+                    "--tool-label {flag:?} must be TOOL=LABEL, e.g. send_email=external"
+                )));
+            }
+        }
+    }
+    Ok(json!(tools))
+}
+
 fn read_routes(path: &std::path::Path) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(|error| {
         Failure::refused(format!(
@@ -94,6 +114,8 @@ pub async fn run(
             command,
             args,
             env_secret,
+            labels,
+            tool_labels: tool_label_flags,
         } => {
             let mut body = json!({ "name": name, "kind": kind });
             if let Some(url) = url {
@@ -111,6 +133,12 @@ pub async fn run(
             }
             if !allowed_origins.is_empty() {
                 body["allowed_origins"] = json!(allowed_origins);
+            }
+            if !labels.is_empty() {
+                body["labels"] = json!(labels);
+            }
+            if !tool_label_flags.is_empty() {
+                body["tool_labels"] = tool_labels(&tool_label_flags)?;
             }
             if let Some(secret) = read_secret(&secret)? {
                 body["secret"] = Value::String(secret.to_string());
@@ -148,9 +176,19 @@ pub async fn run(
             routes,
             allowed_origins,
             clear_allowed_origins,
+            labels,
+            clear_labels,
+            tool_labels: tool_label_flags,
+            clear_tool_labels,
             secret,
         } => {
             let mut patch = Map::new();
+            if !labels.is_empty() || clear_labels {
+                patch.insert("labels".into(), json!(labels));
+            }
+            if !tool_label_flags.is_empty() || clear_tool_labels {
+                patch.insert("tool_labels".into(), tool_labels(&tool_label_flags)?);
+            }
             if !allowed_origins.is_empty() || clear_allowed_origins {
                 patch.insert("allowed_origins".into(), json!(allowed_origins));
             }
@@ -169,7 +207,7 @@ pub async fn run(
             }
             if patch.is_empty() {
                 return Err(Failure::refused(
-                    "nothing to change: pass --url, --auth, --routes, --allowed-origin, --clear-allowed-origins or a secret",
+                    "nothing to change: pass --url, --auth, --routes, --allowed-origin, --clear-allowed-origins, --label, --clear-labels, --tool-label, --clear-tool-labels or a secret",
                 ));
             }
             let updated = client
