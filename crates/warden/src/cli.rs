@@ -643,6 +643,16 @@ pub enum PolicyCommand {
         reason: Option<String>,
         #[arg(long)]
         task: Option<String>,
+        /// With --task: an action the task already did (`context.task.actions`); repeatable.
+        #[arg(long = "task-action", value_name = "ACTION", requires = "task")]
+        task_actions: Vec<String>,
+        /// With --task: a label of what the task already touched (`context.task.labels`);
+        /// repeatable.
+        #[arg(long = "task-label", value_name = "LABEL", requires = "task")]
+        task_labels: Vec<String>,
+        /// With --task: a tool (UPSTREAM/TOOL) the task already called; repeatable.
+        #[arg(long = "task-tool", value_name = "TOOL", requires = "task")]
+        task_tools: Vec<String>,
         #[arg(long = "env")]
         environment: Option<String>,
         /// Decide as if a human had approved this exact request.

@@ -93,6 +93,9 @@ pub async fn run(
             user,
             reason,
             task,
+            task_actions,
+            task_labels,
+            task_tools,
             environment,
             approved,
         } => {
@@ -101,6 +104,9 @@ pub async fn run(
                 "upstream": upstream,
                 "approved": approved,
                 "scopes": scopes,
+                "task_actions": task_actions,
+                "task_labels": task_labels,
+                "task_tools": task_tools,
             });
             let optional = [
                 ("kind", kind),

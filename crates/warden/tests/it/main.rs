@@ -34,4 +34,5 @@ mod scan;
 mod serve;
 mod signals;
 mod stdio;
+mod task_window;
 mod upstream;
