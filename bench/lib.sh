@@ -93,18 +93,26 @@ start_upstream() {
 # GATEWAY and exports WARDEN_ADDR and WARDEN_TOKEN for the CLI.
 start_warden() {
     export WARDEN_TOKEN="warden_admin_bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    start_warden_node warden
+    export WARDEN_ADDR="$API"
+}
+
+# Starts `warden serve` NAME (data directory $BENCH_TMP/NAME-data, log NAME.out/NAME.err)
+# with extra arguments, bootstrapped with $WARDEN_TOKEN; sets WARDEN_PID, API and GATEWAY.
+start_warden_node() {
+    local name="$1"
+    shift
     WARDEN_BOOTSTRAP_TOKEN="$WARDEN_TOKEN" "$BIN/warden" serve \
-        --data-dir "$BENCH_TMP/warden-data" \
-        --api-listen 127.0.0.1:0 --gateway-listen 127.0.0.1:0 \
-        >"$BENCH_TMP/warden.out" 2>"$BENCH_TMP/warden.err" &
+        --data-dir "$BENCH_TMP/$name-data" \
+        --api-listen 127.0.0.1:0 --gateway-listen 127.0.0.1:0 "$@" \
+        >"$BENCH_TMP/$name.out" 2>"$BENCH_TMP/$name.err" &
     BENCH_PIDS+=($!)
     local pid=$!
     WARDEN_PID=$pid
-    API="$(wait_for_line "$BENCH_TMP/warden.out" '^warden: api listening on http://' "$pid")"
+    API="$(wait_for_line "$BENCH_TMP/$name.out" '^warden: api listening on http://' "$pid")"
     API="${API##* }"
-    GATEWAY="$(wait_for_line "$BENCH_TMP/warden.out" '^warden: gateway listening on http://' "$pid")"
+    GATEWAY="$(wait_for_line "$BENCH_TMP/$name.out" '^warden: gateway listening on http://' "$pid")"
     GATEWAY="${GATEWAY##* }"
-    export WARDEN_ADDR="$API"
 }
 
 # A client_credentials token for CLIENT_ID/CLIENT_SECRET bound to upstream RESOURCE.

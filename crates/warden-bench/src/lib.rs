@@ -148,6 +148,42 @@ pub fn analyse(records: &[Record], kill_started: Duration, kill_returned: Durati
     report
 }
 
+/// When a kill made on one node took hold on another: the delay from the kill call
+/// returning to the sending of the first request after which every request sent before
+/// `until` was refused as revoked (zero when that point came before the return). `None`
+/// when it never took hold before `until`. The records are those of the other node.
+pub fn took_hold_after(
+    records: &[Record],
+    kill_started: Duration,
+    kill_returned: Duration,
+    until: Duration,
+) -> Option<Duration> {
+    let window = || {
+        records
+            .iter()
+            .filter(move |r| r.sent >= kill_started && r.sent < until)
+    };
+    let last_not_refused = window()
+        .filter(|r| !r.outcome.is_revoked())
+        .map(|r| r.sent)
+        .max();
+    let settled = window()
+        .filter(|r| r.outcome.is_revoked() && last_not_refused.is_none_or(|last| r.sent > last))
+        .map(|r| r.sent)
+        .min()?;
+    Some(settled.saturating_sub(kill_returned))
+}
+
+/// The `p`-th percentile (0 to 100, nearest rank) of `values`, which it sorts.
+pub fn percentile(values: &mut [Duration], p: f64) -> Option<Duration> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    Some(values[rank.clamp(1, values.len()) - 1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +280,45 @@ mod tests {
     fn a_run_with_no_request_after_the_kill_proves_nothing() {
         let records = [record(10, 20, Outcome::Allowed)];
         assert!(!analyse(&records, ms(100), ms(110)).holds());
+    }
+
+    #[test]
+    fn a_kill_takes_hold_where_refusals_stop_being_interrupted() {
+        // Kill on one node from 100 to 110 ms; the other node still allows a request sent
+        // at 115, refuses one at 118, allows one at 120, and refuses everything from 125.
+        let records = [
+            record(90, 95, Outcome::Allowed),
+            record(115, 116, Outcome::Allowed),
+            record(118, 119, revoked()),
+            record(120, 121, Outcome::Allowed),
+            record(125, 126, revoked()),
+            record(130, 131, revoked()),
+            // After `until` (a restore): allowed again, and not counted.
+            record(200, 201, Outcome::Allowed),
+        ];
+        assert_eq!(
+            took_hold_after(&records, ms(100), ms(110), ms(150)),
+            Some(ms(15))
+        );
+        // Refused before the call even returned: it took hold at once.
+        let early = [record(105, 106, revoked()), record(112, 113, revoked())];
+        assert_eq!(
+            took_hold_after(&early, ms(100), ms(110), ms(150)),
+            Some(Duration::ZERO)
+        );
+        // Never refused in the window.
+        let never = [record(120, 121, Outcome::Allowed)];
+        assert_eq!(took_hold_after(&never, ms(100), ms(110), ms(150)), None);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut values: Vec<Duration> = (1..=100).map(ms).collect();
+        assert_eq!(percentile(&mut values, 50.0), Some(ms(50)));
+        assert_eq!(percentile(&mut values, 99.0), Some(ms(99)));
+        assert_eq!(percentile(&mut values, 100.0), Some(ms(100)));
+        let mut one = vec![ms(7)];
+        assert_eq!(percentile(&mut one, 99.0), Some(ms(7)));
+        assert_eq!(percentile(&mut [], 50.0), None);
     }
 }

@@ -44,6 +44,23 @@ pub struct ConfigLayer {
     /// Signals: how webhook and Shared Signals deliveries are retried.
     #[serde(default)]
     pub signals: Option<SignalsConfig>,
+    /// Several nodes on one database: how stale a node may be before it refuses.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `[cluster]` in the settings file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The longest a node may go without confirming that it hears the change feed and
+    /// reads the database; after that its gateway and token endpoint refuse (fail closed)
+    /// until it does again [default: 5000].
+    pub max_staleness_millis: Option<u64>,
+    /// How often a node sends its beat through the feed, confirming it [default: 500].
+    pub beat_millis: Option<u64>,
+    /// How often a node re-reads everything anyway, behind the feed [default: 10].
+    pub reload_secs: Option<u64>,
 }
 
 /// `[signals]` in the settings file.
@@ -300,6 +317,7 @@ impl ConfigLayer {
             posture: self.posture.or(lower.posture),
             leaks: self.leaks.or(lower.leaks),
             signals: self.signals.or(lower.signals),
+            cluster: self.cluster.or(lower.cluster),
             audit_checkpoint_millis: self
                 .audit_checkpoint_millis
                 .or(lower.audit_checkpoint_millis),
@@ -334,6 +352,7 @@ pub struct Settings {
     pub posture: PostureConfig,
     pub leaks: LeaksConfig,
     pub signals: SignalsConfig,
+    pub cluster: ClusterConfig,
     pub audit_checkpoints: warden_audit::CheckpointPolicy,
 }
 
@@ -357,6 +376,7 @@ impl Settings {
             posture: layer.posture.unwrap_or_default(),
             leaks: layer.leaks.unwrap_or_default(),
             signals: layer.signals.unwrap_or_default(),
+            cluster: layer.cluster.unwrap_or_default(),
             audit_checkpoints: warden_audit::CheckpointPolicy {
                 every_events: layer
                     .audit_checkpoint_events

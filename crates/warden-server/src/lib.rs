@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
+pub mod cluster;
 pub mod config;
 pub mod data_key;
 pub mod delegation;
@@ -57,6 +58,9 @@ pub struct Server {
     node: String,
     /// The last audit sequence the task window read at start.
     window_last: Option<u64>,
+    /// Subscribed before the first full read, so no change after it goes unheard.
+    feed: warden_store::ChangeFeed,
+    cluster: cluster::ClusterSettings,
 }
 
 impl Server {
@@ -68,6 +72,7 @@ impl Server {
         // Caps are derived from, and checked against, the descriptor limit before anything
         // is opened, so bad settings change nothing.
         let thresholds = settings.posture.thresholds()?;
+        let cluster = cluster::ClusterSettings::resolve(&settings.cluster)?;
         let descriptor_limit = listen::raise_descriptor_limit();
         let guards = listen::ListenerGuards::resolve(
             settings.api.listen(),
@@ -92,6 +97,7 @@ impl Server {
         let store = SqlStore::connect(&settings.database_url(), audit)
             .await
             .context("cannot open the database")?;
+        let feed = warden_store::Store::changes(&store);
         bootstrap::check_key_fingerprint(&store, &keys).await?;
         let admin = bootstrap::admin_token(&store, &keys, settings.bootstrap_token.clone()).await?;
         let api = TcpListener::bind(settings.api_listen)
@@ -151,6 +157,7 @@ impl Server {
             task_window: Arc::new(warden_policy::TaskWindow::new(
                 settings.gateway.task_window_limits(),
             )),
+            freshness: Arc::new(cluster::Freshness::new(cluster.max_staleness)),
         };
         state.catalog.reload(&*state.store).await;
         // Before the gateway serves: a policy on what a task already did must see what it
@@ -195,6 +202,8 @@ impl Server {
             admin_token: admin.created,
             node,
             window_last,
+            feed,
+            cluster,
         })
     }
 
@@ -219,7 +228,17 @@ impl Server {
             shutdown.await;
             let _ = on_signal.send(true);
         });
-        let upkeep = tokio::spawn(plane_upkeep(self.state.clone(), stop_rx.clone()));
+        let upkeep = tokio::spawn(plane_upkeep(
+            self.state.clone(),
+            self.cluster.reload,
+            stop_rx.clone(),
+        ));
+        let follower = tokio::spawn(cluster::run(self.state.clone(), self.feed, stop_rx.clone()));
+        let beater = tokio::spawn(cluster::beat(
+            self.state.clone(),
+            self.cluster.beat,
+            stop_rx.clone(),
+        ));
         tokio::spawn(self.state.tool_pins.clone().run_writer(
             Arc::clone(&self.state.store),
             Arc::clone(&self.state.clock),
@@ -258,6 +277,8 @@ impl Server {
         );
         tokio::join!(api, gateway);
         upkeep.abort();
+        follower.abort();
+        beater.abort();
         // After the upkeep, whose catalog reloads would start them again.
         self.state.catalog.stop_local_servers().await;
         evaluator.abort();
@@ -294,18 +315,30 @@ pub async fn rotate_data_key(settings: &Settings) -> anyhow::Result<data_key::Ro
     rotation
 }
 
-/// Every second: revocation state, key ring and the gateway's catalog re-read from the store
-/// (how a node learns of other nodes' revocations, key rotations, upstreams and policies),
-/// expired cache entries dropped, and the held requests of expired approvals purged.
-async fn plane_upkeep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Every second: expired cache entries dropped and the held requests of expired approvals
+/// purged. Every `reload` as well: revocation state, key ring, the gateway's catalog and the
+/// tool pins re-read from the store, the fallback behind the change feed (`cluster`) for a
+/// change whose notification was lost.
+async fn plane_upkeep(
+    state: AppState,
+    reload: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_reload = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = interval.tick() => {
-                state.credentials.tick(&*state.store, state.clock.now()).await;
-                state.catalog.reload(&*state.store).await;
-                state.tool_pins.reload(&*state.store).await;
+                let now = state.clock.now();
+                if last_reload.elapsed() >= reload {
+                    last_reload = std::time::Instant::now();
+                    state.credentials.tick(&*state.store, now).await;
+                    state.catalog.reload(&*state.store).await;
+                    state.tool_pins.reload(&*state.store).await;
+                } else {
+                    state.credentials.purge(&*state.store, now).await;
+                }
                 // Expiry is read, never written, so nothing else would remove them.
                 if let Err(error) = state.store.purge_approval_requests(state.clock.now()).await {
                     tracing::warn!(%error, "cannot purge the held requests of expired approvals");

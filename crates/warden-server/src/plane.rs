@@ -263,6 +263,11 @@ impl CredentialPlane {
         if let Err(error) = self.reload_ring(store).await {
             tracing::warn!(%error, "cannot reload the key ring; keeping the last one");
         }
+        self.purge(store, now).await;
+    }
+
+    /// Drops what has expired: cached token checks and used client assertions.
+    pub async fn purge(&self, store: &dyn Store, now: Timestamp) {
         self.tokens.purge_cache(now);
         self.purge_assertions(store, now).await;
     }

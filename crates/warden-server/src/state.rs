@@ -42,4 +42,6 @@ pub struct AppState {
     pub signals: Arc<crate::signals::SignalSettings>,
     /// What each agent was already allowed in each task, for `context.task`.
     pub task_window: Arc<warden_policy::TaskWindow>,
+    /// Whether this node still knows it is current with the others (see `cluster`).
+    pub freshness: Arc<crate::cluster::Freshness>,
 }

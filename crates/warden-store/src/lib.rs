@@ -8,6 +8,7 @@
 mod audit;
 pub mod credentials;
 mod error;
+pub mod feed;
 pub mod findings;
 pub mod inventory;
 pub mod leaks;
@@ -24,6 +25,7 @@ pub use credentials::{
     NewCredential, ResealedData, RevocationSnapshot, StoredSigningKey, TokenRevocation,
 };
 pub use error::{StoreError, StoreResult};
+pub use feed::{ChangeFeed, Heard, Topic};
 pub use sql::{Dialect, SqlStore};
 pub use store::{IdentityChange, Offboarding, Store};
 pub use upstreams::{SealedRequest, SealedSecret};

@@ -56,6 +56,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Succeeds when the database answers a trivial query.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Subscribes to the change feed (see `feed`): every change to what a node holds in
+    /// memory, made by any node, from now on.
+    fn changes(&self) -> crate::feed::ChangeFeed;
+
+    /// Sends this node's beat through the feed; subscribers hear `Heard::Beat` when it has
+    /// gone through the database and back.
+    async fn beat(&self) -> StoreResult<()>;
+
     async fn create_owner(
         &self,
         actor: &Actor,

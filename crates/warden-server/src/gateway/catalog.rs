@@ -210,10 +210,17 @@ impl CatalogState {
     /// failure the catalog becomes unavailable, so the gateway refuses rather than decide
     /// with a stale or partial view.
     pub async fn reload(&self, store: &dyn Store) {
-        if let Err(reason) = self.try_reload(store).await {
+        let _ = self.refresh(store).await;
+    }
+
+    /// `reload`, saying whether it succeeded.
+    pub async fn refresh(&self, store: &dyn Store) -> Result<(), String> {
+        let result = self.try_reload(store).await;
+        if let Err(reason) = &result {
             tracing::error!(%reason, "the gateway cannot load upstreams and policies; refusing requests until it can");
-            self.set(Err(reason));
+            self.set(Err(reason.clone()));
         }
+        result
     }
 
     async fn try_reload(&self, store: &dyn Store) -> Result<(), String> {

@@ -170,10 +170,16 @@ impl ToolPins {
 
     /// Re-reads every pin from the store.
     pub async fn reload(&self, store: &dyn Store) {
-        match store.tool_pins(None).await {
-            Ok(pins) => self.apply(&pins),
-            Err(error) => tracing::warn!(%error, "cannot read the pinned MCP tools"),
+        if let Err(error) = self.refresh(store).await {
+            tracing::warn!(%error, "cannot read the pinned MCP tools");
         }
+    }
+
+    /// `reload`, saying whether it succeeded.
+    pub async fn refresh(&self, store: &dyn Store) -> warden_store::StoreResult<()> {
+        let pins = store.tool_pins(None).await?;
+        self.apply(&pins);
+        Ok(())
     }
 
     /// Writes sightings to the store until the server stops.

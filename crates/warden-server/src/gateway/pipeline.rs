@@ -255,6 +255,12 @@ impl Gateway {
         started: Instant,
         trace: &mut Trace,
     ) -> Result<Response, Refused> {
+        // A node that cannot confirm it hears the other nodes could be allowing an agent
+        // one of them killed: it refuses everything until it hears again.
+        if let Err(stale) = self.app.freshness.check() {
+            metrics::counter!("warden_gateway_stale_refusals_total").increment(1);
+            return Err(unavailable(&stale.to_string()));
+        }
         let now = self.app.clock.now();
         let (parts, body) = request.into_parts();
         let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());

@@ -32,6 +32,12 @@ use crate::state::AppState;
 const MAX_UPSTREAM_LEN: usize = 64;
 
 pub(super) async fn token(State(state): State<AppState>, request: Request) -> Response {
+    // Like the gateway, a node that cannot confirm it is current issues nothing: it could
+    // be handing a token to an agent another node killed.
+    if let Err(stale) = state.freshness.check() {
+        tracing::warn!(%stale, "token endpoint refusing while this node is stale");
+        return OAuthError::unavailable().into_response();
+    }
     let request = match OAuthRequest::read(request).await {
         Ok(request) => request,
         Err(error) => return error.into_response(),

@@ -86,6 +86,9 @@ impl Api {
                 .unwrap_or_else(|e| panic!("{e}")),
             ),
             task_window: Arc::new(warden_policy::TaskWindow::new(Default::default())),
+            freshness: Arc::new(warden_server::cluster::Freshness::new(
+                std::time::Duration::from_secs(3_600),
+            )),
         };
         Self {
             router: warden_server::api::router(state.clone()),

@@ -9,6 +9,7 @@
 //! approval can be used: every write that ends an approval clears it in the same statement,
 //! and `purge_requests` clears those that expired unread.
 
+use crate::feed::Topic;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 use uuid::Uuid;
@@ -240,7 +241,7 @@ pub(super) async fn create(
         requested = requested.reason(reason.clone());
     }
     store.audit_in_tx(&mut tx, vec![requested], now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Approvals]).await?;
     Ok(created)
 }
 
@@ -312,7 +313,7 @@ pub(super) async fn decide(
                 decided = decided.reason(comment.clone());
             }
             store.audit_in_tx(&mut tx, vec![decided], now).await?;
-            tx.commit().await?;
+            store.commit(tx, &[Topic::Approvals]).await?;
             Ok(approval)
         }
         // A decision that comes too late is refused, and the approval is recorded as
@@ -322,7 +323,7 @@ pub(super) async fn decide(
                 save(&mut tx, &approval, was).await?;
                 let expired = event(EventKind::ApprovalExpired, actor, &approval);
                 store.audit_in_tx(&mut tx, vec![expired], now).await?;
-                tx.commit().await?;
+                store.commit(tx, &[Topic::Approvals]).await?;
             }
             Err(refusal.into())
         }
@@ -341,7 +342,7 @@ pub(super) async fn consume(
     let was = approval.status;
     approval.consume(binding, now)?;
     save(&mut tx, &approval, was).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Approvals]).await?;
     Ok(approval)
 }
 
@@ -379,7 +380,7 @@ pub(super) async fn purge_requests(store: &SqlStore, now: Timestamp) -> StoreRes
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Approvals]).await?;
     Ok(purged)
 }
 

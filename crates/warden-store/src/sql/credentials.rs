@@ -1,6 +1,7 @@
 //! The credential plane's tables: client credentials, revoked tokens, the signing key ring,
 //! owner-wide kill switches, and the revocation snapshot that verification keeps in memory.
 
+use crate::feed::Topic;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 use warden_audit::{Actor, EventKind, NewEvent};
@@ -131,7 +132,7 @@ pub(super) async fn create(
     insert(&mut tx, &credential).await?;
     let event = credential_event(EventKind::CredentialIssued, actor, &identity, &credential);
     store.audit_in_tx(&mut tx, vec![event], now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok(credential)
 }
 
@@ -224,7 +225,7 @@ pub(super) async fn rotate(
         .detail("previous", previous_ids.join(","))
         .detail("overlap_until", overlap_until.to_rfc3339());
     store.audit_in_tx(&mut tx, vec![event], now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok((credential, retired))
 }
 
@@ -260,7 +261,7 @@ pub(super) async fn revoke(
         .await?;
     let event = credential_event(EventKind::CredentialRevoked, actor, &identity, &found);
     store.audit_in_tx(&mut tx, vec![event], now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok(found)
 }
 
@@ -286,7 +287,7 @@ pub(super) async fn revoke_token(
         event = event.target("identity", identity);
     }
     store.audit_in_tx(&mut tx, vec![event], now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok(())
 }
 
@@ -422,7 +423,7 @@ pub(super) async fn kill_owner(
             .detail("stopped", changed.len().to_string()),
     );
     store.audit_in_tx(&mut tx, events, now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok(changed)
 }
 
@@ -460,7 +461,7 @@ pub(super) async fn restore_owner(
             .detail("restored", changed.len().to_string()),
     );
     store.audit_in_tx(&mut tx, events, now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok(changed)
 }
 
@@ -521,7 +522,7 @@ pub(super) async fn init_signing_keys(
     for key in &keys {
         insert_key(&mut tx, key).await?;
     }
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Keys]).await?;
     Ok(true)
 }
 
@@ -548,7 +549,7 @@ pub(super) async fn replace_signing_keys(
         .target("signing_key", active)
         .detail("published_keys", keys.len().to_string());
     store.audit_in_tx(&mut tx, vec![event], now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Keys]).await?;
     Ok(())
 }
 
@@ -639,6 +640,6 @@ pub(super) async fn reseal_data(
             resealed.stream_authorizations.len().to_string(),
         );
     store.audit_in_tx(&mut tx, vec![event], now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Keys, Topic::Catalog]).await?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Identities: creation, lookup, filtered listing, edits and lifecycle changes.
 
+use crate::feed::Topic;
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 use warden_audit::{Actor, EventKind, NewEvent};
 use warden_core::identity::check_parent_chain;
@@ -175,7 +176,7 @@ pub(super) async fn create(
             now,
         )
         .await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok(identity)
 }
 
@@ -294,7 +295,7 @@ pub(super) async fn update(
     let event = identity_event(EventKind::IdentityUpdated, actor, &identity)
         .detail("changed", changed.join(","));
     store.audit_in_tx(&mut tx, vec![event], now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok(identity)
 }
 
@@ -364,7 +365,7 @@ pub(super) async fn change(
     };
     save(&mut tx, &identity, false).await?;
     store.audit_in_tx(&mut tx, vec![event], now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok(identity)
 }
 

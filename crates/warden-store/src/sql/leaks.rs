@@ -2,6 +2,7 @@
 //! fingerprint), recording what Warden did about it, and the lookups that match a leaked
 //! secret to an imported credential or an upstream's secret.
 
+use crate::feed::Topic;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 use uuid::Uuid;
@@ -221,7 +222,7 @@ pub(super) async fn respond(
             .detail("response", response.as_str());
         store.audit_in_tx(&mut tx, vec![event], now).await?;
     }
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok(report)
 }
 

@@ -6,6 +6,7 @@ mod approvals;
 mod audit;
 mod credentials;
 mod evaluation;
+mod feed;
 mod findings;
 mod identities;
 mod inventory;
@@ -102,6 +103,7 @@ pub struct SqlStore {
     writer: AnyPool,
     audit: Arc<AuditSettings>,
     group_commit: audit::GroupCommit,
+    feed: Arc<feed::FeedHub>,
 }
 
 /// A stable key for the PostgreSQL advisory lock that serialises changes to the identity
@@ -149,6 +151,7 @@ impl SqlStore {
             writer,
             audit,
             group_commit,
+            feed: feed::FeedHub::new(dialect, url),
         })
     }
 
@@ -158,12 +161,22 @@ impl SqlStore {
 
     /// Closes both pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        self.feed.stop();
         self.reader.close().await;
         self.writer.close().await;
     }
 
     pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
         begin_write(&self.writer, self.dialect).await
+    }
+
+    /// Commits `tx` and announces `topics` on the change feed with it.
+    pub(crate) async fn commit(
+        &self,
+        tx: Transaction<'static, Any>,
+        topics: &[crate::feed::Topic],
+    ) -> StoreResult<()> {
+        self.feed.commit(tx, topics).await
     }
 
     /// Appends `events` to the audit chain inside `tx`, so they commit with the change.
@@ -238,6 +251,14 @@ impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
+    }
+
+    fn changes(&self) -> crate::feed::ChangeFeed {
+        self.feed.subscribe()
+    }
+
+    async fn beat(&self) -> StoreResult<()> {
+        self.feed.beat(&self.writer, &self.reader).await
     }
 
     async fn create_owner(

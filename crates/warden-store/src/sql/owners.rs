@@ -1,5 +1,6 @@
 //! Owners: creation, lookup, listing, offboarding and bulk reassignment.
 
+use crate::feed::Topic;
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
 use warden_audit::{Actor, EventKind, NewEvent};
 use warden_core::{
@@ -48,7 +49,7 @@ pub(super) async fn create(
             now,
         )
         .await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok(owner)
 }
 
@@ -144,7 +145,7 @@ pub(super) async fn update(
             now,
         )
         .await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok(owner)
 }
 
@@ -197,7 +198,7 @@ pub(super) async fn offboard(
             .detail("suspension_reason", "owner_offboarded")
     }));
     store.audit_in_tx(&mut tx, events, now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok(Offboarding { owner, suspended })
 }
 
@@ -236,7 +237,7 @@ pub(super) async fn reassign_all(
         })
         .collect();
     store.audit_in_tx(&mut tx, events, now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Access]).await?;
     Ok(moved)
 }
 

@@ -1,5 +1,6 @@
 //! SQL for pinned MCP tool definitions (see `crate::tool_pins`).
 
+use crate::feed::Topic;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use warden_audit::{Actor, EventKind, NewEvent};
@@ -141,7 +142,7 @@ pub(super) async fn observe(
         );
     }
     store.audit_in_tx(&mut tx, events, now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::ToolPins]).await?;
     let pins = list(&store.reader, Some(upstream)).await?;
     Ok(pins
         .into_iter()
@@ -190,7 +191,7 @@ pub(super) async fn accept(
         .detail("previous_digest", accepted)
         .detail("accepted_digest", seen);
     store.audit_in_tx(&mut tx, vec![event], now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::ToolPins]).await?;
     list(&store.reader, Some(upstream))
         .await?
         .into_iter()

@@ -1,5 +1,6 @@
 //! Upstreams and policies in SQL.
 
+use crate::feed::Topic;
 use sqlx::{AnyConnection, AnyPool, Row};
 use warden_audit::{Actor, EventKind, NewEvent};
 use warden_core::access_label::{ToolLabels, normalize_access_labels};
@@ -202,7 +203,7 @@ pub(super) async fn create(
             now,
         )
         .await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Catalog]).await?;
     Ok(created)
 }
 
@@ -295,7 +296,7 @@ pub(super) async fn update(
         event = event.detail("secret_version", updated.secret_version.to_string());
     }
     store.audit_in_tx(&mut tx, vec![event], now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Catalog]).await?;
     Ok(updated)
 }
 
@@ -328,7 +329,7 @@ pub(super) async fn set_secret(
         .detail("changed", "secret")
         .detail("secret_version", updated.secret_version.to_string());
     store.audit_in_tx(&mut tx, vec![event], now).await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Catalog]).await?;
     Ok(updated)
 }
 
@@ -371,7 +372,7 @@ pub(super) async fn delete(
             now,
         )
         .await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Catalog]).await?;
     Ok(current)
 }
 
@@ -490,7 +491,7 @@ pub(super) async fn put_policy(
             .fetch_one(&mut *tx)
             .await?;
     let stored = policy(&stored)?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Catalog]).await?;
     Ok(stored)
 }
 
@@ -524,6 +525,6 @@ pub(super) async fn delete_policy(
             now,
         )
         .await?;
-    tx.commit().await?;
+    store.commit(tx, &[Topic::Catalog]).await?;
     Ok(removed)
 }

@@ -41,6 +41,7 @@ pub struct TestStore {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
     postgres_schema: Option<(String, String)>,
+    postgres_database: Option<(String, String)>,
 }
 
 impl TestStore {
@@ -59,6 +60,7 @@ impl TestStore {
             url,
             _dir: Some(dir),
             postgres_schema: None,
+            postgres_database: None,
         }
     }
 
@@ -86,6 +88,42 @@ impl TestStore {
             url,
             _dir: None,
             postgres_schema: Some((base, schema)),
+            postgres_database: None,
+        })
+    }
+
+    /// A store in a database of its own on the test PostgreSQL, for tests that must not
+    /// hear what other tests do there (notifications are per database), or `None`.
+    pub async fn postgres_own_database() -> Option<Self> {
+        let base = std::env::var("WARDEN_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string());
+        let database = format!("warden_test_{}", uuid::Uuid::now_v7().simple());
+        if let Err(error) = admin_execute(&base, &format!("CREATE DATABASE {database}")).await {
+            if std::env::var("CI").is_ok_and(|value| value == "true") {
+                panic!("CI=true requires PostgreSQL at {base}, but it is unreachable: {error}");
+            }
+            skipped_notice(&base, &error);
+            return None;
+        }
+        let (before_query, query) = base.split_once('?').unwrap_or((&base, ""));
+        let server = before_query
+            .rsplit_once('/')
+            .map_or(before_query, |(server, _)| server);
+        let url = if query.is_empty() {
+            format!("{server}/{database}")
+        } else {
+            format!("{server}/{database}?{query}")
+        };
+        let store = SqlStore::connect(&url, audit_settings())
+            .await
+            .unwrap_or_else(|e| panic!("connect postgres: {e}"));
+        Some(Self {
+            store: Arc::new(store),
+            label: "postgres",
+            url,
+            _dir: None,
+            postgres_schema: None,
+            postgres_database: Some((base, database)),
         })
     }
 
@@ -111,6 +149,12 @@ impl TestStore {
             let statement = format!("DROP SCHEMA {schema} CASCADE");
             if let Err(error) = admin_execute(&base, &statement).await {
                 eprintln!("could not drop test schema {schema}: {error}");
+            }
+        }
+        if let Some((base, database)) = self.postgres_database {
+            let statement = format!("DROP DATABASE {database} WITH (FORCE)");
+            if let Err(error) = admin_execute(&base, &statement).await {
+                eprintln!("could not drop test database {database}: {error}");
             }
         }
     }

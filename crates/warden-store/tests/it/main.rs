@@ -19,6 +19,7 @@ mod backends;
 mod conformance;
 mod credentials;
 mod evaluation;
+mod feed;
 mod inventory;
 mod leaks;
 mod signals;

@@ -21,6 +21,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         posture: None,
         leaks: None,
         signals: None,
+        cluster: None,
         audit_checkpoint_millis: args.audit_checkpoint_millis,
         audit_checkpoint_events: args.audit_checkpoint_events,
     };

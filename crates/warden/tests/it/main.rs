@@ -11,6 +11,7 @@
 
 mod approvals;
 mod audit;
+mod cluster;
 mod contract;
 mod credentials;
 mod fault_disk;

@@ -9,6 +9,9 @@
 //! leak-to-refusal time) and which responses were still allowed: none may be allowed for a
 //! request sent after the call returned, and every such request must be refused 401
 //! `revoked`. Exits 1 when that does not hold, 2 when the run could not be set up.
+//!
+//! With `--second-api` and `--second-gateway` it measures two nodes on one database
+//! instead (see `two_nodes`).
 
 // A reporting tool: its report on standard output is what it is for.
 #![allow(clippy::print_stdout)]
@@ -21,6 +24,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use serde_json::{Value, json};
 use warden_bench::{Outcome, Record, analyse};
+
+mod two_nodes;
 
 #[derive(Debug, Parser)]
 #[command(about = "Measure Warden's kill switch under load")]
@@ -56,6 +61,16 @@ struct Args {
     /// How the agent is stopped.
     #[arg(long, value_enum, default_value_t = StopBy::Kill)]
     stop: StopBy,
+    /// A second node's API on the same database: the kill is made on the first node and
+    /// measured on the second.
+    #[arg(long, requires = "second_gateway")]
+    second_api: Option<String>,
+    /// The second node's gateway, which the clients call.
+    #[arg(long, requires = "second_api")]
+    second_gateway: Option<String>,
+    /// With two nodes: how many kill-and-restore rounds, and how many new agents.
+    #[arg(long, default_value_t = 30)]
+    rounds: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -80,14 +95,14 @@ async fn main() -> std::process::ExitCode {
 }
 
 /// A thin client of the admin API that fails with the server's own error message.
-struct Admin {
+pub(crate) struct Admin {
     http: reqwest::Client,
     api: String,
     token: String,
 }
 
 impl Admin {
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         let response = self
             .http
             .post(format!("{}{path}", self.api))
@@ -105,7 +120,7 @@ impl Admin {
     }
 }
 
-fn field(value: &Value, name: &str) -> anyhow::Result<String> {
+pub(crate) fn field(value: &Value, name: &str) -> anyhow::Result<String> {
     value
         .get(name)
         .and_then(Value::as_str)
@@ -151,10 +166,9 @@ async fn set_up(args: &Args, admin: &Admin) -> anyhow::Result<(String, String)> 
             }),
         )
         .await?;
-    let policy = format!(
-        "permit(principal == Agent::\"{}\", action == Action::\"bench.read\", resource);",
-        args.agent
-    );
+    // Every agent may read: the kill is a revocation, not a policy change, and the
+    // two-node run creates new agents that must be allowed once they are known.
+    let policy = "permit(principal, action == Action::\"bench.read\", resource);";
     admin
         .post(
             "/v1/policies",
@@ -183,7 +197,7 @@ async fn set_up(args: &Args, admin: &Admin) -> anyhow::Result<(String, String)> 
 }
 
 /// One client: requests back to back on one keep-alive connection until told to stop.
-async fn hammer(
+pub(crate) async fn hammer(
     http: reqwest::Client,
     url: Arc<str>,
     token: Arc<str>,
@@ -228,6 +242,9 @@ async fn run(mut args: Args) -> anyhow::Result<bool> {
         token: args.admin_token.clone(),
     };
     let (token, client_secret) = set_up(&args, &admin).await?;
+    if args.second_api.is_some() {
+        return two_nodes::run(&args, &admin, token.into()).await;
+    }
     let url: Arc<str> = format!("{}/{}/items/1", args.gateway, args.upstream).into();
     let token: Arc<str> = token.into();
 
