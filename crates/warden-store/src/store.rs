@@ -142,6 +142,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn audit_checkpoints(&self) -> StoreResult<Vec<Checkpoint>>;
     /// Signs a checkpoint over the head when records are unanchored and one is due.
     async fn checkpoint_audit(&self, now: Timestamp) -> StoreResult<Option<Checkpoint>>;
+    /// Signs a checkpoint over the head whenever records are unanchored, whatever the
+    /// checkpoint policy says, after every event already queued by `record` is written:
+    /// the last thing a node does to the trail before it stops, so that a cut tail after
+    /// a clean stop is caught. `None` when nothing was unanchored (or no key signs).
+    async fn seal_audit(&self, now: Timestamp) -> StoreResult<Option<Checkpoint>>;
     /// Verifies the stored chain against its checkpoints and `key`.
     async fn verify_audit(&self, key: &AuditPublicKey) -> Result<VerifyReport, AuditVerifyError>;
 

@@ -82,14 +82,26 @@ pub(super) async fn append_in_tx(
     Ok(records)
 }
 
+/// When [`checkpoint_tail`] signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Anchor {
+    /// When records are unanchored and the checkpoint policy says one is due: the timer of
+    /// a running node.
+    WhenDue,
+    /// Whenever records are unanchored, whatever the policy says: the last checkpoint of a
+    /// node that stops, so a clean stop leaves no record protected by the chain alone.
+    Always,
+}
+
 /// Signs a checkpoint over the current head if records were appended since the last one
-/// and the policy says one is due; idle nodes call this on a timer so the tail of the log
-/// is anchored without waiting for the next event.
-pub(super) async fn checkpoint_if_due(
+/// and `anchor` says so; idle nodes call this on a timer so the tail of the log is anchored
+/// without waiting for the next event, and a stopping node calls it once more at the end.
+pub(super) async fn checkpoint_tail(
     pool: &AnyPool,
     dialect: Dialect,
     settings: &AuditSettings,
     now: Timestamp,
+    anchor: Anchor,
 ) -> StoreResult<Option<Checkpoint>> {
     let Some(signer) = &settings.signer else {
         return Ok(None);
@@ -106,7 +118,11 @@ pub(super) async fn checkpoint_if_due(
     let behind = last
         .as_ref()
         .map_or(head.sequence > 0, |last| last.sequence < head.sequence);
-    if !behind || !settings.checkpoints.due(last.as_ref(), &head, now) {
+    let wanted = match anchor {
+        Anchor::WhenDue => settings.checkpoints.due(last.as_ref(), &head, now),
+        Anchor::Always => true,
+    };
+    if !behind || !wanted {
         return Ok(None);
     }
     let checkpoint = signer.sign(&head, now, &settings.node);
@@ -245,10 +261,27 @@ struct Pending {
     reply: oneshot::Sender<StoreResult<AuditEvent>>,
 }
 
+/// A request for a final checkpoint, queued behind the events it must cover.
+struct Seal {
+    now: Timestamp,
+    reply: oneshot::Sender<StoreResult<Option<Checkpoint>>>,
+}
+
+/// What the group-commit writer is asked to do, in the order it was asked.
+///
+/// Appends are the hot path and stay unboxed: the queue held `Pending` by value before a
+/// seal could be queued, so the larger variant costs nothing new, while boxing it would cost
+/// an allocation per event. A seal is sent once, when a node stops.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    Append(Pending),
+    Seal(Seal),
+}
+
 /// The handle callers use to append through the group-commit writer.
 #[derive(Debug, Clone)]
 pub(super) struct GroupCommit {
-    queue: mpsc::Sender<Pending>,
+    queue: mpsc::Sender<Job>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -257,6 +290,14 @@ impl std::fmt::Debug for Pending {
             .field("kind", &self.event.kind)
             .finish()
     }
+}
+
+fn writer_stopped() -> StoreError {
+    StoreError::Unavailable("the audit writer has stopped".into())
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Unavailable("the audit writer stopped before answering".into())
 }
 
 impl GroupCommit {
@@ -270,12 +311,23 @@ impl GroupCommit {
     pub(super) async fn record(&self, event: NewEvent, now: Timestamp) -> StoreResult<AuditEvent> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Pending { event, now, reply })
+            .send(Job::Append(Pending { event, now, reply }))
             .await
-            .map_err(|_| StoreError::Unavailable("the audit writer has stopped".into()))?;
-        answer.await.map_err(|_| {
-            StoreError::Unavailable("the audit writer stopped before answering".into())
-        })?
+            .map_err(|_| writer_stopped())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Signs a checkpoint over the head once every event queued before this call is
+    /// written. Going through the queue is what makes "before" hold: an event whose caller
+    /// gave up waiting (a task aborted at shutdown) is still in the queue and still written,
+    /// and a checkpoint signed beside the queue could miss it.
+    pub(super) async fn seal(&self, now: Timestamp) -> StoreResult<Option<Checkpoint>> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job::Seal(Seal { now, reply }))
+            .await
+            .map_err(|_| writer_stopped())?;
+        answer.await.map_err(|_| writer_gone())?
     }
 }
 
@@ -283,20 +335,33 @@ async fn run_writer(
     pool: AnyPool,
     dialect: Dialect,
     settings: Arc<AuditSettings>,
-    mut queue: mpsc::Receiver<Pending>,
+    mut queue: mpsc::Receiver<Job>,
 ) {
-    while let Some(first) = queue.recv().await {
+    while let Some(job) = queue.recv().await {
+        let first = match job {
+            Job::Append(pending) => pending,
+            Job::Seal(seal) => {
+                answer_seal(&pool, dialect, &settings, seal).await;
+                continue;
+            }
+        };
         // Callers answered by the previous batch are runnable but may not have queued their
         // next event yet. Yielding until the queue stops growing lets them, so batches grow
         // with the load instead of alternating between stragglers and everyone else; when
-        // nobody else is waiting this costs one yield.
+        // nobody else is waiting this costs one yield. A seal ends the batch: it covers what
+        // was queued before it, so it is answered right after the batch commits.
         let mut batch = vec![first];
-        for _ in 0..MAX_YIELDS {
+        let mut seal = None;
+        'collect: for _ in 0..MAX_YIELDS {
             tokio::task::yield_now().await;
             let before = batch.len();
             while batch.len() < MAX_BATCH {
                 match queue.try_recv() {
-                    Ok(next) => batch.push(next),
+                    Ok(Job::Append(next)) => batch.push(next),
+                    Ok(Job::Seal(next)) => {
+                        seal = Some(next);
+                        break 'collect;
+                    }
                     Err(_) => break,
                 }
             }
@@ -304,38 +369,56 @@ async fn run_writer(
                 break;
             }
         }
-        let now = batch
-            .iter()
-            .map(|pending| pending.now)
-            .max()
-            .unwrap_or(Timestamp::from_millis(0));
-        let events: Vec<NewEvent> = batch.iter().map(|pending| pending.event.clone()).collect();
-        let started = std::time::Instant::now();
-        let written = write_batch(&pool, dialect, &settings, events, now).await;
-        // Batch sizes are at most MAX_BATCH, so the float conversions are exact.
-        metrics::histogram!("warden_audit_commit_seconds").record(started.elapsed().as_secs_f64());
-        metrics::histogram!("warden_audit_batch_size").record(batch.len() as f64);
-        let outcome = if written.is_ok() {
-            "committed"
-        } else {
-            "failed"
-        };
-        metrics::counter!("warden_audit_events_total", "outcome" => outcome)
-            .increment(batch.len() as u64);
-        match written {
-            Ok(records) => {
-                for (pending, record) in batch.into_iter().zip(records) {
-                    let _ = pending.reply.send(Ok(record));
-                }
+        commit_batch(&pool, dialect, &settings, batch).await;
+        if let Some(seal) = seal {
+            answer_seal(&pool, dialect, &settings, seal).await;
+        }
+    }
+}
+
+async fn answer_seal(pool: &AnyPool, dialect: Dialect, settings: &AuditSettings, seal: Seal) {
+    let signed = checkpoint_tail(pool, dialect, settings, seal.now, Anchor::Always).await;
+    let _ = seal.reply.send(signed);
+}
+
+/// Writes one batch in one transaction and answers each of its callers.
+async fn commit_batch(
+    pool: &AnyPool,
+    dialect: Dialect,
+    settings: &AuditSettings,
+    batch: Vec<Pending>,
+) {
+    let now = batch
+        .iter()
+        .map(|pending| pending.now)
+        .max()
+        .unwrap_or(Timestamp::from_millis(0));
+    let events: Vec<NewEvent> = batch.iter().map(|pending| pending.event.clone()).collect();
+    let started = std::time::Instant::now();
+    let written = write_batch(pool, dialect, settings, events, now).await;
+    // Batch sizes are at most MAX_BATCH, so the float conversions are exact.
+    metrics::histogram!("warden_audit_commit_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("warden_audit_batch_size").record(batch.len() as f64);
+    let outcome = if written.is_ok() {
+        "committed"
+    } else {
+        "failed"
+    };
+    metrics::counter!("warden_audit_events_total", "outcome" => outcome)
+        .increment(batch.len() as u64);
+    match written {
+        Ok(records) => {
+            for (pending, record) in batch.into_iter().zip(records) {
+                let _ = pending.reply.send(Ok(record));
             }
-            Err(error) => {
-                tracing::error!(%error, events = batch.len(), "audit batch could not be written");
-                let message = error.to_string();
-                for pending in batch {
-                    let _ = pending
-                        .reply
-                        .send(Err(StoreError::Unavailable(message.clone())));
-                }
+        }
+        Err(error) => {
+            tracing::error!(%error, events = batch.len(), "audit batch could not be written");
+            let message = error.to_string();
+            for pending in batch {
+                let _ = pending
+                    .reply
+                    .send(Err(StoreError::Unavailable(message.clone())));
             }
         }
     }
@@ -425,13 +508,17 @@ pub(super) async fn checkpoints(pool: &AnyPool) -> StoreResult<Vec<Checkpoint>> 
 }
 
 /// Checks that a row's query columns say what its record says; a mismatch means someone
-/// edited the columns behind the chain's back.
+/// edited the columns behind the chain's back. Every column but `record` is a copy taken
+/// from the record when it was written, so each one is compared: a column left out here
+/// could be rewritten without verification noticing, misleading whoever reads it.
 fn columns_agree(row: &sqlx::any::AnyRow, event: &AuditEvent) -> StoreResult<Option<&'static str>> {
     let sequence: i64 = row.try_get("sequence")?;
     if u64::try_from(sequence).ok() != Some(event.sequence) {
         return Ok(None);
     }
-    let checks: [(&'static str, Option<String>, Option<String>); 9] = [
+    let checks: [(&'static str, Option<String>, Option<String>); 11] = [
+        ("id", row.try_get("id")?, Some(event.id.to_string())),
+        ("node", row.try_get("node")?, Some(event.node.clone())),
         (
             "kind",
             row.try_get("kind")?,
@@ -476,7 +563,7 @@ pub(super) async fn verify(
     let mut after: i64 = i64::MIN;
     loop {
         let rows = sqlx::query(
-            "SELECT sequence, time, kind, actor, on_behalf_of, owner, task_id, upstream, action, decision, record, hash \
+            "SELECT sequence, id, time, node, kind, actor, on_behalf_of, owner, task_id, upstream, action, decision, record, hash \
              FROM audit_events WHERE sequence > $1 ORDER BY sequence LIMIT $2",
         )
         .bind(after)

@@ -378,7 +378,18 @@ impl Store for SqlStore {
     }
 
     async fn checkpoint_audit(&self, now: Timestamp) -> StoreResult<Option<Checkpoint>> {
-        audit::checkpoint_if_due(&self.writer, self.dialect, &self.audit, now).await
+        audit::checkpoint_tail(
+            &self.writer,
+            self.dialect,
+            &self.audit,
+            now,
+            audit::Anchor::WhenDue,
+        )
+        .await
+    }
+
+    async fn seal_audit(&self, now: Timestamp) -> StoreResult<Option<Checkpoint>> {
+        self.group_commit.seal(now).await
     }
 
     async fn verify_audit(&self, key: &AuditPublicKey) -> Result<VerifyReport, AuditVerifyError> {

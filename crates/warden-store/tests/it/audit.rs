@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use warden_audit::verify::Problem;
+use warden_audit::verify::{Problem, VerifyFailure};
 use warden_audit::{Actor, Decision, EventKind, NewEvent};
 use warden_core::{IdentityKind, IdentityRef, NewOwner, OwnerRef, Timestamp};
 use warden_store::{AuditFilter, AuditQuery, AuditVerifyError, IdentityChange, Store};
@@ -79,15 +79,20 @@ async fn populate(store: &dyn Store) {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
-async fn broken(backend: &TestStore) -> (u64, Problem) {
+async fn failure(backend: &TestStore) -> VerifyFailure {
     match backend
         .store
         .verify_audit(&audit_signer().public_key())
         .await
     {
-        Err(AuditVerifyError::Broken(failure)) => (failure.sequence, failure.problem),
+        Err(AuditVerifyError::Broken(failure)) => failure,
         other => panic!("{}: expected a broken chain, got {other:?}", backend.label),
     }
+}
+
+async fn broken(backend: &TestStore) -> (u64, Problem) {
+    let failure = failure(backend).await;
+    (failure.sequence, failure.problem)
 }
 
 #[tokio::test]
@@ -333,6 +338,49 @@ async fn editing_a_query_column_is_caught() {
 }
 
 #[tokio::test]
+async fn editing_the_node_column_is_caught() {
+    on_each(|backend| async move {
+        populate(&*backend.store).await;
+        backend
+            .raw("UPDATE audit_events SET node = 'another-node' WHERE sequence = 6")
+            .await;
+        let failure = failure(&backend).await;
+        assert_eq!(
+            (failure.sequence, failure.problem),
+            (6, Problem::Edited),
+            "{}",
+            backend.label
+        );
+        assert!(
+            failure.detail.contains("`node` column of record 6"),
+            "{}: {}",
+            backend.label,
+            failure.detail
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn editing_the_id_column_is_caught() {
+    on_each(|backend| async move {
+        populate(&*backend.store).await;
+        backend
+            .raw("UPDATE audit_events SET id = '00000000-0000-7000-8000-000000000000' WHERE sequence = 3")
+            .await;
+        let failure = failure(&backend).await;
+        assert_eq!(
+            (failure.sequence, failure.problem),
+            (3, Problem::Edited),
+            "{}",
+            backend.label
+        );
+        assert!(failure.detail.contains("`id` column"), "{}: {}", backend.label, failure.detail);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn deleting_a_row_is_caught() {
     on_each(|backend| async move {
         populate(&*backend.store).await;
@@ -410,6 +458,107 @@ async fn cutting_the_tail_after_a_checkpoint_is_caught() {
             "{}: {problem:?}",
             backend.label
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_seal_anchors_the_whole_tail_so_a_cut_after_it_is_caught() {
+    on_each(|backend| async move {
+        populate(&*backend.store).await;
+        // A node whose policy never asks for a checkpoint: its records stay unanchored
+        // until it seals.
+        let quiet = backend.quiet_node().await;
+        for index in 0..3 {
+            quiet
+                .record(gateway_event(index), T0.plus_secs(3))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        // Three more whose callers gave up waiting (as a task cancelled at shutdown does):
+        // they are queued, and the seal must still cover them.
+        for index in 3..6 {
+            let gave_up = tokio::time::timeout(
+                std::time::Duration::ZERO,
+                quiet.record(gateway_event(index), T0.plus_secs(3)),
+            )
+            .await;
+            assert!(
+                gave_up.is_err(),
+                "{}: the record call was still waiting",
+                backend.label
+            );
+        }
+        let key = audit_signer().public_key();
+        let before = quiet
+            .verify_audit(&key)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", backend.label));
+        assert!(
+            before.unanchored_events >= 3,
+            "{}: {before:?}",
+            backend.label
+        );
+
+        let sealed = quiet
+            .seal_audit(T0.plus_secs(4))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", backend.label))
+            .unwrap_or_else(|| panic!("{}: an unanchored tail was not sealed", backend.label));
+        let after = quiet
+            .verify_audit(&key)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", backend.label));
+        assert_eq!(
+            after.events_verified, 29,
+            "{}: every queued event was written",
+            backend.label
+        );
+        assert_eq!(sealed.sequence, 29, "{}", backend.label);
+        assert_eq!(after.unanchored_events, 0, "{}: {after:?}", backend.label);
+        assert_eq!(after.last_checkpoint, Some(29), "{}", backend.label);
+        assert!(
+            quiet
+                .seal_audit(T0.plus_secs(5))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .is_none(),
+            "{}: nothing new to seal",
+            backend.label
+        );
+        quiet.close().await;
+
+        backend
+            .raw("DELETE FROM audit_events WHERE sequence > 27")
+            .await;
+        let (_, problem) = broken(&backend).await;
+        assert_eq!(
+            problem,
+            Problem::TruncatedAfterCheckpoint {
+                last_present: 27,
+                checkpoint: 29
+            },
+            "{}",
+            backend.label
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_store_without_an_audit_key_seals_nothing() {
+    on_each(|backend| async move {
+        let unsigned = backend.unsigned_node().await;
+        unsigned
+            .record(gateway_event(0), T0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let sealed = unsigned
+            .seal_audit(T0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(sealed.is_none(), "{}: {sealed:?}", backend.label);
+        unsigned.close().await;
     })
     .await;
 }

@@ -143,6 +143,27 @@ impl TestStore {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Another node on the same database whose policy never asks for a checkpoint, so its
+    /// records stay unanchored until it seals the trail.
+    pub async fn quiet_node(&self) -> SqlStore {
+        let mut settings = audit_settings();
+        settings.node = "quiet-node".into();
+        settings.checkpoints = CheckpointPolicy {
+            every_events: 0,
+            every_millis: 0,
+        };
+        SqlStore::connect(&self.url, settings)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Another node on the same database that holds no audit key.
+    pub async fn unsigned_node(&self) -> SqlStore {
+        SqlStore::connect(&self.url, AuditSettings::unsigned("unsigned-node"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     pub async fn finish(self) {
         self.store.close().await;
         if let Some((base, schema)) = self.postgres_schema {
