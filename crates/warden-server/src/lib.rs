@@ -4,6 +4,7 @@
 //! Architecture invariant: this is the only crate that knows the HTTP shapes of the API.
 
 pub mod api;
+pub mod audit_anchor;
 pub mod auth;
 pub mod bootstrap;
 pub mod cluster;
@@ -216,7 +217,8 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets requests in flight
-    /// finish, and closes the store.
+    /// finish, ends the background tasks, signs a final audit checkpoint over the tail, and
+    /// closes the store.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -239,13 +241,13 @@ impl Server {
             self.cluster.beat,
             stop_rx.clone(),
         ));
-        tokio::spawn(self.state.tool_pins.clone().run_writer(
+        let pin_writer = tokio::spawn(self.state.tool_pins.clone().run_writer(
             Arc::clone(&self.state.store),
             Arc::clone(&self.state.clock),
             stop_rx.clone(),
         ));
         let signaller = tokio::spawn(signals::run(self.state.clone(), stop_rx.clone()));
-        let checkpointer = tokio::spawn(anchor_audit_tail(self.state.clone(), stop_rx.clone()));
+        let checkpointer = tokio::spawn(audit_anchor::run(self.state.clone(), stop_rx.clone()));
         tokio::spawn(task_window_sync::run(
             Arc::clone(&self.state.store),
             Arc::clone(&self.state.clock),
@@ -279,11 +281,18 @@ impl Server {
         upkeep.abort();
         follower.abort();
         beater.abort();
+        let _ = upkeep.await;
         // After the upkeep, whose catalog reloads would start them again.
         self.state.catalog.stop_local_servers().await;
         evaluator.abort();
         signaller.abort();
+        // Every task that writes the trail has ended (or been cancelled) before the final
+        // checkpoint, so it covers everything this node wrote.
+        let _ = evaluator.await;
+        let _ = signaller.await;
+        let _ = pin_writer.await;
         let _ = checkpointer.await;
+        audit_anchor::seal(&*self.state.store, self.state.clock.now()).await;
         self.store.close().await;
         Ok(())
     }
@@ -311,6 +320,8 @@ pub async fn rotate_data_key(settings: &Settings) -> anyhow::Result<data_key::Ro
     let actor = Actor::admin("local", "local operator");
     let now = warden_core::Clock::now(&SystemClock);
     let rotation = data_key::rotate(&store, &keys_dir, &keys.data, &actor, now).await;
+    // The rotation's audit records are anchored before the tool lets go of the store.
+    audit_anchor::seal(&store, warden_core::Clock::now(&SystemClock)).await;
     store.close().await;
     rotation
 }
@@ -349,23 +360,6 @@ async fn plane_upkeep(
                     return;
                 }
             }
-        }
-    }
-}
-
-/// How often an idle node checks whether the audit tail needs a checkpoint.
-const CHECKPOINT_TICK: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Signs checkpoints on a timer, so records written just before a quiet spell are anchored
-/// within the policy's time bound rather than at the next event.
-async fn anchor_audit_tail(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => return,
-            () = tokio::time::sleep(CHECKPOINT_TICK) => {}
-        }
-        if let Err(error) = state.store.checkpoint_audit(state.clock.now()).await {
-            tracing::warn!(%error, "could not sign an audit checkpoint");
         }
     }
 }

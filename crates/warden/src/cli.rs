@@ -728,7 +728,8 @@ pub enum AuditCommand {
         #[arg(long)]
         after: Option<u64>,
     },
-    /// Verify the hash chain and the signed checkpoints. Exit status 0 only when intact.
+    /// Verify the hash chain and the signed checkpoints. Exit status 0 only when intact;
+    /// says how many records no checkpoint covers (a cut of those would go unnoticed).
     /// With --export and --public-key, verify an export file offline, without the server.
     Verify {
         /// An export written by `warden audit export --format jsonl`.

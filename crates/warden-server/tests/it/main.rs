@@ -9,6 +9,7 @@
 )]
 
 mod approvals;
+mod audit;
 mod bad_input;
 mod harness;
 mod oauth;

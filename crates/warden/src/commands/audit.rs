@@ -182,13 +182,16 @@ async fn verify_online(client: &Client, format: OutputFormat) -> Result<(), Fail
     if verdict["intact"].as_bool() == Some(true) {
         if format == OutputFormat::Table {
             let report = &verdict["report"];
+            let unanchored = report["unanchored_events"].as_u64().unwrap_or(0);
             output::line(&format!(
-                "audit trail intact: {} events, {} signed checkpoints (last at sequence {}), {} events after the last checkpoint",
+                "audit trail intact: {} events, {}, {unanchored} records no checkpoint covers",
                 output::cell(report.get("events_verified")),
-                output::cell(report.get("checkpoints_verified")),
-                output::cell(report.get("last_checkpoint")),
-                output::cell(report.get("unanchored_events")),
+                checkpoints_text(
+                    report["checkpoints_verified"].as_u64().unwrap_or(0),
+                    report["last_checkpoint"].as_u64()
+                ),
             ));
+            warn_unanchored(unanchored);
         }
         Ok(())
     } else {
@@ -231,10 +234,34 @@ fn verify_offline(
             Ok(value) => output::json(&serde_json::json!({ "intact": true, "report": value })),
             Err(error) => return Err(Failure::refused(error.to_string())),
         },
-        OutputFormat::Table => output::line(&format!(
-            "export intact: {} events, {} signed checkpoints, {} events after the last checkpoint",
-            report.events_verified, report.checkpoints_verified, report.unanchored_events
-        )),
+        OutputFormat::Table => {
+            output::line(&format!(
+                "export intact: {} events, {}, {} records no checkpoint covers",
+                report.events_verified,
+                checkpoints_text(report.checkpoints_verified, report.last_checkpoint),
+                report.unanchored_events
+            ));
+            warn_unanchored(report.unanchored_events);
+        }
     }
     Ok(())
+}
+
+fn checkpoints_text(verified: u64, last: Option<u64>) -> String {
+    match last {
+        Some(last) => format!("{verified} signed checkpoints (last at sequence {last})"),
+        None => "no signed checkpoint".to_string(),
+    }
+}
+
+/// Says what an unanchored tail means: verification cannot see it cut off.
+fn warn_unanchored(unanchored: u64) {
+    if unanchored > 0 {
+        output::note(&format!(
+            "warden: the last {unanchored} records are protected by the hash chain alone: \
+             if they were cut off the end, verification could not tell; a running node \
+             signs a checkpoint over them within its checkpoint interval, and a node signs \
+             one when it stops cleanly"
+        ));
+    }
 }

@@ -214,21 +214,10 @@ fn tampering_with_the_database_is_caught_by_verify() {
     assert!(server.stop().success());
 
     // Someone with the database file rewrites history: the revocation never happened.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    runtime.block_on(async {
-        use sqlx::Connection;
-        sqlx::any::install_default_drivers();
-        let url = format!("sqlite://{}", data_dir.join("warden.db").display());
-        let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
-        sqlx::query("UPDATE audit_events SET record = REPLACE(record, 'identity.revoked', 'identity.updated'), kind = 'identity.updated' WHERE sequence = 4")
-            .execute(&mut connection)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        connection.close().await.unwrap_or_else(|e| panic!("{e}"));
-    });
+    tamper(
+        &data_dir,
+        "UPDATE audit_events SET record = REPLACE(record, 'identity.revoked', 'identity.updated'), kind = 'identity.updated' WHERE sequence = 4",
+    );
 
     let again = RunningServer::start(&data_dir, &[], &[]);
     let verdict = again.cli(&token, &["audit", "verify"]);
@@ -237,6 +226,107 @@ fn tampering_with_the_database_is_caught_by_verify() {
         verdict.stderr().contains("sequence 4") && verdict.stderr().contains("edited"),
         "{}",
         verdict.stderr()
+    );
+}
+
+/// Runs `statement` on the SQLite file of a stopped server, behind Warden's back.
+fn tamper(data_dir: &std::path::Path, statement: &'static str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    runtime.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}", data_dir.join("warden.db").display());
+        let mut connection = sqlx::AnyConnection::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sqlx::query(statement)
+            .execute(&mut connection)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        connection.close().await.unwrap_or_else(|e| panic!("{e}"));
+    });
+}
+
+#[test]
+fn a_clean_stop_anchors_the_tail_so_a_cut_tail_is_reported() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data_dir = dir.path().join("data");
+    // Timed checkpoints an hour apart: while the server runs, only the first record of the
+    // young chain is anchored, so whatever anchors the rest happens at the stop.
+    let quiet = ["--audit-checkpoint-millis", "3600000"];
+    let server = RunningServer::start(&data_dir, &quiet, &[]);
+    let token = server.printed_token.clone().unwrap_or_default();
+    for index in 0..4 {
+        server
+            .cli(
+                &token,
+                &[
+                    "owner",
+                    "add",
+                    &format!("o{index}@example.com"),
+                    "--name",
+                    "O",
+                ],
+            )
+            .ok();
+    }
+    let running = server
+        .cli(&token, &["audit", "verify", "-o", "json"])
+        .json();
+    assert_eq!(running["report"]["last_checkpoint"], 1, "{running}");
+    assert_eq!(running["report"]["unanchored_events"], 3, "{running}");
+    let table = server.cli(&token, &["audit", "verify"]);
+    assert!(
+        table.ok().contains("3 records no checkpoint covers"),
+        "{}",
+        table.stdout()
+    );
+    assert!(
+        table
+            .stderr()
+            .contains("the last 3 records are protected by the hash chain alone"),
+        "{}",
+        table.stderr()
+    );
+    assert!(server.stop().success());
+
+    let again = RunningServer::start(&data_dir, &quiet, &[]);
+    let stopped = again.cli(&token, &["audit", "verify", "-o", "json"]).json();
+    assert_eq!(stopped["intact"], true, "{stopped}");
+    assert_eq!(stopped["report"]["events_verified"], 4, "{stopped}");
+    assert_eq!(stopped["report"]["last_checkpoint"], 4, "{stopped}");
+    assert_eq!(stopped["report"]["unanchored_events"], 0, "{stopped}");
+    let table = again.cli(&token, &["audit", "verify"]);
+    assert!(
+        table.ok().contains("intact: 4 events, 2 signed checkpoints (last at sequence 4), 0 records no checkpoint covers"),
+        "{}",
+        table.stdout()
+    );
+    assert!(table.stderr().is_empty(), "{}", table.stderr());
+    assert!(again.stop().success());
+
+    // Someone with the database file cuts the last two records off the end.
+    tamper(&data_dir, "DELETE FROM audit_events WHERE sequence > 2");
+    let cut = RunningServer::start(&data_dir, &quiet, &[]);
+    let verdict = cut.cli(&token, &["audit", "verify"]);
+    assert_eq!(verdict.code(), 1, "a cut tail fails verification");
+    assert!(
+        verdict.stderr().contains("truncated after checkpoint")
+            && verdict.stderr().contains("records 3..=4 were cut off"),
+        "{}",
+        verdict.stderr()
+    );
+    let json = cut.cli(&token, &["audit", "verify", "-o", "json"]);
+    assert_eq!(json.code(), 1);
+    let failure: Value = serde_json::from_str(&json.stdout()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(failure["intact"], false, "{failure}");
+    assert_eq!(failure["failure"]["sequence"], 3, "{failure}");
+    assert_eq!(
+        failure["failure"]["problem"], "truncated after checkpoint",
+        "{failure}"
     );
 }
 
