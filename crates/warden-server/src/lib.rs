@@ -282,6 +282,7 @@ impl Server {
         follower.abort();
         beater.abort();
         let _ = upkeep.await;
+        let _ = follower.await;
         // After the upkeep, whose catalog reloads would start them again.
         self.state.catalog.stop_local_servers().await;
         evaluator.abort();
