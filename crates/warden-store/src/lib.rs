@@ -27,5 +27,5 @@ pub use credentials::{
 pub use error::{StoreError, StoreResult};
 pub use feed::{ChangeFeed, Heard, Topic};
 pub use sql::{Dialect, SqlStore};
-pub use store::{IdentityChange, Offboarding, Store};
-pub use upstreams::{SealedRequest, SealedSecret};
+pub use store::{ApprovalVerdict, Approver, IdentityChange, Offboarding, Store};
+pub use upstreams::{PolicySetCheck, SealedRequest, SealedSecret};

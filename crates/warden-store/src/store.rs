@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use warden_audit::verify::VerifyReport;
 use warden_audit::{Actor, AuditEvent, AuditPublicKey, Checkpoint, NewEvent};
 use warden_core::{
-    Approval, ApprovalBinding, ApprovalDecision, ApprovalFilter, Identity, IdentityFilter,
-    IdentityPatch, IdentityRef, NewApproval, NewIdentity, NewOwner, NewUpstream, Owner,
-    OwnerFilter, OwnerPatch, OwnerRef, Page, PageRequest, StoredPolicy, SuspensionReason,
-    Timestamp, Upstream, UpstreamId, UpstreamPatch,
+    Approval, ApprovalBinding, ApprovalFilter, Identity, IdentityFilter, IdentityPatch,
+    IdentityRef, NewApproval, NewIdentity, NewOwner, NewUpstream, Owner, OwnerFilter, OwnerPatch,
+    OwnerRef, Page, PageRequest, StoredPolicy, SuspensionReason, Timestamp, Upstream, UpstreamId,
+    UpstreamPatch,
 };
 
 use crate::audit::{AuditQuery, AuditVerifyError};
@@ -24,7 +24,7 @@ use crate::inventory::{
 };
 use crate::leaks::{CredentialHolder, LeakReport, LeakResponse, NewLeakReport, RecordedLeak};
 use crate::tool_pins::ToolPin;
-use crate::upstreams::{SealedRequest, SealedSecret};
+use crate::upstreams::{PolicySetCheck, SealedRequest, SealedSecret};
 use warden_import::ImportBatch;
 
 /// A lifecycle change to one identity, applied under the rules in `warden_core::Identity`.
@@ -34,6 +34,24 @@ pub enum IdentityChange {
     Restore,
     Revoke,
     Reassign(OwnerRef),
+}
+
+/// Who decides an approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approver {
+    /// An owner, by email or id: read in the decision's own transaction (locked against a
+    /// concurrent offboarding), refused unless active, and recorded by email.
+    Owner(OwnerRef),
+    /// The caller deciding in its own name (the admin, when no owner is named).
+    Caller(String),
+}
+
+/// A decision on an approval, as the API asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalVerdict {
+    pub approver: Approver,
+    pub approve: bool,
+    pub comment: Option<String>,
 }
 
 /// What offboarding an owner did.
@@ -130,6 +148,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: Timestamp,
     ) -> StoreResult<Identity>;
 
+    /// The kill switch for one identity: suspends it (`killed`), with its
+    /// `identity.suspended` and `kill.applied` events (the latter noting `reached`, how many
+    /// identities the kill stops with its sub-agents) in the same transaction.
+    async fn kill_identity(
+        &self,
+        actor: &Actor,
+        identity: &IdentityRef,
+        reached: usize,
+        now: Timestamp,
+    ) -> StoreResult<Identity>;
+    /// Lifts a suspension of one identity, with its `identity.restored` and `kill.restored`
+    /// events in the same transaction.
+    async fn restore_identity(
+        &self,
+        actor: &Actor,
+        identity: &IdentityRef,
+        now: Timestamp,
+    ) -> StoreResult<Identity>;
+
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
     /// Stores `value` under `key` unless a value is already there; returns the value that
     /// is stored afterwards (so the first of several racing nodes wins).
@@ -150,6 +187,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Verifies the stored chain against its checkpoints and `key`.
     async fn verify_audit(&self, key: &AuditPublicKey) -> Result<VerifyReport, AuditVerifyError>;
 
+    // Changes that alter what the policy set is compiled against (creating, changing or
+    // removing an upstream; adding or changing a policy) take `check` and run it on the
+    // set they would leave, inside their transaction (see `PolicySetCheck`).
+
     /// Registers an upstream under `id` (the id its secret is sealed against).
     async fn create_upstream(
         &self,
@@ -157,6 +198,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         id: UpstreamId,
         new: NewUpstream,
         secret: Option<SealedSecret>,
+        check: &dyn PolicySetCheck,
         now: Timestamp,
     ) -> StoreResult<Upstream>;
     async fn get_upstream(&self, name: &str) -> StoreResult<Upstream>;
@@ -170,6 +212,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         name: &str,
         patch: UpstreamPatch,
         secret: Option<SealedSecret>,
+        check: &dyn PolicySetCheck,
         now: Timestamp,
     ) -> StoreResult<Upstream>;
     /// Replaces the sealed secret; `secret.version` must be the current version plus one.
@@ -186,6 +229,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         actor: &Actor,
         name: &str,
+        check: &dyn PolicySetCheck,
         now: Timestamp,
     ) -> StoreResult<Upstream>;
 
@@ -198,8 +242,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         id: &str,
         text: &str,
         replace: bool,
+        check: &dyn PolicySetCheck,
         now: Timestamp,
     ) -> StoreResult<StoredPolicy>;
+    /// Removes one policy, bumping the set's version. It takes the same lock as the changes
+    /// above; removing a policy cannot make a set that compiled stop compiling.
     async fn delete_policy(
         &self,
         actor: &Actor,
@@ -326,13 +373,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: Timestamp,
     ) -> StoreResult<Page<Approval>>;
     /// Approves or denies a pending approval, with its `approval.granted` or
-    /// `approval.denied` event. One found expired is recorded as expired (with its
-    /// `approval.expired` event) and the decision refused.
+    /// `approval.denied` event. An owner deciding must be active, checked in the same
+    /// transaction. One found expired is recorded as expired (with its `approval.expired`
+    /// event) and the decision refused.
     async fn decide_approval(
         &self,
         actor: &Actor,
         id: &str,
-        decision: ApprovalDecision,
+        verdict: ApprovalVerdict,
         now: Timestamp,
     ) -> StoreResult<Approval>;
     /// Spends an approved, unexpired, unused approval on the request `binding` describes,

@@ -1,6 +1,31 @@
 //! What the store keeps sealed: upstream secrets (bytes and the version they are bound to)
 //! and held requests awaiting approval. Sealing and opening happen in the server, which
-//! holds the data key; the store never sees a plaintext secret or request.
+//! holds the data key; the store never sees a plaintext secret or request. And the check a
+//! change to the policy set must pass before it commits.
+
+use warden_core::{DomainError, StoredPolicy, Upstream};
+
+/// Decides whether a policy set may be stored: every upstream (whose route maps and tools
+/// make the schema) and every policy, as a change would leave them.
+///
+/// The store calls it inside the change's own transaction, after making the change there
+/// and under the lock that serialises every change to policies and upstreams across nodes
+/// (a PostgreSQL advisory lock; SQLite has one writer), on the rows read in that
+/// transaction. A refusal rolls the change back, so no interleaving of two changes, on one
+/// node or several, can store a set that does not compile. The server passes the Cedar
+/// compiler; the store does not know Cedar.
+pub trait PolicySetCheck: Send + Sync {
+    fn check(&self, upstreams: &[Upstream], policies: &[StoredPolicy]) -> Result<(), DomainError>;
+}
+
+impl<F> PolicySetCheck for F
+where
+    F: Fn(&[Upstream], &[StoredPolicy]) -> Result<(), DomainError> + Send + Sync,
+{
+    fn check(&self, upstreams: &[Upstream], policies: &[StoredPolicy]) -> Result<(), DomainError> {
+        self(upstreams, policies)
+    }
+}
 
 /// An upstream secret sealed under the data key, bound to the upstream's id and `version`.
 #[derive(Clone, PartialEq, Eq)]

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use warden_audit::Actor;
 use warden_core::{
-    Approval, ApprovalDecision, ApprovalFilter, ApprovalStatus, DomainError, HeldRequest,
-    IdentityKind, IdentityRef, OwnerRef, Page,
+    Approval, ApprovalFilter, ApprovalStatus, DomainError, HeldRequest, IdentityKind, IdentityRef,
+    OwnerRef, Page,
 };
-use warden_store::StoreError;
+use warden_store::{ApprovalVerdict, Approver, StoreError};
 
 use super::owners::page_request;
 use crate::error::{ApiError, ErrorBody};
@@ -184,24 +184,23 @@ async fn decide(
     approve: bool,
     body: DecideApproval,
 ) -> Result<Json<Approval>, ApiError> {
+    // An owner's being active is checked by the store inside the decision's transaction,
+    // so an offboarding on another node at the same moment cannot be decided past.
     let approver = match body.approver {
         Some(text) => {
-            let owner = OwnerRef::parse(&text).map_err(|_| DomainError::UnknownOwner(text))?;
-            let owner = state.store.get_owner(&owner).await?;
-            owner.ensure_active()?;
-            owner.email
+            Approver::Owner(OwnerRef::parse(&text).map_err(|_| DomainError::UnknownOwner(text))?)
         }
-        None => actor_name(&state.actor),
+        None => Approver::Caller(actor_name(&state.actor)),
     };
-    let decision = ApprovalDecision {
-        approve,
+    let verdict = ApprovalVerdict {
         approver,
+        approve,
         comment: body.comment,
     };
     let now = state.clock.now();
     let decided = state
         .store
-        .decide_approval(&state.actor, id, decision, now)
+        .decide_approval(&state.actor, id, verdict, now)
         .await;
     match decided {
         Ok(approval) => {

@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
-use warden_audit::{EventKind, NewEvent};
-use warden_core::{DomainError, IdentityRef, OwnerRef, SuspensionReason, Timestamp};
+use warden_audit::EventKind;
+use warden_core::{DomainError, IdentityRef, OwnerRef, Timestamp};
 use warden_crypto::{Secret, SecretKind};
 use warden_store::{Credential, CredentialKind, IdentityChange, IdentityState, NewCredential};
 
@@ -358,23 +358,11 @@ pub async fn kill(
     let now = state.clock.now();
     match &named {
         Named::Identity(reference) => {
-            let identity = state
+            state
                 .store
-                .change_identity(
-                    &state.actor,
-                    reference,
-                    IdentityChange::Suspend(SuspensionReason::Killed),
-                    now,
-                )
+                .kill_identity(&state.actor, reference, reached.len(), now)
                 .await?;
-            record_kill(
-                &state,
-                EventKind::KillApplied,
-                &identity,
-                reached.len(),
-                now,
-            )
-            .await?;
+            count_kill(EventKind::KillApplied);
         }
         Named::Owner(reference) => {
             state
@@ -389,24 +377,9 @@ pub async fn kill(
     Ok(Json(json!({ "dry_run": false, "stops": reached })))
 }
 
-async fn record_kill(
-    state: &AppState,
-    kind: EventKind,
-    identity: &warden_core::Identity,
-    reached: usize,
-    now: Timestamp,
-) -> Result<(), ApiError> {
-    let event = NewEvent::new(kind, state.actor.clone())
-        .owner(identity.owner.clone())
-        .target_named(
-            identity.kind.as_str(),
-            identity.id.to_string(),
-            identity.name.clone(),
-        )
-        .detail("reached", reached.to_string());
-    state.store.record(event, now).await?;
+/// Counts a kill-switch change of one identity (the store recorded its event with it).
+fn count_kill(kind: EventKind) {
     metrics::counter!("warden_kill_switch_total", "kind" => kind.as_str()).increment(1);
-    Ok(())
 }
 
 /// Lift a kill-switch suspension of an identity or an owner's fleet.
@@ -428,9 +401,9 @@ pub async fn restore(
         Named::Identity(reference) => {
             let identity = state
                 .store
-                .change_identity(&state.actor, reference, IdentityChange::Restore, now)
+                .restore_identity(&state.actor, reference, now)
                 .await?;
-            record_kill(&state, EventKind::KillRestored, &identity, 1, now).await?;
+            count_kill(EventKind::KillRestored);
             vec![json!({ "id": identity.id, "kind": identity.kind, "name": identity.name })]
         }
         Named::Owner(reference) => state

@@ -105,8 +105,9 @@ pub async fn list_policies(
 }
 
 /// Add (or with `replace`, change) a policy. The whole resulting set is validated in strict
-/// mode against the generated schema first; one that does not validate is refused with the
-/// validator's message and nothing changes.
+/// mode against the generated schema inside the write's transaction, serialised with every
+/// other change to policies and upstreams on any node; one that does not validate is
+/// refused with the validator's message and nothing changes.
 #[utoipa::path(post, path = "/v1/policies", tag = "policies", request_body = PutPolicy,
     responses((status = 201, body = StoredPolicy), (status = 409, body = ErrorBody, description = "duplicate_policy"),
               (status = 422, body = ErrorBody, description = "invalid_policy")))]
@@ -115,26 +116,17 @@ pub async fn put_policy(
     ApiJson(body): ApiJson<PutPolicy>,
 ) -> Result<(StatusCode, Json<StoredPolicy>), ApiError> {
     check_id(&body.id)?;
-    let upstreams = state.store.list_upstreams().await?;
-    let mut policies: Vec<StoredPolicy> = state
-        .store
-        .list_policies()
-        .await?
-        .into_iter()
-        .filter(|policy| policy.id != body.id)
-        .collect();
     let now = state.clock.now();
-    policies.push(StoredPolicy {
-        id: body.id.clone(),
-        text: body.text.clone(),
-        version: 0,
-        created_at: now,
-        updated_at: now,
-    });
-    policy_engine::build(&upstreams, &policies)?;
     let stored = state
         .store
-        .put_policy(&state.actor, &body.id, &body.text, body.replace, now)
+        .put_policy(
+            &state.actor,
+            &body.id,
+            &body.text,
+            body.replace,
+            &policy_engine::check,
+            now,
+        )
         .await?;
     state.catalog.reload(&*state.store).await;
     tracing::info!(policy = %stored.id, version = stored.version, "policy stored");

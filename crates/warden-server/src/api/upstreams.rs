@@ -156,12 +156,6 @@ fn seal(
     })
 }
 
-/// Refuses a change to the set of upstreams that would leave the stored policies invalid.
-async fn check_policies_with(state: &AppState, upstreams: &[Upstream]) -> Result<(), ApiError> {
-    let policies = state.store.list_policies().await?;
-    policy_engine::build(upstreams, &policies).map(|_| ())
-}
-
 /// Register an upstream. An `mcp-stdio` upstream is a command this server runs (without a
 /// shell, with PATH, HOME and its secret variable as its whole environment) and restarts
 /// when it exits; only an admin can register one.
@@ -251,7 +245,14 @@ pub async fn create_upstream(
         .transpose()?;
     let created = state
         .store
-        .create_upstream(&state.actor, id, new, sealed, state.clock.now())
+        .create_upstream(
+            &state.actor,
+            id,
+            new,
+            sealed,
+            &policy_engine::check,
+            state.clock.now(),
+        )
         .await?;
     state.catalog.reload(&*state.store).await;
     tracing::info!(upstream = %created.name, "upstream created");
@@ -306,16 +307,10 @@ pub async fn update_upstream(
         labels,
         tool_labels,
     };
+    // The route map is parsed here for a precise message; whether the stored policies
+    // still compile against it is checked by the store, inside the write's transaction.
     if let Some(routes) = &patch.routes {
         policy_engine::parse_routes(routes)?;
-        let mut upstreams = state.store.list_upstreams().await?;
-        for upstream in upstreams
-            .iter_mut()
-            .filter(|upstream| upstream.name == name)
-        {
-            upstream.routes = Some(routes.clone());
-        }
-        check_policies_with(&state, &upstreams).await?;
     }
     let sealed = match secret {
         Some(secret) => {
@@ -331,7 +326,14 @@ pub async fn update_upstream(
     };
     let updated = state
         .store
-        .update_upstream(&state.actor, &name, patch, sealed, state.clock.now())
+        .update_upstream(
+            &state.actor,
+            &name,
+            patch,
+            sealed,
+            &policy_engine::check,
+            state.clock.now(),
+        )
         .await?;
     state.catalog.reload(&*state.store).await;
     Ok(Json(updated))
@@ -357,7 +359,9 @@ pub async fn set_upstream_secret(
     Ok(Json(updated))
 }
 
-/// Remove an upstream. Refused while a stored policy still refers to it.
+/// Remove an upstream. Refused while a stored policy still refers to it (checked inside the
+/// removal's transaction, so a policy naming it added at the same moment on another node
+/// cannot slip in between).
 #[utoipa::path(delete, path = "/v1/upstreams/{name}", tag = "upstreams",
     params(("name" = String, Path)),
     responses((status = 200, body = Upstream), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -365,17 +369,14 @@ pub async fn delete_upstream(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Upstream>, ApiError> {
-    let remaining: Vec<Upstream> = state
-        .store
-        .list_upstreams()
-        .await?
-        .into_iter()
-        .filter(|upstream| upstream.name != name)
-        .collect();
-    check_policies_with(&state, &remaining).await?;
     let removed = state
         .store
-        .delete_upstream(&state.actor, &name, state.clock.now())
+        .delete_upstream(
+            &state.actor,
+            &name,
+            &policy_engine::check,
+            state.clock.now(),
+        )
         .await?;
     state.catalog.reload(&*state.store).await;
     Ok(Json(removed))

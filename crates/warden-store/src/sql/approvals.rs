@@ -5,6 +5,10 @@
 //! on SQLite), apply the rule from `warden_core::Approval`, and write the result guarded by
 //! the status they read, so two concurrent consumers of one approval cannot both win.
 //!
+//! An owner who decides is read in the decision's transaction too (`FOR SHARE` on
+//! PostgreSQL), so an offboarding that commits first refuses the decision, and one that
+//! comes later waits for it.
+//!
 //! The held request itself is kept sealed (the server seals and opens it) only while the
 //! approval can be used: every write that ends an approval clears it in the same statement,
 //! and `purge_requests` clears those that expired unread.
@@ -20,9 +24,10 @@ use warden_core::{
 };
 
 use super::SqlStore;
-use super::owners::next_cursor;
+use super::owners::{self, next_cursor};
 use super::query::{Value, Where};
 use crate::error::{StoreError, StoreResult};
+use crate::store::{ApprovalVerdict, Approver};
 use crate::upstreams::SealedRequest;
 
 const APPROVAL_COLUMNS: &str = "id, agent_id, agent_name, owner_email, on_behalf_of, upstream, \
@@ -294,10 +299,25 @@ pub(super) async fn decide(
     store: &SqlStore,
     actor: &Actor,
     id: &str,
-    decision: ApprovalDecision,
+    verdict: ApprovalVerdict,
     now: Timestamp,
 ) -> StoreResult<Approval> {
     let mut tx = store.begin_write().await?;
+    // The owner first: an approver who is not active is refused whatever the approval's
+    // state, and the owner row is always locked before the approval row.
+    let approver = match verdict.approver {
+        Approver::Owner(reference) => {
+            let owner = owners::fetch(&mut tx, &reference, store.dialect.for_share()).await?;
+            owner.ensure_active()?;
+            owner.email
+        }
+        Approver::Caller(name) => name,
+    };
+    let decision = ApprovalDecision {
+        approve: verdict.approve,
+        approver,
+        comment: verdict.comment,
+    };
     let mut approval = fetch(&mut tx, id, store.dialect.for_update()).await?;
     let was = approval.status;
     match approval.decide(&decision, now) {

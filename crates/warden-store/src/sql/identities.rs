@@ -337,6 +337,53 @@ pub(super) async fn change(
     change: IdentityChange,
     now: Timestamp,
 ) -> StoreResult<Identity> {
+    change_recording(store, actor, reference, change, None, now).await
+}
+
+/// The kill switch for one identity: the suspension and its `kill.applied` event commit
+/// together, so neither is ever seen without the other.
+pub(super) async fn kill(
+    store: &SqlStore,
+    actor: &Actor,
+    reference: &IdentityRef,
+    reached: usize,
+    now: Timestamp,
+) -> StoreResult<Identity> {
+    let suspend = IdentityChange::Suspend(warden_core::SuspensionReason::Killed);
+    let event = (EventKind::KillApplied, reached);
+    change_recording(store, actor, reference, suspend, Some(event), now).await
+}
+
+/// Lifts a suspension of one identity, with its `kill.restored` event in the same
+/// transaction.
+pub(super) async fn restore(
+    store: &SqlStore,
+    actor: &Actor,
+    reference: &IdentityRef,
+    now: Timestamp,
+) -> StoreResult<Identity> {
+    let event = (EventKind::KillRestored, 1);
+    change_recording(
+        store,
+        actor,
+        reference,
+        IdentityChange::Restore,
+        Some(event),
+        now,
+    )
+    .await
+}
+
+/// Applies `change`, recording the identity's own event and, when `switch` names one, the
+/// kill-switch event (with how many identities it `reached`) in the same transaction.
+async fn change_recording(
+    store: &SqlStore,
+    actor: &Actor,
+    reference: &IdentityRef,
+    change: IdentityChange,
+    switch: Option<(EventKind, usize)>,
+    now: Timestamp,
+) -> StoreResult<Identity> {
     let lock = store.dialect.for_update();
     let mut tx = store.begin_write().await?;
     let mut identity = fetch(&mut tx, reference, lock).await?;
@@ -364,7 +411,11 @@ pub(super) async fn change(
         }
     };
     save(&mut tx, &identity, false).await?;
-    store.audit_in_tx(&mut tx, vec![event], now).await?;
+    let mut events = vec![event];
+    if let Some((kind, reached)) = switch {
+        events.push(identity_event(kind, actor, &identity).detail("reached", reached.to_string()));
+    }
+    store.audit_in_tx(&mut tx, events, now).await?;
     store.commit(tx, &[Topic::Access]).await?;
     Ok(identity)
 }

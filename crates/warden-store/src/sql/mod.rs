@@ -48,12 +48,12 @@ use crate::inventory::{
     EvaluatedSubject, ImportOptions, ImportSummary, ImportedFilter, ImportedRecord, InventoryItem,
 };
 use crate::leaks::{CredentialHolder, LeakReport, LeakResponse, NewLeakReport, RecordedLeak};
-use crate::store::{IdentityChange, Offboarding, Store};
+use crate::store::{ApprovalVerdict, IdentityChange, Offboarding, Store};
 use crate::tool_pins::ToolPin;
-use crate::upstreams::{SealedRequest, SealedSecret};
+use crate::upstreams::{PolicySetCheck, SealedRequest, SealedSecret};
 use warden_core::{
-    Approval, ApprovalBinding, ApprovalDecision, ApprovalFilter, NewApproval, NewUpstream,
-    StoredPolicy, Upstream, UpstreamId, UpstreamPatch,
+    Approval, ApprovalBinding, ApprovalFilter, NewApproval, NewUpstream, StoredPolicy, Upstream,
+    UpstreamId, UpstreamPatch,
 };
 use warden_import::ImportBatch;
 
@@ -86,6 +86,15 @@ impl Dialect {
         match self {
             Self::Sqlite => "",
             Self::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// The clause that keeps a row a write transaction depends on (but does not change)
+    /// from changing until it commits, without blocking others that only depend on it too.
+    pub(crate) fn for_share(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => " FOR SHARE",
         }
     }
 }
@@ -357,6 +366,25 @@ impl Store for SqlStore {
         identities::change(self, actor, identity, change, now).await
     }
 
+    async fn kill_identity(
+        &self,
+        actor: &Actor,
+        identity: &IdentityRef,
+        reached: usize,
+        now: Timestamp,
+    ) -> StoreResult<Identity> {
+        identities::kill(self, actor, identity, reached, now).await
+    }
+
+    async fn restore_identity(
+        &self,
+        actor: &Actor,
+        identity: &IdentityRef,
+        now: Timestamp,
+    ) -> StoreResult<Identity> {
+        identities::restore(self, actor, identity, now).await
+    }
+
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
         settings::get(&self.reader, key).await
     }
@@ -402,9 +430,10 @@ impl Store for SqlStore {
         id: UpstreamId,
         new: NewUpstream,
         secret: Option<SealedSecret>,
+        check: &dyn PolicySetCheck,
         now: Timestamp,
     ) -> StoreResult<Upstream> {
-        upstreams::create(self, actor, id, new, secret, now).await
+        upstreams::create(self, actor, id, new, secret, check, now).await
     }
 
     async fn get_upstream(&self, name: &str) -> StoreResult<Upstream> {
@@ -421,9 +450,10 @@ impl Store for SqlStore {
         name: &str,
         patch: UpstreamPatch,
         secret: Option<SealedSecret>,
+        check: &dyn PolicySetCheck,
         now: Timestamp,
     ) -> StoreResult<Upstream> {
-        upstreams::update(self, actor, name, patch, secret, now).await
+        upstreams::update(self, actor, name, patch, secret, check, now).await
     }
 
     async fn set_upstream_secret(
@@ -444,9 +474,10 @@ impl Store for SqlStore {
         &self,
         actor: &Actor,
         name: &str,
+        check: &dyn PolicySetCheck,
         now: Timestamp,
     ) -> StoreResult<Upstream> {
-        upstreams::delete(self, actor, name, now).await
+        upstreams::delete(self, actor, name, check, now).await
     }
 
     async fn list_policies(&self) -> StoreResult<Vec<StoredPolicy>> {
@@ -463,9 +494,10 @@ impl Store for SqlStore {
         id: &str,
         text: &str,
         replace: bool,
+        check: &dyn PolicySetCheck,
         now: Timestamp,
     ) -> StoreResult<StoredPolicy> {
-        upstreams::put_policy(self, actor, id, text, replace, now).await
+        upstreams::put_policy(self, actor, id, text, replace, check, now).await
     }
 
     async fn delete_policy(
@@ -629,10 +661,10 @@ impl Store for SqlStore {
         &self,
         actor: &Actor,
         id: &str,
-        decision: ApprovalDecision,
+        verdict: ApprovalVerdict,
         now: Timestamp,
     ) -> StoreResult<Approval> {
-        approvals::decide(self, actor, id, decision, now).await
+        approvals::decide(self, actor, id, verdict, now).await
     }
 
     async fn consume_approval(

@@ -1,4 +1,10 @@
 //! Upstreams and policies in SQL.
+//!
+//! The policy set is compiled against a schema made from the upstreams, so a change to
+//! either can leave a set that no longer compiles. Every such change takes `POLICY_LOCK`
+//! first, makes its change, reads back every upstream and policy in the same transaction
+//! and asks the caller's `PolicySetCheck` before it commits: two changes racing on two
+//! nodes run one after the other, and the second is checked against the first.
 
 use crate::feed::Topic;
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -11,14 +17,17 @@ use warden_core::{
 
 use super::SqlStore;
 use crate::error::{StoreError, StoreResult};
-use crate::upstreams::SealedSecret;
+use crate::upstreams::{PolicySetCheck, SealedSecret};
 
 const UPSTREAM_COLUMNS: &str = "id, name, kind, url, auth, \
      CASE WHEN secret_sealed IS NULL THEN 0 ELSE 1 END AS has_secret_flag, secret_version, routes, allowed_origins, command, args, env_secret, labels, tool_labels, created_at, updated_at";
 
-/// The advisory-lock key that makes policy-set versions one at a time on PostgreSQL.
+/// The advisory-lock key that serialises, on PostgreSQL, every change to the policy set and
+/// to the upstreams it is compiled against (and so makes policy-set versions one at a time).
 const POLICY_LOCK: i64 = 0x5741_5244_454e_0003;
 
+/// Takes `POLICY_LOCK` until the transaction ends; on SQLite the single writer already
+/// serialises. Taken before any row lock, so it cannot deadlock with one.
 async fn lock_policies(
     store: &SqlStore,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -29,6 +38,18 @@ async fn lock_policies(
             .execute(&mut **tx)
             .await?;
     }
+    Ok(())
+}
+
+/// Reads the policy set as this transaction leaves it (its own change included) and refuses
+/// it unless `check` accepts it.
+async fn check_policy_set(
+    connection: &mut AnyConnection,
+    check: &dyn PolicySetCheck,
+) -> StoreResult<()> {
+    let upstreams = read_upstreams(&mut *connection).await?;
+    let policies = read_policies(&mut *connection).await?;
+    check.check(&upstreams, &policies)?;
     Ok(())
 }
 
@@ -143,12 +164,14 @@ pub(super) async fn create(
     id: UpstreamId,
     new: NewUpstream,
     secret: Option<SealedSecret>,
+    check: &dyn PolicySetCheck,
     now: Timestamp,
 ) -> StoreResult<Upstream> {
     new.validate()?;
     let labels = normalize_access_labels("labels", &new.labels)?;
     let tool_labels = validate_tool_labels(new.kind, &new.tool_labels)?;
     let mut tx = store.begin_write().await?;
+    lock_policies(store, &mut tx).await?;
     let version = secret.as_ref().map_or(0, |sealed| sealed.version);
     let leak_fingerprint = secret
         .as_ref()
@@ -191,6 +214,7 @@ pub(super) async fn create(
         Err(error) => return Err(error.into()),
     }
     let created = fetch(&mut tx, &new.name, "").await?;
+    check_policy_set(&mut tx, check).await?;
     store
         .audit_in_tx(
             &mut tx,
@@ -213,9 +237,15 @@ pub(super) async fn get(pool: &AnyPool, name: &str) -> StoreResult<Upstream> {
 }
 
 pub(super) async fn list(pool: &AnyPool) -> StoreResult<Vec<Upstream>> {
+    read_upstreams(pool).await
+}
+
+async fn read_upstreams<'c>(
+    executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+) -> StoreResult<Vec<Upstream>> {
     let sql = format!("SELECT {UPSTREAM_COLUMNS} FROM upstreams ORDER BY name");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(pool)
+        .fetch_all(executor)
         .await?;
     rows.iter().map(upstream).collect()
 }
@@ -226,9 +256,11 @@ pub(super) async fn update(
     name: &str,
     patch: UpstreamPatch,
     secret: Option<SealedSecret>,
+    check: &dyn PolicySetCheck,
     now: Timestamp,
 ) -> StoreResult<Upstream> {
     let mut tx = store.begin_write().await?;
+    lock_policies(store, &mut tx).await?;
     let current = fetch(&mut tx, name, store.dialect.for_update()).await?;
     // Checked against the row as locked, so no concurrent change slips between the check
     // and the write (a secret set meanwhile, say).
@@ -278,6 +310,7 @@ pub(super) async fn update(
             .await?;
     }
     let updated = fetch(&mut tx, name, "").await?;
+    check_policy_set(&mut tx, check).await?;
     let changed: Vec<&str> = [
         ("url", patch.url.is_some()),
         ("auth", patch.auth.is_some()),
@@ -357,14 +390,17 @@ pub(super) async fn delete(
     store: &SqlStore,
     actor: &Actor,
     name: &str,
+    check: &dyn PolicySetCheck,
     now: Timestamp,
 ) -> StoreResult<Upstream> {
     let mut tx = store.begin_write().await?;
+    lock_policies(store, &mut tx).await?;
     let current = fetch(&mut tx, name, store.dialect.for_update()).await?;
     sqlx::query("DELETE FROM upstreams WHERE id = $1")
         .bind(current.id.to_string())
         .execute(&mut *tx)
         .await?;
+    check_policy_set(&mut tx, check).await?;
     store
         .audit_in_tx(
             &mut tx,
@@ -387,9 +423,15 @@ fn policy(row: &sqlx::any::AnyRow) -> StoreResult<StoredPolicy> {
 }
 
 pub(super) async fn list_policies(pool: &AnyPool) -> StoreResult<Vec<StoredPolicy>> {
+    read_policies(pool).await
+}
+
+async fn read_policies<'c>(
+    executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+) -> StoreResult<Vec<StoredPolicy>> {
     let rows =
         sqlx::query("SELECT id, text, version, created_at, updated_at FROM policies ORDER BY id")
-            .fetch_all(pool)
+            .fetch_all(executor)
             .await?;
     rows.iter().map(policy).collect()
 }
@@ -444,6 +486,7 @@ pub(super) async fn put_policy(
     id: &str,
     text: &str,
     replace: bool,
+    check: &dyn PolicySetCheck,
     now: Timestamp,
 ) -> StoreResult<StoredPolicy> {
     warden_core::policy::validate_policy_id(id)?;
@@ -481,6 +524,7 @@ pub(super) async fn put_policy(
     } else {
         ("created", EventKind::PolicyCreated)
     };
+    check_policy_set(&mut tx, check).await?;
     record_history(&mut tx, version, id, change, Some(text), now).await?;
     store
         .audit_in_tx(&mut tx, vec![policy_event(kind, actor, id, version)], now)

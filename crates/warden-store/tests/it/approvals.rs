@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use warden_audit::{Actor, EventKind};
 use warden_core::{
-    ApprovalBinding, ApprovalDecision, ApprovalFilter, ApprovalStatus, DomainError, Environment,
-    IdentityKind, Labels, NewApproval, NewIdentity, NewOwner, OwnerRef, Source, Timestamp,
+    ApprovalBinding, ApprovalFilter, ApprovalStatus, DomainError, Environment, IdentityKind,
+    Labels, NewApproval, NewIdentity, NewOwner, OwnerRef, Source, Timestamp,
 };
-use warden_store::{AuditFilter, AuditQuery, Store, StoreError};
+use warden_store::{ApprovalVerdict, Approver, AuditFilter, AuditQuery, Store, StoreError};
 
 use crate::backends::{admin, on_both};
 
@@ -91,10 +91,11 @@ fn held(agent_id: &str) -> NewApproval {
     }
 }
 
-fn by(approver: &str, approve: bool) -> ApprovalDecision {
-    ApprovalDecision {
+/// A decision in the caller's own name (no owner looked up).
+fn by(approver: &str, approve: bool) -> ApprovalVerdict {
+    ApprovalVerdict {
+        approver: Approver::Caller(approver.to_string()),
         approve,
-        approver: approver.to_string(),
         comment: Some("checked the invoice".into()),
     }
 }
@@ -701,9 +702,9 @@ async fn every_step_is_in_the_audit_trail() {
             .decide_approval(
                 &admin(),
                 &denied.id,
-                ApprovalDecision {
+                ApprovalVerdict {
+                    approver: Approver::Caller("bob@example.com".into()),
                     approve: false,
-                    approver: "bob@example.com".into(),
                     comment: None,
                 },
                 later(2),

@@ -6,6 +6,14 @@ use std::sync::Arc;
 use warden_audit::{Actor, AuditSigner, CheckpointPolicy};
 use warden_store::{AuditSettings, SqlStore, Store};
 
+/// A policy-set check that accepts every set, for tests about something else.
+pub fn accept_all(
+    _upstreams: &[warden_core::Upstream],
+    _policies: &[warden_core::StoredPolicy],
+) -> Result<(), warden_core::DomainError> {
+    Ok(())
+}
+
 /// The actor the conformance tests act as.
 pub fn admin() -> Actor {
     Actor::admin("admin", "admin")

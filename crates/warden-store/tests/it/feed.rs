@@ -10,7 +10,7 @@ use warden_core::{
 };
 use warden_store::{ChangeFeed, Heard, IdentityChange, Store, Topic};
 
-use crate::backends::{TestStore, admin};
+use crate::backends::{TestStore, accept_all, admin};
 
 const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
@@ -128,6 +128,7 @@ async fn changes_are_heard(writer: &dyn Store, listener: &dyn Store, backend: &'
             "reads",
             "permit(principal, action, resource);",
             false,
+            &accept_all,
             T0,
         )
         .await

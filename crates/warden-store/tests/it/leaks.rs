@@ -11,7 +11,7 @@ use warden_store::inventory::ImportOptions;
 use warden_store::leaks::{LeakLocation, LeakMatch, LeakResponse, LeakSubject, NewLeakReport};
 use warden_store::{AuditFilter, AuditQuery, SealedSecret, Store};
 
-use crate::backends::{admin, on_both};
+use crate::backends::{accept_all, admin, on_both};
 
 const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
@@ -214,6 +214,7 @@ async fn an_upstream_secret_is_found_by_its_leak_fingerprint_until_it_is_replace
                     version: 1,
                     leak_fingerprint: Some("fp-one".into()),
                 }),
+                &accept_all,
                 T0,
             )
             .await

@@ -22,6 +22,7 @@ mod evaluation;
 mod feed;
 mod inventory;
 mod leaks;
+mod races;
 mod signals;
 mod tool_pins;
 mod upstreams;

@@ -7,7 +7,7 @@ use warden_core::{InjectAuth, NewUpstream, Timestamp, UpstreamId, UpstreamKind};
 use warden_store::tool_pins::PinState;
 use warden_store::{AuditFilter, AuditQuery, Store};
 
-use crate::backends::{admin, audit_signer, on_both};
+use crate::backends::{accept_all, admin, audit_signer, on_both};
 
 const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
@@ -47,7 +47,14 @@ async fn a_changed_definition_is_held_until_an_administrator_accepts_it() {
             tool_labels: Default::default(),
         };
         store
-            .create_upstream(&admin(), UpstreamId::new_v7(), upstream, None, T0)
+            .create_upstream(
+                &admin(),
+                UpstreamId::new_v7(),
+                upstream,
+                None,
+                &accept_all,
+                T0,
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let observe = |digest: &'static str, at: i64| {

@@ -6,7 +6,7 @@ use warden_core::{
 };
 use warden_store::{AuditFilter, AuditQuery, SealedSecret, StoreError};
 
-use crate::backends::{admin, on_both};
+use crate::backends::{accept_all, admin, on_both};
 
 const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
@@ -45,6 +45,7 @@ async fn upstreams_keep_only_a_sealed_secret_and_its_version() {
                 UpstreamId::new_v7(),
                 crm(),
                 Some(sealed.clone()),
+                &accept_all,
                 T0,
             )
             .await
@@ -61,7 +62,7 @@ async fn upstreams_keep_only_a_sealed_secret_and_its_version() {
 
         let duplicate = domain_error(
             store
-                .create_upstream(&admin(), UpstreamId::new_v7(), crm(), None, T0)
+                .create_upstream(&admin(), UpstreamId::new_v7(), crm(), None, &accept_all, T0)
                 .await,
         );
         assert_eq!(
@@ -109,7 +110,7 @@ async fn upstreams_keep_only_a_sealed_secret_and_its_version() {
             ..Default::default()
         };
         let updated = store
-            .update_upstream(&admin(), "crm", patch, None, T0.plus_secs(2))
+            .update_upstream(&admin(), "crm", patch, None, &accept_all, T0.plus_secs(2))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(updated.url, "https://crm.example.com/v2");
@@ -123,7 +124,11 @@ async fn upstreams_keep_only_a_sealed_secret_and_its_version() {
             ..Default::default()
         };
         assert!(matches!(
-            domain_error(store.update_upstream(&admin(), "crm", bad, None, T0).await),
+            domain_error(
+                store
+                    .update_upstream(&admin(), "crm", bad, None, &accept_all, T0)
+                    .await
+            ),
             DomainError::InvalidField { .. }
         ));
 
@@ -136,7 +141,7 @@ async fn upstreams_keep_only_a_sealed_secret_and_its_version() {
             1
         );
         store
-            .delete_upstream(&admin(), "crm", T0.plus_secs(3))
+            .delete_upstream(&admin(), "crm", &accept_all, T0.plus_secs(3))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -181,6 +186,7 @@ async fn policies_are_versioned_per_change() {
                 "support-read",
                 "permit(principal, action, resource);",
                 false,
+                &accept_all,
                 T0,
             )
             .await
@@ -193,6 +199,7 @@ async fn policies_are_versioned_per_change() {
                     "support-read",
                     "forbid(principal, action, resource);",
                     false,
+                    &accept_all,
                     T0,
                 )
                 .await,
@@ -207,6 +214,7 @@ async fn policies_are_versioned_per_change() {
                 "support-read",
                 "forbid(principal, action, resource);",
                 true,
+                &accept_all,
                 T0.plus_secs(1),
             )
             .await
@@ -222,6 +230,7 @@ async fn policies_are_versioned_per_change() {
                 "other",
                 "permit(principal, action, resource);",
                 false,
+                &accept_all,
                 T0,
             )
             .await
@@ -245,7 +254,11 @@ async fn policies_are_versioned_per_change() {
             .collect();
         assert_eq!(remaining, ["support-read"]);
         assert!(matches!(
-            domain_error(store.put_policy(&admin(), "bad id!", "x", false, T0).await),
+            domain_error(
+                store
+                    .put_policy(&admin(), "bad id!", "x", false, &accept_all, T0)
+                    .await
+            ),
             DomainError::InvalidField { .. }
         ));
     })
@@ -262,7 +275,7 @@ async fn resealing_under_a_new_data_key_is_all_or_nothing() {
             leak_fingerprint: None,
         };
         store
-            .create_upstream(&admin(), id, crm(), Some(first.clone()), T0)
+            .create_upstream(&admin(), id, crm(), Some(first.clone()), &accept_all, T0)
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
         store
@@ -364,6 +377,7 @@ async fn a_secret_stays_with_its_host_unless_replaced_in_the_same_update() {
                 UpstreamId::new_v7(),
                 crm(),
                 Some(first.clone()),
+                &accept_all,
                 T0,
             )
             .await
@@ -380,6 +394,7 @@ async fn a_secret_stays_with_its_host_unless_replaced_in_the_same_update() {
                     "crm",
                     to("https://attacker.example.net/api"),
                     None,
+                    &accept_all,
                     T0,
                 )
                 .await,
@@ -404,7 +419,14 @@ async fn a_secret_stays_with_its_host_unless_replaced_in_the_same_update() {
 
         // A path-only change keeps the host, and so the secret.
         store
-            .update_upstream(&admin(), "crm", to("https://crm.example.com/v2"), None, T0)
+            .update_upstream(
+                &admin(),
+                "crm",
+                to("https://crm.example.com/v2"),
+                None,
+                &accept_all,
+                T0,
+            )
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
 
@@ -422,6 +444,7 @@ async fn a_secret_stays_with_its_host_unless_replaced_in_the_same_update() {
                         "crm",
                         to("https://crm.example.org"),
                         Some(stale),
+                        &accept_all,
                         T0
                     )
                     .await
@@ -440,6 +463,7 @@ async fn a_secret_stays_with_its_host_unless_replaced_in_the_same_update() {
                 "crm",
                 to("https://crm.example.org"),
                 Some(second.clone()),
+                &accept_all,
                 T0.plus_secs(1),
             )
             .await
@@ -469,7 +493,7 @@ async fn allowed_origins_are_kept_with_an_mcp_upstream() {
         tools.routes = None;
         tools.allowed_origins = vec!["https://app.example.com".into()];
         let created = store
-            .create_upstream(&admin(), UpstreamId::new_v7(), tools, None, T0)
+            .create_upstream(&admin(), UpstreamId::new_v7(), tools, None, &accept_all, T0)
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
         assert_eq!(
@@ -485,7 +509,7 @@ async fn allowed_origins_are_kept_with_an_mcp_upstream() {
             ..Default::default()
         };
         let updated = store
-            .update_upstream(&admin(), "tools", patch, None, T0)
+            .update_upstream(&admin(), "tools", patch, None, &accept_all, T0)
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
         assert_eq!(updated.allowed_origins.len(), 2, "{backend}");
@@ -496,7 +520,7 @@ async fn allowed_origins_are_kept_with_an_mcp_upstream() {
         assert!(matches!(
             domain_error(
                 store
-                    .update_upstream(&admin(), "tools", bad, None, T0)
+                    .update_upstream(&admin(), "tools", bad, None, &accept_all, T0)
                     .await
             ),
             DomainError::InvalidField {
@@ -509,7 +533,7 @@ async fn allowed_origins_are_kept_with_an_mcp_upstream() {
             ..Default::default()
         };
         let updated = store
-            .update_upstream(&admin(), "tools", cleared, None, T0)
+            .update_upstream(&admin(), "tools", cleared, None, &accept_all, T0)
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
         assert!(updated.allowed_origins.is_empty(), "{backend}");
@@ -541,7 +565,7 @@ async fn an_mcp_stdio_upstream_keeps_its_command_args_and_secret_variable() {
             tool_labels: Default::default(),
         };
         let created = store
-            .create_upstream(&admin(), UpstreamId::new_v7(), local, None, T0)
+            .create_upstream(&admin(), UpstreamId::new_v7(), local, None, &accept_all, T0)
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
         assert_eq!(created.kind, UpstreamKind::McpStdio, "{backend}");
@@ -554,7 +578,7 @@ async fn an_mcp_stdio_upstream_keeps_its_command_args_and_secret_variable() {
         assert_eq!(listed.env_secret.as_deref(), Some("TOOLS_TOKEN"));
         // The others keep no command.
         let http = store
-            .create_upstream(&admin(), UpstreamId::new_v7(), crm(), None, T0)
+            .create_upstream(&admin(), UpstreamId::new_v7(), crm(), None, &accept_all, T0)
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
         assert_eq!(http.command, None);
@@ -567,7 +591,7 @@ async fn an_mcp_stdio_upstream_keeps_its_command_args_and_secret_variable() {
         assert!(matches!(
             domain_error(
                 store
-                    .update_upstream(&admin(), "local-tools", patch, None, T0)
+                    .update_upstream(&admin(), "local-tools", patch, None, &accept_all, T0)
                     .await
             ),
             DomainError::InvalidField { field: "url", .. }
@@ -587,7 +611,7 @@ async fn upstreams_keep_their_labels_and_tool_labels_and_refuse_bad_ones() {
         mail.tool_labels
             .insert("send_email".into(), vec!["external".into(), "email".into()]);
         let created = store
-            .create_upstream(&admin(), UpstreamId::new_v7(), mail, None, T0)
+            .create_upstream(&admin(), UpstreamId::new_v7(), mail, None, &accept_all, T0)
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
         assert_eq!(created.labels, ["external", "prod"], "{backend}");
@@ -613,6 +637,7 @@ async fn upstreams_keep_their_labels_and_tool_labels_and_refuse_bad_ones() {
                     ..Default::default()
                 },
                 None,
+                &accept_all,
                 T0,
             )
             .await
@@ -629,6 +654,7 @@ async fn upstreams_keep_their_labels_and_tool_labels_and_refuse_bad_ones() {
                     ..Default::default()
                 },
                 None,
+                &accept_all,
                 T0,
             )
             .await
@@ -646,7 +672,11 @@ async fn upstreams_keep_their_labels_and_tool_labels_and_refuse_bad_ones() {
                 ..Default::default()
             },
         ] {
-            let error = domain_error(store.update_upstream(&admin(), "mail", bad, None, T0).await);
+            let error = domain_error(
+                store
+                    .update_upstream(&admin(), "mail", bad, None, &accept_all, T0)
+                    .await,
+            );
             assert!(
                 matches!(error, DomainError::InvalidField { .. }),
                 "{backend}: {error:?}"
@@ -667,7 +697,7 @@ async fn upstreams_keep_their_labels_and_tool_labels_and_refuse_bad_ones() {
         http.tool_labels.insert("x".into(), vec!["prod".into()]);
         let error = domain_error(
             store
-                .create_upstream(&admin(), UpstreamId::new_v7(), http, None, T0)
+                .create_upstream(&admin(), UpstreamId::new_v7(), http, None, &accept_all, T0)
                 .await,
         );
         assert!(

@@ -604,7 +604,7 @@ async fn the_clock_leeway_setting_is_honoured() {
 }
 
 /// A fresh schema in the test PostgreSQL, or `None` when it is not reachable.
-async fn postgres_schema() -> Option<String> {
+pub(crate) async fn postgres_schema() -> Option<String> {
     use sqlx::Connection as _;
     let base = std::env::var("WARDEN_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
@@ -628,7 +628,7 @@ async fn postgres_schema() -> Option<String> {
     ))
 }
 
-fn copy_keys(from: &Path, to: &Path) {
+pub(crate) fn copy_keys(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     let copied = std::process::Command::new("cp")
         .arg("-a")

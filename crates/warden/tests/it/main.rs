@@ -31,6 +31,7 @@ mod mcp;
 mod mcp_governance;
 mod policy;
 mod posture;
+mod races;
 mod scan;
 mod serve;
 mod signals;
