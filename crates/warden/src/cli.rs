@@ -532,12 +532,17 @@ pub enum UpstreamCommand {
         /// For an MCP upstream, a label of one tool, as TOOL=LABEL; repeatable.
         #[arg(long = "tool-label", value_name = "TOOL=LABEL")]
         tool_labels: Vec<String>,
+        /// The identity the secret belongs to: a registered identity (KIND:NAME or its id)
+        /// or an imported identity's id (`warden inventory list`).
+        #[arg(long, value_name = "REF")]
+        identity: Option<String>,
     },
     /// List upstreams.
     List,
     /// Show one upstream (never its secret).
     Show { name: String },
-    /// Change the URL, the injection, the route map, the allowed origins or the labels. A URL on another
+    /// Change the URL, the injection, the route map, the allowed origins, the labels or the
+    /// identity the secret belongs to. A URL on another
     /// scheme, host or port needs the new host's secret in the same update (--secret-env or
     /// --secret-file), so the old secret never goes to the new host.
     Update {
@@ -566,6 +571,13 @@ pub enum UpstreamCommand {
         /// Remove every tool label.
         #[arg(long, conflicts_with = "tool_labels")]
         clear_tool_labels: bool,
+        /// Name the identity the secret belongs to: a registered identity (KIND:NAME or its
+        /// id) or an imported identity's id.
+        #[arg(long, value_name = "REF")]
+        identity: Option<String>,
+        /// Remove the identity binding.
+        #[arg(long, conflicts_with = "identity")]
+        clear_identity: bool,
         #[command(flatten)]
         secret: SecretSource,
     },

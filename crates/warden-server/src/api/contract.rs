@@ -233,6 +233,8 @@ fn property_schemas() -> Vec<(&'static str, &'static str, Value)> {
             json!({"type": "string", "pattern": URL_PATTERN}),
         ),
         ("CreateUpstream", "auth", auth.clone()),
+        ("CreateUpstream", "identity", identity_ref()),
+        ("UpdateUpstream", "identity", identity_ref()),
         ("CreateUpstream", "secret", secret.clone()),
         ("CreateUpstream", "allowed_origins", origins.clone()),
         (
