@@ -30,5 +30,6 @@ pub use owner::{NewOwner, Owner, OwnerFilter, OwnerId, OwnerPatch, OwnerRef, Own
 pub use page::{Page, PageRequest};
 pub use policy::StoredPolicy;
 pub use upstream::{
-    InjectAuth, NewUpstream, StdioCommand, Upstream, UpstreamId, UpstreamKind, UpstreamPatch,
+    BindingSource, InjectAuth, NewUpstream, StdioCommand, Upstream, UpstreamId, UpstreamIdentity,
+    UpstreamKind, UpstreamPatch,
 };

@@ -12,7 +12,27 @@ use uuid::Uuid;
 use crate::access_label::{ToolLabels, normalize_access_labels, normalize_tool_labels};
 use crate::clock::Timestamp;
 use crate::error::{DomainError, DomainResult};
+use crate::identity::text_enum;
 use crate::validate::validate_name;
+
+text_enum!(
+    /// Which inventory holds the identity an upstream's secret belongs to.
+    BindingSource, "identity", {
+        Registered => "registered",
+        Imported => "imported",
+    }
+);
+
+/// The identity whose secret the gateway injects for an upstream (a GitHub token's
+/// service account, a cloud key's user): what an agent reaching the upstream acts as there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UpstreamIdentity {
+    /// The identity's id in its inventory.
+    pub id: String,
+    pub source: BindingSource,
+    /// `KIND:NAME`, as people refer to it.
+    pub reference: String,
+}
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
@@ -214,6 +234,9 @@ pub struct Upstream {
     #[serde(default)]
     #[schema(value_type = std::collections::BTreeMap<String, Vec<String>>)]
     pub tool_labels: ToolLabels,
+    /// The identity the upstream's secret belongs to, when one is named.
+    #[serde(default)]
+    pub identity: Option<UpstreamIdentity>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -390,6 +413,9 @@ pub struct NewUpstream {
     pub labels: Vec<String>,
     /// See `Upstream::tool_labels`.
     pub tool_labels: ToolLabels,
+    /// The identity the secret belongs to, as given (`KIND:NAME`, a registered identity's
+    /// id, or an imported identity's id); the store resolves it as it writes.
+    pub identity: Option<String>,
 }
 
 /// Checks tool labels: MCP upstreams only (an HTTP upstream labels its routes in the
@@ -558,6 +584,11 @@ pub struct UpstreamPatch {
     /// New tool labels (MCP), replacing the old ones; empty clears them.
     #[schema(value_type = Option<std::collections::BTreeMap<String, Vec<String>>>)]
     pub tool_labels: Option<ToolLabels>,
+    /// The identity the secret belongs to (`KIND:NAME`, a registered identity's id, or an
+    /// imported identity's id); `null` removes the binding.
+    #[serde(default, deserialize_with = "crate::identity::present")]
+    #[schema(value_type = Option<String>)]
+    pub identity: Option<Option<String>>,
 }
 
 #[cfg(test)]
@@ -598,6 +629,7 @@ mod tests {
             env_secret: None,
             labels: Vec::new(),
             tool_labels: ToolLabels::new(),
+            identity: None,
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),
         }
@@ -700,6 +732,7 @@ mod tests {
             stdio: Some(command("npx", Some("TOKEN"))),
             labels: vec!["external".into()],
             tool_labels: ToolLabels::new(),
+            identity: None,
         };
         assert_eq!(stdio.validate(), Ok(()));
         let with_url = NewUpstream {

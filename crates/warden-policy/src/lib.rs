@@ -12,6 +12,8 @@
 //! - [`mcp`]: the MCP actions and entity types, and what a resource URI offers a policy.
 //! - [`principal`]: the kinds of identity a principal can be ([`PrincipalKind`]).
 //! - [`task`]: task-token bounds ([`within_task`]).
+//! - [`standing`]: what an identity may do on an action at all, whatever the request
+//!   ([`PolicyEngine::standing`]), for the access graph.
 
 pub mod breadth;
 pub mod mcp;
@@ -20,6 +22,7 @@ pub mod principal;
 pub mod routes;
 pub mod schema;
 mod scopes;
+pub mod standing;
 pub mod task;
 pub mod task_window;
 
@@ -34,5 +37,6 @@ pub use routes::{
     PathTemplate, ResourceTemplate, Route, RouteError, RouteMap, RouteMatch, Segment,
 };
 pub use schema::{GeneratedSchema, SchemaError, SchemaInput, UpstreamKind, UpstreamSchemaInput};
+pub use standing::{Standing, StandingRequest, StandingVerdict};
 pub use task::{TaskBounds, resource_uid_text, within_task};
 pub use task_window::{TaskSeen, TaskStep, TaskWindow, WindowLimits};

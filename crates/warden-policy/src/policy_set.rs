@@ -263,9 +263,12 @@ pub struct DecisionRequest<'a> {
 
 /// A policy as the engine keeps it.
 #[derive(Debug, Clone)]
-struct Loaded {
+pub(crate) struct Loaded {
     document: String,
-    approval: bool,
+    pub(crate) approval: bool,
+    /// Its `when`/`unless` conditions read `context` or `resource`, so whether it applies
+    /// depends on the request, not only on who asks for which action.
+    pub(crate) request_dependent: bool,
     /// The scopes the policy tests `context.scopes` for, so that a refusal can name the
     /// scopes a token would need.
     scopes: Vec<String>,
@@ -295,11 +298,46 @@ impl ActionIndex {
 
 /// The index: principal key, then action key.
 #[derive(Debug, Default)]
-struct Index {
+pub(crate) struct Index {
     any: ActionIndex,
     /// Policies naming one identity, by its kind and then its name.
     principals: HashMap<PrincipalKind, HashMap<String, ActionIndex>>,
     owners: HashMap<String, ActionIndex>,
+}
+
+impl Index {
+    /// The buckets a request of this principal, owner and action can be matched by: at
+    /// most six pre-built sets.
+    pub(crate) fn candidates(
+        &self,
+        kind: PrincipalKind,
+        name: &str,
+        owner: &str,
+        action: &str,
+    ) -> Vec<&PolicySet> {
+        let mut sets = Vec::with_capacity(6);
+        self.any.sets(action, &mut sets);
+        if let Some(ix) = self.principals.get(&kind).and_then(|named| named.get(name)) {
+            ix.sets(action, &mut sets);
+        }
+        if let Some(ix) = self.owners.get(owner) {
+            ix.sets(action, &mut sets);
+        }
+        sets
+    }
+}
+
+/// What Cedar said of each candidate policy for one request.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Satisfied forbids.
+    pub(crate) forbids: Vec<String>,
+    /// Satisfied permits.
+    pub(crate) permits: Vec<String>,
+    /// Policies that failed to evaluate.
+    pub(crate) errored: Vec<String>,
+    /// Their messages.
+    pub(crate) errors: Vec<String>,
 }
 
 enum PrincipalKey {
@@ -368,8 +406,10 @@ impl Types {
 #[derive(Debug)]
 pub struct PolicyEngine {
     schema: GeneratedSchema,
-    policies: BTreeMap<String, Loaded>,
-    index: Index,
+    pub(crate) policies: BTreeMap<String, Loaded>,
+    pub(crate) index: Index,
+    /// The same policies indexed for [`PolicyEngine::standing`].
+    pub(crate) standing: crate::standing::StandingIndex,
     types: Types,
     warnings: Vec<PolicyProblem>,
     authorizer: Authorizer,
@@ -484,12 +524,14 @@ impl PolicyEngine {
                     continue;
                 }
                 let scopes = crate::scopes::tested_scopes(policy);
+                let request_dependent = crate::standing::reads_request(policy);
                 sources.insert(id.clone(), (doc.id.as_str(), doc.text.as_str()));
                 policies.insert(
                     id,
                     Loaded {
                         document: doc.id.clone(),
                         approval,
+                        request_dependent,
                         scopes,
                     },
                 );
@@ -549,6 +591,15 @@ impl PolicyEngine {
                 }])
             })?;
         }
+        let standing = crate::standing::StandingIndex::build(&all, &policies).map_err(
+            |(policy, message)| {
+                PolicyError::Invalid(vec![PolicyProblem {
+                    policy,
+                    line: None,
+                    message,
+                }])
+            },
+        )?;
         let types = Types::new(&schema)?;
         let mut tested_scopes: Vec<String> = policies
             .values()
@@ -560,6 +611,7 @@ impl PolicyEngine {
             schema,
             policies,
             index,
+            standing,
             types,
             warnings,
             authorizer: Authorizer::new(),
@@ -597,60 +649,24 @@ impl PolicyEngine {
     pub fn decide(&self, req: &DecisionRequest<'_>) -> Decision {
         let request_error =
             |message: String| Decision::deny(DecisionReason::InvalidRequest, vec![], vec![message]);
-        let Some(resource_type) = self.types.resources.get(req.resource_type) else {
-            return request_error(format!(
-                "resource type {:?} is not in the schema",
-                req.resource_type
-            ));
+        let resource_type = match self.resource_type_for(req.action, req.resource_type) {
+            Ok(resource_type) => resource_type,
+            Err(message) => return request_error(message),
         };
-        let applies = self
-            .types
-            .applies_to
-            .get(req.action)
-            .is_some_and(|types| types.iter().any(|t| t == req.resource_type));
-        if !applies {
-            return request_error(format!(
-                "action {:?} is not in the schema or does not apply to resource type {:?}",
-                req.action, req.resource_type
-            ));
-        }
         let (request, entities) = match self.build(req, resource_type) {
             Ok(built) => built,
             Err(message) => return request_error(message),
         };
 
-        let mut sets = Vec::with_capacity(6);
-        self.index.any.sets(req.action, &mut sets);
-        if let Some(ix) = self
+        let sets = self
             .index
-            .principals
-            .get(&req.kind)
-            .and_then(|named| named.get(req.name))
-        {
-            ix.sets(req.action, &mut sets);
-        }
-        if let Some(ix) = self.index.owners.get(req.owner) {
-            ix.sets(req.action, &mut sets);
-        }
-
-        let mut forbids = Vec::new();
-        let mut permits = Vec::new();
-        let mut errored = Vec::new();
-        let mut errors = Vec::new();
-        for set in sets {
-            let response = self.authorizer.is_authorized(&request, set, &entities);
-            let diagnostics = response.diagnostics();
-            for e in diagnostics.errors() {
-                errors.push(e.to_string());
-                let cedar_policy::AuthorizationError::PolicyEvaluationError(pe) = e;
-                errored.push(pe.policy_id().to_string());
-            }
-            let reasons = diagnostics.reason().map(ToString::to_string);
-            match response.decision() {
-                CedarDecision::Deny => forbids.extend(reasons),
-                CedarDecision::Allow => permits.extend(reasons),
-            }
-        }
+            .candidates(req.kind, req.name, req.owner, req.action);
+        let Outcome {
+            mut forbids,
+            mut permits,
+            mut errored,
+            errors,
+        } = self.evaluate(&request, &entities, &sets);
         if !errors.is_empty() {
             errored.sort();
             errored.dedup();
@@ -681,6 +697,56 @@ impl PolicyEngine {
             policy_ids,
             errors: vec![],
         }
+    }
+
+    /// The Cedar type of a request's resource, when the schema has it and the action
+    /// applies to it; otherwise why the request does not fit the schema.
+    pub(crate) fn resource_type_for(
+        &self,
+        action: &str,
+        resource_type: &str,
+    ) -> Result<&EntityTypeName, String> {
+        let Some(ty) = self.types.resources.get(resource_type) else {
+            return Err(format!(
+                "resource type {resource_type:?} is not in the schema"
+            ));
+        };
+        let applies = self
+            .types
+            .applies_to
+            .get(action)
+            .is_some_and(|types| types.iter().any(|t| t == resource_type));
+        if !applies {
+            return Err(format!(
+                "action {action:?} is not in the schema or does not apply to resource type {resource_type:?}"
+            ));
+        }
+        Ok(ty)
+    }
+
+    /// Evaluates `request` against each of `sets` and gathers what each policy said.
+    pub(crate) fn evaluate(
+        &self,
+        request: &Request,
+        entities: &Entities,
+        sets: &[&PolicySet],
+    ) -> Outcome {
+        let mut outcome = Outcome::default();
+        for set in sets {
+            let response = self.authorizer.is_authorized(request, set, entities);
+            let diagnostics = response.diagnostics();
+            for e in diagnostics.errors() {
+                outcome.errors.push(e.to_string());
+                let cedar_policy::AuthorizationError::PolicyEvaluationError(pe) = e;
+                outcome.errored.push(pe.policy_id().to_string());
+            }
+            let reasons = diagnostics.reason().map(ToString::to_string);
+            match response.decision() {
+                CedarDecision::Deny => outcome.forbids.extend(reasons),
+                CedarDecision::Allow => outcome.permits.extend(reasons),
+            }
+        }
+        outcome
     }
 
     /// The scopes a token would need for a request that no policy permits: when granting
@@ -724,7 +790,7 @@ impl PolicyEngine {
 
     /// Builds Cedar's request and the request's entities: the agent under its owner, the
     /// resource under its upstream, the user, and the tool arguments.
-    fn build(
+    pub(crate) fn build(
         &self,
         req: &DecisionRequest<'_>,
         resource_type: &EntityTypeName,
@@ -849,7 +915,7 @@ impl PolicyEngine {
 }
 
 /// Files one policy in the index under its principal key and each of its action keys.
-fn file(index: &mut Index, policy: &Policy) -> Result<(), String> {
+pub(crate) fn file(index: &mut Index, policy: &Policy) -> Result<(), String> {
     let principal = match policy.principal_constraint() {
         PrincipalConstraint::Eq(uid) | PrincipalConstraint::In(uid) => key_for(&uid),
         // `principal is T in E`: T is checked by Cedar; E keys the policy as `in E` would.

@@ -7,10 +7,13 @@
 //! "now" is passed in, so every rule is tested at the edge of its threshold. [`rules`] reads
 //! an export alone; [`subject`] adds what Warden knows (the matched owner, whether the source
 //! still lists it); [`records`] looks at Warden's upstreams and permits; [`leaks`] judges
-//! reported leaks.
+//! reported leaks. [`access_graph`] draws one agent's compound access path: every identity
+//! it holds, every upstream it reaches, what the compiled policies let it do there, and the
+//! NHI behind each upstream with its entitlements.
 //!
 //! Architecture invariant: no I/O and no clock reads.
 
+pub mod access_graph;
 pub mod finding;
 pub mod leaks;
 pub mod records;

@@ -3,6 +3,7 @@
 //!
 //! Architecture invariant: this is the only crate that knows the HTTP shapes of the API.
 
+pub mod access_graph;
 pub mod api;
 pub mod audit_anchor;
 pub mod auth;

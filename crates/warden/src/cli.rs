@@ -32,11 +32,35 @@ pub struct Global {
     #[arg(long, global = true, env = "WARDEN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// How to print results.
-    #[arg(long, short, global = true, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
+    #[arg(long, short, global = true, value_enum, default_value_t = OutputChoice::Table)]
+    pub output: OutputChoice,
 }
 
+/// What `-o` accepts: a format every command prints, or Graphviz for `warden graph`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputChoice {
+    /// Aligned tables and text for people.
+    #[value(alias = "text")]
+    Table,
+    /// JSON for scripts, exactly as the API returns it.
+    Json,
+    /// Graphviz dot (`warden graph` only).
+    Dot,
+}
+
+impl OutputChoice {
+    /// The format of a command that prints tables or JSON; `dot` is refused.
+    pub fn format(self) -> Option<OutputFormat> {
+        match self {
+            Self::Table => Some(OutputFormat::Table),
+            Self::Json => Some(OutputFormat::Json),
+            Self::Dot => None,
+        }
+    }
+}
+
+/// How a command prints: tables for people, or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
     /// Aligned tables for people.
     Table,
@@ -69,7 +93,12 @@ pub enum Command {
     /// Issue, rotate, list and revoke the client credentials of agents and identities.
     #[command(subcommand)]
     Credential(CredentialCommand),
+    /// An agent's access graph: its identities, credentials, users, upstreams, what its
+    /// policies let it do there, and the NHI each upstream injects (`-o text|json|dot`).
+    #[command(subcommand)]
+    Graph(GraphCommand),
     /// Kill switch: suspend an agent, identity or owner's fleet at once (undo with `restore`).
+    /// With --dry-run, also lists what the agent could reach.
     Kill(StopArgs),
     /// Lift a kill-switch suspension.
     Restore(StopArgs),
@@ -401,6 +430,21 @@ pub enum StopTarget {
     Token,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum GraphCommand {
+    /// The access graph of one agent (or identity, as KIND:NAME or its id).
+    Agent {
+        name: String,
+        /// Hops from the agent to draw (1-8): 1 stops at its upstreams, 2 adds their
+        /// actions and injected identities, 3 their entitlements.
+        #[arg(long, default_value_t = 3)]
+        depth: u32,
+        /// Days of audit trail that count as "used" (1-3650).
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct StopArgs {
     pub target: StopTarget,
@@ -532,12 +576,17 @@ pub enum UpstreamCommand {
         /// For an MCP upstream, a label of one tool, as TOOL=LABEL; repeatable.
         #[arg(long = "tool-label", value_name = "TOOL=LABEL")]
         tool_labels: Vec<String>,
+        /// The identity the secret belongs to: a registered identity (KIND:NAME or its id)
+        /// or an imported identity's id (`warden inventory list`).
+        #[arg(long, value_name = "REF")]
+        identity: Option<String>,
     },
     /// List upstreams.
     List,
     /// Show one upstream (never its secret).
     Show { name: String },
-    /// Change the URL, the injection, the route map, the allowed origins or the labels. A URL on another
+    /// Change the URL, the injection, the route map, the allowed origins, the labels or the
+    /// identity the secret belongs to. A URL on another
     /// scheme, host or port needs the new host's secret in the same update (--secret-env or
     /// --secret-file), so the old secret never goes to the new host.
     Update {
@@ -566,6 +615,13 @@ pub enum UpstreamCommand {
         /// Remove every tool label.
         #[arg(long, conflicts_with = "tool_labels")]
         clear_tool_labels: bool,
+        /// Name the identity the secret belongs to: a registered identity (KIND:NAME or its
+        /// id) or an imported identity's id.
+        #[arg(long, value_name = "REF")]
+        identity: Option<String>,
+        /// Remove the identity binding.
+        #[arg(long, conflicts_with = "identity")]
+        clear_identity: bool,
         #[command(flatten)]
         secret: SecretSource,
     },

@@ -4,6 +4,7 @@
 // Test helpers report failures by panicking; that is how a test fails.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod access_graph;
 mod fixtures;
 mod rules;
 mod stability;

@@ -200,9 +200,21 @@ fn parameter_schemas() -> Vec<(&'static str, &'static str, Value)> {
         "/v1/identities/{identity}/reassign",
         "/v1/identities/{identity}/credentials",
         "/v1/identities/{identity}/credentials/rotate",
+        "/v1/identities/{identity}/graph",
     ] {
         rows.push((path, "identity", identity_ref()));
     }
+    let graph = "/v1/identities/{identity}/graph";
+    rows.push((
+        graph,
+        "depth",
+        json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": warden_posture::access_graph::MAX_DEPTH}),
+    ));
+    rows.push((
+        graph,
+        "days",
+        json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": warden_posture::access_graph::MAX_DAYS}),
+    ));
     rows
 }
 
@@ -233,6 +245,8 @@ fn property_schemas() -> Vec<(&'static str, &'static str, Value)> {
             json!({"type": "string", "pattern": URL_PATTERN}),
         ),
         ("CreateUpstream", "auth", auth.clone()),
+        ("CreateUpstream", "identity", identity_ref()),
+        ("UpdateUpstream", "identity", identity_ref()),
         ("CreateUpstream", "secret", secret.clone()),
         ("CreateUpstream", "allowed_origins", origins.clone()),
         (

@@ -343,7 +343,8 @@ async fn reach(state: &AppState, named: &Named) -> Result<Vec<Value>, ApiError> 
 }
 
 /// Suspend an identity (and so its sub-agents and every token they hold) or an owner's whole
-/// fleet; reversible with `/v1/restore`.
+/// fleet; reversible with `/v1/restore`. A dry run of an identity's kill also lists what it
+/// could reach (`reaches`: per identity and upstream, the actions and tools not denied).
 #[utoipa::path(post, path = "/v1/kill", tag = "kill switch", request_body = Target,
     responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn kill(
@@ -353,7 +354,19 @@ pub async fn kill(
     let named = named(&body, false)?;
     let reached = reach(&state, &named).await?;
     if body.dry_run {
-        return Ok(Json(json!({ "dry_run": true, "stops": reached })));
+        // What the identity could reach is what a kill takes away: its upstreams and the
+        // actions and tools some request of it (or of a sub-agent) could get through.
+        let reaches = match &named {
+            Named::Identity(reference) => {
+                crate::access_graph::graph_of(&state, reference, 2, super::graph::DEFAULT_DAYS)
+                    .await?
+                    .reach()
+            }
+            Named::Owner(_) | Named::Credential(_) | Named::Token(_) => Vec::new(),
+        };
+        return Ok(Json(
+            json!({ "dry_run": true, "stops": reached, "reaches": reaches }),
+        ));
     }
     let now = state.clock.now();
     match &named {

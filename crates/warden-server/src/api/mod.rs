@@ -9,6 +9,7 @@ mod audit;
 mod contract;
 mod credentials;
 mod findings;
+mod graph;
 mod health;
 mod identities;
 mod imports;
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(identities::restore_identity))
         .routes(routes!(identities::revoke_identity))
         .routes(routes!(identities::reassign_identity))
+        .routes(routes!(graph::identity_graph))
         .routes(routes!(
             credentials::issue_credential,
             credentials::list_credentials

@@ -65,6 +65,10 @@ pub struct CreateUpstream {
     /// `{"send_email": ["external"]}`.
     #[serde(default)]
     pub tool_labels: warden_core::access_label::ToolLabels,
+    /// The identity the secret belongs to: a registered identity (`KIND:NAME` or its id) or
+    /// an imported identity's id. An unknown one is refused and nothing is created.
+    #[serde(default)]
+    pub identity: Option<String>,
 }
 
 /// A change to an upstream. A URL on another scheme, host or port needs `secret` in the
@@ -90,10 +94,23 @@ pub struct UpdateUpstream {
     /// New tool labels (MCP), replacing the old ones; `{}` clears them.
     #[serde(default)]
     pub tool_labels: Option<warden_core::access_label::ToolLabels>,
+    /// The identity the secret belongs to (`KIND:NAME`, a registered identity's id, or an
+    /// imported identity's id); `null` removes the binding. An unknown one is refused and
+    /// nothing is changed.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub identity: Option<Option<String>>,
     /// A new secret for the upstream, sealed at once, never returned; required when the URL
     /// moves to another scheme, host or port.
     #[serde(default)]
     pub secret: Option<String>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 impl std::fmt::Debug for UpdateUpstream {
@@ -220,6 +237,7 @@ pub async fn create_upstream(
         stdio,
         labels: body.labels,
         tool_labels: body.tool_labels,
+        identity: body.identity,
     };
     new.validate()?;
     // An upstream's name is also a Cedar entity type, where a `.` cannot stand.
@@ -277,7 +295,8 @@ pub async fn get_upstream(
     Ok(Json(state.store.get_upstream(&name).await?))
 }
 
-/// Change an upstream's URL, injection, route map, allowed origins, and secret with them.
+/// Change an upstream's URL, injection, route map, allowed origins, labels, the identity its
+/// secret belongs to, and secret with them.
 /// A route map that would leave a stored policy invalid is refused with the validator's
 /// message; a URL on another scheme, host or port without a new secret is refused with
 /// `secret_bound_to_origin` (the store checks it against the row it changes).
@@ -297,6 +316,7 @@ pub async fn update_upstream(
         allowed_origins,
         labels,
         tool_labels,
+        identity,
         secret,
     } = body;
     let patch = UpstreamPatch {
@@ -306,6 +326,7 @@ pub async fn update_upstream(
         allowed_origins,
         labels,
         tool_labels,
+        identity,
     };
     // The route map is parsed here for a precise message; whether the stored policies
     // still compile against it is checked by the store, inside the write's transaction.

@@ -26,6 +26,7 @@ const EXPECTED_PATHS: &[&str] = &[
     "/v1/identities/{identity}",
     "/v1/identities/{identity}/credentials",
     "/v1/identities/{identity}/credentials/rotate",
+    "/v1/identities/{identity}/graph",
     "/v1/identities/{identity}/reassign",
     "/v1/identities/{identity}/restore",
     "/v1/identities/{identity}/revoke",

@@ -12,7 +12,8 @@ use warden_audit::{Actor, EventKind, NewEvent};
 use warden_core::access_label::{ToolLabels, normalize_access_labels};
 use warden_core::upstream::validate_tool_labels;
 use warden_core::{
-    DomainError, NewUpstream, StoredPolicy, Timestamp, Upstream, UpstreamId, UpstreamPatch,
+    BindingSource, DomainError, IdentityRef, NewUpstream, StoredPolicy, Timestamp, Upstream,
+    UpstreamId, UpstreamIdentity, UpstreamPatch,
 };
 
 use super::SqlStore;
@@ -20,7 +21,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::upstreams::{PolicySetCheck, SealedSecret};
 
 const UPSTREAM_COLUMNS: &str = "id, name, kind, url, auth, \
-     CASE WHEN secret_sealed IS NULL THEN 0 ELSE 1 END AS has_secret_flag, secret_version, routes, allowed_origins, command, args, env_secret, labels, tool_labels, created_at, updated_at";
+     CASE WHEN secret_sealed IS NULL THEN 0 ELSE 1 END AS has_secret_flag, secret_version, routes, allowed_origins, command, args, env_secret, labels, tool_labels, identity_id, identity_source, identity_ref, created_at, updated_at";
 
 /// The advisory-lock key that serialises, on PostgreSQL, every change to the policy set and
 /// to the upstreams it is compiled against (and so makes policy-set versions one at a time).
@@ -90,6 +91,22 @@ fn upstream(row: &sqlx::any::AnyRow) -> StoreResult<Upstream> {
         }
         None => ToolLabels::new(),
     };
+    let identity_id: Option<String> = row.try_get("identity_id")?;
+    let identity = match identity_id {
+        Some(id) => {
+            let source: Option<String> = row.try_get("identity_source")?;
+            let reference: Option<String> = row.try_get("identity_ref")?;
+            Some(UpstreamIdentity {
+                id,
+                source: source
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(|e| corrupt("upstream identity_source", e))?,
+                reference: reference.unwrap_or_default(),
+            })
+        }
+        None => None,
+    };
     Ok(Upstream {
         id: UpstreamId(uuid::Uuid::parse_str(&id).map_err(|e| corrupt("upstream id", e))?),
         name: row.try_get("name")?,
@@ -105,6 +122,7 @@ fn upstream(row: &sqlx::any::AnyRow) -> StoreResult<Upstream> {
         env_secret: row.try_get("env_secret")?,
         labels,
         tool_labels,
+        identity,
         created_at: Timestamp::from_millis(row.try_get("created_at")?),
         updated_at: Timestamp::from_millis(row.try_get("updated_at")?),
     })
@@ -152,6 +170,70 @@ fn tool_labels_text(tools: &ToolLabels) -> StoreResult<Option<String>> {
         .map_err(|error| corrupt("upstream tool_labels", error))
 }
 
+/// Resolves the identity an upstream's secret belongs to, inside the write's transaction:
+/// a registered identity (`KIND:NAME` or its id) first, then an imported identity's id.
+async fn resolve_identity(
+    connection: &mut AnyConnection,
+    reference: &str,
+) -> StoreResult<UpstreamIdentity> {
+    let unknown = || {
+        StoreError::from(DomainError::invalid(
+            "identity",
+            format!(
+                "`{reference}` is neither a registered identity (KIND:NAME or its id, see `warden identity list`) nor an imported identity's id (see `warden inventory list`)"
+            ),
+        ))
+    };
+    let registered = match IdentityRef::parse(reference) {
+        Ok(parsed) => match super::identities::fetch(connection, &parsed, "").await {
+            Ok(identity) => Some(identity),
+            Err(StoreError::Domain(DomainError::UnknownIdentity(_))) => None,
+            Err(error) => return Err(error),
+        },
+        Err(_) => None,
+    };
+    if let Some(identity) = registered {
+        return Ok(UpstreamIdentity {
+            id: identity.id.to_string(),
+            source: BindingSource::Registered,
+            reference: identity.reference(),
+        });
+    }
+    if uuid::Uuid::parse_str(reference).is_err() {
+        return Err(unknown());
+    }
+    let row = sqlx::query("SELECT id, kind, name FROM imported_identities WHERE id = $1")
+        .bind(reference.to_string())
+        .fetch_optional(connection)
+        .await?
+        .ok_or_else(unknown)?;
+    let kind: String = row.try_get("kind")?;
+    let name: String = row.try_get("name")?;
+    Ok(UpstreamIdentity {
+        id: row.try_get("id")?,
+        source: BindingSource::Imported,
+        reference: format!("{kind}:{name}"),
+    })
+}
+
+/// Writes an upstream's identity binding (or clears it).
+async fn write_identity(
+    connection: &mut AnyConnection,
+    id: UpstreamId,
+    identity: Option<&UpstreamIdentity>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE upstreams SET identity_id = $1, identity_source = $2, identity_ref = $3 WHERE id = $4",
+    )
+    .bind(identity.map(|bound| bound.id.clone()))
+    .bind(identity.map(|bound| bound.source.as_str().to_string()))
+    .bind(identity.map(|bound| bound.reference.clone()))
+    .bind(id.to_string())
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
 fn upstream_event(kind: EventKind, actor: &Actor, upstream: &Upstream) -> NewEvent {
     NewEvent::new(kind, actor.clone())
         .upstream(upstream.name.clone())
@@ -172,6 +254,10 @@ pub(super) async fn create(
     let tool_labels = validate_tool_labels(new.kind, &new.tool_labels)?;
     let mut tx = store.begin_write().await?;
     lock_policies(store, &mut tx).await?;
+    let identity = match &new.identity {
+        Some(reference) => Some(resolve_identity(&mut tx, reference).await?),
+        None => None,
+    };
     let version = secret.as_ref().map_or(0, |sealed| sealed.version);
     let leak_fingerprint = secret
         .as_ref()
@@ -213,20 +299,21 @@ pub(super) async fn create(
         }
         Err(error) => return Err(error.into()),
     }
+    if identity.is_some() {
+        write_identity(&mut tx, id, identity.as_ref()).await?;
+    }
     let created = fetch(&mut tx, &new.name, "").await?;
     check_policy_set(&mut tx, check).await?;
-    store
-        .audit_in_tx(
-            &mut tx,
-            vec![match &created.command {
-                // Running a program on the Warden host is worth its own line on the record.
-                Some(command) => upstream_event(EventKind::UpstreamCreated, actor, &created)
-                    .detail("command", command.clone()),
-                None => upstream_event(EventKind::UpstreamCreated, actor, &created),
-            }],
-            now,
-        )
-        .await?;
+    let mut event = match &created.command {
+        // Running a program on the Warden host is worth its own line on the record.
+        Some(command) => upstream_event(EventKind::UpstreamCreated, actor, &created)
+            .detail("command", command.clone()),
+        None => upstream_event(EventKind::UpstreamCreated, actor, &created),
+    };
+    if let Some(bound) = &created.identity {
+        event = event.detail("identity", bound.reference.clone());
+    }
+    store.audit_in_tx(&mut tx, vec![event], now).await?;
     store.commit(tx, &[Topic::Catalog]).await?;
     Ok(created)
 }
@@ -298,6 +385,13 @@ pub(super) async fn update(
     .bind(current.id.to_string())
     .execute(&mut *tx)
     .await?;
+    if let Some(identity) = &patch.identity {
+        let bound = match identity {
+            Some(reference) => Some(resolve_identity(&mut tx, reference).await?),
+            None => None,
+        };
+        write_identity(&mut tx, current.id, bound.as_ref()).await?;
+    }
     if let Some(sealed) = &secret {
         sqlx::query(
             "UPDATE upstreams SET secret_sealed = $1, secret_version = $2, secret_leak_fingerprint = $3 WHERE id = $4",
@@ -318,6 +412,7 @@ pub(super) async fn update(
         ("allowed_origins", patch.allowed_origins.is_some()),
         ("labels", patch.labels.is_some()),
         ("tool_labels", patch.tool_labels.is_some()),
+        ("identity", patch.identity.is_some()),
         ("secret", secret.is_some()),
     ]
     .into_iter()

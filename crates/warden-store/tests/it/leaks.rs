@@ -203,6 +203,7 @@ async fn an_upstream_secret_is_found_by_its_leak_fingerprint_until_it_is_replace
             stdio: None,
             labels: Vec::new(),
             tool_labels: Default::default(),
+            identity: None,
         };
         store
             .create_upstream(

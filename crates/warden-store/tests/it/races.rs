@@ -57,6 +57,7 @@ fn http(name: &str) -> NewUpstream {
         stdio: None,
         labels: Vec::new(),
         tool_labels: Default::default(),
+        identity: None,
     }
 }
 

@@ -45,6 +45,7 @@ async fn a_changed_definition_is_held_until_an_administrator_accepts_it() {
             stdio: None,
             labels: Vec::new(),
             tool_labels: Default::default(),
+            identity: None,
         };
         store
             .create_upstream(

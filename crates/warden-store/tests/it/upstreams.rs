@@ -21,6 +21,7 @@ fn crm() -> NewUpstream {
         stdio: None,
         labels: Vec::new(),
         tool_labels: Default::default(),
+        identity: None,
     }
 }
 
@@ -563,6 +564,7 @@ async fn an_mcp_stdio_upstream_keeps_its_command_args_and_secret_variable() {
             }),
             labels: Vec::new(),
             tool_labels: Default::default(),
+            identity: None,
         };
         let created = store
             .create_upstream(&admin(), UpstreamId::new_v7(), local, None, &accept_all, T0)
@@ -710,6 +712,120 @@ async fn upstreams_keep_their_labels_and_tool_labels_and_refuse_bad_ones() {
             ),
             "{backend}: {error:?}"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_upstream_names_the_identity_its_secret_belongs_to_and_refuses_unknown_ones() {
+    use warden_core::{
+        BindingSource, Environment, IdentityKind, Labels, NewIdentity, NewOwner, OwnerRef,
+        PageRequest, Source,
+    };
+    use warden_import::SourceFormat;
+    use warden_store::inventory::{ImportOptions, ImportedFilter};
+
+    on_both(|store, backend| async move {
+        // Unknown: refused, and no upstream is created.
+        let mut unknown = crm();
+        unknown.identity = Some("service_account:nobody".into());
+        let refused = domain_error(
+            store
+                .create_upstream(&admin(), UpstreamId::new_v7(), unknown, None, &accept_all, T0)
+                .await,
+        );
+        assert!(
+            matches!(&refused, DomainError::InvalidField { field: "identity", message } if message.contains("service_account:nobody")),
+            "{backend}: {refused:?}"
+        );
+        assert!(store.get_upstream("crm").await.is_err(), "{backend}");
+
+        // An imported identity, by its id.
+        let csv = "kind,name,external_id\nservice_account,deployer,aws:user/deployer\n";
+        let batch = warden_import::parse("inventory.csv", csv.as_bytes(), Some(SourceFormat::Csv))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let options = ImportOptions {
+            source: Some("aws-prod".into()),
+            ..ImportOptions::default()
+        };
+        store
+            .apply_import(&admin(), vec![batch], options, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        let imported = store
+            .list_imported(&ImportedFilter::default(), &PageRequest::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .items
+            .remove(0);
+        let mut bound = crm();
+        bound.identity = Some(imported.id.clone());
+        let created = store
+            .create_upstream(&admin(), UpstreamId::new_v7(), bound, None, &accept_all, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        let identity = created.identity.clone().unwrap_or_else(|| panic!("{backend}"));
+        assert_eq!(identity.source, BindingSource::Imported, "{backend}");
+        assert_eq!(identity.id, imported.id);
+        assert_eq!(identity.reference, "service_account:deployer");
+        assert_eq!(store.get_upstream("crm").await.ok(), Some(created.clone()));
+
+        // A registered identity, by KIND:NAME; an unknown one leaves the binding alone.
+        store
+            .create_owner(
+                &admin(),
+                NewOwner::new("alice@example.com", "Alice").unwrap_or_else(|e| panic!("{e}")),
+                T0,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let registered = store
+            .create_identity(
+                &admin(),
+                NewIdentity {
+                    kind: IdentityKind::ServiceAccount,
+                    name: "crm-bot".into(),
+                    purpose: None,
+                    environment: Some(Environment::Prod),
+                    labels: Labels::new(),
+                    expires_at: None,
+                    source: Source::Issued,
+                    source_detail: None,
+                },
+                &OwnerRef::Email("alice@example.com".into()),
+                None,
+                T0,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let patch = |identity: Option<&str>| UpstreamPatch {
+            identity: Some(identity.map(str::to_string)),
+            ..UpstreamPatch::default()
+        };
+        let refused = domain_error(
+            store
+                .update_upstream(&admin(), "crm", patch(Some("agent:ghost")), None, &accept_all, T0)
+                .await,
+        );
+        assert!(matches!(refused, DomainError::InvalidField { field: "identity", .. }));
+        assert_eq!(
+            store.get_upstream("crm").await.ok().and_then(|u| u.identity),
+            Some(identity),
+            "{backend}: nothing changed"
+        );
+        let rebound = store
+            .update_upstream(&admin(), "crm", patch(Some("service_account:crm-bot")), None, &accept_all, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        let identity = rebound.identity.unwrap_or_else(|| panic!("{backend}"));
+        assert_eq!(identity.source, BindingSource::Registered);
+        assert_eq!(identity.id, registered.id.to_string());
+        assert_eq!(identity.reference, "service_account:crm-bot");
+        let cleared = store
+            .update_upstream(&admin(), "crm", patch(None), None, &accept_all, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(cleared.identity, None, "{backend}");
     })
     .await;
 }

@@ -222,6 +222,31 @@ pub async fn stop(
                 _ => &["kind", "name", "id"],
             };
             output::rows(&items, columns);
+            let reaches = answer
+                .get("reaches")
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            if !reaches.is_empty() {
+                output::line("what it could reach (stopped with it):");
+                for reach in reaches {
+                    let text = |key: &str| reach.get(key).and_then(Value::as_str).unwrap_or("");
+                    output::line(&format!("  {} on {}:", text("principal"), text("upstream")));
+                    for action in reach
+                        .get("actions")
+                        .and_then(Value::as_array)
+                        .map_or(&[][..], Vec::as_slice)
+                    {
+                        let field =
+                            |key: &str| action.get(key).and_then(Value::as_str).unwrap_or("");
+                        output::line(&format!(
+                            "    {:<14} {} ({})",
+                            field("standing"),
+                            field("name"),
+                            field("action")
+                        ));
+                    }
+                }
+            }
             let done = match (verb, args.dry_run) {
                 (_, true) => "dry run: nothing was changed",
                 ("kill", false) => {

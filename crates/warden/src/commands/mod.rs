@@ -4,6 +4,7 @@ mod approvals;
 mod audit;
 mod credential;
 mod findings;
+mod graph;
 mod identity;
 mod import;
 mod leaks;
@@ -29,8 +30,16 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
 
 /// The commands that talk to the API (and `serve`, which is the API).
 async fn run_api(global: Global, command: Command) -> Result<(), Failure> {
-    let format = global.output;
+    if let Command::Graph(command) = command {
+        let client = Client::new(&global.addr, global.token)?;
+        return graph::run(&client, global.output, command).await;
+    }
+    let format = global.output.format().ok_or_else(|| {
+        Failure::refused("-o dot draws `warden graph agent`; give -o text or -o json")
+    })?;
     match command {
+        // Handled above, with the output choices of its own.
+        Command::Graph(_) => Ok(()),
         Command::Serve(args) => serve::run(args).await,
         Command::Owner(command) => {
             let client = Client::new(&global.addr, global.token)?;

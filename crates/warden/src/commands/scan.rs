@@ -96,9 +96,14 @@ struct Stats {
 }
 
 pub async fn run(args: ScanArgs, global: &Global) -> Result<u8, Failure> {
-    let format = args.format.unwrap_or(match global.output {
-        OutputFormat::Json => ScanFormat::Json,
-        OutputFormat::Table => ScanFormat::Text,
+    let format = args.format.unwrap_or(match global.output.format() {
+        Some(OutputFormat::Json) => ScanFormat::Json,
+        Some(OutputFormat::Table) => ScanFormat::Text,
+        None => {
+            return Err(Failure::refused(
+                "-o dot draws `warden graph agent`; give -o text or -o json",
+            ));
+        }
     });
     let matcher = load_matcher(&args.rules)?;
     for path in &args.paths {

@@ -20,6 +20,7 @@ const FIELDS: &[&str] = &[
     "env_secret",
     "labels",
     "tool_labels",
+    "identity",
     "id",
     "created_at",
     "updated_at",
@@ -116,8 +117,12 @@ pub async fn run(
             env_secret,
             labels,
             tool_labels: tool_label_flags,
+            identity,
         } => {
             let mut body = json!({ "name": name, "kind": kind });
+            if let Some(identity) = identity {
+                body["identity"] = Value::String(identity);
+            }
             if let Some(url) = url {
                 body["url"] = Value::String(url);
             }
@@ -180,9 +185,16 @@ pub async fn run(
             clear_labels,
             tool_labels: tool_label_flags,
             clear_tool_labels,
+            identity,
+            clear_identity,
             secret,
         } => {
             let mut patch = Map::new();
+            if let Some(identity) = identity {
+                patch.insert("identity".into(), Value::String(identity));
+            } else if clear_identity {
+                patch.insert("identity".into(), Value::Null);
+            }
             if !labels.is_empty() || clear_labels {
                 patch.insert("labels".into(), json!(labels));
             }
@@ -207,7 +219,7 @@ pub async fn run(
             }
             if patch.is_empty() {
                 return Err(Failure::refused(
-                    "nothing to change: pass --url, --auth, --routes, --allowed-origin, --clear-allowed-origins, --label, --clear-labels, --tool-label, --clear-tool-labels or a secret",
+                    "nothing to change: pass --url, --auth, --routes, --allowed-origin, --clear-allowed-origins, --label, --clear-labels, --tool-label, --clear-tool-labels, --identity, --clear-identity or a secret",
                 ));
             }
             let updated = client

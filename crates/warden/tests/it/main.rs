@@ -9,6 +9,7 @@
     clippy::print_stderr
 )]
 
+mod access_graph;
 mod approvals;
 mod audit;
 mod cluster;

@@ -1,0 +1,625 @@
+//! Building an agent's access graph from facts: the identities, credentials, issuers,
+//! upstreams with their actions and injected identities, and the uses the audit trail shows,
+//! with each action's standing asked of the compiled engine ([`PolicyEngine::standing`]).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use warden_core::{Environment, IdentityKind, IdentityStatus, Timestamp};
+use warden_policy::mcp::CALL_TOOL;
+use warden_policy::{PolicyEngine, PrincipalKind, RouteMap, StandingRequest, resource_uid_text};
+
+use super::{AccessGraph, Basis, Edge, EdgeKind, Node, NodeKind, Why};
+
+/// The deepest cut accepted.
+pub const MAX_DEPTH: u32 = 8;
+/// The longest window accepted for "used", in days.
+pub const MAX_DAYS: u32 = 3650;
+
+/// The graph cannot be built as asked; nothing was read past the check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    #[error("depth {0} is out of range: give 1 to {MAX_DEPTH} hops from the agent")]
+    Depth(u32),
+    #[error("days {0} is out of range: give 1 to {MAX_DAYS} days of audit trail to look back on")]
+    Days(u32),
+    #[error("`{0}` cannot be a policy principal, so it has no access graph")]
+    NotAPrincipal(String),
+}
+
+/// An identity of Warden's inventory, as the graph shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityFacts {
+    pub id: String,
+    pub kind: IdentityKind,
+    pub name: String,
+    pub owner: String,
+    pub environment: Option<Environment>,
+    /// The status as seen now (an identity past its expiry reads expired).
+    pub status: IdentityStatus,
+    pub parent_id: Option<String>,
+    pub created_at: Timestamp,
+}
+
+impl IdentityFacts {
+    fn reference(&self) -> String {
+        format!("{}:{}", self.kind, self.name)
+    }
+}
+
+/// A Warden credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialFacts {
+    pub id: String,
+    pub identity_id: String,
+    /// `client_secret`, `private_key_jwt`.
+    pub kind: String,
+    /// `active`, `rotated`, `revoked` (expired is read from `expires_at`).
+    pub status: String,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// One route action or MCP tool of an upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionFacts {
+    /// `GET /tickets/{id}`, or the tool's name.
+    pub name: String,
+    /// The Cedar action: `tickets.read`, `call_tool`.
+    pub action: String,
+    pub resource_type: String,
+    /// A representative resource id: the route's template id (`{id}`), `UPSTREAM/TOOL`.
+    pub resource_id: String,
+    /// The tool's name, for an MCP tool.
+    pub tool: Option<String>,
+    /// The route's or tool's own labels, sorted.
+    pub labels: Vec<String>,
+}
+
+impl ActionFacts {
+    /// The actions of a route map, in file order.
+    pub fn routes(routes: &RouteMap) -> Vec<Self> {
+        routes
+            .routes()
+            .iter()
+            .map(|route| {
+                let template = route.resource.as_str();
+                let id = template
+                    .split_once("::")
+                    .map_or(template, |(_, id)| id)
+                    .trim_matches('"');
+                Self {
+                    name: format!("{} {}", route.method, route.path),
+                    action: route.action.clone(),
+                    resource_type: route.resource.entity_type().to_owned(),
+                    resource_id: id.to_owned(),
+                    tool: None,
+                    labels: route.labels.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// One MCP tool of `upstream`.
+    pub fn tool(upstream: &str, tool: &str, labels: Vec<String>) -> Self {
+        Self {
+            name: tool.to_owned(),
+            action: CALL_TOOL.to_owned(),
+            resource_type: "Tool".to_owned(),
+            resource_id: format!("{upstream}/{tool}"),
+            tool: Some(tool.to_owned()),
+            labels,
+        }
+    }
+}
+
+/// One entitlement of an injected identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntitlementFacts {
+    pub value: String,
+    /// Where it applies when narrower than the source.
+    pub scope: Option<String>,
+    /// The object that granted it (`ClusterRoleBinding/ci-admin`).
+    pub via: Option<String>,
+}
+
+/// The identity whose secret an upstream's gateway injects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectedFacts {
+    /// Its id in the inventory it lives in.
+    pub id: String,
+    /// `registered` (Warden's inventory) or `imported`.
+    pub source: String,
+    /// `KIND:NAME` as people refer to it.
+    pub reference: String,
+    /// For an imported identity: the import's source (`aws-iam`, `k8s:prod`...).
+    pub import_source: Option<String>,
+    pub status: Option<String>,
+    pub entitlements: Vec<EntitlementFacts>,
+}
+
+/// An upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamFacts {
+    pub name: String,
+    /// `http`, `mcp`, `mcp-stdio`.
+    pub kind: String,
+    pub labels: Vec<String>,
+    pub actions: Vec<ActionFacts>,
+    pub injects: Option<InjectedFacts>,
+}
+
+/// One use the audit trail shows: an allowed gateway decision, a token issued with a
+/// credential, an exchange for a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseFacts {
+    /// The identity that acted.
+    pub identity_id: String,
+    pub at: Timestamp,
+    pub upstream: Option<String>,
+    pub action: Option<String>,
+    /// The resource as Cedar writes it (`Tool::"docs/search"`).
+    pub resource: Option<String>,
+    pub credential_id: Option<String>,
+    pub on_behalf_of: Option<String>,
+}
+
+/// Everything the graph is built from.
+#[derive(Debug, Clone)]
+pub struct GraphInput {
+    pub agent: IdentityFacts,
+    pub parent: Option<IdentityFacts>,
+    /// Every identity below the agent, each naming its parent.
+    pub sub_agents: Vec<IdentityFacts>,
+    /// The credentials of the agent and its sub-agents.
+    pub credentials: Vec<CredentialFacts>,
+    /// `iss` of each trusted external issuer.
+    pub trusted_issuers: Vec<String>,
+    pub upstreams: Vec<UpstreamFacts>,
+    /// Uses of the agent and its sub-agents; those older than the window are ignored.
+    pub uses: Vec<UseFacts>,
+    pub now: Timestamp,
+    pub days: u32,
+    pub depth: u32,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The last use of each thing, within the window.
+#[derive(Default)]
+struct Usage<'a> {
+    upstreams: HashMap<(&'a str, &'a str), Timestamp>,
+    actions: HashMap<(&'a str, &'a str, &'a str), Timestamp>,
+    resources: HashMap<(&'a str, &'a str, &'a str), Timestamp>,
+    credentials: HashMap<&'a str, Timestamp>,
+    users: BTreeMap<(&'a str, &'a str), Timestamp>,
+    upstream_by_anyone: HashMap<&'a str, Timestamp>,
+}
+
+fn latest<K: Eq + std::hash::Hash>(map: &mut HashMap<K, Timestamp>, key: K, at: Timestamp) {
+    let slot = map.entry(key).or_insert(at);
+    *slot = (*slot).max(at);
+}
+
+impl<'a> Usage<'a> {
+    fn new(uses: &'a [UseFacts], since: Timestamp) -> Self {
+        let mut usage = Self::default();
+        for used in uses.iter().filter(|used| used.at >= since) {
+            let who = used.identity_id.as_str();
+            if let Some(credential) = &used.credential_id {
+                latest(&mut usage.credentials, credential.as_str(), used.at);
+            }
+            if let Some(user) = &used.on_behalf_of {
+                let slot = usage.users.entry((who, user.as_str())).or_insert(used.at);
+                *slot = (*slot).max(used.at);
+            }
+            let Some(upstream) = used.upstream.as_deref() else {
+                continue;
+            };
+            latest(&mut usage.upstreams, (who, upstream), used.at);
+            latest(&mut usage.upstream_by_anyone, upstream, used.at);
+            if let Some(action) = &used.action {
+                latest(
+                    &mut usage.actions,
+                    (who, upstream, action.as_str()),
+                    used.at,
+                );
+            }
+            if let Some(resource) = &used.resource {
+                latest(
+                    &mut usage.resources,
+                    (who, upstream, resource.as_str()),
+                    used.at,
+                );
+            }
+        }
+        usage
+    }
+}
+
+/// Nodes and edges as they are added, nodes deduplicated by id.
+#[derive(Default)]
+struct Draft {
+    nodes: Vec<Node>,
+    index: HashMap<String, usize>,
+    edges: Vec<(usize, usize, Edge)>,
+}
+
+impl Draft {
+    fn node(&mut self, id: String, kind: NodeKind, name: String) -> (usize, &mut Node) {
+        let at = match self.index.get(&id) {
+            Some(at) => *at,
+            None => {
+                let at = self.nodes.len();
+                self.index.insert(id.clone(), at);
+                self.nodes.push(Node {
+                    id,
+                    kind,
+                    name,
+                    depth: u32::MAX,
+                    labels: Vec::new(),
+                    facts: BTreeMap::new(),
+                });
+                at
+            }
+        };
+        (at, &mut self.nodes[at])
+    }
+
+    fn edge(&mut self, from: usize, to: usize, kind: EdgeKind, why: Why) -> &mut Edge {
+        let edge = Edge {
+            from: self.nodes[from].id.clone(),
+            to: self.nodes[to].id.clone(),
+            kind,
+            why,
+            standing: None,
+            principal: None,
+            used: None,
+            last_used_at: None,
+        };
+        self.edges.push((from, to, edge));
+        let last = self.edges.len() - 1;
+        &mut self.edges[last].2
+    }
+
+    /// Sets every node's depth (hops from node 0, edges read both ways) and drops what lies
+    /// beyond `limit`.
+    fn cut(mut self, limit: u32) -> (Vec<Node>, Vec<Edge>) {
+        let mut adjacent: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
+        for (from, to, _) in &self.edges {
+            adjacent[*from].push(*to);
+            adjacent[*to].push(*from);
+        }
+        let mut queue = VecDeque::from([0usize]);
+        if let Some(root) = self.nodes.first_mut() {
+            root.depth = 0;
+        }
+        while let Some(at) = queue.pop_front() {
+            let next = self.nodes[at].depth.saturating_add(1);
+            if next > limit {
+                continue;
+            }
+            for &neighbour in &adjacent[at] {
+                if self.nodes[neighbour].depth == u32::MAX {
+                    self.nodes[neighbour].depth = next;
+                    queue.push_back(neighbour);
+                }
+            }
+        }
+        let kept = |at: usize, nodes: &[Node]| nodes[at].depth <= limit;
+        let edges = self
+            .edges
+            .into_iter()
+            .filter(|(from, to, _)| kept(*from, &self.nodes) && kept(*to, &self.nodes))
+            .map(|(_, _, edge)| edge)
+            .collect();
+        let nodes = self
+            .nodes
+            .into_iter()
+            .filter(|node| node.depth <= limit)
+            .collect();
+        (nodes, edges)
+    }
+}
+
+fn used_edge(edge: &mut Edge, at: Option<Timestamp>) {
+    edge.used = Some(at.is_some());
+    edge.last_used_at = at;
+}
+
+fn identity_node(
+    draft: &mut Draft,
+    identity: &IdentityFacts,
+    kind: NodeKind,
+    now: Timestamp,
+) -> usize {
+    let (at, node) = draft.node(
+        format!("identity:{}", identity.id),
+        kind,
+        identity.reference(),
+    );
+    node.facts
+        .insert("status".into(), identity.status.to_string());
+    node.facts.insert("owner".into(), identity.owner.clone());
+    node.facts.insert(
+        "age_days".into(),
+        age_days(identity.created_at, now).to_string(),
+    );
+    if let Some(environment) = identity.environment {
+        node.facts
+            .insert("environment".into(), environment.to_string());
+    }
+    at
+}
+
+fn age_days(since: Timestamp, now: Timestamp) -> i64 {
+    (now.as_millis() - since.as_millis()).max(0) / DAY_MS
+}
+
+fn why(basis: Basis, detail: Option<String>) -> Why {
+    Why {
+        basis,
+        policy_ids: Vec::new(),
+        detail,
+    }
+}
+
+/// Checks a depth and a window before anything is gathered for them.
+pub fn check_bounds(depth: u32, days: u32) -> Result<(), GraphError> {
+    if !(1..=MAX_DEPTH).contains(&depth) {
+        return Err(GraphError::Depth(depth));
+    }
+    if !(1..=MAX_DAYS).contains(&days) {
+        return Err(GraphError::Days(days));
+    }
+    Ok(())
+}
+
+/// Builds the access graph of `input.agent` with the standing of every action decided by
+/// `engine`.
+pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, GraphError> {
+    check_bounds(input.depth, input.days)?;
+    let principal_kind = |identity: &IdentityFacts| {
+        PrincipalKind::from_identity_kind(identity.kind.as_str())
+            .ok_or_else(|| GraphError::NotAPrincipal(identity.reference()))
+    };
+    let root_kind = principal_kind(&input.agent)?;
+    let now = input.now;
+    let since = now.plus_secs(-i64::from(input.days) * 86_400);
+    let usage = Usage::new(&input.uses, since);
+    let mut draft = Draft::default();
+
+    // Identities: the agent first (node 0, the root of the cut), its parent, its sub-agents.
+    let root = identity_node(&mut draft, &input.agent, NodeKind::Agent, now);
+    if let Some(parent) = &input.parent {
+        let at = identity_node(&mut draft, parent, NodeKind::Parent, now);
+        draft.edge(at, root, EdgeKind::SubAgent, why(Basis::Hierarchy, None));
+    }
+    let mut principals = vec![(root, &input.agent, root_kind)];
+    for sub in &input.sub_agents {
+        let at = identity_node(&mut draft, sub, NodeKind::SubAgent, now);
+        // A sub-agent of a kind that cannot be a principal still shows, without reach.
+        if let Ok(kind) = principal_kind(sub) {
+            principals.push((at, sub, kind));
+        }
+    }
+    for sub in &input.sub_agents {
+        let Some(parent) = sub
+            .parent_id
+            .as_ref()
+            .and_then(|id| draft.index.get(&format!("identity:{id}")).copied())
+        else {
+            continue;
+        };
+        if let Some(&child) = draft.index.get(&format!("identity:{}", sub.id)) {
+            draft.edge(
+                parent,
+                child,
+                EdgeKind::SubAgent,
+                why(Basis::Hierarchy, None),
+            );
+        }
+    }
+
+    // Credentials.
+    for credential in &input.credentials {
+        let Some(&holder) = draft
+            .index
+            .get(&format!("identity:{}", credential.identity_id))
+        else {
+            continue;
+        };
+        let expired = credential.expires_at.is_some_and(|at| at <= now);
+        let status = if expired && credential.status == "active" {
+            "expired".to_owned()
+        } else {
+            credential.status.clone()
+        };
+        let (at, node) = draft.node(
+            format!("credential:{}", credential.id),
+            NodeKind::Credential,
+            format!("{} {}", credential.kind, credential.id),
+        );
+        node.facts.insert("kind".into(), credential.kind.clone());
+        node.facts.insert("status".into(), status);
+        node.facts.insert(
+            "age_days".into(),
+            age_days(credential.created_at, now).to_string(),
+        );
+        if let Some(expires) = credential.expires_at {
+            node.facts.insert("expires_at".into(), expires.to_rfc3339());
+        }
+        let last = usage.credentials.get(credential.id.as_str()).copied();
+        let edge = draft.edge(holder, at, EdgeKind::Holds, why(Basis::Credential, None));
+        used_edge(edge, last);
+    }
+
+    // Users: whom it may act for (trusted issuers), whom it did act for (the trail).
+    for (principal, identity, _) in &principals {
+        if identity.kind != IdentityKind::Agent && *principal != root {
+            continue;
+        }
+        for issuer in &input.trusted_issuers {
+            let (at, _) = draft.node(format!("issuer:{issuer}"), NodeKind::Issuer, issuer.clone());
+            draft.edge(
+                *principal,
+                at,
+                EdgeKind::MayActFor,
+                why(
+                    Basis::TrustedIssuer,
+                    Some("its users' tokens may be exchanged; a token's may_act narrows it".into()),
+                ),
+            );
+        }
+    }
+    for ((who, user), last) in &usage.users {
+        let Some(&principal) = draft.index.get(&format!("identity:{who}")) else {
+            continue;
+        };
+        let (at, _) = draft.node(format!("user:{user}"), NodeKind::User, (*user).to_owned());
+        let edge = draft.edge(principal, at, EdgeKind::ActedFor, why(Basis::Audit, None));
+        used_edge(edge, Some(*last));
+    }
+
+    // Upstreams, their actions with each principal's standing, their injected identity.
+    for upstream in &input.upstreams {
+        let (up, node) = draft.node(
+            format!("upstream:{}", upstream.name),
+            NodeKind::Upstream,
+            upstream.name.clone(),
+        );
+        node.labels = upstream.labels.clone();
+        node.facts.insert("kind".into(), upstream.kind.clone());
+        for (principal, identity, _) in &principals {
+            let last = usage
+                .upstreams
+                .get(&(identity.id.as_str(), upstream.name.as_str()))
+                .copied();
+            let edge = draft.edge(
+                *principal,
+                up,
+                EdgeKind::Reaches,
+                why(Basis::Audience, None),
+            );
+            used_edge(edge, last);
+        }
+        for action in &upstream.actions {
+            let (kind, id) = match &action.tool {
+                Some(tool) => (NodeKind::Tool, format!("tool:{}/{tool}", upstream.name)),
+                None => (
+                    NodeKind::Action,
+                    format!("action:{}:{}", upstream.name, action.name),
+                ),
+            };
+            let (target, node) = draft.node(id, kind, action.name.clone());
+            let mut labels = upstream.labels.clone();
+            labels.extend(action.labels.iter().cloned());
+            labels.sort();
+            labels.dedup();
+            node.labels = labels;
+            node.facts.insert("action".into(), action.action.clone());
+            node.facts.insert(
+                "resource".into(),
+                format!("{}::{}", action.resource_type, action.resource_id),
+            );
+            let resource = action
+                .tool
+                .as_ref()
+                .and_then(|_| resource_uid_text(&action.resource_type, &action.resource_id));
+            for (principal, identity, principal_kind) in &principals {
+                let verdict = engine.standing(&StandingRequest {
+                    kind: *principal_kind,
+                    name: &identity.name,
+                    owner: &identity.owner,
+                    environment: identity.environment.map(Environment::as_str),
+                    upstream: &upstream.name,
+                    action: &action.action,
+                    resource_type: &action.resource_type,
+                    resource_id: &action.resource_id,
+                });
+                let who = identity.id.as_str();
+                let last = match &resource {
+                    Some(resource) => usage
+                        .resources
+                        .get(&(who, upstream.name.as_str(), resource.as_str()))
+                        .copied(),
+                    None => usage
+                        .actions
+                        .get(&(who, upstream.name.as_str(), action.action.as_str()))
+                        .copied(),
+                };
+                let principal_id = draft.nodes[*principal].id.clone();
+                let edge = draft.edge(
+                    up,
+                    target,
+                    EdgeKind::Permits,
+                    Why {
+                        basis: Basis::Policy,
+                        policy_ids: verdict.policy_ids,
+                        detail: Some(verdict.reason.to_owned()),
+                    },
+                );
+                edge.standing = Some(verdict.standing);
+                edge.principal = Some(principal_id);
+                used_edge(edge, last);
+            }
+        }
+        if let Some(injected) = &upstream.injects {
+            let (nhi, node) = draft.node(
+                format!("nhi:{}:{}", injected.source, injected.id),
+                NodeKind::InjectedIdentity,
+                injected.reference.clone(),
+            );
+            node.facts.insert("source".into(), injected.source.clone());
+            if let Some(source) = &injected.import_source {
+                node.facts.insert("import_source".into(), source.clone());
+            }
+            if let Some(status) = &injected.status {
+                node.facts.insert("status".into(), status.clone());
+            }
+            let last = usage
+                .upstream_by_anyone
+                .get(upstream.name.as_str())
+                .copied();
+            let edge = draft.edge(
+                up,
+                nhi,
+                EdgeKind::Injects,
+                why(Basis::Binding, Some(injected.reference.clone())),
+            );
+            used_edge(edge, last);
+            for entitlement in &injected.entitlements {
+                let (at, node) = draft.node(
+                    format!(
+                        "entitlement:{}:{}:{}",
+                        injected.source, injected.id, entitlement.value
+                    ),
+                    NodeKind::Entitlement,
+                    entitlement.value.clone(),
+                );
+                if let Some(scope) = &entitlement.scope {
+                    node.facts.insert("scope".into(), scope.clone());
+                }
+                let detail = match (&injected.import_source, &entitlement.via) {
+                    (Some(source), Some(via)) => Some(format!("{source} via {via}")),
+                    (Some(source), None) => Some(source.clone()),
+                    (None, via) => via.clone(),
+                };
+                let basis = if injected.source == "imported" {
+                    Basis::Import
+                } else {
+                    Basis::Binding
+                };
+                draft.edge(nhi, at, EdgeKind::Entitled, why(basis, detail));
+            }
+        }
+    }
+
+    let (nodes, edges) = draft.cut(input.depth);
+    Ok(AccessGraph {
+        agent: format!("identity:{}", input.agent.id),
+        depth: input.depth,
+        days: input.days,
+        nodes,
+        edges,
+    })
+}
