@@ -9,7 +9,9 @@
 //! still lists it); [`records`] looks at Warden's upstreams and permits; [`leaks`] judges
 //! reported leaks. [`access_graph`] draws one agent's compound access path: every identity
 //! it holds, every upstream it reaches, what the compiled policies let it do there, and the
-//! NHI behind each upstream with its entitlements.
+//! NHI behind each upstream with its entitlements; [`toxic`] judges that path: what one
+//! agent must not hold at once (a sensitive read beside an external write, request and
+//! approve, prod and non-prod, an admin entitlement at the end, permits it never uses).
 //!
 //! Architecture invariant: no I/O and no clock reads.
 
@@ -19,6 +21,7 @@ pub mod leaks;
 pub mod records;
 pub mod rules;
 pub mod subject;
+pub mod toxic;
 
 pub use finding::{Finding, OwaspNhi, Severity};
 pub use leaks::{LeakFacts, LeakFinding, LeakedCredential, SECRET_LEAKED, evaluate_leak};

@@ -3,7 +3,8 @@
 //! actions or pinned tools and the identity its secret belongs to (with an imported one's
 //! entitlements), and the audit trail's uses within the window. The graph itself is built
 //! by `warden_posture::access_graph`, with the engine compiled from the same upstreams and
-//! policies the store holds now (as `policy test` compiles it).
+//! policies the store holds now (as `policy test` compiles it). [`GraphSources`] holds what
+//! every agent's graph shares, so a posture pass over all agents gathers it once.
 
 use std::collections::BTreeSet;
 
@@ -12,11 +13,12 @@ use warden_core::{
     BindingSource, DomainError, Identity, IdentityFilter, IdentityRef, PageRequest, Timestamp,
     Upstream, UpstreamKind,
 };
+use warden_policy::PolicyEngine;
 use warden_posture::access_graph::{
     self, AccessGraph, ActionFacts, CredentialFacts, EntitlementFacts, GraphError, GraphInput,
     IdentityFacts, InjectedFacts, UpstreamFacts, UseFacts,
 };
-use warden_store::{AuditFilter, AuditQuery};
+use warden_store::{AuditFilter, AuditQuery, Store};
 
 use crate::error::ApiError;
 use crate::policy_engine;
@@ -53,7 +55,11 @@ fn facts(identity: &Identity, now: Timestamp) -> IdentityFacts {
 }
 
 /// Every identity below `root`, each after its parent.
-async fn sub_agents(state: &AppState, root: &Identity) -> Result<Vec<Identity>, ApiError> {
+async fn sub_agents(
+    store: &dyn Store,
+    root: &Identity,
+    now: Timestamp,
+) -> Result<Vec<Identity>, ApiError> {
     let mut found: Vec<Identity> = Vec::new();
     let mut queue = vec![root.id];
     let mut seen = BTreeSet::from([root.id]);
@@ -68,10 +74,7 @@ async fn sub_agents(state: &AppState, root: &Identity) -> Result<Vec<Identity>, 
                 limit: warden_core::page::MAX_PAGE_LIMIT,
                 after: after.clone(),
             };
-            let listed = state
-                .store
-                .list_identities(&filter, &page, state.clock.now())
-                .await?;
+            let listed = store.list_identities(&filter, &page, now).await?;
             for child in listed.items {
                 if seen.insert(child.id) && found.len() < MAX_SUB_AGENTS {
                     queue.push(child.id);
@@ -90,7 +93,7 @@ async fn sub_agents(state: &AppState, root: &Identity) -> Result<Vec<Identity>, 
 /// The uses of `identity` the trail shows since `since`: allowed gateway decisions and
 /// tokens issued or exchanged.
 async fn uses(
-    state: &AppState,
+    store: &dyn Store,
     identity: &Identity,
     since: Timestamp,
 ) -> Result<Vec<UseFacts>, ApiError> {
@@ -108,7 +111,7 @@ async fn uses(
             limit: AUDIT_PAGE,
             newest: false,
         };
-        let events = state.store.audit_events(&query).await?;
+        let events = store.audit_events(&query).await?;
         let last = events.last().map(|event| event.sequence);
         for event in events {
             // The actor filter matches names; the id tells this identity from a namesake.
@@ -147,19 +150,18 @@ async fn uses(
 
 /// The identity an upstream's secret belongs to, with an imported one's entitlements.
 async fn injected(
-    state: &AppState,
+    store: &dyn Store,
     upstream: &Upstream,
+    now: Timestamp,
 ) -> Result<Option<InjectedFacts>, ApiError> {
     let Some(bound) = &upstream.identity else {
         return Ok(None);
     };
-    let now = state.clock.now();
     Ok(Some(match bound.source {
         BindingSource::Registered => {
             let id = uuid::Uuid::parse_str(&bound.id)
                 .map_err(|_| ApiError::Internal("a bound identity id is not a uuid".into()))?;
-            let identity = state
-                .store
+            let identity = store
                 .get_identity(&IdentityRef::Id(warden_core::IdentityId(id)))
                 .await?;
             InjectedFacts {
@@ -172,7 +174,7 @@ async fn injected(
             }
         }
         BindingSource::Imported => {
-            let record = state.store.get_imported(&bound.id).await?;
+            let record = store.get_imported(&bound.id).await?;
             InjectedFacts {
                 id: bound.id.clone(),
                 source: bound.source.as_str().to_owned(),
@@ -197,10 +199,11 @@ async fn injected(
 /// The upstreams as the graph sees them: route actions, or the tools the gateway pinned
 /// and those given labels.
 async fn upstream_facts(
-    state: &AppState,
+    store: &dyn Store,
     upstreams: &[Upstream],
+    now: Timestamp,
 ) -> Result<Vec<UpstreamFacts>, ApiError> {
-    let pins = state.store.tool_pins(None).await?;
+    let pins = store.tool_pins(None).await?;
     let mut out = Vec::with_capacity(upstreams.len());
     for upstream in upstreams {
         let actions = match upstream.kind {
@@ -228,10 +231,92 @@ async fn upstream_facts(
             kind: upstream.kind.as_str().to_owned(),
             labels: upstream.labels.clone(),
             actions,
-            injects: injected(state, upstream).await?,
+            injects: injected(store, upstream, now).await?,
         });
     }
     Ok(out)
+}
+
+/// What every agent's graph is built from alike: the upstreams as the graph sees them, the
+/// engine compiled from the upstreams and policies the store holds now (as `policy test`
+/// compiles it), and the trusted issuers. Gathered once for a posture pass over every agent.
+pub struct GraphSources {
+    upstreams: Vec<UpstreamFacts>,
+    engine: PolicyEngine,
+    trusted_issuers: Vec<String>,
+}
+
+impl GraphSources {
+    pub async fn gather(
+        store: &dyn Store,
+        trusted_issuers: Vec<String>,
+        now: Timestamp,
+    ) -> Result<Self, ApiError> {
+        let upstreams = store.list_upstreams().await?;
+        let policies = store.list_policies().await?;
+        Ok(Self {
+            engine: policy_engine::build(&upstreams, &policies)?,
+            upstreams: upstream_facts(store, &upstreams, now).await?,
+            trusted_issuers,
+        })
+    }
+
+    /// The access graph of `agent`, cut at `depth` hops, "used" over the last `days`.
+    pub async fn graph(
+        &self,
+        store: &dyn Store,
+        agent: &Identity,
+        depth: u32,
+        days: u32,
+        now: Timestamp,
+    ) -> Result<AccessGraph, ApiError> {
+        access_graph::check_bounds(depth, days)?;
+        let parent = match agent.parent_id {
+            Some(id) => Some(store.get_identity(&IdentityRef::Id(id)).await?),
+            None => None,
+        };
+        let below = sub_agents(store, agent, now).await?;
+        let since = now.plus_secs(-i64::from(days) * 86_400);
+        let mut credentials = Vec::new();
+        let mut used = Vec::new();
+        for holder in std::iter::once(agent).chain(below.iter()) {
+            for credential in store.list_credentials(&IdentityRef::Id(holder.id)).await? {
+                credentials.push(CredentialFacts {
+                    id: credential.id,
+                    identity_id: credential.identity_id,
+                    kind: credential.kind.as_str().to_owned(),
+                    status: credential.status.as_str().to_owned(),
+                    created_at: credential.created_at,
+                    expires_at: Some(credential.expires_at),
+                });
+            }
+            used.extend(uses(store, holder, since).await?);
+        }
+        let input = GraphInput {
+            agent: facts(agent, now),
+            parent: parent.as_ref().map(|parent| facts(parent, now)),
+            sub_agents: below.iter().map(|sub| facts(sub, now)).collect(),
+            credentials,
+            trusted_issuers: self.trusted_issuers.clone(),
+            upstreams: self.upstreams.clone(),
+            uses: used,
+            now,
+            days,
+            depth,
+        };
+        Ok(access_graph::build(&input, &self.engine)?)
+    }
+}
+
+/// The issuers whose users' tokens agents may exchange, as the graph names them.
+pub fn trusted_issuers(state: &AppState) -> Vec<String> {
+    state
+        .credentials
+        .settings
+        .trusted_issuers
+        .iter()
+        .map(|trusted| trusted.issuer.clone())
+        .collect()
 }
 
 /// The access graph of `identity`, cut at `depth` hops, "used" over the last `days`.
@@ -244,51 +329,7 @@ pub async fn graph_of(
     access_graph::check_bounds(depth, days)?;
     let now = state.clock.now();
     let agent = state.store.get_identity(identity).await?;
-    let parent = match agent.parent_id {
-        Some(id) => Some(state.store.get_identity(&IdentityRef::Id(id)).await?),
-        None => None,
-    };
-    let below = sub_agents(state, &agent).await?;
-    let since = now.plus_secs(-i64::from(days) * 86_400);
-    let mut credentials = Vec::new();
-    let mut used = Vec::new();
-    for holder in std::iter::once(&agent).chain(below.iter()) {
-        for credential in state
-            .store
-            .list_credentials(&IdentityRef::Id(holder.id))
-            .await?
-        {
-            credentials.push(CredentialFacts {
-                id: credential.id,
-                identity_id: credential.identity_id,
-                kind: credential.kind.as_str().to_owned(),
-                status: credential.status.as_str().to_owned(),
-                created_at: credential.created_at,
-                expires_at: Some(credential.expires_at),
-            });
-        }
-        used.extend(uses(state, holder, since).await?);
-    }
-    let upstreams = state.store.list_upstreams().await?;
-    let policies = state.store.list_policies().await?;
-    let engine = policy_engine::build(&upstreams, &policies)?;
-    let input = GraphInput {
-        agent: facts(&agent, now),
-        parent: parent.as_ref().map(|parent| facts(parent, now)),
-        sub_agents: below.iter().map(|sub| facts(sub, now)).collect(),
-        credentials,
-        trusted_issuers: state
-            .credentials
-            .settings
-            .trusted_issuers
-            .iter()
-            .map(|trusted| trusted.issuer.clone())
-            .collect(),
-        upstreams: upstream_facts(state, &upstreams).await?,
-        uses: used,
-        now,
-        days,
-        depth,
-    };
-    Ok(access_graph::build(&input, &engine)?)
+    let store = &*state.store;
+    let sources = GraphSources::gather(store, trusted_issuers(state), now).await?;
+    sources.graph(store, &agent, depth, days, now).await
 }

@@ -149,10 +149,17 @@ impl Server {
                     },
                 ),
             ))),
-            posture: Arc::new(posture::Posture::new(
-                thresholds,
-                settings.posture.evaluate_interval(),
-            )),
+            posture: Arc::new(
+                posture::Posture::new(thresholds, settings.posture.evaluate_interval())
+                    .with_trusted_issuers(
+                        settings
+                            .credentials
+                            .trusted_issuers
+                            .iter()
+                            .map(|trusted| trusted.issuer.clone())
+                            .collect(),
+                    ),
+            ),
             max_import_bytes: settings.posture.max_import_bytes(),
             leaks_auto_revoke: settings.leaks.auto_revoke.unwrap_or(false),
             tool_pins: Arc::default(),

@@ -50,7 +50,8 @@ pub struct EvaluationScope {
     pub all: bool,
     /// Every finding of these subjects.
     pub subjects: Vec<String>,
-    /// Every finding about Warden's own records (`upstream:…`, `policy:…` subjects).
+    /// Every finding about Warden's own records (`upstream:…`, `policy:…` subjects) and
+    /// agents' access paths (`path:…`).
     pub records: bool,
     /// Findings of these rules about these credentials, whatever their subject (the reuse
     /// rules, whose findings sit on every holder).

@@ -9,6 +9,7 @@ mod fixtures;
 mod rules;
 mod stability;
 mod subjects;
+mod toxic;
 
 use warden_core::{IdentityKind, Timestamp};
 use warden_import::{

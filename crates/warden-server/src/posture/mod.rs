@@ -19,6 +19,7 @@
 
 mod leaks;
 pub mod ocsf;
+pub mod paths;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub struct Posture {
     /// Wakes the background loop for a full evaluation.
     wanted: Notify,
     actor: Actor,
+    /// The issuers whose users' tokens agents may exchange: part of every access path.
+    trusted_issuers: Vec<String>,
 }
 
 /// Which evaluation a re-evaluation of some identities is part of.
@@ -92,7 +95,14 @@ impl Posture {
             leaks_running: Mutex::new(()),
             wanted: Notify::new(),
             actor: Actor::system("posture"),
+            trusted_issuers: Vec::new(),
         }
+    }
+
+    /// The trusted issuers the access paths are drawn with.
+    pub fn with_trusted_issuers(mut self, issuers: Vec<String>) -> Self {
+        self.trusted_issuers = issuers;
+        self
     }
 
     pub fn thresholds(&self) -> &Thresholds {
@@ -150,7 +160,7 @@ impl Posture {
         }
         drop(holders);
         drop(slims);
-        drafts.extend(record_drafts(store).await?);
+        drafts.extend(self.record_drafts(store, now).await?);
         let scope = EvaluationScope {
             all: true,
             ..EvaluationScope::default()
@@ -240,7 +250,7 @@ impl Posture {
         drop(group);
         let full = coverage == Coverage::Full;
         if full {
-            drafts.extend(record_drafts(store).await?);
+            drafts.extend(self.record_drafts(store, now).await?);
         }
         let scope = EvaluationScope {
             subjects: ids.to_vec(),
@@ -291,14 +301,34 @@ impl Posture {
         }
     }
 
-    /// The rules over upstreams and permits only.
+    /// The rules over Warden's own records: the upstreams and permits, and every agent's
+    /// access path.
+    async fn record_drafts(
+        &self,
+        store: &dyn Store,
+        now: Timestamp,
+    ) -> StoreResult<Vec<FindingDraft>> {
+        let mut drafts = record_drafts(store).await?;
+        drafts.extend(
+            paths::path_drafts(
+                store,
+                &self.trusted_issuers,
+                self.thresholds.unused_days,
+                now,
+            )
+            .await?,
+        );
+        Ok(drafts)
+    }
+
+    /// The rules over upstreams, permits and agents' access paths only.
     pub async fn evaluate_records(
         &self,
         store: &dyn Store,
         now: Timestamp,
     ) -> StoreResult<ReconcileOutcome> {
         let _running = self.running.lock().await;
-        let drafts = record_drafts(store).await?;
+        let drafts = self.record_drafts(store, now).await?;
         let scope = EvaluationScope {
             records: true,
             ..EvaluationScope::default()
@@ -354,13 +384,26 @@ impl Posture {
 /// How often the loop looks for changed upstreams and policies.
 const RECORDS_TICK: Duration = Duration::from_secs(2);
 
-/// What, of the upstreams and policies, the record rules read.
+/// What, of the upstreams and policies, the record and path rules read. A new agent, or
+/// a change to one, shows in its path findings at the next full evaluation (hourly, or
+/// `POST /v1/posture/evaluate`).
 async fn records_fingerprint(store: &dyn Store) -> StoreResult<Vec<String>> {
     let mut parts: Vec<String> = store
         .list_upstreams()
         .await?
         .into_iter()
-        .map(|u| format!("u {} {} {}", u.name, u.auth.as_text(), u.has_secret))
+        .map(|u| {
+            format!(
+                "u {} {} {} {:?} {:?} {:?} {:?}",
+                u.name,
+                u.auth.as_text(),
+                u.has_secret,
+                u.labels,
+                u.tool_labels,
+                u.routes,
+                u.identity.as_ref().map(|bound| &bound.id)
+            )
+        })
         .collect();
     parts.extend(
         store

@@ -251,8 +251,9 @@ async fn stored_in_scope(
         return Ok(stored);
     }
     if scope.records {
-        let sql =
-            format!("{select} WHERE subject_id LIKE 'upstream:%' OR subject_id LIKE 'policy:%'");
+        let sql = format!(
+            "{select} WHERE subject_id LIKE 'upstream:%' OR subject_id LIKE 'policy:%' OR subject_id LIKE 'path:%'"
+        );
         for row in sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut **tx).await? {
             take(row, &mut stored)?;
         }

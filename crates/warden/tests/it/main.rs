@@ -38,4 +38,5 @@ mod serve;
 mod signals;
 mod stdio;
 mod task_window;
+mod toxic_paths;
 mod upstream;
