@@ -126,6 +126,7 @@ fn setup() -> (PolicyEngine, GraphInput, Vec<RouteMap>) {
                 on_behalf_of: None,
             })
             .collect(),
+        uses_cut: Vec::new(),
         now,
         days: 30,
         depth: 3,

@@ -153,6 +153,7 @@ fn graphs(now: Timestamp) -> Vec<AccessGraph> {
                 trusted_issuers: Vec::new(),
                 upstreams: upstreams.clone(),
                 uses,
+                uses_cut: Vec::new(),
                 now,
                 days: 90,
                 depth: 8,

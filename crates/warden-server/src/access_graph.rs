@@ -26,9 +26,8 @@ use crate::state::AppState;
 
 /// Sub-agents followed below the agent, at most.
 const MAX_SUB_AGENTS: usize = 1_000;
-/// Audit records read per identity for the "used" marks, at most (newest first pages).
-const MAX_USES: usize = 20_000;
-const AUDIT_PAGE: u32 = 1_000;
+/// Audit records read per identity for the "used" marks, at most: the newest ones.
+const MAX_USES: u32 = 20_000;
 
 impl From<GraphError> for ApiError {
     fn from(error: GraphError) -> Self {
@@ -91,61 +90,55 @@ async fn sub_agents(
 }
 
 /// The uses of `identity` the trail shows since `since`: allowed gateway decisions and
-/// tokens issued or exchanged.
+/// tokens issued or exchanged, from its newest [`MAX_USES`] records; and whether older
+/// records were left unread (then what was not found is "cannot say", not "unused").
 async fn uses(
     store: &dyn Store,
     identity: &Identity,
     since: Timestamp,
-) -> Result<Vec<UseFacts>, ApiError> {
-    let mut out = Vec::new();
-    let mut after = None;
+) -> Result<(Vec<UseFacts>, bool), ApiError> {
     let id = identity.id.to_string();
-    loop {
-        let query = AuditQuery {
-            filter: AuditFilter {
-                actor: Some(identity.name.clone()),
-                since: Some(since),
-                ..AuditFilter::default()
-            },
-            after,
-            limit: AUDIT_PAGE,
-            newest: false,
+    let query = AuditQuery {
+        filter: AuditFilter {
+            actor: Some(identity.name.clone()),
+            since: Some(since),
+            ..AuditFilter::default()
+        },
+        after: None,
+        limit: MAX_USES,
+        newest: true,
+    };
+    let events = store.audit_events(&query).await?;
+    let cut = events.len() >= MAX_USES as usize;
+    let mut out = Vec::new();
+    for event in events {
+        // The actor filter matches names; the id tells this identity from a namesake.
+        let Actor::Agent { id: actor, .. } = &event.actor else {
+            continue;
         };
-        let events = store.audit_events(&query).await?;
-        let last = events.last().map(|event| event.sequence);
-        for event in events {
-            // The actor filter matches names; the id tells this identity from a namesake.
-            let Actor::Agent { id: actor, .. } = &event.actor else {
-                continue;
-            };
-            if *actor != id {
-                continue;
-            }
-            let counts = match event.kind {
-                EventKind::GatewayDecision => event.decision == Some(Decision::Allow),
-                EventKind::TokenIssued | EventKind::TokenExchanged => true,
-                _ => false,
-            };
-            if !counts {
-                continue;
-            }
-            let gateway = event.kind == EventKind::GatewayDecision;
-            out.push(UseFacts {
-                identity_id: id.clone(),
-                at: event.time,
-                upstream: if gateway { event.upstream } else { None },
-                action: if gateway { event.action } else { None },
-                resource: if gateway { event.resource } else { None },
-                credential_id: event.credential_id,
-                on_behalf_of: event.on_behalf_of,
-            });
+        if *actor != id {
+            continue;
         }
-        match last {
-            Some(sequence) if out.len() < MAX_USES => after = Some(sequence),
-            _ => break,
+        let counts = match event.kind {
+            EventKind::GatewayDecision => event.decision == Some(Decision::Allow),
+            EventKind::TokenIssued | EventKind::TokenExchanged => true,
+            _ => false,
+        };
+        if !counts {
+            continue;
         }
+        let gateway = event.kind == EventKind::GatewayDecision;
+        out.push(UseFacts {
+            identity_id: id.clone(),
+            at: event.time,
+            upstream: if gateway { event.upstream } else { None },
+            action: if gateway { event.action } else { None },
+            resource: if gateway { event.resource } else { None },
+            credential_id: event.credential_id,
+            on_behalf_of: event.on_behalf_of,
+        });
     }
-    Ok(out)
+    Ok((out, cut))
 }
 
 /// The identity an upstream's secret belongs to, with an imported one's entitlements.
@@ -279,6 +272,7 @@ impl GraphSources {
         let since = now.plus_secs(-i64::from(days) * 86_400);
         let mut credentials = Vec::new();
         let mut used = Vec::new();
+        let mut uses_cut = Vec::new();
         for holder in std::iter::once(agent).chain(below.iter()) {
             for credential in store.list_credentials(&IdentityRef::Id(holder.id)).await? {
                 credentials.push(CredentialFacts {
@@ -290,7 +284,11 @@ impl GraphSources {
                     expires_at: Some(credential.expires_at),
                 });
             }
-            used.extend(uses(store, holder, since).await?);
+            let (found, cut) = uses(store, holder, since).await?;
+            used.extend(found);
+            if cut {
+                uses_cut.push(holder.id.to_string());
+            }
         }
         let input = GraphInput {
             agent: facts(agent, now),
@@ -300,6 +298,7 @@ impl GraphSources {
             trusted_issuers: self.trusted_issuers.clone(),
             upstreams: self.upstreams.clone(),
             uses: used,
+            uses_cut,
             now,
             days,
             depth,

@@ -177,6 +177,9 @@ pub struct GraphInput {
     pub upstreams: Vec<UpstreamFacts>,
     /// Uses of the agent and its sub-agents; those older than the window are ignored.
     pub uses: Vec<UseFacts>,
+    /// Identities whose uses were read only in part (newest first, up to a cap): for them
+    /// an edge with no use found is "cannot say", never "unused".
+    pub uses_cut: Vec<String>,
     pub now: Timestamp,
     pub days: u32,
     pub depth: u32,
@@ -321,8 +324,14 @@ impl Draft {
     }
 }
 
-fn used_edge(edge: &mut Edge, at: Option<Timestamp>) {
-    edge.used = Some(at.is_some());
+/// Marks an edge used at `at`, or unused when the trail it was looked up in is `complete`;
+/// otherwise the trail cannot say.
+fn used_edge(edge: &mut Edge, at: Option<Timestamp>, complete: bool) {
+    edge.used = match at {
+        Some(_) => Some(true),
+        None if complete => Some(false),
+        None => None,
+    };
     edge.last_used_at = at;
 }
 
@@ -386,6 +395,7 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
     let now = input.now;
     let since = now.plus_secs(-i64::from(input.days) * 86_400);
     let usage = Usage::new(&input.uses, since);
+    let complete = |identity_id: &str| !input.uses_cut.iter().any(|cut| cut == identity_id);
     let mut draft = Draft::default();
 
     // Identities: the agent first (node 0, the root of the cut), its parent, its sub-agents.
@@ -450,7 +460,7 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
         }
         let last = usage.credentials.get(credential.id.as_str()).copied();
         let edge = draft.edge(holder, at, EdgeKind::Holds, why(Basis::Credential, None));
-        used_edge(edge, last);
+        used_edge(edge, last, complete(&credential.identity_id));
     }
 
     // Users: whom it may act for (trusted issuers), whom it did act for (the trail).
@@ -477,7 +487,7 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
         };
         let (at, _) = draft.node(format!("user:{user}"), NodeKind::User, (*user).to_owned());
         let edge = draft.edge(principal, at, EdgeKind::ActedFor, why(Basis::Audit, None));
-        used_edge(edge, Some(*last));
+        used_edge(edge, Some(*last), true);
     }
 
     // Upstreams, their actions with each principal's standing, their injected identity.
@@ -500,7 +510,7 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
                 EdgeKind::Reaches,
                 why(Basis::Audience, None),
             );
-            used_edge(edge, last);
+            used_edge(edge, last, complete(&identity.id));
         }
         for action in &upstream.actions {
             let (kind, id) = match &action.tool {
@@ -560,7 +570,7 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
                 );
                 edge.standing = Some(verdict.standing);
                 edge.principal = Some(principal_id);
-                used_edge(edge, last);
+                used_edge(edge, last, complete(who));
             }
         }
         if let Some(injected) = &upstream.injects {
@@ -586,7 +596,8 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
                 EdgeKind::Injects,
                 why(Basis::Binding, Some(injected.reference.clone())),
             );
-            used_edge(edge, last);
+            // Anyone of the graph's identities counts, so every trail must be whole.
+            used_edge(edge, last, input.uses_cut.is_empty());
             for entitlement in &injected.entitlements {
                 let (at, node) = draft.node(
                     format!(

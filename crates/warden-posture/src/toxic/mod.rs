@@ -15,7 +15,7 @@
 mod glob;
 mod parse;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use warden_core::Timestamp;
@@ -24,7 +24,7 @@ use warden_policy::Standing;
 pub use glob::glob_matches;
 pub use parse::{ActionMatch, Effect, RuleError, parse_rules};
 
-use crate::access_graph::{AccessGraph, EdgeKind, Node, NodeKind};
+use crate::access_graph::{AccessGraph, Edge, EdgeKind, Node, NodeKind};
 use crate::finding::{Finding, OwaspNhi, Severity};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -142,44 +142,105 @@ impl Reached<'_> {
     }
 }
 
-/// Every action and tool some identity of the graph can get a request through, in graph
-/// order.
-fn within_reach(graph: &AccessGraph) -> Vec<Reached<'_>> {
-    let by_id: HashMap<&str, &Node> = graph
-        .nodes
-        .iter()
-        .map(|node| (node.id.as_str(), node))
-        .collect();
-    graph
+/// What of a graph the rules read: the actions and tools within reach, and the paths from
+/// the upstreams they are on to the entitlements of the identities those inject.
+struct Reach<'g> {
+    agent: Option<&'g Node>,
+    reached: Vec<Reached<'g>>,
+    /// Upstream name, injected identity, entitlement.
+    entitlements: Vec<(&'g Node, &'g Node, &'g Node)>,
+}
+
+/// The graph's reach, reading only the nodes it needs: a fleet-wide pass evaluates every
+/// agent, and most of a graph's nodes are actions out of reach.
+fn reach(graph: &AccessGraph) -> Reach<'_> {
+    let permits: Vec<(&Edge, Standing, &str)> = graph
         .edges
         .iter()
         .filter(|edge| edge.kind == EdgeKind::Permits)
         .filter_map(|edge| {
             let standing = edge.standing.filter(|standing| standing.reachable())?;
+            Some((edge, standing, edge.principal.as_deref()?))
+        })
+        .collect();
+    let mut needed: HashSet<&str> = HashSet::with_capacity(permits.len() * 3 + 1);
+    needed.insert(graph.agent.as_str());
+    for (edge, _, principal) in &permits {
+        needed.extend([edge.from.as_str(), edge.to.as_str(), principal]);
+    }
+    let injects: Vec<&Edge> = graph
+        .edges
+        .iter()
+        .filter(|edge| edge.kind == EdgeKind::Injects && needed.contains(edge.from.as_str()))
+        .collect();
+    let injected: HashSet<&str> = injects.iter().map(|edge| edge.to.as_str()).collect();
+    let entitled: Vec<&Edge> = if injected.is_empty() {
+        Vec::new()
+    } else {
+        graph
+            .edges
+            .iter()
+            .filter(|edge| edge.kind == EdgeKind::Entitled && injected.contains(edge.from.as_str()))
+            .collect()
+    };
+    needed.extend(injected.iter().copied());
+    needed.extend(entitled.iter().map(|edge| edge.to.as_str()));
+    let by_id: HashMap<&str, &Node> = graph
+        .nodes
+        .iter()
+        .filter(|node| needed.contains(node.id.as_str()))
+        .map(|node| (node.id.as_str(), node))
+        .collect();
+    let reached = permits
+        .iter()
+        .filter_map(|(edge, standing, principal)| {
             Some(Reached {
-                principal: by_id.get(edge.principal.as_deref()?).copied()?,
+                principal: by_id.get(principal).copied()?,
                 upstream: by_id.get(edge.from.as_str()).copied()?,
                 target: by_id.get(edge.to.as_str()).copied()?,
-                standing,
+                standing: *standing,
                 policy_ids: &edge.why.policy_ids,
                 used: edge.used,
             })
         })
-        .collect()
+        .collect();
+    let mut entitlements = Vec::new();
+    for injects in &injects {
+        let (Some(upstream), Some(nhi)) = (
+            by_id.get(injects.from.as_str()),
+            by_id.get(injects.to.as_str()),
+        ) else {
+            continue;
+        };
+        for edge in entitled.iter().filter(|edge| edge.from == injects.to) {
+            if let Some(entitlement) = by_id.get(edge.to.as_str()) {
+                entitlements.push((*upstream, *nhi, *entitlement));
+            }
+        }
+    }
+    Reach {
+        agent: by_id.get(graph.agent.as_str()).copied(),
+        reached,
+        entitlements,
+    }
 }
 
 /// The findings `rules` raise over one agent's access graph: at most one per rule.
 pub fn evaluate_paths(input: &PathInput<'_>, rules: &'static [ToxicRule]) -> Vec<Finding> {
     let graph = input.graph;
-    let Some(agent) = graph.node(&graph.agent) else {
+    let Reach {
+        agent,
+        reached,
+        entitlements,
+    } = reach(graph);
+    let Some(agent) = agent else {
         return Vec::new();
     };
-    let reached = within_reach(graph);
     let mut out = Vec::new();
     for rule in rules {
         let steps = match &rule.pattern {
             Pattern::Reaches(matches) => combination(&reached, matches),
-            Pattern::Entitlements(patterns) => admin_at_the_end(graph, &reached, patterns),
+            Pattern::Entitlements(patterns) => admin_at_the_end(&reached, &entitlements, patterns),
             Pattern::Unused => {
                 let window_ms = i64::from(graph.days).saturating_mul(DAY_MS);
                 let old_enough =
@@ -232,35 +293,23 @@ fn combination(reached: &[Reached<'_>], matches: &[ActionMatch]) -> Vec<String> 
 /// The paths that end in an entitlement matching a pattern: through an upstream on which
 /// something is within reach, to the identity it injects, to that identity's entitlement.
 fn admin_at_the_end(
-    graph: &AccessGraph,
     reached: &[Reached<'_>],
+    entitlements: &[(&Node, &Node, &Node)],
     patterns: &[String],
 ) -> Vec<String> {
     let mut steps = Vec::new();
-    for injects in graph.edges.iter().filter(|e| e.kind == EdgeKind::Injects) {
-        let Some(via) = reached.iter().find(|item| item.upstream.id == injects.from) else {
+    for (upstream, nhi, entitlement) in entitlements {
+        let Some(via) = reached.iter().find(|item| item.upstream.id == upstream.id) else {
             continue;
         };
-        let Some(nhi) = graph.node(&injects.to) else {
-            continue;
-        };
-        for entitled in graph
-            .edges
+        if patterns
             .iter()
-            .filter(|e| e.kind == EdgeKind::Entitled && e.from == injects.to)
+            .any(|pattern| glob_matches(pattern, &entitlement.name))
         {
-            let Some(entitlement) = graph.node(&entitled.to) else {
-                continue;
-            };
-            if patterns
-                .iter()
-                .any(|pattern| glob_matches(pattern, &entitlement.name))
-            {
-                steps.push(format!(
-                    "{} → {} → {} → {}",
-                    via.principal.name, via.upstream.name, nhi.name, entitlement.name
-                ));
-            }
+            steps.push(format!(
+                "{} → {} → {} → {}",
+                via.principal.name, upstream.name, nhi.name, entitlement.name
+            ));
         }
     }
     steps

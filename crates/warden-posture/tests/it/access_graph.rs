@@ -174,6 +174,7 @@ fn fixture(depth: u32) -> GraphInput {
             used("a1", 40, "crm", "tickets.close", "Ticket::\"42\""),
             used("s1", 1, "docs", "call_tool", "Tool::\"docs/search\""),
         ],
+        uses_cut: Vec::new(),
         now: NOW,
         days: 30,
         depth,
