@@ -3,10 +3,12 @@
 //! actions or pinned tools and the identity its secret belongs to (with an imported one's
 //! entitlements), and the audit trail's uses within the window. The graph itself is built
 //! by `warden_posture::access_graph`, with the engine compiled from the same upstreams and
-//! policies the store holds now (as `policy test` compiles it). [`GraphSources`] holds what
+//! policies the store holds now (the gateway's own when it was compiled from exactly those,
+//! otherwise compiled as `policy test` compiles it). [`GraphSources`] holds what
 //! every agent's graph shares, so a posture pass over all agents gathers it once.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use warden_audit::{Actor, Decision, EventKind};
 use warden_core::{
@@ -21,6 +23,7 @@ use warden_posture::access_graph::{
 use warden_store::{AuditFilter, AuditQuery, Store};
 
 use crate::error::ApiError;
+use crate::gateway::CatalogState;
 use crate::policy_engine;
 use crate::state::AppState;
 
@@ -235,20 +238,27 @@ async fn upstream_facts(
 /// compiles it), and the trusted issuers. Gathered once for a posture pass over every agent.
 pub struct GraphSources {
     upstreams: Vec<UpstreamFacts>,
-    engine: PolicyEngine,
+    engine: Arc<PolicyEngine>,
     trusted_issuers: Vec<String>,
 }
 
 impl GraphSources {
+    /// Reuses the engine of `compiled` (the gateway's catalog) when it was compiled from
+    /// exactly the upstreams and policies read here; compiles them otherwise.
     pub async fn gather(
         store: &dyn Store,
+        compiled: Option<&CatalogState>,
         trusted_issuers: Vec<String>,
         now: Timestamp,
     ) -> Result<Self, ApiError> {
         let upstreams = store.list_upstreams().await?;
         let policies = store.list_policies().await?;
+        let engine = match compiled.and_then(|catalog| catalog.engine_for(&upstreams, &policies)) {
+            Some(engine) => engine,
+            None => Arc::new(policy_engine::build(&upstreams, &policies)?),
+        };
         Ok(Self {
-            engine: policy_engine::build(&upstreams, &policies)?,
+            engine,
             upstreams: upstream_facts(store, &upstreams, now).await?,
             trusted_issuers,
         })
@@ -329,6 +339,7 @@ pub async fn graph_of(
     let now = state.clock.now();
     let agent = state.store.get_identity(identity).await?;
     let store = &*state.store;
-    let sources = GraphSources::gather(store, trusted_issuers(state), now).await?;
+    let sources =
+        GraphSources::gather(store, Some(&state.catalog), trusted_issuers(state), now).await?;
     sources.graph(store, &agent, depth, days, now).await
 }

@@ -128,6 +128,16 @@ impl Server {
             &settings.signals,
             &credentials.settings.tokens.issuer,
         )?;
+        let catalog = Arc::new(gateway::CatalogState::with_local_servers(Arc::new(
+            warden_stdio::Supervisor::new(
+                Arc::new(keys.data.clone()),
+                warden_stdio::Settings {
+                    request_timeout: gateway::GatewaySettings::resolve(&settings.gateway)
+                        .upstream_timeout,
+                    ..warden_stdio::Settings::default()
+                },
+            ),
+        )));
         let state = AppState {
             signals: Arc::new(signal_settings),
             credentials: Arc::new(credentials),
@@ -139,26 +149,17 @@ impl Server {
             audit_public_key,
             data_key: Arc::new(keys.data.clone()),
             approvals_changed: Arc::new(tokio::sync::Notify::new()),
-            catalog: Arc::new(gateway::CatalogState::with_local_servers(Arc::new(
-                warden_stdio::Supervisor::new(
-                    Arc::new(keys.data.clone()),
-                    warden_stdio::Settings {
-                        request_timeout: gateway::GatewaySettings::resolve(&settings.gateway)
-                            .upstream_timeout,
-                        ..warden_stdio::Settings::default()
-                    },
-                ),
-            ))),
+            catalog: catalog.clone(),
             posture: Arc::new(
-                posture::Posture::new(thresholds, settings.posture.evaluate_interval())
-                    .with_trusted_issuers(
-                        settings
-                            .credentials
-                            .trusted_issuers
-                            .iter()
-                            .map(|trusted| trusted.issuer.clone())
-                            .collect(),
-                    ),
+                posture::Posture::new(thresholds, settings.posture.evaluate_interval()).with_paths(
+                    settings
+                        .credentials
+                        .trusted_issuers
+                        .iter()
+                        .map(|trusted| trusted.issuer.clone())
+                        .collect(),
+                    catalog,
+                ),
             ),
             max_import_bytes: settings.posture.max_import_bytes(),
             leaks_auto_revoke: settings.leaks.auto_revoke.unwrap_or(false),

@@ -191,6 +191,17 @@ impl CatalogState {
         }
     }
 
+    /// The compiled engine, when the current catalog was built from exactly these upstreams
+    /// and policies (same ids, change times, secret versions and policy versions).
+    pub fn engine_for(
+        &self,
+        upstreams: &[Upstream],
+        policies: &[warden_core::StoredPolicy],
+    ) -> Option<Arc<PolicyEngine>> {
+        let current = self.current().ok()?;
+        (current.fingerprint == fingerprint(upstreams, policies)).then(|| current.engine.clone())
+    }
+
     /// The current catalog, or the reason the gateway cannot decide.
     pub fn current(&self) -> Result<Arc<Catalog>, String> {
         match self.current.read() {

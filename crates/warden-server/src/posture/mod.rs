@@ -73,6 +73,9 @@ pub struct Posture {
     actor: Actor,
     /// The issuers whose users' tokens agents may exchange: part of every access path.
     trusted_issuers: Vec<String>,
+    /// The gateway's compiled engine, reused for the access paths when it was compiled from
+    /// what the store holds (compiling a large catalog's policies takes a while).
+    catalog: Option<Arc<crate::gateway::CatalogState>>,
 }
 
 /// Which evaluation a re-evaluation of some identities is part of.
@@ -96,12 +99,19 @@ impl Posture {
             wanted: Notify::new(),
             actor: Actor::system("posture"),
             trusted_issuers: Vec::new(),
+            catalog: None,
         }
     }
 
-    /// The trusted issuers the access paths are drawn with.
-    pub fn with_trusted_issuers(mut self, issuers: Vec<String>) -> Self {
+    /// The trusted issuers the access paths are drawn with, and the gateway's catalog whose
+    /// engine they reuse.
+    pub fn with_paths(
+        mut self,
+        issuers: Vec<String>,
+        catalog: Arc<crate::gateway::CatalogState>,
+    ) -> Self {
         self.trusted_issuers = issuers;
+        self.catalog = Some(catalog);
         self
     }
 
@@ -312,6 +322,7 @@ impl Posture {
         drafts.extend(
             paths::path_drafts(
                 store,
+                self.catalog.as_deref(),
                 &self.trusted_issuers,
                 self.thresholds.unused_days,
                 now,

@@ -13,6 +13,7 @@ use warden_store::{Store, StoreError, StoreResult};
 
 use crate::access_graph::GraphSources;
 use crate::error::ApiError;
+use crate::gateway::CatalogState;
 
 /// The subject of an agent's path findings.
 pub fn subject(identity_id: &str) -> String {
@@ -23,6 +24,7 @@ pub fn subject(identity_id: &str) -> String {
 /// over the last `unused_days` of the audit trail.
 pub(super) async fn path_drafts(
     store: &dyn Store,
+    compiled: Option<&CatalogState>,
     trusted_issuers: &[String],
     unused_days: i64,
     now: Timestamp,
@@ -30,7 +32,7 @@ pub(super) async fn path_drafts(
     let rules = builtin_rules()
         .map_err(|error| StoreError::Corrupt(format!("the built-in toxic rules: {error}")))?;
     let days = u32::try_from(unused_days.clamp(1, i64::from(MAX_DAYS))).unwrap_or(MAX_DAYS);
-    let sources = GraphSources::gather(store, trusted_issuers.to_vec(), now)
+    let sources = GraphSources::gather(store, compiled, trusted_issuers.to_vec(), now)
         .await
         .map_err(into_store_error)?;
     let filter = IdentityFilter {
