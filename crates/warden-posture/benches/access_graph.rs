@@ -127,6 +127,7 @@ fn setup() -> (PolicyEngine, GraphInput, Vec<RouteMap>) {
             })
             .collect(),
         uses_cut: Vec::new(),
+        reach_only: false,
         now,
         days: 30,
         depth: 3,

@@ -154,6 +154,7 @@ fn graphs(now: Timestamp) -> Vec<AccessGraph> {
                 upstreams: upstreams.clone(),
                 uses,
                 uses_cut: Vec::new(),
+                reach_only: true,
                 now,
                 days: 90,
                 depth: 8,

@@ -264,13 +264,15 @@ impl GraphSources {
         })
     }
 
-    /// The access graph of `agent`, cut at `depth` hops, "used" over the last `days`.
+    /// The access graph of `agent`, cut at `depth` hops, "used" over the last `days`;
+    /// with `reach_only`, without the actions and tools nothing in it can reach.
     pub async fn graph(
         &self,
         store: &dyn Store,
         agent: &Identity,
         depth: u32,
         days: u32,
+        reach_only: bool,
         now: Timestamp,
     ) -> Result<AccessGraph, ApiError> {
         access_graph::check_bounds(depth, days)?;
@@ -309,6 +311,7 @@ impl GraphSources {
             upstreams: self.upstreams.clone(),
             uses: used,
             uses_cut,
+            reach_only,
             now,
             days,
             depth,
@@ -341,5 +344,5 @@ pub async fn graph_of(
     let store = &*state.store;
     let sources =
         GraphSources::gather(store, Some(&state.catalog), trusted_issuers(state), now).await?;
-    sources.graph(store, &agent, depth, days, now).await
+    sources.graph(store, &agent, depth, days, false, now).await
 }

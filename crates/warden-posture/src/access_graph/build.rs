@@ -180,6 +180,9 @@ pub struct GraphInput {
     /// Identities whose uses were read only in part (newest first, up to a cap): for them
     /// an edge with no use found is "cannot say", never "unused".
     pub uses_cut: Vec<String>,
+    /// Leave out every action and tool no identity of the graph can reach, and the denied
+    /// standings: what the path rules read, a small part of a large catalog.
+    pub reach_only: bool,
     pub now: Timestamp,
     pub days: u32,
     pub depth: u32,
@@ -520,6 +523,24 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
                     format!("action:{}:{}", upstream.name, action.name),
                 ),
             };
+            let verdicts: Vec<_> = principals
+                .iter()
+                .map(|(_, identity, principal_kind)| {
+                    engine.standing(&StandingRequest {
+                        kind: *principal_kind,
+                        name: &identity.name,
+                        owner: &identity.owner,
+                        environment: identity.environment.map(Environment::as_str),
+                        upstream: &upstream.name,
+                        action: &action.action,
+                        resource_type: &action.resource_type,
+                        resource_id: &action.resource_id,
+                    })
+                })
+                .collect();
+            if input.reach_only && !verdicts.iter().any(|v| v.standing.reachable()) {
+                continue;
+            }
             let (target, node) = draft.node(id, kind, action.name.clone());
             let mut labels = upstream.labels.clone();
             labels.extend(action.labels.iter().cloned());
@@ -535,17 +556,10 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
                 .tool
                 .as_ref()
                 .and_then(|_| resource_uid_text(&action.resource_type, &action.resource_id));
-            for (principal, identity, principal_kind) in &principals {
-                let verdict = engine.standing(&StandingRequest {
-                    kind: *principal_kind,
-                    name: &identity.name,
-                    owner: &identity.owner,
-                    environment: identity.environment.map(Environment::as_str),
-                    upstream: &upstream.name,
-                    action: &action.action,
-                    resource_type: &action.resource_type,
-                    resource_id: &action.resource_id,
-                });
+            for ((principal, identity, _), verdict) in principals.iter().zip(verdicts) {
+                if input.reach_only && !verdict.standing.reachable() {
+                    continue;
+                }
                 let who = identity.id.as_str();
                 let last = match &resource {
                     Some(resource) => usage

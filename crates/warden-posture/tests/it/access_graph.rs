@@ -175,6 +175,7 @@ fn fixture(depth: u32) -> GraphInput {
             used("s1", 1, "docs", "call_tool", "Tool::\"docs/search\""),
         ],
         uses_cut: Vec::new(),
+        reach_only: false,
         now: NOW,
         days: 30,
         depth,

@@ -202,7 +202,7 @@ impl Case {
         } else {
             (bot, None, vec![helper])
         };
-        let input = GraphInput {
+        let mut input = GraphInput {
             agent: me,
             parent,
             sub_agents: subs,
@@ -215,20 +215,29 @@ impl Case {
             } else {
                 Vec::new()
             },
+            reach_only: false,
             now: NOW,
             days: 30,
             depth: 8,
         };
-        let graph = build(&input, &engine(self.policies)).unwrap();
+        let engine = engine(self.policies);
         let rules = builtin_rules().unwrap();
-        evaluate_paths(
-            &PathInput {
-                graph: &graph,
-                agent_created_at: self.created,
-                now: NOW,
-            },
-            rules,
-        )
+        let judge = |input: &GraphInput| {
+            let graph = build(input, &engine).unwrap();
+            evaluate_paths(
+                &PathInput {
+                    graph: &graph,
+                    agent_created_at: self.created,
+                    now: NOW,
+                },
+                rules,
+            )
+        };
+        let whole = judge(&input);
+        // The posture pass builds only what is within reach; the rules must not tell.
+        input.reach_only = true;
+        assert_eq!(judge(&input), whole, "the reach-only graph judges the same");
+        whole
     }
 
     fn rule(&self, id: &str) -> Option<Finding> {

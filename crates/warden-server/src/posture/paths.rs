@@ -53,7 +53,7 @@ pub(super) async fn path_drafts(
                 continue;
             }
             let graph = sources
-                .graph(store, agent, MAX_DEPTH, days, now)
+                .graph(store, agent, MAX_DEPTH, days, true, now)
                 .await
                 .map_err(into_store_error)?;
             let input = PathInput {
