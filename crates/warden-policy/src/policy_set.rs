@@ -848,24 +848,12 @@ impl PolicyEngine {
             ));
         }
         if let Some(task) = req.context.task {
-            let set = |items: &[String]| {
-                RestrictedExpression::new_set(
-                    items
-                        .iter()
-                        .map(|item| RestrictedExpression::new_string(item.clone())),
-                )
-            };
-            let record = RestrictedExpression::new_record([
-                (
-                    "id".to_owned(),
-                    RestrictedExpression::new_string(task.id.to_owned()),
-                ),
-                ("actions".to_owned(), set(&task.seen.actions)),
-                ("labels".to_owned(), set(&task.seen.labels)),
-                ("tools".to_owned(), set(&task.seen.tools)),
-            ])
-            .map_err(|e| e.to_string())?;
-            context.push(("task".to_owned(), record));
+            let entity = task.seen.entity(task.id)?;
+            context.push((
+                "task".to_owned(),
+                RestrictedExpression::new_entity_uid(entity.uid()),
+            ));
+            entities.push(entity);
         }
         for (key, value) in [
             ("reason", req.context.reason),

@@ -32,7 +32,7 @@ use serde::Deserialize;
 pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// Entity type names Warden declares itself; a route resource may not reuse them.
-pub const RESERVED_TYPES: [&str; 16] = [
+pub const RESERVED_TYPES: [&str; 17] = [
     "Agent",
     "ServiceAccount",
     "ApiKey",
@@ -49,6 +49,7 @@ pub const RESERVED_TYPES: [&str; 16] = [
     "Resource",
     "Prompt",
     "Action",
+    "TaskHistory",
 ];
 
 pub use crate::mcp::CALL_TOOL;

@@ -225,12 +225,18 @@ entity Prompt in [Upstream];
 // The arguments of one tool call or prompt, as tags: strings as they are, other JSON
 // values as compact JSON.
 entity ToolArguments tags String;
+// What an agent was already allowed in its task within the task window, as context.task:
+// the task's id, the actions, the labels of the routes and tools, and the tools.
+entity TaskHistory = { id: String, actions: Set<String>, labels: Set<String>, tools: Set<String> };
 ";
+
+/// The entity type of `context.task`.
+pub(crate) const TASK_TYPE: &str = "TaskHistory";
 
 const CONTEXT_FIELDS: &str = concat!(
     "  on_behalf_of?: User,\n",
     "  reason?: String,\n",
-    "  task?: { id: String, actions: Set<String>, labels: Set<String>, tools: Set<String> },\n",
+    "  task?: TaskHistory,\n",
     "  environment?: String,\n",
     "  scopes: Set<String>,",
 );

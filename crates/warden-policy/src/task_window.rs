@@ -14,7 +14,7 @@
 //! request.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// How much the window keeps, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,15 +52,37 @@ pub struct TaskStep {
 }
 
 /// What a task has done within the window, as sorted sets, as policies see it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskSeen {
     pub actions: Vec<String>,
     pub labels: Vec<String>,
     /// Tools called, as `UPSTREAM/TOOL`.
     pub tools: Vec<String>,
+    /// The Cedar entity policies read as `context.task`, built on first use: a window's
+    /// entry is read by every request of its task, and building the sets again for each
+    /// would cost more than the decision.
+    cedar: OnceLock<(String, cedar_policy::Entity)>,
 }
 
+impl PartialEq for TaskSeen {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.actions, &self.labels, &self.tools) == (&other.actions, &other.labels, &other.tools)
+    }
+}
+
+impl Eq for TaskSeen {}
+
 impl TaskSeen {
+    /// What a task has done: its actions, labels and tools (`UPSTREAM/TOOL`), each sorted.
+    pub const fn new(actions: Vec<String>, labels: Vec<String>, tools: Vec<String>) -> Self {
+        Self {
+            actions,
+            labels,
+            tools,
+            cedar: OnceLock::new(),
+        }
+    }
+
     fn of<'a>(steps: impl Iterator<Item = &'a TaskStep>) -> Self {
         let mut actions = BTreeSet::new();
         let mut labels = BTreeSet::new();
@@ -70,11 +92,54 @@ impl TaskSeen {
             labels.extend(step.labels.iter().cloned());
             tools.extend(step.tool.iter().cloned());
         }
-        Self {
-            actions: actions.into_iter().collect(),
-            labels: labels.into_iter().collect(),
-            tools: tools.into_iter().collect(),
+        Self::new(
+            actions.into_iter().collect(),
+            labels.into_iter().collect(),
+            tools.into_iter().collect(),
+        )
+    }
+
+    /// The `TaskHistory` entity of task `id`: the one kept for the first task it was asked
+    /// for (a window entry belongs to one task), built afresh for any other (the shared
+    /// empty history).
+    pub(crate) fn entity(&self, id: &str) -> Result<cedar_policy::Entity, String> {
+        if let Some((cached_id, entity)) = self.cedar.get()
+            && cached_id == id
+        {
+            return Ok(entity.clone());
         }
+        let entity = self.build_entity(id)?;
+        let _ = self.cedar.set((id.to_owned(), entity.clone()));
+        Ok(entity)
+    }
+
+    fn build_entity(&self, id: &str) -> Result<cedar_policy::Entity, String> {
+        use cedar_policy::{EntityId, EntityTypeName, EntityUid, RestrictedExpression};
+        let set = |items: &[String]| {
+            RestrictedExpression::new_set(
+                items
+                    .iter()
+                    .map(|item| RestrictedExpression::new_string(item.clone())),
+            )
+        };
+        let ty = <EntityTypeName as std::str::FromStr>::from_str(crate::schema::TASK_TYPE)
+            .map_err(|e| e.to_string())?;
+        let uid = EntityUid::from_type_name_and_id(ty, EntityId::new(id));
+        cedar_policy::Entity::new(
+            uid,
+            [
+                (
+                    "id".to_owned(),
+                    RestrictedExpression::new_string(id.to_owned()),
+                ),
+                ("actions".to_owned(), set(&self.actions)),
+                ("labels".to_owned(), set(&self.labels)),
+                ("tools".to_owned(), set(&self.tools)),
+            ]
+            .into(),
+            Default::default(),
+        )
+        .map_err(|e| e.to_string())
     }
 }
 

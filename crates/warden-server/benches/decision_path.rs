@@ -320,7 +320,8 @@ fn task_window(c: &mut Criterion) {
                 &caller,
                 &tasks,
                 black_box(&asks),
-                None,
+                // agent-1's permit of tickets.read asks for a reason.
+                Some("customer asked"),
                 false,
                 decide::History { window, now_ms },
             )

@@ -9,11 +9,8 @@ use warden_policy::{
 };
 
 /// No task history: these requests test refusals, not the task window.
-static NOTHING_SEEN: warden_policy::TaskSeen = warden_policy::TaskSeen {
-    actions: Vec::new(),
-    labels: Vec::new(),
-    tools: Vec::new(),
-};
+static NOTHING_SEEN: warden_policy::TaskSeen =
+    warden_policy::TaskSeen::new(Vec::new(), Vec::new(), Vec::new());
 
 const LIMIT: u64 = 1024;
 

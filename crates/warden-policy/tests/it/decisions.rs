@@ -140,11 +140,11 @@ fn run_table(path: &Path) -> Vec<Outcome> {
         };
         let kind = PrincipalKind::from_identity_kind(case.kind.as_deref().unwrap_or("agent"))
             .unwrap_or_else(|| panic!("case {}: unknown kind", case.name));
-        let seen = TaskSeen {
-            actions: case.task_actions.clone(),
-            labels: case.task_labels.clone(),
-            tools: Vec::new(),
-        };
+        let seen = TaskSeen::new(
+            case.task_actions.clone(),
+            case.task_labels.clone(),
+            Vec::new(),
+        );
         let decision = engine.decide(&DecisionRequest {
             kind,
             name: &case.agent,

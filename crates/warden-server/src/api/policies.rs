@@ -272,11 +272,11 @@ pub async fn test_policy(
         items.dedup();
         items
     };
-    let seen = warden_policy::TaskSeen {
-        actions: sorted(&body.task_actions),
-        labels: sorted(&body.task_labels),
-        tools: sorted(&body.task_tools),
-    };
+    let seen = warden_policy::TaskSeen::new(
+        sorted(&body.task_actions),
+        sorted(&body.task_labels),
+        sorted(&body.task_tools),
+    );
     let request = DecisionRequest {
         kind,
         name: &agent.name,
