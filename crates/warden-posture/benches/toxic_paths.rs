@@ -54,7 +54,14 @@ fn routes(upstream: usize) -> RouteMap {
 }
 
 fn labels(upstream: usize) -> Vec<String> {
-    let mut labels = vec![if upstream % 2 == 0 { "prod" } else { "staging" }.to_string()];
+    let mut labels = vec![
+        if upstream.is_multiple_of(2) {
+            "prod"
+        } else {
+            "staging"
+        }
+        .to_string(),
+    ];
     match upstream % 10 {
         0 => labels.push("sensitive".into()),
         1 => labels.push("external".into()),

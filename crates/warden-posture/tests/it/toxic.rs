@@ -67,11 +67,10 @@ resource = "Pod::all"
 "#;
 
 /// Name, labels, routes (or tools with their labels), in the order the graph lists them.
-fn upstreams() -> Vec<(
-    &'static str,
-    Vec<&'static str>,
-    Result<&'static str, Vec<(&'static str, Vec<&'static str>)>>,
-)> {
+/// An upstream's route map, or its MCP tools with their labels.
+type Actions = Result<&'static str, Vec<(&'static str, Vec<&'static str>)>>;
+
+fn upstreams() -> Vec<(&'static str, Vec<&'static str>, Actions)> {
     vec![
         ("crm", vec!["sensitive", "prod"], Ok(CRM)),
         ("mail", vec!["external", "prod"], Ok(MAIL)),
