@@ -475,19 +475,16 @@ async fn a_seal_anchors_the_whole_tail_so_a_cut_after_it_is_caught() {
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
         }
-        // Three more whose callers gave up waiting (as a task cancelled at shutdown does):
-        // they are queued, and the seal must still cover them.
+        // Three more whose callers gave up waiting at once (as a task cancelled at shutdown
+        // does): they are queued, and the seal must still cover them. The writer, on its own
+        // thread, may already have written one before its caller gave up; the seal covers
+        // that one just the same, so whether it did is not what this checks.
         for index in 3..6 {
-            let gave_up = tokio::time::timeout(
+            let _gave_up = tokio::time::timeout(
                 std::time::Duration::ZERO,
                 quiet.record(gateway_event(index), T0.plus_secs(3)),
             )
             .await;
-            assert!(
-                gave_up.is_err(),
-                "{}: the record call was still waiting",
-                backend.label
-            );
         }
         let key = audit_signer().public_key();
         let before = quiet
