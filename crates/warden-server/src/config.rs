@@ -104,6 +104,9 @@ pub struct PostureConfig {
     pub evaluate_interval_secs: Option<u64>,
     /// The largest import request, in bytes [default: 256 MiB].
     pub max_import_bytes: Option<u64>,
+    /// A TOML file of toxic-combination rules (`[[rule]]` tables, as the built-in
+    /// `rules.toml`) judged beside the built-in ones; one with a built-in's id replaces it.
+    pub toxic_rules: Option<std::path::PathBuf>,
 }
 
 /// The default largest import request: a credential report of several hundred thousand users.
@@ -147,6 +150,27 @@ impl PostureConfig {
             self.evaluate_interval_secs
                 .unwrap_or(crate::posture::DEFAULT_EVALUATE_INTERVAL_SECS),
         )
+    }
+
+    /// The toxic-combination rules: the built-in ones and `toxic_rules`'s. Read once at
+    /// start; the list lives as long as the process (findings name their rule by reference).
+    pub fn toxic_rules(&self) -> anyhow::Result<&'static [warden_posture::toxic::ToxicRule]> {
+        use warden_posture::toxic::{builtin_rules, merge_rules, parse_rules};
+        let builtin = builtin_rules()
+            .map_err(|error| anyhow::anyhow!("the built-in toxic rules: {error}"))?;
+        let Some(path) = &self.toxic_rules else {
+            return Ok(builtin);
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            anyhow::anyhow!(
+                "[posture] toxic_rules: cannot read {}: {error}",
+                path.display()
+            )
+        })?;
+        let custom = parse_rules(&text).map_err(|error| {
+            anyhow::anyhow!("[posture] toxic_rules {}: {error}", path.display())
+        })?;
+        Ok(Box::leak(merge_rules(builtin, custom).into_boxed_slice()))
     }
 
     pub fn max_import_bytes(&self) -> usize {

@@ -74,6 +74,7 @@ impl Server {
         // Caps are derived from, and checked against, the descriptor limit before anything
         // is opened, so bad settings change nothing.
         let thresholds = settings.posture.thresholds()?;
+        let toxic_rules = settings.posture.toxic_rules()?;
         let cluster = cluster::ClusterSettings::resolve(&settings.cluster)?;
         let descriptor_limit = listen::raise_descriptor_limit();
         let guards = listen::ListenerGuards::resolve(
@@ -152,6 +153,7 @@ impl Server {
             catalog: catalog.clone(),
             posture: Arc::new(
                 posture::Posture::new(thresholds, settings.posture.evaluate_interval()).with_paths(
+                    toxic_rules,
                     settings
                         .credentials
                         .trusted_issuers

@@ -8,7 +8,8 @@
 //! standing, under which policies.
 //!
 //! - [`builtin_rules`]: the shipped rules, parsed once.
-//! - [`parse_rules`]: rules from TOML text, checked.
+//! - [`parse_rules`]: rules from TOML text, checked; [`merge_rules`]: a deployment's own
+//!   rules beside the built-in ones (`[posture] toxic_rules`).
 //! - [`evaluate_paths`]: the findings of some rules over one agent's graph.
 //! - [`glob_matches`]: the `*` patterns entitlement rules use.
 
@@ -66,6 +67,18 @@ static BUILTIN: LazyLock<Result<Vec<ToxicRule>, RuleError>> =
 /// tests catch; callers report it rather than evaluate nothing silently.
 pub fn builtin_rules() -> Result<&'static [ToxicRule], &'static RuleError> {
     BUILTIN.as_ref().map(Vec::as_slice)
+}
+
+/// The built-in rules with `custom` ones added; a custom rule with a built-in's id takes
+/// its place (to change its severity or its matches).
+pub fn merge_rules(builtin: &[ToxicRule], custom: Vec<ToxicRule>) -> Vec<ToxicRule> {
+    let mut out: Vec<ToxicRule> = builtin
+        .iter()
+        .filter(|rule| !custom.iter().any(|mine| mine.id == rule.id))
+        .cloned()
+        .collect();
+    out.extend(custom);
+    out
 }
 
 /// What [`evaluate_paths`] reads.
@@ -345,6 +358,50 @@ fn listed(mut steps: Vec<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_custom_rule_replaces_the_builtin_of_its_id_and_others_are_added() {
+        let builtin = builtin_rules().map_err(|e| e.to_string());
+        let builtin = builtin.as_deref().unwrap_or_default();
+        let custom = parse_rules(
+            r#"
+[[rule]]
+id = "path-exfiltration"
+owasp = "NHI5"
+agentic = "ASI03"
+severity = "low"
+summary = "s"
+remediation = "r"
+reaches = [{ labels = ["pii"] }, { labels = ["llm"], effect = "write" }]
+
+[[rule]]
+id = "path-pii-to-llm"
+owasp = "NHI5"
+agentic = "ASI03"
+severity = "high"
+summary = "s"
+remediation = "r"
+unused = true
+"#,
+        )
+        .map_err(|e| e.to_string());
+        let merged = merge_rules(builtin, custom.clone().unwrap_or_default());
+        assert_eq!(merged.len(), builtin.len() + 1, "{custom:?}");
+        let replaced = merged
+            .iter()
+            .filter(|r| r.id == "path-exfiltration")
+            .count();
+        assert_eq!(replaced, 1);
+        assert!(
+            merged
+                .iter()
+                .any(|r| r.id == "path-exfiltration" && r.severity == Severity::Low)
+        );
+        assert_eq!(
+            merged.last().map(|r| r.id.as_str()),
+            Some("path-pii-to-llm")
+        );
+    }
 
     #[test]
     fn the_builtin_rules_parse_and_keep_their_ids() {

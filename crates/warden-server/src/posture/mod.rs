@@ -76,6 +76,8 @@ pub struct Posture {
     /// The gateway's compiled engine, reused for the access paths when it was compiled from
     /// what the store holds (compiling a large catalog's policies takes a while).
     catalog: Option<Arc<crate::gateway::CatalogState>>,
+    /// The toxic-combination rules judged over every agent's path; none until configured.
+    toxic_rules: &'static [warden_posture::toxic::ToxicRule],
 }
 
 /// Which evaluation a re-evaluation of some identities is part of.
@@ -100,16 +102,19 @@ impl Posture {
             actor: Actor::system("posture"),
             trusted_issuers: Vec::new(),
             catalog: None,
+            toxic_rules: &[],
         }
     }
 
-    /// The trusted issuers the access paths are drawn with, and the gateway's catalog whose
-    /// engine they reuse.
+    /// The toxic-combination rules judged over every agent's access path, the trusted
+    /// issuers the paths are drawn with, and the gateway's catalog whose engine they reuse.
     pub fn with_paths(
         mut self,
+        rules: &'static [warden_posture::toxic::ToxicRule],
         issuers: Vec<String>,
         catalog: Arc<crate::gateway::CatalogState>,
     ) -> Self {
+        self.toxic_rules = rules;
         self.trusted_issuers = issuers;
         self.catalog = Some(catalog);
         self
@@ -322,6 +327,7 @@ impl Posture {
         drafts.extend(
             paths::path_drafts(
                 store,
+                self.toxic_rules,
                 self.catalog.as_deref(),
                 &self.trusted_issuers,
                 self.thresholds.unused_days,

@@ -1,4 +1,5 @@
-//! The toxic-combination rules over every active agent's access path: each agent's graph
+//! The toxic-combination rules (built in, and `[posture] toxic_rules`) over every active
+//! agent's access path: each agent's graph
 //! is gathered as `warden graph agent` gathers it (the upstreams and the compiled engine
 //! once for all of them), judged by `warden_posture::toxic`, and turned into findings whose
 //! subject is `path:ID` (the agent's id), so they reconcile with Warden's other records.
@@ -7,7 +8,7 @@ use warden_core::{
     DomainError, IdentityFilter, IdentityKind, IdentityStatus, PageRequest, Timestamp,
 };
 use warden_posture::access_graph::{MAX_DAYS, MAX_DEPTH};
-use warden_posture::toxic::{PathInput, builtin_rules, evaluate_paths};
+use warden_posture::toxic::{PathInput, ToxicRule, evaluate_paths};
 use warden_store::findings::{FindingDraft, FindingIdentity};
 use warden_store::{Store, StoreError, StoreResult};
 
@@ -24,13 +25,15 @@ pub fn subject(identity_id: &str) -> String {
 /// over the last `unused_days` of the audit trail.
 pub(super) async fn path_drafts(
     store: &dyn Store,
+    rules: &'static [ToxicRule],
     compiled: Option<&CatalogState>,
     trusted_issuers: &[String],
     unused_days: i64,
     now: Timestamp,
 ) -> StoreResult<Vec<FindingDraft>> {
-    let rules = builtin_rules()
-        .map_err(|error| StoreError::Corrupt(format!("the built-in toxic rules: {error}")))?;
+    if rules.is_empty() {
+        return Ok(Vec::new());
+    }
     let days = u32::try_from(unused_days.clamp(1, i64::from(MAX_DAYS))).unwrap_or(MAX_DAYS);
     let sources = GraphSources::gather(store, compiled, trusted_issuers.to_vec(), now)
         .await

@@ -1,6 +1,7 @@
 //! Toxic combinations end to end with the real binary: an agent that may read a sensitive
 //! upstream gets a permit to write to an external one, and the posture evaluation opens an
 //! exfiltration-path finding whose evidence is the path; taking the permit away resolves it.
+//! A deployment's own rules (`[posture] toxic_rules`) are judged beside the built-in ones.
 
 use serde_json::Value;
 
@@ -138,5 +139,75 @@ async fn a_sensitive_read_and_an_external_write_in_one_agent_is_a_finding_until_
     assert_eq!(
         findings(&rig, &["--rule", "path-exfiltration"]),
         Vec::<Value>::new()
+    );
+}
+
+const OWN_RULES: &str = r#"
+[[rule]]
+id = "path-sensitive-write"
+owasp = "NHI5"
+agentic = "ASI03"
+severity = "high"
+summary = "can change data marked sensitive"
+remediation = "hold sensitive writes for approval by another agent's owner"
+reaches = [{ labels = ["sensitive"], effect = "write" }]
+"#;
+
+#[tokio::test]
+async fn a_deployments_own_rules_are_judged_beside_the_built_in_ones() {
+    let rules_dir = tempfile::tempdir().unwrap();
+    let rules = rules_dir.path().join("rules.toml");
+    std::fs::write(&rules, OWN_RULES).unwrap();
+    let rig = Rig::start(&format!(
+        "[posture]\ntoxic_rules = {:?}\n",
+        rules.display().to_string()
+    ))
+    .await;
+    let admin = rig.admin.as_str();
+    rig.server
+        .cli(
+            admin,
+            &["upstream", "update", "crm", "--label", "sensitive"],
+        )
+        .ok();
+    rig.server.cli(admin, &["posture", "--evaluate"]).ok();
+    let own = findings(&rig, &["--rule", "path-sensitive-write"]);
+    assert_eq!(own.len(), 1, "{own:?}");
+    let evidence = own[0]["evidence"].as_str().unwrap();
+    // The refund is held for approval by the `support` policy: still within reach.
+    assert!(
+        evidence.contains("crm → POST /tickets/{id}/refund [sensitive] (after_approval"),
+        "{evidence}"
+    );
+    assert_eq!(own[0]["severity"], "high");
+}
+
+#[test]
+fn a_rules_file_that_does_not_parse_stops_the_start_and_names_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, OWN_RULES.replace("\"NHI5\"", "\"NHI42\"")).unwrap();
+    let config = dir.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\napi_listen = \"127.0.0.1:0\"\ngateway_listen = \"127.0.0.1:0\"\n[posture]\ntoxic_rules = {:?}\n",
+            dir.path().join("data").display().to_string(),
+            rules.display().to_string()
+        ),
+    )
+    .unwrap();
+    let refused = crate::harness::warden()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("toxic_rules")
+            && stderr.contains("path-sensitive-write")
+            && stderr.contains("NHI42"),
+        "{stderr}"
     );
 }
