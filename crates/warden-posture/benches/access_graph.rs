@@ -24,7 +24,16 @@ use warden_posture::access_graph::{
 
 const UPSTREAMS: usize = 1_000;
 const ROUTES: usize = 50;
+/// The policies loaded, unless `WARDEN_BENCH_POLICIES` says otherwise: compiling 10,000
+/// against this catalog takes Cedar's validator most of an hour on the 2-core machine.
 const POLICIES: usize = 10_000;
+
+fn policy_count() -> usize {
+    std::env::var("WARDEN_BENCH_POLICIES")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(POLICIES)
+}
 
 fn routes(upstream: usize) -> RouteMap {
     let mut text = String::new();
@@ -40,7 +49,7 @@ fn routes(upstream: usize) -> RouteMap {
 }
 
 fn policies() -> Vec<PolicyDocument> {
-    (0..POLICIES)
+    (0..policy_count())
         .map(|i| {
             let upstream = i % UPSTREAMS;
             let action = format!("u{upstream}.a{}", i % ROUTES);
@@ -146,7 +155,7 @@ fn bench(c: &mut Criterion) {
             .count(),
         UPSTREAMS * ROUTES
     );
-    let mut group = c.benchmark_group("access_graph_1000x50_10000_policies");
+    let mut group = c.benchmark_group(format!("access_graph_1000x50_{}_policies", policy_count()));
     group.sample_size(10);
     group.bench_function("graph", |b| b.iter(|| build(&input, &engine).unwrap()));
     group.bench_function("naive_decisions", |b| {
