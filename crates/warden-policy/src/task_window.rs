@@ -345,6 +345,22 @@ mod tests {
     }
 
     #[test]
+    fn the_kept_entity_is_only_ever_the_task_it_was_built_for() {
+        // The window hands one empty history to every task it has no steps for: the entity
+        // kept for the first must not be given to the next.
+        let empty = TaskSeen::default();
+        let id_of = |task: &str| {
+            empty
+                .entity(task)
+                .map(|entity| entity.uid().id().unescaped().to_string())
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(id_of("task-1"), "task-1");
+        assert_eq!(id_of("task-2"), "task-2");
+        assert_eq!(id_of("task-1"), "task-1");
+    }
+
+    #[test]
     fn a_task_sees_its_own_steps_and_no_other_tasks() {
         let w = window(1_000, 8, 8);
         w.record(
