@@ -12,6 +12,7 @@
 //! - [`mcp`]: the MCP actions and entity types, and what a resource URI offers a policy.
 //! - [`principal`]: the kinds of identity a principal can be ([`PrincipalKind`]).
 //! - [`task`]: task-token bounds ([`within_task`]).
+//! - `validation`: strict validation against the part of the schema each policy can reach.
 //! - [`standing`]: what an identity may do on an action at all, whatever the request
 //!   ([`PolicyEngine::standing`]), for the access graph.
 
@@ -25,6 +26,7 @@ mod scopes;
 pub mod standing;
 pub mod task;
 pub mod task_window;
+mod validation;
 
 pub use breadth::{EveryActionPermit, every_action_permits};
 pub use mcp::uri_parts;

@@ -33,7 +33,7 @@ use std::str::FromStr;
 use cedar_policy::{
     ActionConstraint, Authorizer, Context, Decision as CedarDecision, Effect as CedarEffect,
     Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
-    PrincipalConstraint, Request, RestrictedExpression, ValidationMode, Validator,
+    PrincipalConstraint, Request, RestrictedExpression, ValidationResult,
 };
 use miette::Diagnostic;
 use serde::Serialize;
@@ -541,8 +541,7 @@ impl PolicyEngine {
             return Err(PolicyError::Invalid(problems));
         }
 
-        let validator = Validator::new(schema.cedar().clone());
-        let result = validator.validate(&all, ValidationMode::Strict);
+        let results = crate::validation::validate(&schema, &all)?;
         let locate = |id: &PolicyId, diag: &dyn Diagnostic| {
             let (doc, text) = sources
                 .get(AsRef::<str>::as_ref(id))
@@ -555,15 +554,18 @@ impl PolicyEngine {
                 message,
             }
         };
-        let problems: Vec<PolicyProblem> = result
-            .validation_errors()
+        let mut problems: Vec<PolicyProblem> = results
+            .iter()
+            .flat_map(ValidationResult::validation_errors)
             .map(|e| locate(e.policy_id(), e))
             .collect();
         if !problems.is_empty() {
+            problems.sort_by(|a, b| (&a.policy, a.line).cmp(&(&b.policy, b.line)));
             return Err(PolicyError::Invalid(problems));
         }
-        let mut warnings: Vec<PolicyProblem> = result
-            .validation_warnings()
+        let mut warnings: Vec<PolicyProblem> = results
+            .iter()
+            .flat_map(ValidationResult::validation_warnings)
             .map(|w| locate(w.policy_id(), w))
             .collect();
         for policy in all.policies() {

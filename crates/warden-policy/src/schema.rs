@@ -31,6 +31,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use cedar_policy::Schema;
 
@@ -107,6 +108,9 @@ pub struct GeneratedSchema {
     tools: BTreeSet<String>,
     tool_upstreams: BTreeSet<String>,
     resource_types: BTreeSet<String>,
+    /// Every route action with the resource types it applies to, for validation against
+    /// the part of the schema a policy can reach (see [`crate::validation`]).
+    route_actions: Arc<BTreeMap<String, BTreeSet<String>>>,
 }
 
 impl GeneratedSchema {
@@ -151,7 +155,17 @@ impl GeneratedSchema {
             .flatten()
             .map(|t| (*t).to_owned())
             .collect();
-        let text = render(&actions, &resource_types);
+        let route_actions: BTreeMap<String, BTreeSet<String>> = actions
+            .into_iter()
+            .map(|(action, types)| {
+                let types = types.into_iter().map(str::to_owned).collect();
+                (action.to_owned(), types)
+            })
+            .collect();
+        let mut text = render_declarations(&resource_types);
+        for (action, types) in &route_actions {
+            render_route_action(&mut text, action, types);
+        }
         let schema = Schema::from_cedarschema_str(&text)
             .map(|(schema, _warnings)| schema)
             .map_err(|e| SchemaError::Cedar(e.to_string()))?;
@@ -162,7 +176,19 @@ impl GeneratedSchema {
             tools,
             tool_upstreams,
             resource_types,
+            route_actions: Arc::new(route_actions),
         })
+    }
+
+    /// Every route action, with the resource types it applies to.
+    pub(crate) fn route_actions(&self) -> &BTreeMap<String, BTreeSet<String>> {
+        &self.route_actions
+    }
+
+    /// The schema text without any route action: Warden's entity types, every route
+    /// resource type, the context types and the MCP actions.
+    pub(crate) fn declarations(&self) -> String {
+        render_declarations(&self.resource_types)
     }
 
     /// The schema as Cedar schema text.
@@ -245,7 +271,9 @@ const CONTEXT_FIELDS: &str = concat!(
 const PRINCIPALS: &str =
     "Agent, ServiceAccount, ApiKey, OAuthApp, Token, Certificate, Webhook, Workload";
 
-fn render(actions: &BTreeMap<&str, BTreeSet<&str>>, resource_types: &BTreeSet<String>) -> String {
+/// Everything but the route actions: Warden's entity types, the route resource types, the
+/// two context types and the MCP actions.
+fn render_declarations(resource_types: &BTreeSet<String>) -> String {
     let mut out = String::from(HEADER);
     if !resource_types.is_empty() {
         out.push_str("\n// Route resources, whose parent is the upstream they belong to.\n");
@@ -270,15 +298,17 @@ fn render(actions: &BTreeMap<&str, BTreeSet<&str>>, resource_types: &BTreeSet<St
             "action \"{action}\" appliesTo {{\n  principal: [{PRINCIPALS}],\n  resource: [{resources}],\n  context: {context},\n}};"
         );
     }
-    for (action, types) in actions {
-        let types: Vec<&str> = types.iter().copied().collect();
-        let _ = writeln!(
-            out,
-            "action \"{action}\" appliesTo {{\n  principal: [{PRINCIPALS}],\n  resource: [{}],\n  context: RequestContext,\n}};",
-            types.join(", ")
-        );
-    }
     out
+}
+
+/// Appends one route action's declaration.
+pub(crate) fn render_route_action(out: &mut String, action: &str, types: &BTreeSet<String>) {
+    let types: Vec<&str> = types.iter().map(String::as_str).collect();
+    let _ = writeln!(
+        out,
+        "action \"{action}\" appliesTo {{\n  principal: [{PRINCIPALS}],\n  resource: [{}],\n  context: RequestContext,\n}};",
+        types.join(", ")
+    );
 }
 
 #[cfg(test)]
