@@ -36,6 +36,7 @@ use cedar_policy::{
     PrincipalConstraint, Request, RestrictedExpression, ValidationResult,
 };
 use miette::Diagnostic;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::mcp::{RESOURCE_TYPE, takes_arguments, uri_parts};
@@ -274,11 +275,13 @@ pub(crate) struct Loaded {
     scopes: Vec<String>,
 }
 
-/// Policies filed under one principal key, by action.
+/// Policies filed under one principal key, by action. The index's keys are the names
+/// policies give (written by administrators, never by a caller), so a fast hash serves it:
+/// the access graph asks it three times for each of tens of thousands of actions.
 #[derive(Debug, Default)]
 struct ActionIndex {
     any: Option<PolicySet>,
-    by_action: HashMap<String, PolicySet>,
+    by_action: FxHashMap<String, PolicySet>,
 }
 
 impl ActionIndex {
@@ -301,8 +304,8 @@ impl ActionIndex {
 pub(crate) struct Index {
     any: ActionIndex,
     /// Policies naming one identity, by its kind and then its name.
-    principals: HashMap<PrincipalKind, HashMap<String, ActionIndex>>,
-    owners: HashMap<String, ActionIndex>,
+    principals: FxHashMap<PrincipalKind, FxHashMap<String, ActionIndex>>,
+    owners: FxHashMap<String, ActionIndex>,
 }
 
 impl Index {
@@ -315,7 +318,8 @@ impl Index {
         owner: &str,
         action: &str,
     ) -> Vec<&PolicySet> {
-        let mut sets = Vec::with_capacity(6);
+        // Empty for most of a large catalog's actions, so nothing is allocated up front.
+        let mut sets = Vec::new();
         self.any.sets(action, &mut sets);
         if let Some(ix) = self.principals.get(&kind).and_then(|named| named.get(name)) {
             ix.sets(action, &mut sets);

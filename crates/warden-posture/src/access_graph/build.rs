@@ -2,13 +2,14 @@
 //! upstreams with their actions and injected identities, and the uses the audit trail shows,
 //! with each action's standing asked of the compiled engine ([`PolicyEngine::standing`]).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use warden_core::{Environment, IdentityKind, IdentityStatus, Timestamp};
 use warden_policy::mcp::CALL_TOOL;
 use warden_policy::{PolicyEngine, PrincipalKind, RouteMap, StandingRequest, resource_uid_text};
 
-use super::{AccessGraph, Basis, Edge, EdgeKind, Node, NodeKind, Why};
+use super::{AccessGraph, Basis, Edge, EdgeKind, Facts, Node, NodeKind, Why};
 
 /// The deepest cut accepted.
 pub const MAX_DEPTH: u32 = 8;
@@ -247,7 +248,10 @@ impl<'a> Usage<'a> {
 struct Draft {
     nodes: Vec<Node>,
     index: HashMap<String, usize>,
-    edges: Vec<(usize, usize, Edge)>,
+    edges: Vec<Edge>,
+    /// The node indices each edge joins, beside `edges` so that the edges need no copy
+    /// when the cut keeps them all.
+    ends: Vec<(usize, usize)>,
 }
 
 impl Draft {
@@ -263,12 +267,27 @@ impl Draft {
                     name,
                     depth: u32::MAX,
                     labels: Vec::new(),
-                    facts: BTreeMap::new(),
+                    facts: Facts::default(),
                 });
                 at
             }
         };
         (at, &mut self.nodes[at])
+    }
+
+    /// A node that no other part of the graph looks up by id: an upstream's action or tool,
+    /// deduplicated by its upstream's own table.
+    fn unindexed_node(&mut self, id: String, kind: NodeKind, name: String) -> usize {
+        self.nodes.push(Node {
+            id,
+            kind,
+            name,
+            depth: u32::MAX,
+            labels: Vec::new(),
+            // An action's two facts: its Cedar action and its resource.
+            facts: Facts::with_capacity(2),
+        });
+        self.nodes.len() - 1
     }
 
     fn edge(&mut self, from: usize, to: usize, kind: EdgeKind, why: Why) -> &mut Edge {
@@ -282,18 +301,33 @@ impl Draft {
             used: None,
             last_used_at: None,
         };
-        self.edges.push((from, to, edge));
+        self.edges.push(edge);
+        self.ends.push((from, to));
         let last = self.edges.len() - 1;
-        &mut self.edges[last].2
+        &mut self.edges[last]
     }
 
     /// Sets every node's depth (hops from node 0, edges read both ways) and drops what lies
     /// beyond `limit`.
     fn cut(mut self, limit: u32) -> (Vec<Node>, Vec<Edge>) {
-        let mut adjacent: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
-        for (from, to, _) in &self.edges {
-            adjacent[*from].push(*to);
-            adjacent[*to].push(*from);
+        // Adjacency as one flat list with an offset per node: a graph of a large catalog
+        // has a node per action, and a list of its own for each would be as many
+        // allocations.
+        let mut offsets = vec![0usize; self.nodes.len() + 1];
+        for &(from, to) in &self.ends {
+            offsets[from + 1] += 1;
+            offsets[to + 1] += 1;
+        }
+        for at in 1..offsets.len() {
+            offsets[at] += offsets[at - 1];
+        }
+        let mut filled = offsets.clone();
+        let mut adjacent = vec![0usize; offsets[self.nodes.len()]];
+        for &(from, to) in &self.ends {
+            adjacent[filled[from]] = to;
+            filled[from] += 1;
+            adjacent[filled[to]] = from;
+            filled[to] += 1;
         }
         let mut queue = VecDeque::from([0usize]);
         if let Some(root) = self.nodes.first_mut() {
@@ -304,26 +338,21 @@ impl Draft {
             if next > limit {
                 continue;
             }
-            for &neighbour in &adjacent[at] {
+            for &neighbour in &adjacent[offsets[at]..offsets[at + 1]] {
                 if self.nodes[neighbour].depth == u32::MAX {
                     self.nodes[neighbour].depth = next;
                     queue.push_back(neighbour);
                 }
             }
         }
-        let kept = |at: usize, nodes: &[Node]| nodes[at].depth <= limit;
-        let edges = self
-            .edges
-            .into_iter()
-            .filter(|(from, to, _)| kept(*from, &self.nodes) && kept(*to, &self.nodes))
-            .map(|(_, _, edge)| edge)
-            .collect();
-        let nodes = self
-            .nodes
-            .into_iter()
-            .filter(|node| node.depth <= limit)
-            .collect();
-        (nodes, edges)
+        let nodes = &self.nodes;
+        let mut ends = self.ends.iter();
+        self.edges.retain(|_| {
+            ends.next()
+                .is_some_and(|&(from, to)| nodes[from].depth <= limit && nodes[to].depth <= limit)
+        });
+        self.nodes.retain(|node| node.depth <= limit);
+        (self.nodes, self.edges)
     }
 }
 
@@ -349,16 +378,12 @@ fn identity_node(
         kind,
         identity.reference(),
     );
+    node.facts.insert("status", identity.status.to_string());
+    node.facts.insert("owner", identity.owner.clone());
     node.facts
-        .insert("status".into(), identity.status.to_string());
-    node.facts.insert("owner".into(), identity.owner.clone());
-    node.facts.insert(
-        "age_days".into(),
-        age_days(identity.created_at, now).to_string(),
-    );
+        .insert("age_days", age_days(identity.created_at, now).to_string());
     if let Some(environment) = identity.environment {
-        node.facts
-            .insert("environment".into(), environment.to_string());
+        node.facts.insert("environment", environment.to_string());
     }
     at
 }
@@ -371,7 +396,7 @@ fn why(basis: Basis, detail: Option<String>) -> Why {
     Why {
         basis,
         policy_ids: Vec::new(),
-        detail,
+        detail: detail.map(Cow::Owned),
     }
 }
 
@@ -400,6 +425,13 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
     let usage = Usage::new(&input.uses, since);
     let complete = |identity_id: &str| !input.uses_cut.iter().any(|cut| cut == identity_id);
     let mut draft = Draft::default();
+    // A graph of a large catalog is mostly its actions: one node each, and an edge for each
+    // identity that can hold a standing on it.
+    let actions: usize = input.upstreams.iter().map(|u| u.actions.len()).sum();
+    draft.nodes.reserve(actions + input.upstreams.len() + 16);
+    let edges = actions * (1 + input.sub_agents.len()) + input.upstreams.len();
+    draft.edges.reserve(edges);
+    draft.ends.reserve(edges);
 
     // Identities: the agent first (node 0, the root of the cut), its parent, its sub-agents.
     let root = identity_node(&mut draft, &input.agent, NodeKind::Agent, now);
@@ -452,14 +484,12 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
             NodeKind::Credential,
             format!("{} {}", credential.kind, credential.id),
         );
-        node.facts.insert("kind".into(), credential.kind.clone());
-        node.facts.insert("status".into(), status);
-        node.facts.insert(
-            "age_days".into(),
-            age_days(credential.created_at, now).to_string(),
-        );
+        node.facts.insert("kind", credential.kind.clone());
+        node.facts.insert("status", status);
+        node.facts
+            .insert("age_days", age_days(credential.created_at, now).to_string());
         if let Some(expires) = credential.expires_at {
-            node.facts.insert("expires_at".into(), expires.to_rfc3339());
+            node.facts.insert("expires_at", expires.to_rfc3339());
         }
         let last = usage.credentials.get(credential.id.as_str()).copied();
         let edge = draft.edge(holder, at, EdgeKind::Holds, why(Basis::Credential, None));
@@ -501,7 +531,7 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
             upstream.name.clone(),
         );
         node.labels = upstream.labels.clone();
-        node.facts.insert("kind".into(), upstream.kind.clone());
+        node.facts.insert("kind", upstream.kind.clone());
         for (principal, identity, _) in &principals {
             let last = usage
                 .upstreams
@@ -515,48 +545,58 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
             );
             used_edge(edge, last, complete(&identity.id));
         }
+        let mut verdicts = Vec::with_capacity(principals.len());
+        let mut actions_here: HashMap<(bool, &str), usize> =
+            HashMap::with_capacity(upstream.actions.len());
         for action in &upstream.actions {
-            let (kind, id) = match &action.tool {
-                Some(tool) => (NodeKind::Tool, format!("tool:{}/{tool}", upstream.name)),
-                None => (
-                    NodeKind::Action,
-                    format!("action:{}:{}", upstream.name, action.name),
-                ),
-            };
-            let verdicts: Vec<_> = principals
-                .iter()
-                .map(|(_, identity, principal_kind)| {
-                    engine.standing(&StandingRequest {
-                        kind: *principal_kind,
-                        name: &identity.name,
-                        owner: &identity.owner,
-                        environment: identity.environment.map(Environment::as_str),
-                        upstream: &upstream.name,
-                        action: &action.action,
-                        resource_type: &action.resource_type,
-                        resource_id: &action.resource_id,
-                    })
+            verdicts.clear();
+            verdicts.extend(principals.iter().map(|(_, identity, principal_kind)| {
+                engine.standing(&StandingRequest {
+                    kind: *principal_kind,
+                    name: &identity.name,
+                    owner: &identity.owner,
+                    environment: identity.environment.map(Environment::as_str),
+                    upstream: &upstream.name,
+                    action: &action.action,
+                    resource_type: &action.resource_type,
+                    resource_id: &action.resource_id,
                 })
-                .collect();
+            }));
             if input.reach_only && !verdicts.iter().any(|v| v.standing.reachable()) {
                 continue;
             }
-            let (target, node) = draft.node(id, kind, action.name.clone());
+            let key = (action.tool.is_some(), action.name.as_str());
+            let target = match actions_here.get(&key) {
+                Some(&at) => at,
+                None => {
+                    let (kind, id) = match &action.tool {
+                        Some(tool) => (NodeKind::Tool, format!("tool:{}/{tool}", upstream.name)),
+                        None => (
+                            NodeKind::Action,
+                            format!("action:{}:{}", upstream.name, action.name),
+                        ),
+                    };
+                    let at = draft.unindexed_node(id, kind, action.name.clone());
+                    actions_here.insert(key, at);
+                    at
+                }
+            };
+            let node = &mut draft.nodes[target];
             let mut labels = upstream.labels.clone();
             labels.extend(action.labels.iter().cloned());
             labels.sort();
             labels.dedup();
             node.labels = labels;
-            node.facts.insert("action".into(), action.action.clone());
+            node.facts.insert("action", action.action.clone());
             node.facts.insert(
-                "resource".into(),
+                "resource",
                 format!("{}::{}", action.resource_type, action.resource_id),
             );
             let resource = action
                 .tool
                 .as_ref()
                 .and_then(|_| resource_uid_text(&action.resource_type, &action.resource_id));
-            for ((principal, identity, _), verdict) in principals.iter().zip(verdicts) {
+            for ((principal, identity, _), verdict) in principals.iter().zip(verdicts.drain(..)) {
                 if input.reach_only && !verdict.standing.reachable() {
                     continue;
                 }
@@ -579,7 +619,7 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
                     Why {
                         basis: Basis::Policy,
                         policy_ids: verdict.policy_ids,
-                        detail: Some(verdict.reason.to_owned()),
+                        detail: Some(Cow::Borrowed(verdict.reason)),
                     },
                 );
                 edge.standing = Some(verdict.standing);
@@ -593,12 +633,12 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
                 NodeKind::InjectedIdentity,
                 injected.reference.clone(),
             );
-            node.facts.insert("source".into(), injected.source.clone());
+            node.facts.insert("source", injected.source.clone());
             if let Some(source) = &injected.import_source {
-                node.facts.insert("import_source".into(), source.clone());
+                node.facts.insert("import_source", source.clone());
             }
             if let Some(status) = &injected.status {
-                node.facts.insert("status".into(), status.clone());
+                node.facts.insert("status", status.clone());
             }
             let last = usage
                 .upstream_by_anyone
@@ -622,7 +662,7 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
                     entitlement.value.clone(),
                 );
                 if let Some(scope) = &entitlement.scope {
-                    node.facts.insert("scope".into(), scope.clone());
+                    node.facts.insert("scope", scope.clone());
                 }
                 let detail = match (&injected.import_source, &entitlement.via) {
                     (Some(source), Some(via)) => Some(format!("{source} via {via}")),

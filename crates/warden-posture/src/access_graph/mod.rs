@@ -20,10 +20,15 @@
 
 mod build;
 pub mod dot;
+mod facts;
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 pub use warden_policy::Standing;
+
+pub use facts::Facts;
 
 pub use build::{
     ActionFacts, CredentialFacts, EntitlementFacts, GraphError, GraphInput, IdentityFacts,
@@ -96,8 +101,9 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     /// Facts by name, sorted by name.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub facts: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Facts::is_empty")]
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub facts: Facts,
 }
 
 /// What an edge means.
@@ -173,7 +179,8 @@ pub struct Why {
     /// What else explains it: the issuer, the binding's reference, the import's source, the
     /// decision code of a standing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub detail: Option<Cow<'static, str>>,
 }
 
 /// One edge.
@@ -266,7 +273,7 @@ impl AccessGraph {
             };
             let action = ReachedAction {
                 name: target.name.clone(),
-                action: target.facts.get("action").cloned().unwrap_or_default(),
+                action: target.facts.get("action").unwrap_or_default().to_owned(),
                 standing,
                 labels: target.labels.clone(),
             };

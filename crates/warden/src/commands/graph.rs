@@ -64,7 +64,7 @@ fn facts(node: &Node, keys: &[&str]) -> String {
                 "age_days" => format!("{value} days old"),
                 "owner" => format!("owner {value}"),
                 "expires_at" => format!("expires {value}"),
-                _ => value.clone(),
+                _ => value.to_owned(),
             })
         })
         .collect();
