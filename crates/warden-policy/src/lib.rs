@@ -39,6 +39,6 @@ pub use routes::{
     PathTemplate, ResourceTemplate, Route, RouteError, RouteMap, RouteMatch, Segment,
 };
 pub use schema::{GeneratedSchema, SchemaError, SchemaInput, UpstreamKind, UpstreamSchemaInput};
-pub use standing::{Standing, StandingRequest, StandingVerdict};
+pub use standing::{IdentityStanding, Standing, StandingRequest, StandingVerdict};
 pub use task::{TaskBounds, resource_uid_text, within_task};
 pub use task_window::{TaskSeen, TaskStep, TaskWindow, WindowLimits};

@@ -299,6 +299,25 @@ impl ActionIndex {
     }
 }
 
+/// The buckets of one index that a principal can be matched by, whatever the action: the
+/// *any* principal key's, its own identity's, its owner's.
+pub(crate) struct PrincipalBuckets<'i>([Option<&'i ActionIndex>; 3]);
+
+impl<'i> PrincipalBuckets<'i> {
+    /// Whether some policy of these buckets applies to every action.
+    pub(crate) fn any_action(&self) -> bool {
+        self.0.iter().flatten().any(|ix| ix.any.is_some())
+    }
+
+    /// Every action some policy of these buckets names.
+    pub(crate) fn actions(&self) -> impl Iterator<Item = &'i str> + '_ {
+        self.0
+            .iter()
+            .flatten()
+            .flat_map(|ix| ix.by_action.keys().map(String::as_str))
+    }
+}
+
 /// The index: principal key, then action key.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
@@ -311,6 +330,20 @@ pub(crate) struct Index {
 impl Index {
     /// The buckets a request of this principal, owner and action can be matched by: at
     /// most six pre-built sets.
+    /// The buckets of the principal of this kind, name and owner, for any action.
+    pub(crate) fn principal_buckets(
+        &self,
+        kind: PrincipalKind,
+        name: &str,
+        owner: &str,
+    ) -> PrincipalBuckets<'_> {
+        PrincipalBuckets([
+            Some(&self.any),
+            self.principals.get(&kind).and_then(|named| named.get(name)),
+            self.owners.get(owner),
+        ])
+    }
+
     pub(crate) fn candidates(
         &self,
         kind: PrincipalKind,

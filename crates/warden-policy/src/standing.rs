@@ -33,8 +33,11 @@ use std::collections::BTreeMap;
 use cedar_policy::{Effect as CedarEffect, PolicySet};
 
 use crate::mcp::takes_arguments;
+use rustc_hash::FxHashSet;
+
 use crate::policy_set::{
-    DecisionReason, DecisionRequest, Index, Loaded, Outcome, PolicyEngine, RequestContext, file,
+    DecisionReason, DecisionRequest, Index, Loaded, Outcome, PolicyEngine, PrincipalBuckets,
+    RequestContext, file,
 };
 use crate::principal::PrincipalKind;
 
@@ -148,6 +151,50 @@ impl StandingIndex {
             filed.map_err(|message| (id, message))?;
         }
         Ok(index)
+    }
+}
+
+/// The standings of one identity, asked action after action (the access graph asks tens
+/// of thousands). The actions any policy that could match the identity names are gathered
+/// once, so an action none names is denied with one lookup, where
+/// [`PolicyEngine::standing`] looks the identity up in every index first.
+pub struct IdentityStanding<'e> {
+    engine: &'e PolicyEngine,
+    kind: PrincipalKind,
+    name: String,
+    owner: String,
+    /// Some policy that can match the identity applies to every action.
+    any_action: bool,
+    named: FxHashSet<&'e str>,
+}
+
+impl<'e> IdentityStanding<'e> {
+    /// Gathers what the engine's policies name for this identity.
+    pub fn new(engine: &'e PolicyEngine, kind: PrincipalKind, name: &str, owner: &str) -> Self {
+        let ix = &engine.standing;
+        let buckets = [
+            ix.settled.principal_buckets(kind, name, owner),
+            ix.dependent_permits.principal_buckets(kind, name, owner),
+            ix.dependent_forbids.principal_buckets(kind, name, owner),
+        ];
+        Self {
+            engine,
+            kind,
+            name: name.to_owned(),
+            owner: owner.to_owned(),
+            any_action: buckets.iter().any(PrincipalBuckets::any_action),
+            named: buckets.iter().flat_map(PrincipalBuckets::actions).collect(),
+        }
+    }
+
+    /// The same verdict as [`PolicyEngine::standing`] gives `req`.
+    pub fn standing(&self, req: &StandingRequest<'_>) -> StandingVerdict {
+        let same_identity =
+            req.kind == self.kind && req.name == self.name && req.owner == self.owner;
+        if same_identity && !self.any_action && !self.named.contains(req.action) {
+            return StandingVerdict::denied(DecisionReason::NoPermit, Vec::new());
+        }
+        self.engine.standing(req)
     }
 }
 
@@ -339,6 +386,56 @@ resource = "Ticket::all"
             resource_type,
             resource_id,
         })
+    }
+
+    #[test]
+    fn an_identitys_standings_match_the_engines_for_every_action() {
+        let engine = engine(POLICIES);
+        let actions = [
+            "tickets.read",
+            "tickets.close",
+            "refunds.create",
+            "tickets.delete",
+            "tickets.export",
+            "call_tool",
+        ];
+        for (name, owner) in [
+            ("support-bot", "alice@example.com"),
+            ("other-bot", "alice@example.com"),
+            ("other-bot", "bob@example.com"),
+        ] {
+            let prepared = IdentityStanding::new(&engine, PrincipalKind::Agent, name, owner);
+            for action in actions {
+                let (resource_type, resource_id) = match action {
+                    "call_tool" => ("Tool", "docs/search"),
+                    "refunds.create" => ("Refund", "new"),
+                    _ => ("Ticket", "{id}"),
+                };
+                let req = StandingRequest {
+                    kind: PrincipalKind::Agent,
+                    name,
+                    owner,
+                    environment: Some("prod"),
+                    upstream: if action == "call_tool" { "docs" } else { "crm" },
+                    action,
+                    resource_type,
+                    resource_id,
+                };
+                assert_eq!(
+                    prepared.standing(&req),
+                    engine.standing(&req),
+                    "{name} {action}"
+                );
+            }
+        }
+        // The shortcut is taken: an identity no policy names has nothing gathered.
+        let stranger = IdentityStanding::new(&engine, PrincipalKind::Agent, "x", "x@example.com");
+        assert!(!stranger.any_action);
+        assert_eq!(
+            stranger.named.len(),
+            1,
+            "only the forbid on every principal"
+        );
     }
 
     const POLICIES: &str = r#"

@@ -2,8 +2,11 @@
 //! 10,000 policies loaded, spread over a fleet as real ones are: most name other agents,
 //! some this agent, some its owner, a few every principal. The goal is at most 50 ms.
 //!
-//! - `graph`: [`build`] as `warden graph agent` runs it, every action's standing decided by
-//!   the engine through its index.
+//! - `graph`: [`build`] as `warden graph agent` runs it by default, every action's standing
+//!   decided by the engine through its index, the denied ones counted on each upstream's
+//!   `reaches` edge.
+//! - `graph_every_denied_action_listed`: the same with `--denied list`, a node and an edge
+//!   for each of the actions denied to the agent too.
 //! - `naive_decisions`: the baseline, one full [`PolicyEngine::decide`] per route for the
 //!   same agent (what a graph would cost asking the gateway's question once per action),
 //!   without building any graph.
@@ -157,7 +160,18 @@ fn bench(c: &mut Criterion) {
     );
     let mut group = c.benchmark_group(format!("access_graph_1000x50_{}_policies", policy_count()));
     group.sample_size(10);
-    group.bench_function("graph", |b| b.iter(|| build(&input, &engine).unwrap()));
+    let folded = GraphInput {
+        reach_only: true,
+        ..input.clone()
+    };
+    let built = build(&folded, &engine).unwrap();
+    let counted: u32 = built.edges.iter().filter_map(|e| e.denied_actions).sum();
+    let listed = built.edges.iter().filter(|e| e.standing.is_some()).count();
+    assert_eq!(counted as usize + listed, UPSTREAMS * ROUTES);
+    group.bench_function("graph", |b| b.iter(|| build(&folded, &engine).unwrap()));
+    group.bench_function("graph_every_denied_action_listed", |b| {
+        b.iter(|| build(&input, &engine).unwrap())
+    });
     group.bench_function("naive_decisions", |b| {
         b.iter(|| {
             let mut allowed = 0usize;

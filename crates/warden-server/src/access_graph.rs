@@ -331,12 +331,14 @@ pub fn trusted_issuers(state: &AppState) -> Vec<String> {
         .collect()
 }
 
-/// The access graph of `identity`, cut at `depth` hops, "used" over the last `days`.
+/// The access graph of `identity`, cut at `depth` hops, "used" over the last `days`; with
+/// `reach_only`, the denied actions and tools counted rather than listed.
 pub async fn graph_of(
     state: &AppState,
     identity: &IdentityRef,
     depth: u32,
     days: u32,
+    reach_only: bool,
 ) -> Result<AccessGraph, ApiError> {
     access_graph::check_bounds(depth, days)?;
     let now = state.clock.now();
@@ -344,5 +346,7 @@ pub async fn graph_of(
     let store = &*state.store;
     let sources =
         GraphSources::gather(store, Some(&state.catalog), trusted_issuers(state), now).await?;
-    sources.graph(store, &agent, depth, days, false, now).await
+    sources
+        .graph(store, &agent, depth, days, reach_only, now)
+        .await
 }

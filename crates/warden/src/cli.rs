@@ -442,6 +442,10 @@ pub enum GraphCommand {
         /// Days of audit trail that count as "used" (1-3650).
         #[arg(long, default_value_t = 30)]
         days: u32,
+        /// `count`: how many actions and tools each identity is denied on each upstream;
+        /// `list`: every one of them, named.
+        #[arg(long, value_parser = ["count", "list"], default_value = "count")]
+        denied: String,
     },
 }
 

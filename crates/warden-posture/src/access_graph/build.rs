@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use warden_core::{Environment, IdentityKind, IdentityStatus, Timestamp};
 use warden_policy::mcp::CALL_TOOL;
-use warden_policy::{PolicyEngine, PrincipalKind, RouteMap, StandingRequest, resource_uid_text};
+use warden_policy::{
+    IdentityStanding, PolicyEngine, PrincipalKind, RouteMap, StandingRequest, resource_uid_text,
+};
 
 use super::{AccessGraph, Basis, Edge, EdgeKind, Facts, Node, NodeKind, Why};
 
@@ -182,7 +184,8 @@ pub struct GraphInput {
     /// an edge with no use found is "cannot say", never "unused".
     pub uses_cut: Vec<String>,
     /// Leave out every action and tool no identity of the graph can reach, and the denied
-    /// standings: what the path rules read, a small part of a large catalog.
+    /// standings, counting them on each `reaches` edge instead: what the path rules read
+    /// and what a reader of a large catalog's graph wants by default.
     pub reach_only: bool,
     pub now: Timestamp,
     pub days: u32,
@@ -298,6 +301,7 @@ impl Draft {
             why,
             standing: None,
             principal: None,
+            denied_actions: None,
             used: None,
             last_used_at: None,
         };
@@ -524,6 +528,12 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
     }
 
     // Upstreams, their actions with each principal's standing, their injected identity.
+    let standings: Vec<IdentityStanding<'_>> = principals
+        .iter()
+        .map(|(_, identity, kind)| {
+            IdentityStanding::new(engine, *kind, &identity.name, &identity.owner)
+        })
+        .collect();
     for upstream in &input.upstreams {
         let (up, node) = draft.node(
             format!("upstream:{}", upstream.name),
@@ -532,6 +542,8 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
         );
         node.labels = upstream.labels.clone();
         node.facts.insert("kind", upstream.kind.clone());
+        // Each identity's `reaches` edge, where a graph within reach counts what it leaves out.
+        let mut reaches = Vec::with_capacity(principals.len());
         for (principal, identity, _) in &principals {
             let last = usage
                 .upstreams
@@ -544,26 +556,35 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
                 why(Basis::Audience, None),
             );
             used_edge(edge, last, complete(&identity.id));
+            reaches.push(draft.edges.len() - 1);
         }
+        let mut denied = vec![0u32; principals.len()];
         let mut verdicts = Vec::with_capacity(principals.len());
         let mut actions_here: HashMap<(bool, &str), usize> =
             HashMap::with_capacity(upstream.actions.len());
         for action in &upstream.actions {
             verdicts.clear();
-            verdicts.extend(principals.iter().map(|(_, identity, principal_kind)| {
-                engine.standing(&StandingRequest {
-                    kind: *principal_kind,
-                    name: &identity.name,
-                    owner: &identity.owner,
-                    environment: identity.environment.map(Environment::as_str),
-                    upstream: &upstream.name,
-                    action: &action.action,
-                    resource_type: &action.resource_type,
-                    resource_id: &action.resource_id,
-                })
-            }));
-            if input.reach_only && !verdicts.iter().any(|v| v.standing.reachable()) {
-                continue;
+            verdicts.extend(principals.iter().zip(&standings).map(
+                |((_, identity, principal_kind), standing)| {
+                    standing.standing(&StandingRequest {
+                        kind: *principal_kind,
+                        name: &identity.name,
+                        owner: &identity.owner,
+                        environment: identity.environment.map(Environment::as_str),
+                        upstream: &upstream.name,
+                        action: &action.action,
+                        resource_type: &action.resource_type,
+                        resource_id: &action.resource_id,
+                    })
+                },
+            ));
+            if input.reach_only {
+                for (count, verdict) in denied.iter_mut().zip(&verdicts) {
+                    *count += u32::from(!verdict.standing.reachable());
+                }
+                if !verdicts.iter().any(|v| v.standing.reachable()) {
+                    continue;
+                }
             }
             let key = (action.tool.is_some(), action.name.as_str());
             let target = match actions_here.get(&key) {
@@ -625,6 +646,11 @@ pub fn build(input: &GraphInput, engine: &PolicyEngine) -> Result<AccessGraph, G
                 edge.standing = Some(verdict.standing);
                 edge.principal = Some(principal_id);
                 used_edge(edge, last, complete(who));
+            }
+        }
+        if input.reach_only {
+            for (&edge, count) in reaches.iter().zip(denied) {
+                draft.edges[edge].denied_actions = Some(count);
             }
         }
         if let Some(injected) = &upstream.injects {

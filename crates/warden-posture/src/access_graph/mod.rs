@@ -197,6 +197,10 @@ pub struct Edge {
     /// For [`EdgeKind::Permits`]: the identity node the standing is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
+    /// For [`EdgeKind::Reaches`] in a graph within reach: how many of the upstream's actions
+    /// and tools are denied to this identity, counted instead of listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied_actions: Option<u32>,
     /// Whether it was used in the window (`None`: the trail cannot say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used: Option<bool>,

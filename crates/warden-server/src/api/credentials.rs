@@ -357,11 +357,15 @@ pub async fn kill(
         // What the identity could reach is what a kill takes away: its upstreams and the
         // actions and tools some request of it (or of a sub-agent) could get through.
         let reaches = match &named {
-            Named::Identity(reference) => {
-                crate::access_graph::graph_of(&state, reference, 2, super::graph::DEFAULT_DAYS)
-                    .await?
-                    .reach()
-            }
+            Named::Identity(reference) => crate::access_graph::graph_of(
+                &state,
+                reference,
+                2,
+                super::graph::DEFAULT_DAYS,
+                true,
+            )
+            .await?
+            .reach(),
             Named::Owner(_) | Named::Credential(_) | Named::Token(_) => Vec::new(),
         };
         return Ok(Json(

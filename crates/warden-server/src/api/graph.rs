@@ -31,12 +31,14 @@ fn number(query: &QueryPairs, key: &'static str, default: u32) -> Result<u32, Ap
 /// their route actions and MCP tools, the identity each upstream's secret belongs to and
 /// its entitlements) and edges, each with why it exists and whether it was used in the
 /// last `days` days. Every action's and tool's standing (allowed, after_approval,
-/// conditional, denied) is decided by the compiled Cedar policies for that identity.
+/// conditional, denied) is decided by the compiled Cedar policies for that identity. By
+/// default the denied ones are counted on each `reaches` edge rather than listed.
 #[utoipa::path(get, path = "/v1/identities/{identity}/graph", tag = "identities",
     params(
         ("identity" = String, Path, description = "id or KIND:NAME, e.g. agent:support-bot"),
         ("depth" = Option<u32>, Query, description = "hops from the identity, 1-8, default 3"),
         ("days" = Option<u32>, Query, description = "days of audit trail that count as used, 1-3650, default 30"),
+        ("denied" = Option<String>, Query, description = "`count` (default): each reaches edge counts the actions and tools denied to its identity in denied_actions; `list`: every denied action and tool is a node with a denied permits edge"),
     ),
     responses((status = 200, body = AccessGraph), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody, description = "invalid_field: depth or days out of range")))]
@@ -45,12 +47,23 @@ pub async fn identity_graph(
     Path(identity): Path<String>,
     query: QueryPairs,
 ) -> Result<Json<AccessGraph>, ApiError> {
-    query.only(&["depth", "days"])?;
+    query.only(&["depth", "days", "denied"])?;
     let depth = number(&query, "depth", DEFAULT_DEPTH)?;
     let days = number(&query, "days", DEFAULT_DAYS)?;
+    let reach_only = match query.one("denied")? {
+        None | Some("count") => true,
+        Some("list") => false,
+        Some(other) => {
+            return Err(DomainError::invalid(
+                "denied",
+                format!("`{other}` is not `count` or `list`"),
+            )
+            .into());
+        }
+    };
     let reference = IdentityRef::parse(&identity)
         .map_err(|_| ApiError::from(DomainError::UnknownIdentity(identity.clone())))?;
     Ok(Json(
-        crate::access_graph::graph_of(&state, &reference, depth, days).await?,
+        crate::access_graph::graph_of(&state, &reference, depth, days, reach_only).await?,
     ))
 }

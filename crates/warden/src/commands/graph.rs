@@ -19,7 +19,12 @@ pub async fn run(
     output: OutputChoice,
     command: GraphCommand,
 ) -> Result<(), Failure> {
-    let GraphCommand::Agent { name, depth, days } = command;
+    let GraphCommand::Agent {
+        name,
+        depth,
+        days,
+        denied,
+    } = command;
     // A bare name is an agent's; `KIND:NAME` and ids pass as they are.
     let reference = if name.contains(':') || uuid_like(&name) {
         name
@@ -29,6 +34,7 @@ pub async fn run(
     let query = vec![
         ("depth".to_string(), depth.to_string()),
         ("days".to_string(), days.to_string()),
+        ("denied".to_string(), denied),
     ];
     let answer = client
         .get(
@@ -232,6 +238,16 @@ pub fn text(graph: &AccessGraph) -> String {
         }
         // Per identity: what it may do here.
         let mut principals: Vec<&str> = Vec::new();
+        let counted = |principal: &str| {
+            reached
+                .iter()
+                .find(|e| e.from == principal)
+                .and_then(|e| e.denied_actions)
+                .unwrap_or(0)
+        };
+        for edge in reached.iter().filter(|e| e.denied_actions.unwrap_or(0) > 0) {
+            principals.push(edge.from.as_str());
+        }
         for edge in of_kind(EdgeKind::Permits).filter(|e| e.from == upstream.id) {
             if let Some(principal) = edge.principal.as_deref()
                 && !principals.contains(&principal)
@@ -269,6 +285,15 @@ pub fn text(graph: &AccessGraph) -> String {
                     labels(target),
                     policies,
                     used(edge)
+                );
+            }
+            let uncounted = counted(principal);
+            if uncounted > 0 {
+                let _ = writeln!(
+                    out,
+                    "      {:<14} {uncounted} action{} (--denied list names them)",
+                    "denied",
+                    if uncounted == 1 { "" } else { "s" }
                 );
             }
             if !denied.is_empty() {

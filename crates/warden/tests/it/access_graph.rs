@@ -137,8 +137,36 @@ async fn an_agents_graph_follows_its_sub_agent_upstream_injected_identity_and_us
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    let graph = server
+    // By default the denied actions are counted on the agent's `reaches` edge, not listed.
+    let folded = server
         .cli(admin, &["graph", "agent", "support-bot", "-o", "json"])
+        .json();
+    let folded_agent = folded["agent"].as_str().unwrap();
+    let reaches_crm = folded["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|edge| {
+            edge["kind"] == "reaches" && edge["from"] == folded_agent && edge["to"] == "upstream:crm"
+        })
+        .unwrap_or_else(|| panic!("no reaches edge to crm in {folded}"));
+    assert_eq!(reaches_crm["denied_actions"], 1, "{reaches_crm}");
+    assert!(
+        folded["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|node| node["id"] != "action:crm:GET /admin/{name}"),
+        "a denied action is not listed by default: {folded}"
+    );
+    let text = server.cli(admin, &["graph", "agent", "support-bot"]).ok();
+    assert!(text.contains("1 action (--denied list names them)"), "{text}");
+
+    let graph = server
+        .cli(
+            admin,
+            &["graph", "agent", "support-bot", "--denied", "list", "-o", "json"],
+        )
         .json();
     let agent = graph["agent"].as_str().unwrap().to_string();
     assert_eq!(node(&graph, &agent)["kind"], "agent");
