@@ -143,14 +143,18 @@ async fn ticket(rig: &Rig) -> u16 {
         .as_u16()
 }
 
-/// Holds a refund for approval; returns the approval id.
+/// Sends the refund the policy holds for approval, retrying under `approval` if given.
 async fn held_refund(rig: &Rig, approval: Option<&str>) -> (u16, Value) {
+    held_refund_of(rig, r#"{"amount": 10, "currency": "EUR"}"#, approval).await
+}
+
+async fn held_refund_of(rig: &Rig, body: &str, approval: Option<&str>) -> (u16, Value) {
     let mut request = reqwest::Client::new()
         .post(rig.gateway("/crm/tickets/42/refund"))
         .bearer_auth(&rig.token)
         .header("content-type", "application/json")
         .header("Warden-Reason", "customer was double charged")
-        .body(r#"{"amount": 10, "currency": "EUR"}"#);
+        .body(body.to_string());
     if let Some(id) = approval {
         request = request.header("Warden-Approval", id);
     }
@@ -235,6 +239,21 @@ async fn ui_sign_in_needs_the_admin_token_and_every_page_needs_a_session() {
         assert!(cookie.contains(attribute), "{cookie}");
     }
     assert!(!cookie.contains(&rig.admin));
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP cannot keep a Secure cookie: {cookie}"
+    );
+    // Behind a TLS-terminating proxy the cookie is Secure.
+    let proxied = Browser::new(&rig.server.api)
+        .post_with(
+            "/ui/sign-in",
+            &[("person", PERSON), ("token", rig.admin.as_str())],
+            &[("x-forwarded-proto", "https")],
+        )
+        .await;
+    assert_eq!(proxied.status, 303);
+    let secure = proxied.headers[SET_COOKIE].to_str().unwrap();
+    assert!(secure.contains("; Secure"), "{secure}");
     for path in &pages {
         let page = browser.get(path).await;
         assert_eq!(page.status, 200, "{path}: {}", page.body);
@@ -399,6 +418,27 @@ async fn ui_an_approval_decided_on_the_dashboard_lets_the_agents_retry_through_a
         .find(|event| event["decision"] == "allow" && event["approval_id"] == approval.as_str())
         .unwrap();
     assert_eq!(allowed["approved_by"], PERSON);
+
+    // A denial from the dashboard, with its comment, refuses the agent's retry.
+    let (status, held) = held_refund_of(&rig, r#"{"amount": 900}"#, None).await;
+    assert_eq!(status, 403, "{held}");
+    let second = held["approval_id"].as_str().unwrap().to_string();
+    let denied = browser
+        .post(
+            &format!("/ui/approvals/{second}/deny"),
+            &[("csrf", &csrf), ("comment", "too large without a ticket")],
+        )
+        .await;
+    assert_eq!(denied.status, 303, "{}", denied.body);
+    let (status, refused) = held_refund_of(&rig, r#"{"amount": 900}"#, Some(&second)).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (403, Some("approval_denied"))
+    );
+    let shown = api_get(&rig, &format!("/v1/approvals/{second}")).await;
+    assert_eq!(shown["status"], "denied");
+    assert_eq!(shown["decided_by"], PERSON);
+    assert_eq!(shown["comment"], "too large without a ticket");
 
     // A decided approval cannot be decided again; the page says why.
     let again = browser
