@@ -1,6 +1,7 @@
-//! Admin authentication for the `/v1` API and the dashboard's sign-in: a bearer token whose keyed hash must equal the
-//! stored one. The comparison is in constant time (`KeyedHash`'s equality), and hashing
-//! first means the time taken says nothing about how much of a guess was right.
+//! Admin authentication for the `/v1` API and the dashboard's sign-in: a token whose keyed
+//! hash must equal the stored one. The comparison is in constant time (`KeyedHash`'s
+//! equality), and hashing first means the time taken says nothing about how much of a guess
+//! was right.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
