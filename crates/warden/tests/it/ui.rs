@@ -210,6 +210,19 @@ async fn ui_sign_in_needs_the_admin_token_and_every_page_needs_a_session() {
     assert_eq!(nameless.status, 422, "{}", nameless.body);
     assert!(nameless.headers.get(SET_COOKIE).is_none());
     assert!(!nameless.body.contains(&rig.admin));
+    // Even the right token is refused from another site's form.
+    let cross_site = browser
+        .post_with(
+            "/ui/sign-in",
+            &[("person", PERSON), ("token", rig.admin.as_str())],
+            &[
+                ("origin", "http://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        )
+        .await;
+    assert_eq!(cross_site.status, 403, "{}", cross_site.body);
+    assert!(cross_site.headers.get(SET_COOKIE).is_none());
     for path in &pages {
         assert_eq!(browser.get(path).await.status, 303, "{path}");
     }
