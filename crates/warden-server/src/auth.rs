@@ -1,6 +1,7 @@
-//! Admin authentication for the `/v1` API: a bearer token whose keyed hash must equal the
-//! stored one. The comparison is in constant time (`KeyedHash`'s equality), and hashing
-//! first means the time taken says nothing about how much of a guess was right.
+//! Admin authentication for the `/v1` API and the dashboard's sign-in: a token whose keyed
+//! hash must equal the stored one. The comparison is in constant time (`KeyedHash`'s
+//! equality), and hashing first means the time taken says nothing about how much of a guess
+//! was right.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -28,9 +29,15 @@ pub async fn require_admin(
     let Some(token) = presented else {
         return Err(ApiError::Unauthorized);
     };
-    if state.pepper.hash(ADMIN_TOKEN_DOMAIN, token.as_bytes()) != state.admin_token_hash {
+    if !admin_token_matches(&state, token) {
         tracing::warn!("admin API request with a wrong token refused");
         return Err(ApiError::Unauthorized);
     }
     Ok(next.run(request).await)
+}
+
+/// Whether `token` is the admin token: the one check behind both the API's bearer token
+/// and the dashboard's sign-in.
+pub fn admin_token_matches(state: &AppState, token: &str) -> bool {
+    state.pepper.hash(ADMIN_TOKEN_DOMAIN, token.as_bytes()) == state.admin_token_hash
 }

@@ -29,6 +29,7 @@ pub mod ssf;
 pub mod state;
 pub mod task_window_sync;
 pub mod tokens;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;

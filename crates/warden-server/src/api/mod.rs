@@ -4,14 +4,14 @@
 //! as it mounts it, so the document served at `/openapi.json` lists exactly the routes the
 //! server answers.
 
-mod approvals;
-mod audit;
+pub(crate) mod approvals;
+pub(crate) mod audit;
 mod contract;
-mod credentials;
-mod findings;
+pub(crate) mod credentials;
+pub(crate) mod findings;
 mod graph;
 mod health;
-mod identities;
+pub(crate) mod identities;
 mod imports;
 mod leaks;
 mod owners;
@@ -150,6 +150,9 @@ pub fn router(state: AppState) -> Router {
     let document = std::sync::Arc::new(document);
     router
         .merge(crate::oauth::router())
+        .merge(crate::ui::router(std::sync::Arc::new(
+            crate::ui::Sessions::new(state.pepper.clone()),
+        )))
         .merge(crate::ssf::router())
         .route(
             "/openapi.json",
@@ -164,8 +167,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(crate::metrics::track))
         .layer(
+            // The dashboard's session cookie is as good as a password while it lives.
             tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
                 axum::http::header::AUTHORIZATION,
+                axum::http::header::COOKIE,
             ]),
         )
         .with_state(state)

@@ -39,4 +39,5 @@ mod signals;
 mod stdio;
 mod task_window;
 mod toxic_paths;
+mod ui;
 mod upstream;

@@ -1,0 +1,694 @@
+//! The dashboard through the real binary, driven by an HTTP client that keeps cookies the
+//! way a browser does: signing in with the admin token, pages that need a session, the
+//! CSRF and same-origin checks that refuse a forged change, an approval decided on a page
+//! that lets the agent's retry through, a kill after its preview that stops the agent at
+//! the gateway, and the headers, script and secret rules every page keeps.
+
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use serde_json::Value;
+
+use crate::gateway::{Rig, SECRET};
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const PERSON: &str = "dana@example.com";
+/// How an inventory row starts: a link to the identity's page.
+const ROW: &str = r#"<td><a href="/ui/identities/"#;
+
+/// One browser: its own cookie jar, redirects left to the test to follow.
+struct Browser {
+    client: reqwest::Client,
+    api: String,
+}
+
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> Option<&str> {
+        self.headers
+            .get(LOCATION)
+            .and_then(|value| value.to_str().ok())
+    }
+
+    /// The CSRF token in the page's forms.
+    fn csrf(&self) -> String {
+        let marker = r#"name="csrf" value=""#;
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no CSRF field on the page:\n{}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_string()
+    }
+}
+
+impl Browser {
+    fn new(api: &str) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            api: api.to_string(),
+        }
+    }
+
+    async fn page(response: reqwest::Response) -> Page {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        Self::page(
+            self.client
+                .get(format!("{}{path}", self.api))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        self.post_with(path, fields, &[]).await
+    }
+
+    async fn post_with(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&'static str, &str)],
+    ) -> Page {
+        let mut request = self.client.post(format!("{}{path}", self.api)).form(fields);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::page(request.send().await.unwrap()).await
+    }
+
+    async fn sign_in(&self, token: &str, person: &str) -> Page {
+        self.post("/ui/sign-in", &[("person", person), ("token", token)])
+            .await
+    }
+
+    /// Signs in and returns the session's CSRF token.
+    async fn signed_in(api: &str, token: &str) -> (Self, String) {
+        let browser = Self::new(api);
+        let signed = browser.sign_in(token, PERSON).await;
+        assert_eq!(signed.status, 303, "{}", signed.body);
+        let overview = browser.get("/ui").await;
+        assert_eq!(overview.status, 200, "{}", overview.body);
+        let csrf = overview.csrf();
+        (browser, csrf)
+    }
+}
+
+async fn api_get(rig: &Rig, path: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", rig.server.api))
+        .bearer_auth(&rig.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.json().await.unwrap()
+}
+
+async fn agent_id(rig: &Rig) -> String {
+    api_get(rig, "/v1/identities/agent:support-bot").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn ticket(rig: &Rig) -> u16 {
+    reqwest::Client::new()
+        .get(rig.gateway("/crm/tickets/7"))
+        .bearer_auth(&rig.token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Sends the refund the policy holds for approval, retrying under `approval` if given.
+async fn held_refund(rig: &Rig, approval: Option<&str>) -> (u16, Value) {
+    held_refund_of(rig, r#"{"amount": 10, "currency": "EUR"}"#, approval).await
+}
+
+async fn held_refund_of(rig: &Rig, body: &str, approval: Option<&str>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(rig.gateway("/crm/tickets/42/refund"))
+        .bearer_auth(&rig.token)
+        .header("content-type", "application/json")
+        .header("Warden-Reason", "customer was double charged")
+        .body(body.to_string());
+    if let Some(id) = approval {
+        request = request.header("Warden-Approval", id);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// How many changes the audit trail records: every event but the gateway's own records
+/// of the requests the test sends to see what still goes through.
+async fn audit_changes(rig: &Rig) -> usize {
+    api_get(rig, "/v1/audit/events?limit=1000").await["items"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter(|event| {
+                    !event["kind"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("gateway.")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_sign_in_needs_the_admin_token_and_every_page_needs_a_session() {
+    let rig = Rig::start("").await;
+    let id = agent_id(&rig).await;
+    let pages = [
+        "/ui".to_string(),
+        "/ui/identities".to_string(),
+        format!("/ui/identities/{id}"),
+        format!("/ui/identities/{id}/kill"),
+        "/ui/approvals".to_string(),
+    ];
+    let browser = Browser::new(&rig.server.api);
+    for path in &pages {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 303, "{path} answered without a session");
+        assert_eq!(page.location(), Some("/ui/sign-in"), "{path}");
+    }
+    let before = audit_changes(&rig).await;
+
+    let wrong = browser.sign_in("not-the-admin-token", PERSON).await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert!(wrong.body.contains("not the admin token"), "{}", wrong.body);
+    assert!(wrong.headers.get(SET_COOKIE).is_none());
+    assert!(!wrong.body.contains("not-the-admin-token"));
+    let nameless = browser.sign_in(&rig.admin, "   ").await;
+    assert_eq!(nameless.status, 422, "{}", nameless.body);
+    assert!(nameless.headers.get(SET_COOKIE).is_none());
+    assert!(!nameless.body.contains(&rig.admin));
+    // Even the right token is refused from another site's form.
+    let cross_site = browser
+        .post_with(
+            "/ui/sign-in",
+            &[("person", PERSON), ("token", rig.admin.as_str())],
+            &[
+                ("origin", "http://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        )
+        .await;
+    assert_eq!(cross_site.status, 403, "{}", cross_site.body);
+    assert!(cross_site.headers.get(SET_COOKIE).is_none());
+    for path in &pages {
+        assert_eq!(browser.get(path).await.status, 303, "{path}");
+    }
+    // A change posted without a session goes to the sign-in page and changes nothing.
+    let forged = browser
+        .post(&format!("/ui/identities/{id}/kill"), &[("csrf", "x")])
+        .await;
+    assert_eq!(forged.status, 303);
+    assert_eq!(forged.location(), Some("/ui/sign-in"));
+    assert_eq!(ticket(&rig).await, 200);
+    assert_eq!(
+        audit_changes(&rig).await,
+        before,
+        "a refused sign-in changed the trail"
+    );
+
+    let signed = browser.sign_in(&rig.admin, PERSON).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert_eq!(signed.location(), Some("/ui"));
+    let cookie = signed
+        .headers
+        .get(SET_COOKIE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap()
+        .to_string();
+    for attribute in ["warden_session=", "HttpOnly", "SameSite=Strict", "Path=/ui"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains(&rig.admin));
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP cannot keep a Secure cookie: {cookie}"
+    );
+    // Behind a TLS-terminating proxy the cookie is Secure.
+    let proxied = Browser::new(&rig.server.api)
+        .post_with(
+            "/ui/sign-in",
+            &[("person", PERSON), ("token", rig.admin.as_str())],
+            &[("x-forwarded-proto", "https")],
+        )
+        .await;
+    assert_eq!(proxied.status, 303);
+    let secure = proxied.headers[SET_COOKIE].to_str().unwrap();
+    assert!(secure.contains("; Secure"), "{secure}");
+    for path in &pages {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(
+            page.body.contains(PERSON),
+            "{path} does not say who is signed in"
+        );
+    }
+
+    let csrf = browser.get("/ui").await.csrf();
+    let out = browser.post("/ui/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.location(), Some("/ui/sign-in"));
+    for path in &pages {
+        assert_eq!(browser.get(path).await.status, 303, "{path} after sign-out");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_a_change_without_this_sessions_csrf_token_or_from_another_site_is_refused() {
+    let rig = Rig::start("").await;
+    let id = agent_id(&rig).await;
+    let (browser, csrf) = Browser::signed_in(&rig.server.api, &rig.admin).await;
+    let (_, other_csrf) = Browser::signed_in(&rig.server.api, &rig.admin).await;
+    assert_ne!(csrf, other_csrf);
+    let kill = format!("/ui/identities/{id}/kill");
+    let before = audit_changes(&rig).await;
+
+    for fields in [
+        vec![],
+        vec![("csrf", "")],
+        vec![("csrf", "wrong")],
+        vec![("csrf", other_csrf.as_str())],
+        vec![("csrf", csrf.as_str()), ("csrf", csrf.as_str())],
+    ] {
+        let refused = browser.post(&kill, &fields).await;
+        assert_eq!(refused.status, 403, "{fields:?}: {}", refused.body);
+        assert!(refused.body.contains("security token"), "{}", refused.body);
+        assert_eq!(
+            refused.headers["content-security-policy"], CSP,
+            "a refusal without the policy"
+        );
+    }
+    let origin = rig.server.api.clone();
+    for headers in [
+        vec![("origin", "http://evil.example")],
+        vec![("origin", "null")],
+        vec![("sec-fetch-site", "cross-site")],
+        vec![("sec-fetch-site", "same-site"), ("origin", origin.as_str())],
+    ] {
+        let refused = browser
+            .post_with(&kill, &[("csrf", csrf.as_str())], &headers)
+            .await;
+        assert_eq!(refused.status, 403, "{headers:?}: {}", refused.body);
+        assert!(refused.body.contains("another"), "{}", refused.body);
+    }
+    let approve = browser
+        .post(
+            "/ui/approvals/0190a8e2-0000-7000-8000-000000000000/approve",
+            &[("csrf", "wrong")],
+        )
+        .await;
+    assert_eq!(approve.status, 403);
+
+    // Nothing changed: the agent is active, its requests go through, the trail is as it was.
+    assert_eq!(
+        api_get(&rig, &format!("/v1/identities/{id}")).await["status"],
+        "active"
+    );
+    assert_eq!(ticket(&rig).await, 200);
+    let after = api_get(&rig, "/v1/audit/events?kind=kill.applied").await;
+    assert_eq!(after["items"].as_array().map(Vec::len), Some(0), "{after}");
+    assert_eq!(audit_changes(&rig).await, before);
+
+    // The same browser's own page, from its own origin, is accepted.
+    let accepted = browser
+        .post_with(
+            &kill,
+            &[("csrf", csrf.as_str())],
+            &[
+                ("origin", origin.as_str()),
+                ("sec-fetch-site", "same-origin"),
+            ],
+        )
+        .await;
+    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    assert_eq!(
+        api_get(&rig, &format!("/v1/identities/{id}")).await["status"],
+        "suspended"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_an_approval_decided_on_the_dashboard_lets_the_agents_retry_through_as_that_person() {
+    let rig = Rig::start("").await;
+    let (status, held) = held_refund(&rig, None).await;
+    assert_eq!(status, 403, "{held}");
+    assert_eq!(held["error"], "approval_required");
+    let approval = held["approval_id"].as_str().unwrap().to_string();
+
+    let (browser, csrf) = Browser::signed_in(&rig.server.api, &rig.admin).await;
+    let overview = browser.get("/ui").await;
+    assert!(
+        overview
+            .body
+            .contains(r#"<p class="figure" id="pending-approvals">1</p>"#),
+        "{}",
+        overview.body
+    );
+    let queue = browser.get("/ui/approvals").await;
+    assert_eq!(queue.status, 200);
+    // The exact request held: method, path, content type and the whole body, escaped.
+    for shown in [
+        approval.as_str(),
+        "POST /tickets/42/refund",
+        "Content-Type: application/json",
+        "&#34;amount&#34;: 10, &#34;currency&#34;: &#34;EUR&#34;",
+        "customer was double charged",
+        "tickets.refund",
+    ] {
+        assert!(queue.body.contains(shown), "{shown} not on\n{}", queue.body);
+    }
+    assert!(!queue.body.contains(&rig.token));
+
+    let decided = browser
+        .post(
+            &format!("/ui/approvals/{approval}/approve"),
+            &[
+                ("csrf", &csrf),
+                ("comment", "refund checked with the customer"),
+            ],
+        )
+        .await;
+    assert_eq!(decided.status, 303, "{}", decided.body);
+    assert_eq!(decided.location(), Some("/ui/approvals"));
+    let queue = browser.get("/ui/approvals").await;
+    assert!(!queue.body.contains(&approval), "{}", queue.body);
+    assert!(queue.body.contains("Nothing is waiting"));
+
+    let (status, done) = held_refund(&rig, Some(&approval)).await;
+    assert_eq!(status, 200, "{done}");
+    let refunds: Vec<_> = rig
+        .upstream
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.target.ends_with("/refund"))
+        .collect();
+    assert_eq!(refunds.len(), 1);
+
+    let shown = api_get(&rig, &format!("/v1/approvals/{approval}")).await;
+    assert_eq!(shown["decided_by"], PERSON);
+    assert_eq!(shown["comment"], "refund checked with the customer");
+    let granted = api_get(&rig, "/v1/audit/events?kind=approval.granted").await;
+    let granted = &granted["items"][0];
+    assert_eq!(granted["actor"]["type"], "admin");
+    assert_eq!(granted["actor"]["name"], PERSON, "{granted}");
+    assert_eq!(granted["approval_id"], approval.as_str());
+    let allowed = rig
+        .decisions("crm")
+        .await
+        .into_iter()
+        .find(|event| event["decision"] == "allow" && event["approval_id"] == approval.as_str())
+        .unwrap();
+    assert_eq!(allowed["approved_by"], PERSON);
+
+    // A denial from the dashboard, with its comment, refuses the agent's retry.
+    let (status, held) = held_refund_of(&rig, r#"{"amount": 900}"#, None).await;
+    assert_eq!(status, 403, "{held}");
+    let second = held["approval_id"].as_str().unwrap().to_string();
+    let denied = browser
+        .post(
+            &format!("/ui/approvals/{second}/deny"),
+            &[("csrf", &csrf), ("comment", "too large without a ticket")],
+        )
+        .await;
+    assert_eq!(denied.status, 303, "{}", denied.body);
+    let (status, refused) = held_refund_of(&rig, r#"{"amount": 900}"#, Some(&second)).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (403, Some("approval_denied"))
+    );
+    let shown = api_get(&rig, &format!("/v1/approvals/{second}")).await;
+    assert_eq!(shown["status"], "denied");
+    assert_eq!(shown["decided_by"], PERSON);
+    assert_eq!(shown["comment"], "too large without a ticket");
+
+    // A decided approval cannot be decided again; the page says why.
+    let again = browser
+        .post(
+            &format!("/ui/approvals/{approval}/deny"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("approval_decided"), "{}", again.body);
+    assert_eq!(again.headers["content-security-policy"], CSP);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_a_kill_after_its_preview_refuses_the_agents_next_gateway_request() {
+    let rig = Rig::start("").await;
+    let id = agent_id(&rig).await;
+    assert_eq!(ticket(&rig).await, 200);
+    let (browser, _) = Browser::signed_in(&rig.server.api, &rig.admin).await;
+
+    let identity = browser.get(&format!("/ui/identities/{id}")).await;
+    assert!(
+        identity
+            .body
+            .contains(&format!(r#"href="/ui/identities/{id}/kill""#)),
+        "{}",
+        identity.body
+    );
+    let preview = browser.get(&format!("/ui/identities/{id}/kill")).await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    for shown in [
+        "agent:support-bot",
+        "crm",
+        "tickets.read",
+        "Kill support-bot now",
+    ] {
+        assert!(
+            preview.body.contains(shown),
+            "{shown} not on\n{}",
+            preview.body
+        );
+    }
+    // The preview is a dry run: nothing has stopped yet.
+    assert_eq!(ticket(&rig).await, 200);
+    assert_eq!(
+        api_get(&rig, &format!("/v1/identities/{id}")).await["status"],
+        "active"
+    );
+
+    let confirmed = browser
+        .post(
+            &format!("/ui/identities/{id}/kill"),
+            &[("csrf", &preview.csrf())],
+        )
+        .await;
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+    assert_eq!(
+        confirmed.location(),
+        Some(format!("/ui/identities/{id}").as_str())
+    );
+    let seen_before = rig.upstream.seen().len();
+    assert_eq!(ticket(&rig).await, 401);
+    assert_eq!(
+        rig.upstream.seen().len(),
+        seen_before,
+        "a killed agent reached the upstream"
+    );
+
+    let identity = browser.get(&format!("/ui/identities/{id}")).await;
+    assert!(
+        identity
+            .body
+            .contains(r#"id="identity-status">suspended (killed)"#),
+        "{}",
+        identity.body
+    );
+    let kills = api_get(&rig, "/v1/audit/events?kind=kill.applied").await;
+    assert_eq!(kills["items"][0]["actor"]["name"], PERSON, "{kills}");
+    let overview = browser.get("/ui").await;
+    assert!(overview.body.contains("support-bot"), "{}", overview.body);
+
+    let restored = browser
+        .post(
+            &format!("/ui/identities/{id}/restore"),
+            &[("csrf", &identity.csrf())],
+        )
+        .await;
+    assert_eq!(restored.status, 303, "{}", restored.body);
+    assert_eq!(
+        api_get(&rig, &format!("/v1/identities/{id}")).await["status"],
+        "active"
+    );
+    let restores = api_get(&rig, "/v1/audit/events?kind=kill.restored").await;
+    assert_eq!(restores["items"][0]["actor"]["name"], PERSON, "{restores}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_inventory_filters_and_pages_the_way_the_api_does() {
+    let rig = Rig::start("").await;
+    let client = reqwest::Client::new();
+    for n in 0..55 {
+        let created = client
+            .post(format!("{}/v1/identities", rig.server.api))
+            .bearer_auth(&rig.admin)
+            .json(&serde_json::json!({
+                "kind": "service_account",
+                "name": format!("batch-{n:02}"),
+                "owner": "alice@example.com",
+                "environment": "dev",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    let (browser, _) = Browser::signed_in(&rig.server.api, &rig.admin).await;
+
+    let agents = browser.get("/ui/identities?kind=agent&name=&owner=").await;
+    assert_eq!(agents.status, 200, "{}", agents.body);
+    assert!(agents.body.contains("support-bot"));
+    assert!(!agents.body.contains("batch-00"));
+
+    let named = browser.get("/ui/identities?name=batch-07").await;
+    assert!(named.body.contains("batch-07") && !named.body.contains("batch-08"));
+
+    let first = browser
+        .get("/ui/identities?kind=service_account&environment=dev")
+        .await;
+    assert_eq!(first.body.matches(ROW).count(), 50, "{}", first.body);
+    assert!(first.body.contains("batch-00") && !first.body.contains("batch-50"));
+    let marker = r#"<a href=""#;
+    let next = first
+        .body
+        .split(marker)
+        .find(|rest| rest.contains(r#"rel="next""#) && rest.starts_with("/ui/identities?"))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no next page link:\n{}", first.body))
+        // The link is HTML-escaped in the page, as every attribute is.
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert!(
+        next.contains("kind=service_account") && next.contains("cursor="),
+        "{next}"
+    );
+    let second = browser.get(&next).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.body.matches(ROW).count(), 5, "{}", second.body);
+    assert!(second.body.contains("batch-54") && !second.body.contains("batch-00"));
+    assert!(!second.body.contains(r#"rel="next""#));
+
+    let bad = browser.get("/ui/identities?kind=robot").await;
+    assert!(bad.status == 400 || bad.status == 422, "{}", bad.status);
+    assert!(bad.body.contains("`robot` is not one of"), "{}", bad.body);
+    let unknown = browser.get("/ui/identities?colour=red").await;
+    assert_eq!(unknown.status, 400);
+    assert!(unknown.body.contains("colour"), "{}", unknown.body);
+    let missing = browser
+        .get("/ui/identities/0190a8e2-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_every_page_carries_the_policy_runs_no_inline_script_and_shows_no_secret() {
+    let rig = Rig::start("").await;
+    let id = agent_id(&rig).await;
+    let (_, held) = held_refund(&rig, None).await;
+    assert_eq!(held["error"], "approval_required");
+    let (browser, _) = Browser::signed_in(&rig.server.api, &rig.admin).await;
+    let anonymous = Browser::new(&rig.server.api);
+
+    let mut pages = Vec::new();
+    for path in [
+        "/ui".to_string(),
+        "/ui/identities".to_string(),
+        format!("/ui/identities/{id}"),
+        format!("/ui/identities/{id}/kill"),
+        "/ui/approvals".to_string(),
+        "/ui/no-such-page".to_string(),
+        "/ui/identities?kind=robot".to_string(),
+    ] {
+        pages.push((path.clone(), browser.get(&path).await));
+    }
+    pages.push(("sign-in".into(), anonymous.get("/ui/sign-in").await));
+    pages.push((
+        "wrong sign-in".into(),
+        anonymous.sign_in("wrong", PERSON).await,
+    ));
+    pages.push(("redirect".into(), anonymous.get("/ui").await));
+
+    let secrets = [
+        rig.client_secret.as_str(),
+        rig.token.as_str(),
+        rig.admin.as_str(),
+        SECRET,
+    ];
+    for (path, page) in &pages {
+        assert_eq!(page.headers["content-security-policy"], CSP, "{path}");
+        assert_eq!(page.headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(page.headers["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(page.headers["cache-control"], "no-store", "{path}");
+        // Every script is Warden's own file, loaded by address, with nothing inline.
+        for script in page.body.split("<script").skip(1) {
+            assert!(
+                script.starts_with(r#" src="/ui/assets/warden.js" defer></script>"#),
+                "{path} has an inline script: <script{script}"
+            );
+        }
+        let lower = page.body.to_ascii_lowercase();
+        for inline in [
+            " style=",
+            " onclick=",
+            " onload=",
+            " onsubmit=",
+            "javascript:",
+        ] {
+            assert!(!lower.contains(inline), "{path} has inline {inline}");
+        }
+        for secret in secrets {
+            assert!(!page.body.contains(secret), "{path} shows a secret");
+        }
+    }
+    // The identity page lists the agent's credential by id and state, never its secret.
+    let identity = &pages[2].1;
+    let listed = api_get(&rig, &format!("/v1/identities/{id}/credentials")).await;
+    let credential = listed["items"][0]["id"].as_str().unwrap();
+    assert!(identity.body.contains(credential), "{}", identity.body);
+    assert!(identity.body.contains(r#"class="status-active">active"#));
+
+    for (asset, content_type) in [
+        ("/ui/assets/warden.js", "text/javascript; charset=utf-8"),
+        ("/ui/assets/warden.css", "text/css; charset=utf-8"),
+    ] {
+        let served = anonymous.get(asset).await;
+        assert_eq!(served.status, 200, "{asset}");
+        assert_eq!(served.headers["content-type"], content_type);
+        assert_eq!(served.headers["content-security-policy"], CSP);
+        assert!(!served.body.is_empty());
+    }
+}
