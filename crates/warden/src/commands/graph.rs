@@ -66,7 +66,7 @@ fn facts(node: &Node, keys: &[&str]) -> String {
     let shown: Vec<String> = keys
         .iter()
         .filter_map(|key| {
-            node.facts.get(*key).map(|value| match *key {
+            node.facts.get(key).map(|value| match *key {
                 "age_days" => format!("{value} days old"),
                 "owner" => format!("owner {value}"),
                 "expires_at" => format!("expires {value}"),

@@ -147,7 +147,9 @@ async fn an_agents_graph_follows_its_sub_agent_upstream_injected_identity_and_us
         .unwrap()
         .iter()
         .find(|edge| {
-            edge["kind"] == "reaches" && edge["from"] == folded_agent && edge["to"] == "upstream:crm"
+            edge["kind"] == "reaches"
+                && edge["from"] == folded_agent
+                && edge["to"] == "upstream:crm"
         })
         .unwrap_or_else(|| panic!("no reaches edge to crm in {folded}"));
     assert_eq!(reaches_crm["denied_actions"], 1, "{reaches_crm}");
@@ -160,12 +162,23 @@ async fn an_agents_graph_follows_its_sub_agent_upstream_injected_identity_and_us
         "a denied action is not listed by default: {folded}"
     );
     let text = server.cli(admin, &["graph", "agent", "support-bot"]).ok();
-    assert!(text.contains("1 action (--denied list names them)"), "{text}");
+    assert!(
+        text.contains("1 action (--denied list names them)"),
+        "{text}"
+    );
 
     let graph = server
         .cli(
             admin,
-            &["graph", "agent", "support-bot", "--denied", "list", "-o", "json"],
+            &[
+                "graph",
+                "agent",
+                "support-bot",
+                "--denied",
+                "list",
+                "-o",
+                "json",
+            ],
         )
         .json();
     let agent = graph["agent"].as_str().unwrap().to_string();
