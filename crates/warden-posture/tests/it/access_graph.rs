@@ -354,3 +354,45 @@ fn dot_escapes_names_from_the_inventory() {
     assert!(text.contains("color=darkgreen"));
     assert!(text.contains("style=dashed"));
 }
+
+#[test]
+fn within_reach_the_denied_actions_are_counted_on_each_reaches_edge() {
+    let listed = build(&fixture(3), &engine()).unwrap();
+    let folded = build(
+        &GraphInput {
+            reach_only: true,
+            ..fixture(3)
+        },
+        &engine(),
+    )
+    .unwrap();
+    for reaches in folded.edges.iter().filter(|e| e.kind == EdgeKind::Reaches) {
+        let principal = reaches.from.as_str();
+        let upstream = reaches.to.as_str();
+        let denied_when_listed = listed
+            .edges
+            .iter()
+            .filter(|e| {
+                e.from == upstream
+                    && e.principal.as_deref() == Some(principal)
+                    && e.standing == Some(Standing::Denied)
+            })
+            .count();
+        assert_eq!(
+            reaches.denied_actions,
+            Some(u32::try_from(denied_when_listed).unwrap()),
+            "{principal} on {upstream}"
+        );
+        assert!(
+            folded
+                .edges
+                .iter()
+                .all(|e| e.standing != Some(Standing::Denied)),
+            "no denied standing is listed within reach"
+        );
+    }
+    // The listed graph counts nothing: every denial is an edge of its own.
+    assert!(listed.edges.iter().all(|e| e.denied_actions.is_none()));
+    // What is within reach is the same either way.
+    assert_eq!(folded.reach(), listed.reach());
+}

@@ -17,6 +17,16 @@ pub const DEFAULT_DEPTH: u32 = 3;
 /// The window "used" looks back over when none is asked for, in days.
 pub const DEFAULT_DAYS: u32 = 30;
 
+/// How a graph shows the actions and tools denied to an identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum DeniedView {
+    /// Counted on each `reaches` edge (`denied_actions`).
+    Count,
+    /// Each one a node, with a `denied` permits edge.
+    List,
+}
+
 fn number(query: &QueryPairs, key: &'static str, default: u32) -> Result<u32, ApiError> {
     match query.one(key)? {
         None => Ok(default),
@@ -38,7 +48,7 @@ fn number(query: &QueryPairs, key: &'static str, default: u32) -> Result<u32, Ap
         ("identity" = String, Path, description = "id or KIND:NAME, e.g. agent:support-bot"),
         ("depth" = Option<u32>, Query, description = "hops from the identity, 1-8, default 3"),
         ("days" = Option<u32>, Query, description = "days of audit trail that count as used, 1-3650, default 30"),
-        ("denied" = Option<String>, Query, description = "`count` (default): each reaches edge counts the actions and tools denied to its identity in denied_actions; `list`: every denied action and tool is a node with a denied permits edge"),
+        ("denied" = inline(Option<DeniedView>), Query, description = "`count` (default): each reaches edge counts the actions and tools denied to its identity in denied_actions; `list`: every denied action and tool is a node with a denied permits edge"),
     ),
     responses((status = 200, body = AccessGraph), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody, description = "invalid_field: depth or days out of range")))]
@@ -50,9 +60,9 @@ pub async fn identity_graph(
     query.only(&["depth", "days", "denied"])?;
     let depth = number(&query, "depth", DEFAULT_DEPTH)?;
     let days = number(&query, "days", DEFAULT_DAYS)?;
-    let reach_only = match query.one("denied")? {
-        None | Some("count") => true,
-        Some("list") => false,
+    let denied = match query.one("denied")? {
+        None | Some("count") => DeniedView::Count,
+        Some("list") => DeniedView::List,
         Some(other) => {
             return Err(DomainError::invalid(
                 "denied",
@@ -61,6 +71,7 @@ pub async fn identity_graph(
             .into());
         }
     };
+    let reach_only = denied == DeniedView::Count;
     let reference = IdentityRef::parse(&identity)
         .map_err(|_| ApiError::from(DomainError::UnknownIdentity(identity.clone())))?;
     Ok(Json(
