@@ -98,6 +98,9 @@ pub fn render(graph: &AccessGraph) -> String {
         if !edge.why.policy_ids.is_empty() {
             let _ = write!(label, "\n{}", edge.why.policy_ids.join(", "));
         }
+        if let Some(denied) = edge.denied_actions.filter(|&n| n > 0) {
+            let _ = write!(label, "\n{denied} denied");
+        }
         if edge.used == Some(true) {
             attrs.push("penwidth=2.5".to_owned());
             label.push_str("\nused");

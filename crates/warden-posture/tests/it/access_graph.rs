@@ -391,6 +391,16 @@ fn within_reach_the_denied_actions_are_counted_on_each_reaches_edge() {
             "no denied standing is listed within reach"
         );
     }
+    // The drawing says how many were left out.
+    let drawn = dot::render(&folded);
+    let mut counted = 0;
+    for reaches in folded.edges.iter().filter(|e| e.kind == EdgeKind::Reaches) {
+        if let Some(denied) = reaches.denied_actions.filter(|&n| n > 0) {
+            assert!(drawn.contains(&format!("{denied} denied")), "{drawn}");
+            counted += 1;
+        }
+    }
+    assert!(counted > 0, "the fixture denies something within reach");
     // The listed graph counts nothing: every denial is an edge of its own.
     assert!(listed.edges.iter().all(|e| e.denied_actions.is_none()));
     // What is within reach is the same either way.
