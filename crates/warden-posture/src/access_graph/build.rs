@@ -262,16 +262,8 @@ impl Draft {
         let at = match self.index.get(&id) {
             Some(at) => *at,
             None => {
-                let at = self.nodes.len();
-                self.index.insert(id.clone(), at);
-                self.nodes.push(Node {
-                    id,
-                    kind,
-                    name,
-                    depth: u32::MAX,
-                    labels: Vec::new(),
-                    facts: Facts::default(),
-                });
+                let at = self.push(id.clone(), kind, name, Facts::default());
+                self.index.insert(id, at);
                 at
             }
         };
@@ -281,14 +273,18 @@ impl Draft {
     /// A node that no other part of the graph looks up by id: an upstream's action or tool,
     /// deduplicated by its upstream's own table.
     fn unindexed_node(&mut self, id: String, kind: NodeKind, name: String) -> usize {
+        // An action's two facts: its Cedar action and its resource.
+        self.push(id, kind, name, Facts::with_capacity(2))
+    }
+
+    fn push(&mut self, id: String, kind: NodeKind, name: String, facts: Facts) -> usize {
         self.nodes.push(Node {
             id,
             kind,
             name,
             depth: u32::MAX,
             labels: Vec::new(),
-            // An action's two facts: its Cedar action and its resource.
-            facts: Facts::with_capacity(2),
+            facts,
         });
         self.nodes.len() - 1
     }

@@ -9,7 +9,14 @@ use serde_json::Value;
 use crate::gateway::{Rig, eventually};
 use crate::harness::warden;
 
-async fn refund(rig: &Rig, body: &str, approval: Option<&str>, wait: Option<u64>) -> (u16, Value) {
+/// Sends a refund the policy holds for approval, retrying under `approval` and waiting up
+/// to `wait` seconds for a decision when given.
+pub(crate) async fn refund(
+    rig: &Rig,
+    body: &str,
+    approval: Option<&str>,
+    wait: Option<u64>,
+) -> (u16, Value) {
     let mut request = reqwest::Client::new()
         .post(rig.gateway("/crm/tickets/42/refund"))
         .bearer_auth(&rig.token)
