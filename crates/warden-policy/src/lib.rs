@@ -24,6 +24,7 @@ pub mod routes;
 pub mod schema;
 mod scopes;
 pub mod standing;
+pub mod stored;
 pub mod task;
 pub mod task_window;
 mod validation;

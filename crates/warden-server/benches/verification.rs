@@ -8,8 +8,8 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use warden_core::Timestamp;
 use warden_crypto::{AccessClaims, Actor, AuthorizationDetail, KeyRing, TaskDetail};
-use warden_server::revocation::{RevocationState, Revocations};
-use warden_server::tokens::{TokenService, TokenSettings};
+use warden_plane::revocation::{RevocationState, Revocations};
+use warden_plane::tokens::{TokenService, TokenSettings};
 use warden_store::{IdentityState, RevocationSnapshot};
 
 const NOW: i64 = 1_750_000_000;
@@ -93,7 +93,7 @@ fn verification(c: &mut Criterion) {
             gateway_url: "https://gateway.example".into(),
             default_ttl_secs: 300,
             max_ttl_secs: 3600,
-            leeway_secs: warden_server::tokens::DEFAULT_LEEWAY_SECS,
+            leeway_secs: warden_plane::tokens::DEFAULT_LEEWAY_SECS,
         },
         ring,
         RevocationState::new(state()),

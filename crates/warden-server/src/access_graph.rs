@@ -16,15 +16,15 @@ use warden_core::{
     Upstream, UpstreamKind,
 };
 use warden_policy::PolicyEngine;
+use warden_policy::stored;
 use warden_posture::access_graph::{
     self, AccessGraph, ActionFacts, CredentialFacts, EntitlementFacts, GraphError, GraphInput,
     IdentityFacts, InjectedFacts, UpstreamFacts, UseFacts,
 };
+use warden_proxy::CatalogState;
 use warden_store::{AuditFilter, AuditQuery, Store};
 
 use crate::error::ApiError;
-use crate::gateway::CatalogState;
-use crate::policy_engine;
 use crate::state::AppState;
 
 /// Sub-agents followed below the agent, at most.
@@ -203,7 +203,7 @@ async fn upstream_facts(
     let mut out = Vec::with_capacity(upstreams.len());
     for upstream in upstreams {
         let actions = match upstream.kind {
-            UpstreamKind::Http => ActionFacts::routes(&policy_engine::parse_routes(
+            UpstreamKind::Http => ActionFacts::routes(&stored::parse_routes(
                 upstream.routes.as_deref().unwrap_or_default(),
             )?),
             UpstreamKind::Mcp | UpstreamKind::McpStdio => {
@@ -255,7 +255,7 @@ impl GraphSources {
         let policies = store.list_policies().await?;
         let engine = match compiled.and_then(|catalog| catalog.engine_for(&upstreams, &policies)) {
             Some(engine) => engine,
-            None => Arc::new(policy_engine::build(&upstreams, &policies)?),
+            None => Arc::new(stored::build(&upstreams, &policies)?),
         };
         Ok(Self {
             engine,

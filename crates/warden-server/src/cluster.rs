@@ -9,10 +9,9 @@
 //! gateway and token endpoint refuse until it hears again, and `/readyz` says why.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use warden_plane::Freshness;
 use warden_store::{ChangeFeed, Heard, Topic};
 
 use crate::config::ClusterConfig;
@@ -74,88 +73,6 @@ impl Default for ClusterSettings {
             beat: Duration::from_millis(DEFAULT_BEAT_MILLIS),
             reload: Duration::from_secs(DEFAULT_RELOAD_SECS),
         }
-    }
-}
-
-/// When this node last knew it was current, and if not, why.
-#[derive(Debug)]
-pub struct Freshness {
-    origin: Instant,
-    /// Milliseconds after `origin` of the last confirmation.
-    confirmed: AtomicU64,
-    bound: Duration,
-    problem: Mutex<Option<String>>,
-}
-
-/// Why a node refuses: it has not been able to confirm it is current for too long.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stale {
-    pub silent_for: Duration,
-    pub bound: Duration,
-    pub problem: Option<String>,
-}
-
-impl std::fmt::Display for Stale {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "this node has not heard the change feed for {} ms (the bound is {} ms), so it \
-             cannot know what other nodes revoked",
-            self.silent_for.as_millis(),
-            self.bound.as_millis()
-        )?;
-        if let Some(problem) = &self.problem {
-            write!(f, ": {problem}")?;
-        }
-        Ok(())
-    }
-}
-
-impl Freshness {
-    /// A node that is current now (it has just read everything at start).
-    pub fn new(bound: Duration) -> Self {
-        Self {
-            origin: Instant::now(),
-            confirmed: AtomicU64::new(0),
-            bound,
-            problem: Mutex::new(None),
-        }
-    }
-
-    fn elapsed_millis(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// The node is current as of now.
-    pub fn confirm(&self) {
-        self.confirmed
-            .fetch_max(self.elapsed_millis(), Ordering::Relaxed);
-        *self.problem.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
-
-    /// Something stands in the way of confirming; kept to explain a refusal.
-    pub fn trouble(&self, problem: String) {
-        *self.problem.lock().unwrap_or_else(|p| p.into_inner()) = Some(problem);
-    }
-
-    /// `Err` once the last confirmation is older than the bound.
-    pub fn check(&self) -> Result<(), Stale> {
-        let silent_for = Duration::from_millis(
-            self.elapsed_millis()
-                .saturating_sub(self.confirmed.load(Ordering::Relaxed)),
-        );
-        if silent_for <= self.bound {
-            return Ok(());
-        }
-        Err(Stale {
-            silent_for,
-            bound: self.bound,
-            problem: self
-                .problem
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
-        })
     }
 }
 
@@ -263,23 +180,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_fresh_node_is_current_and_goes_stale_after_the_bound() {
-        let freshness = Freshness::new(Duration::from_millis(30));
-        assert!(freshness.check().is_ok());
-        freshness.trouble("the listening connection was lost".into());
-        std::thread::sleep(Duration::from_millis(60));
-        let stale = freshness.check().err();
-        let text = stale.as_ref().map(ToString::to_string).unwrap_or_default();
-        assert!(text.contains("bound is 30 ms"), "{text}");
-        assert!(text.contains("the listening connection was lost"), "{text}");
-        freshness.confirm();
-        assert!(freshness.check().is_ok());
-        // A confirmation clears the problem it answered.
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(freshness.check().err().and_then(|s| s.problem), None);
-    }
-
-    #[test]
     fn a_resync_asks_for_every_topic_and_a_loss_is_remembered() {
         let freshness = Freshness::new(Duration::from_secs(5));
         let mut backlog = Backlog::default();
@@ -290,10 +190,7 @@ mod tests {
         let topics: Vec<Topic> = backlog.topics.iter().copied().collect();
         assert_eq!(topics, Topic::ALL.to_vec());
         backlog.absorb(Heard::Lost("gone".into()), &freshness);
-        assert_eq!(
-            freshness.problem.lock().ok().and_then(|p| p.clone()),
-            Some("gone".into())
-        );
+        assert_eq!(freshness.problem(), Some("gone".into()));
         assert!(!backlog.beat);
         backlog.absorb(Heard::Beat, &freshness);
         assert!(backlog.beat);

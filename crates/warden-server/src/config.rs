@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use warden_crypto::Secret;
+pub use warden_plane::{CredentialConfig, TrustedIssuerConfig};
 
 pub const DEFAULT_DATA_DIR: &str = "./warden-data";
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8080";
@@ -234,48 +235,28 @@ pub struct ApiConfig {
     pub max_connections_per_source: Option<usize>,
 }
 
-/// `[credentials]` in the settings file. Every field is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CredentialConfig {
-    /// The URL clients reach the API at: the tokens' `iss` and the base of the OAuth
-    /// endpoints [default: http://API_LISTEN].
-    pub public_url: Option<String>,
-    /// The URL agents reach the gateway at; a token's audience is `GATEWAY_URL/UPSTREAM`
-    /// [default: http://GATEWAY_LISTEN].
-    pub gateway_url: Option<String>,
-    /// Lifetime of an access token when the client asks for none [default: 300].
-    pub token_ttl_secs: Option<i64>,
-    /// The longest lifetime a client may ask for [default: 3600].
-    pub token_max_ttl_secs: Option<i64>,
-    /// The longest a client credential may live (the ceiling) [default: 90].
-    pub credential_max_ttl_days: Option<i64>,
-    /// How long a rotated-out secret keeps working [default: 86400, one day].
-    pub rotation_overlap_secs: Option<i64>,
-    /// External issuers whose users' tokens may be exchanged (RFC 8693).
-    #[serde(default)]
-    pub trusted_issuers: Vec<TrustedIssuerConfig>,
-    /// Tolerated clock skew between nodes and clients on `exp`, `nbf` and `iat` of tokens
-    /// and client assertions, in seconds [default: 5; 0-300].
-    pub clock_leeway_secs: Option<i64>,
-    /// How many actors a token's delegation chain (`act`) may hold: how many times it may
-    /// be exchanged in a row [default: 3; 1-16].
-    pub max_delegation_depth: Option<u32>,
-    /// Clients that may introspect tokens issued to other clients, as `KIND:NAME` or ids.
-    /// Every other client is told `active: false` about any token not issued to it.
-    #[serde(default)]
-    pub introspectors: Vec<String>,
-}
-
-/// One trusted external issuer: its `iss` and a file holding its JWKS.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrustedIssuerConfig {
-    pub issuer: String,
-    pub jwks_file: PathBuf,
-}
-
 impl GatewayConfig {
+    /// The gateway's limits and timeouts, every gap filled with its default.
+    pub fn settings(&self) -> warden_proxy::GatewaySettings {
+        let defaults = warden_proxy::GatewaySettings::default();
+        warden_proxy::GatewaySettings {
+            max_body_bytes: self.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            mcp_max_body_bytes: self
+                .mcp_max_body_bytes
+                .unwrap_or(defaults.mcp_max_body_bytes),
+            upstream_timeout: self
+                .upstream_timeout_secs
+                .map_or(defaults.upstream_timeout, std::time::Duration::from_secs),
+            approval_ttl_secs: self.approval_ttl_secs.unwrap_or(defaults.approval_ttl_secs),
+            max_wait_secs: self.max_wait_secs.unwrap_or(defaults.max_wait_secs),
+            // At least one, or no request could ever be approved.
+            max_pending_approvals_per_agent: self
+                .max_pending_approvals_per_agent
+                .unwrap_or(defaults.max_pending_approvals_per_agent)
+                .max(1),
+        }
+    }
+
     /// The bounds of the task window.
     pub fn task_window_limits(&self) -> warden_policy::WindowLimits {
         let default = warden_policy::WindowLimits::default();

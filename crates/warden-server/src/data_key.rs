@@ -101,7 +101,7 @@ pub async fn rotate(
         .signing_keys()
         .await?
         .iter()
-        .map(|stored| crate::tokens::reseal_signing_key(stored, old, &new))
+        .map(|stored| warden_plane::tokens::reseal_signing_key(stored, old, &new))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| anyhow::anyhow!("{error}; nothing was changed"))?;
 
@@ -110,7 +110,7 @@ pub async fn rotate(
         .await?
         .into_iter()
         .map(|sealed| {
-            let associated = crate::gateway::held_view::associated_data(&sealed.approval_id);
+            let associated = warden_proxy::held_view::associated_data(&sealed.approval_id);
             let plain = zeroize::Zeroizing::new(
                 seal::open(old, &sealed.bytes, &associated).map_err(|error| {
                     anyhow::anyhow!(

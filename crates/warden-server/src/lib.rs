@@ -11,24 +11,16 @@ pub mod bootstrap;
 pub mod cluster;
 pub mod config;
 pub mod data_key;
-pub mod delegation;
 pub mod error;
 pub mod extract;
-pub mod gateway;
 pub mod leaks;
 pub mod listen;
 pub mod metrics;
 pub mod oauth;
-pub mod plane;
-pub mod policy_engine;
 pub mod posture;
-pub mod ratelimit;
-pub mod revocation;
 pub mod signals;
 pub mod ssf;
 pub mod state;
-pub mod task_window_sync;
-pub mod tokens;
 pub mod ui;
 
 use std::future::Future;
@@ -118,8 +110,8 @@ impl Server {
         let api_url = format!("http://{}", api.local_addr()?);
         let gateway_url = format!("http://{}", gateway.local_addr()?);
         let plane_settings =
-            plane::PlaneSettings::resolve(&settings.credentials, &api_url, &gateway_url)?;
-        let credentials = plane::CredentialPlane::start(
+            warden_plane::PlaneSettings::resolve(&settings.credentials, &api_url, &gateway_url)?;
+        let credentials = warden_plane::CredentialPlane::start(
             &store,
             keys.data.clone(),
             plane_settings,
@@ -130,12 +122,11 @@ impl Server {
             &settings.signals,
             &credentials.settings.tokens.issuer,
         )?;
-        let catalog = Arc::new(gateway::CatalogState::with_local_servers(Arc::new(
+        let catalog = Arc::new(warden_proxy::CatalogState::with_local_servers(Arc::new(
             warden_stdio::Supervisor::new(
                 Arc::new(keys.data.clone()),
                 warden_stdio::Settings {
-                    request_timeout: gateway::GatewaySettings::resolve(&settings.gateway)
-                        .upstream_timeout,
+                    request_timeout: settings.gateway.settings().upstream_timeout,
                     ..warden_stdio::Settings::default()
                 },
             ),
@@ -170,12 +161,12 @@ impl Server {
             task_window: Arc::new(warden_policy::TaskWindow::new(
                 settings.gateway.task_window_limits(),
             )),
-            freshness: Arc::new(cluster::Freshness::new(cluster.max_staleness)),
+            freshness: Arc::new(warden_plane::Freshness::new(cluster.max_staleness)),
         };
         state.catalog.reload(&*state.store).await;
         // Before the gateway serves: a policy on what a task already did must see what it
         // did before this node started (on this node or another).
-        let window_last = task_window_sync::catch_up(
+        let window_last = warden_proxy::task_window_sync::catch_up(
             &*state.store,
             &state.task_window,
             None,
@@ -198,9 +189,9 @@ impl Server {
         // Created here so the gateway can end its open streams when the server stops
         // (graceful shutdown waits for responses in flight, and a stream may never end).
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let gateway_router = gateway::router(
-            state.clone(),
-            gateway::GatewaySettings::resolve(&settings.gateway),
+        let gateway_router = warden_proxy::router(
+            state.gateway_dependencies(),
+            settings.gateway.settings(),
             stop_rx.clone(),
         )?;
         Ok(Self {
@@ -260,7 +251,7 @@ impl Server {
         ));
         let signaller = tokio::spawn(signals::run(self.state.clone(), stop_rx.clone()));
         let checkpointer = tokio::spawn(audit_anchor::run(self.state.clone(), stop_rx.clone()));
-        tokio::spawn(task_window_sync::run(
+        tokio::spawn(warden_proxy::task_window_sync::run(
             Arc::clone(&self.state.store),
             Arc::clone(&self.state.clock),
             Arc::clone(&self.state.task_window),
@@ -286,7 +277,7 @@ impl Server {
             self.gateway_router,
             self.guards.gateway,
             "gateway",
-            gateway::sniffed,
+            warden_proxy::sniffed,
             stop_rx,
         );
         tokio::join!(api, gateway);

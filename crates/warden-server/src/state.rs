@@ -6,10 +6,10 @@ use tokio::sync::Notify;
 use warden_audit::{Actor, AuditPublicKey};
 use warden_core::Clock;
 use warden_crypto::{DataKey, KeyedHash, Pepper};
+use warden_plane::CredentialPlane;
+use warden_proxy::CatalogState;
 use warden_store::Store;
 
-use crate::gateway::CatalogState;
-use crate::plane::CredentialPlane;
 use crate::posture::Posture;
 
 #[derive(Debug, Clone)]
@@ -37,11 +37,29 @@ pub struct AppState {
     /// `[leaks] auto_revoke`: every known leaked secret is switched off when reported.
     pub leaks_auto_revoke: bool,
     /// Pinned MCP tool definitions, for the gateway and the API that accepts them.
-    pub tool_pins: Arc<crate::gateway::ToolPins>,
+    pub tool_pins: Arc<warden_proxy::ToolPins>,
     /// Webhook and Shared Signals delivery settings, and the issuer of security events.
     pub signals: Arc<crate::signals::SignalSettings>,
     /// What each agent was already allowed in each task, for `context.task`.
     pub task_window: Arc<warden_policy::TaskWindow>,
     /// Whether this node still knows it is current with the others (see `cluster`).
-    pub freshness: Arc<crate::cluster::Freshness>,
+    pub freshness: Arc<warden_plane::Freshness>,
+}
+
+impl AppState {
+    /// The parts of this node the gateway uses, and nothing else.
+    pub fn gateway_dependencies(&self) -> warden_proxy::Dependencies {
+        warden_proxy::Dependencies {
+            store: Arc::clone(&self.store),
+            clock: Arc::clone(&self.clock),
+            pepper: self.pepper.clone(),
+            credentials: Arc::clone(&self.credentials),
+            data_key: Arc::clone(&self.data_key),
+            approvals_changed: Arc::clone(&self.approvals_changed),
+            catalog: Arc::clone(&self.catalog),
+            tool_pins: Arc::clone(&self.tool_pins),
+            task_window: Arc::clone(&self.task_window),
+            freshness: Arc::clone(&self.freshness),
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! an approver who is the agent or the user it acts for.
 //!
 //! Reading one approval shows the exact request that was held (see
-//! `gateway::held_view`), opened from its sealed copy, for as long as the approval can
+//! `warden_proxy::held_view`), opened from its sealed copy, for as long as the approval can
 //! still be used; afterwards the copy is gone and `request` is absent.
 
 use axum::Json;
@@ -121,7 +121,7 @@ pub async fn get_approval(
 /// Opens a held request sealed for approval `id`. One that does not open is an error, not
 /// an approval shown without its request: the approver must not decide blind.
 fn open_request(state: &AppState, id: &str, sealed: &[u8]) -> Result<HeldRequest, ApiError> {
-    let associated = crate::gateway::held_view::associated_data(id);
+    let associated = warden_proxy::held_view::associated_data(id);
     let plain = zeroize::Zeroizing::new(
         warden_crypto::seal::open(&state.data_key, sealed, &associated).map_err(|error| {
             ApiError::Internal(format!(

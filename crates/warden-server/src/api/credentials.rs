@@ -577,7 +577,7 @@ pub async fn list_keys(State(state): State<AppState>) -> Json<Value> {
 pub async fn rotate_keys(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let now = state.clock.now();
     let plane = &state.credentials;
-    let ring = crate::tokens::rotate_ring(
+    let ring = warden_plane::tokens::rotate_ring(
         &*state.store,
         &state.actor,
         &plane.data_key,
@@ -586,7 +586,7 @@ pub async fn rotate_keys(State(state): State<AppState>) -> Result<Json<Value>, A
     )
     .await
     .map_err(|error| match error {
-        crate::tokens::RingError::Store(error) => ApiError::from(error),
+        warden_plane::tokens::RingError::Store(error) => ApiError::from(error),
         other => ApiError::Internal(other.to_string()),
     })?;
     plane.tokens.set_ring(ring);

@@ -8,11 +8,11 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use warden_core::{DomainError, IdentityKind, IdentityRef, StoredPolicy, UpstreamKind};
-use warden_policy::{DecisionRequest, PrincipalKind, RequestContext};
+use warden_policy::{DecisionRequest, PrincipalKind, RequestContext, stored};
+use warden_proxy::decide::Ask;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::policy_engine;
 use crate::state::AppState;
 
 /// Ids that would collide with the fixed paths under `/v1/policies`.
@@ -124,7 +124,7 @@ pub async fn put_policy(
             &body.id,
             &body.text,
             body.replace,
-            &policy_engine::check,
+            &stored::check,
             now,
         )
         .await?;
@@ -163,7 +163,7 @@ pub async fn delete_policy(
     responses((status = 200, description = "Cedar schema text", content_type = "text/plain", body = String)))]
 pub async fn schema(State(state): State<AppState>) -> Result<String, ApiError> {
     let upstreams = state.store.list_upstreams().await?;
-    let input = policy_engine::schema_input(&upstreams)?;
+    let input = stored::schema_input(&upstreams)?;
     let generated = warden_policy::GeneratedSchema::generate(&input)
         .map_err(|error| DomainError::InvalidPolicy(error.to_string()))?;
     Ok(generated.text().to_string())
@@ -191,7 +191,8 @@ pub async fn test_policy(
         .iter()
         .find(|upstream| upstream.name == body.upstream)
         .ok_or_else(|| DomainError::UnknownUpstream(body.upstream.clone()))?;
-    let (action, resource_type, resource_id) = match (
+    // What the request asks, worked out as the gateway works it out.
+    let ask = match (
         &body.method,
         &body.path,
         &body.tool,
@@ -204,30 +205,27 @@ pub async fn test_policy(
                     DomainError::invalid("path", "MCP upstreams are tested with `tool`").into(),
                 );
             }
-            let routes =
-                policy_engine::parse_routes(upstream.routes.as_deref().unwrap_or_default())?;
-            let matched = routes
-                .match_request(&method.to_ascii_uppercase(), path)
-                .ok_or_else(|| {
-                    DomainError::invalid(
-                        "path",
-                        format!(
-                            "{method} {path} matches no route of `{}` (unknown_route)",
-                            upstream.name
-                        ),
-                    )
-                })?;
-            (
-                matched.action.to_string(),
-                matched.resource_type.to_string(),
-                matched.resource_id,
-            )
+            let routes = stored::parse_routes(upstream.routes.as_deref().unwrap_or_default())?;
+            Ask::route(&routes, &method.to_ascii_uppercase(), path).ok_or_else(|| {
+                DomainError::invalid(
+                    "path",
+                    format!(
+                        "{method} {path} matches no route of `{}` (unknown_route)",
+                        upstream.name
+                    ),
+                )
+            })?
         }
-        (None, None, Some(tool), None, None) => (
-            "call_tool".to_string(),
-            "Tool".to_string(),
-            format!("{}/{tool}", upstream.name),
-        ),
+        (None, None, Some(tool), None, None) => {
+            if upstream.kind == UpstreamKind::Http {
+                return Err(DomainError::invalid(
+                    "tool",
+                    "HTTP upstreams are tested with `method` and `path`",
+                )
+                .into());
+            }
+            Ask::tool_call(&upstream.name, tool, None)
+        }
         (None, None, None, Some(action), Some(resource)) => {
             let (kind, id) = resource.split_once("::").ok_or_else(|| {
                 DomainError::invalid(
@@ -235,11 +233,13 @@ pub async fn test_policy(
                     "write the resource as Type::id, e.g. Ticket::42",
                 )
             })?;
-            (
-                action.clone(),
-                kind.to_string(),
-                id.trim_matches('"').to_string(),
-            )
+            Ask {
+                action: action.clone(),
+                resource_type: kind.to_string(),
+                resource_id: id.trim_matches('"').to_string(),
+                arguments: None,
+                labels: Vec::new(),
+            }
         }
         _ => {
             return Err(DomainError::invalid(
@@ -250,7 +250,7 @@ pub async fn test_policy(
         }
     };
     let policies = state.store.list_policies().await?;
-    let engine = policy_engine::build(&upstreams, &policies)?;
+    let engine = stored::build(&upstreams, &policies)?;
     let environment = body
         .environment
         .clone()
@@ -283,9 +283,9 @@ pub async fn test_policy(
         owner: &agent.owner,
         on_behalf_of: body.user.as_deref(),
         upstream: &upstream.name,
-        action: &action,
-        resource_type: &resource_type,
-        resource_id: &resource_id,
+        action: &ask.action,
+        resource_type: &ask.resource_type,
+        resource_id: &ask.resource_id,
         context: RequestContext {
             reason: body.reason.as_deref(),
             task: body
@@ -308,8 +308,8 @@ pub async fn test_policy(
         decision: effect.to_string(),
         reason: decision.reason.as_str().to_string(),
         policies: decision.policy_ids,
-        action,
-        resource: format!("{resource_type}::\"{resource_id}\""),
+        resource: ask.resource_text(),
+        action: ask.action,
         errors: decision.errors,
     }))
 }

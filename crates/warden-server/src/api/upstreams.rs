@@ -10,12 +10,12 @@ use utoipa::ToSchema;
 use warden_core::{
     DomainError, InjectAuth, NewUpstream, Upstream, UpstreamId, UpstreamKind, UpstreamPatch,
 };
+use warden_policy::stored;
 use warden_store::SealedSecret;
 use zeroize::Zeroizing;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::policy_engine;
 use crate::state::AppState;
 
 /// The longest upstream secret accepted, in characters; real API keys and passwords are far
@@ -184,7 +184,7 @@ pub async fn create_upstream(
     ApiJson(body): ApiJson<CreateUpstream>,
 ) -> Result<(StatusCode, Json<Upstream>), ApiError> {
     if let Some(routes) = &body.routes {
-        policy_engine::parse_routes(routes)?;
+        stored::parse_routes(routes)?;
     }
     if body.kind.is_mcp() && body.routes.is_some() {
         return Err(DomainError::invalid(
@@ -268,7 +268,7 @@ pub async fn create_upstream(
             id,
             new,
             sealed,
-            &policy_engine::check,
+            &stored::check,
             state.clock.now(),
         )
         .await?;
@@ -331,7 +331,7 @@ pub async fn update_upstream(
     // The route map is parsed here for a precise message; whether the stored policies
     // still compile against it is checked by the store, inside the write's transaction.
     if let Some(routes) = &patch.routes {
-        policy_engine::parse_routes(routes)?;
+        stored::parse_routes(routes)?;
     }
     let sealed = match secret {
         Some(secret) => {
@@ -352,7 +352,7 @@ pub async fn update_upstream(
             &name,
             patch,
             sealed,
-            &policy_engine::check,
+            &stored::check,
             state.clock.now(),
         )
         .await?;
@@ -392,12 +392,7 @@ pub async fn delete_upstream(
 ) -> Result<Json<Upstream>, ApiError> {
     let removed = state
         .store
-        .delete_upstream(
-            &state.actor,
-            &name,
-            &policy_engine::check,
-            state.clock.now(),
-        )
+        .delete_upstream(&state.actor, &name, &stored::check, state.clock.now())
         .await?;
     state.catalog.reload(&*state.store).await;
     Ok(Json(removed))

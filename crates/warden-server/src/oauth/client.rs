@@ -20,10 +20,10 @@ use warden_audit::{Actor, EventKind, NewEvent};
 use warden_core::{IdentityId, IdentityRef, Timestamp};
 use warden_crypto::jwt::Expectations;
 use warden_crypto::{ExternalVerifier, SecretKind};
+use warden_plane::ratelimit::FailureKeys;
 use warden_store::{Credential, CredentialKind, IdentityState};
 
 use super::{ASSERTION_TYPE_JWT_BEARER, OAuthError, OAuthRequest, TOKEN_PATH};
-use crate::ratelimit::FailureKeys;
 use crate::state::AppState;
 
 /// The domain label client secrets are hashed under.

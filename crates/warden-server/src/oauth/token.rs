@@ -25,8 +25,8 @@ use super::{
     GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, OAuthError, OAuthRequest, TOKEN_TYPE_ACCESS,
     TOKEN_TYPE_JWT, no_store,
 };
-use crate::delegation::{self, DelegationError, Exchanger, Lineage};
 use crate::state::AppState;
+use warden_plane::delegation::{self, DelegationError, Exchanger, Lineage};
 
 /// Longest upstream name, as the gateway will accept it.
 const MAX_UPSTREAM_LEN: usize = 64;

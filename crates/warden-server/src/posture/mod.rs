@@ -75,7 +75,7 @@ pub struct Posture {
     trusted_issuers: Vec<String>,
     /// The gateway's compiled engine, reused for the access paths when it was compiled from
     /// what the store holds (compiling a large catalog's policies takes a while).
-    catalog: Option<Arc<crate::gateway::CatalogState>>,
+    catalog: Option<Arc<warden_proxy::CatalogState>>,
     /// The toxic-combination rules judged over every agent's path; none until configured.
     toxic_rules: &'static [warden_posture::toxic::ToxicRule],
 }
@@ -112,7 +112,7 @@ impl Posture {
         mut self,
         rules: &'static [warden_posture::toxic::ToxicRule],
         issuers: Vec<String>,
-        catalog: Arc<crate::gateway::CatalogState>,
+        catalog: Arc<warden_proxy::CatalogState>,
     ) -> Self {
         self.toxic_rules = rules;
         self.trusted_issuers = issuers;

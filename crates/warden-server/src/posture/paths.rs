@@ -9,12 +9,12 @@ use warden_core::{
 };
 use warden_posture::access_graph::{MAX_DAYS, MAX_DEPTH};
 use warden_posture::toxic::{PathInput, ToxicRule, evaluate_paths};
+use warden_proxy::CatalogState;
 use warden_store::findings::{FindingDraft, FindingIdentity};
 use warden_store::{Store, StoreError, StoreResult};
 
 use crate::access_graph::GraphSources;
 use crate::error::ApiError;
-use crate::gateway::CatalogState;
 
 /// The subject of an agent's path findings.
 pub fn subject(identity_id: &str) -> String {

@@ -86,7 +86,7 @@ impl Api {
                 .unwrap_or_else(|e| panic!("{e}")),
             ),
             task_window: Arc::new(warden_policy::TaskWindow::new(Default::default())),
-            freshness: Arc::new(warden_server::cluster::Freshness::new(
+            freshness: Arc::new(warden_plane::Freshness::new(
                 std::time::Duration::from_secs(3_600),
             )),
         };
@@ -166,10 +166,10 @@ pub async fn test_plane(
     store: &dyn warden_store::Store,
     config: &warden_server::config::CredentialConfig,
     now: Timestamp,
-) -> warden_server::plane::CredentialPlane {
-    let settings = warden_server::plane::PlaneSettings::resolve(config, ISSUER, GATEWAY)
+) -> warden_plane::plane::CredentialPlane {
+    let settings = warden_plane::plane::PlaneSettings::resolve(config, ISSUER, GATEWAY)
         .unwrap_or_else(|e| panic!("{e}"));
-    warden_server::plane::CredentialPlane::start(
+    warden_plane::plane::CredentialPlane::start(
         store,
         warden_crypto::DataKey::from_bytes([5; 32]),
         settings,

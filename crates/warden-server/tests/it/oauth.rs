@@ -372,7 +372,7 @@ async fn repeated_failures_are_rate_limited_per_client_and_address() {
     let api = Api::new().await;
     owner(&api, "alice@example.com").await;
     let bot = agent(&api, "bot", "alice@example.com", None, None).await;
-    for _ in 0..warden_server::ratelimit::DEFAULT_BURST {
+    for _ in 0..warden_plane::ratelimit::DEFAULT_BURST {
         let reply = api
             .form(
                 TOKEN,

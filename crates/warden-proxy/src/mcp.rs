@@ -144,13 +144,7 @@ fn tool_ask(upstream: &str, call: &ToolCall, pins: &ToolPins) -> Result<Ask, Ref
         )
         .with_rule("tool_pinning"));
     }
-    Ok(ask(
-        CALL_TOOL,
-        TOOL_TYPE,
-        upstream,
-        &call.name,
-        Some(&call.arguments),
-    ))
+    Ok(Ask::tool_call(upstream, &call.name, Some(&call.arguments)))
 }
 
 /// The audit label of an MCP request without exactly one ask: its methods, in order.

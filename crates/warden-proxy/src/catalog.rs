@@ -246,7 +246,7 @@ impl CatalogState {
         {
             return Ok(());
         }
-        let engine = crate::policy_engine::build(&upstreams, &policies)
+        let engine = warden_policy::stored::build(&upstreams, &policies)
             .map_err(|error| format!("the stored policies do not compile: {error}"))?;
         let mut entries = HashMap::with_capacity(upstreams.len());
         let mut sealed_secrets = HashMap::with_capacity(upstreams.len());
@@ -264,7 +264,7 @@ impl CatalogState {
             let sealed_secret = sealed_secrets.remove(&upstream.id).flatten();
             let invalid = |why: String| format!("upstream `{}`: {why}", upstream.name);
             let routes = match upstream.kind {
-                StoredKind::Http => crate::policy_engine::parse_routes(
+                StoredKind::Http => warden_policy::stored::parse_routes(
                     upstream.routes.as_deref().unwrap_or_default(),
                 )
                 .map_err(|_| invalid("its route map does not parse".into()))?,

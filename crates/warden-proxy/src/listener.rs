@@ -5,7 +5,7 @@
 //! gateway (see `warden_gateway::sniff`). Such a connection is cut off after the offending
 //! request head, and [`refuse_untrusted_connections`] answers that request with 400 and
 //! `Connection: close`, before any handler runs. Accepting, timeouts and connection caps
-//! are the shared listener machinery in `crate::listen`.
+//! are the listener machinery shared with the API, in `warden-server`'s `listen`.
 
 use std::io;
 use std::net::SocketAddr;

@@ -107,7 +107,7 @@ impl Gateway {
     fn approval_url(&self, id: &str) -> String {
         format!(
             "{}/v1/approvals/{id}",
-            self.app.credentials.settings.tokens.issuer
+            self.deps.credentials.settings.tokens.issuer
         )
     }
 
@@ -154,7 +154,7 @@ impl Gateway {
         };
         self.wait_for_decision(&id, &held, Duration::from_secs(wait), kill)
             .await?;
-        self.spend(&id, &held, self.app.clock.now())
+        self.spend(&id, &held, self.deps.clock.now())
             .await
             .map_err(|spend| self.refuse_spend(spend, &id, held.verdict))
     }
@@ -195,7 +195,7 @@ impl Gateway {
         };
         let actor = Actor::agent(held.caller.agent_id.clone(), held.caller.agent_name.clone());
         let approval = match self
-            .app
+            .deps
             .store
             .create_approval(&actor, new, Some(sealed), now)
             .await
@@ -211,7 +211,7 @@ impl Gateway {
                         held.verdict.policy_ids.iter().cloned(),
                     )
                     .detail("rule", "approval_cap");
-                self.app
+                self.deps
                     .store
                     .record(refused, now)
                     .await
@@ -225,7 +225,7 @@ impl Gateway {
             Err(error) => return Err(store_failure(&error)),
         };
         let event = held.hold_event.clone().approval(approval.id.clone());
-        self.app
+        self.deps
             .store
             .record(event, now)
             .await
@@ -246,7 +246,7 @@ impl Gateway {
         let upstream_secret = raw.upstream_secret.and_then(|sealed| {
             let version = u64::try_from(sealed.version).ok()?;
             let associated = warden_crypto::seal::associated_data(&raw.upstream_id, version);
-            warden_crypto::seal::open(&self.app.data_key, &sealed.bytes, &associated).ok()
+            warden_crypto::seal::open(&self.deps.data_key, &sealed.bytes, &associated).ok()
         });
         let upstream_secret = upstream_secret
             .as_deref()
@@ -288,7 +288,7 @@ impl Gateway {
         let plain =
             zeroize::Zeroizing::new(serde_json::to_vec(&view).map_err(|_| failed("serialize"))?);
         let bytes =
-            warden_crypto::seal::seal(&self.app.data_key, &plain, &held_view::associated_data(id))
+            warden_crypto::seal::seal(&self.deps.data_key, &plain, &held_view::associated_data(id))
                 .map_err(|_| failed("seal"))?;
         Ok(warden_store::SealedRequest {
             approval_id: id.to_string(),
@@ -298,7 +298,7 @@ impl Gateway {
 
     async fn spend(&self, id: &str, held: &Held<'_>, now: Timestamp) -> Result<Approved, Spend> {
         match self
-            .app
+            .deps
             .store
             .consume_approval(id, &held.binding, now)
             .await
@@ -346,11 +346,11 @@ impl Gateway {
         let deadline = Instant::now() + wait;
         loop {
             // Registered before looking, so a decision made in between still wakes us.
-            let changed = self.app.approvals_changed.notified();
+            let changed = self.deps.approvals_changed.notified();
             let approval = self
-                .app
+                .deps
                 .store
-                .get_approval(id, self.app.clock.now())
+                .get_approval(id, self.deps.clock.now())
                 .await
                 .map_err(|error| store_failure(&error))?;
             match approval.status {

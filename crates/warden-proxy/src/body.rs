@@ -22,7 +22,7 @@ use warden_crypto::AccessClaims;
 use warden_gateway::SseFilter;
 use warden_store::Store;
 
-use crate::plane::CredentialPlane;
+use warden_plane::plane::CredentialPlane;
 
 /// Size and keyed hash of a body as it passes.
 #[derive(Debug)]

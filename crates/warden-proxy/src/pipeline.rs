@@ -1,10 +1,20 @@
-//! One gateway request, phase by phase: vet the target and the framing; authenticate the
-//! bearer token (signature, revocation and kill switch, audience); find the upstream and
-//! what the request asks (a route, or the tool calls in an MCP envelope); check task bounds
-//! and ask Cedar; hold for a human where a policy says so; record the decision durably;
-//! strip the agent's credentials and inject the upstream's secret; forward with bodies
-//! streamed both ways; record the outcome. Any refusal on the way answers at once and
-//! forwards nothing.
+//! One gateway request, phase by phase, each a method of `Gateway` over the request's
+//! `Exchange`:
+//!
+//! 1. `vet_target`: the target (path and query) is one the upstream will read as the
+//!    gateway does; and the node is current with the others (or refuses everything).
+//! 2. `authenticate`: the bearer token (signature, revocation and kill switch, audience);
+//!    from here on every refusal names the agent and is on the record.
+//! 3. `resolve`: the upstream from the catalog, the caller, the agent's reason, the header
+//!    and query checks.
+//! 4. `ask`: what the request asks (a route, or the operations in an MCP envelope).
+//! 5. `decide`: task bounds, then Cedar, for every ask.
+//! 6. `hold`: a human approves this exact request where a policy says so.
+//! 7. `record`: the decision, durable before anything is forwarded.
+//! 8. `forward`: the agent's credentials out, the upstream's secret in, bodies streamed.
+//! 9. `relay`: the answer back (MCP answers filtered), its outcome recorded when it ends.
+//!
+//! Any refusal on the way answers at once and forwards nothing.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -17,24 +27,24 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method};
 use warden_audit::{Actor, EventKind, NewEvent, RequestDigest};
-use warden_core::ApprovalBinding;
+use warden_core::{ApprovalBinding, Timestamp};
 use warden_crypto::AccessClaims;
 use warden_gateway::{
-    BodyFraming, Refusal, RefusalCode, check_agent_headers, check_declared_size, check_framing,
-    mcp, overrides, prepare_upstream_headers, set_forwarding_headers, strip_agent_headers,
-    strip_hop_by_hop, vet,
+    BodyFraming, Refusal, RefusalCode, VettedPath, check_agent_headers, check_declared_size,
+    check_framing, mcp, overrides, prepare_upstream_headers, set_forwarding_headers,
+    strip_agent_headers, strip_hop_by_hop, vet,
 };
-use warden_policy::Effect;
+use warden_plane::revocation::Revocations;
+use warden_policy::{Effect, TaskBounds};
 use zeroize::Zeroizing;
 
 use super::Gateway;
 use super::body::{self, BodyMeter, KillWatch, OutcomeRecorder, Transform};
-use super::catalog::{UpstreamEntry, UpstreamKind};
+use super::catalog::{Catalog, UpstreamEntry, UpstreamKind};
 use super::decide::{self, Ask, Caller, Verdict};
 use super::forward;
-use super::hold::{self, Held, HeldRaw};
+use super::hold::{self, Approved, Held, HeldRaw};
 use super::listener::GatewayPeer;
-use crate::revocation::Revocations;
 
 /// The header that carries the agent's reason for a request.
 pub const REASON_HEADER: &str = "warden-reason";
@@ -203,6 +213,51 @@ fn content_type_is(headers: &HeaderMap, wanted: &str) -> bool {
     })
 }
 
+/// What the authenticate phase establishes: a vetted target, and a token that verified,
+/// is honoured, and is meant for this upstream.
+struct Authenticated {
+    vetted: VettedPath,
+    claims: Arc<AccessClaims>,
+    framing: BodyFraming,
+    /// The identity state that honoured the token, for the caller it names.
+    revocations: Arc<Revocations>,
+}
+
+/// One admitted request on its way through the later phases: each reads what the earlier
+/// ones established, and the ask phase adds what the request asks.
+struct Exchange {
+    peer: SocketAddr,
+    /// When the request arrived, on the gateway's clock.
+    now: Timestamp,
+    /// The request line and headers (the headers leave for the upstream when forwarded).
+    parts: http::request::Parts,
+    vetted: VettedPath,
+    framing: BodyFraming,
+    claims: Arc<AccessClaims>,
+    /// The catalog the request is decided with, held for the whole request.
+    catalog: Arc<Catalog>,
+    upstream: Arc<UpstreamEntry>,
+    caller: Caller,
+    /// The agent's `Warden-Reason`.
+    reason: Option<String>,
+    /// The token's task bounds.
+    tasks: Vec<TaskBounds>,
+    asks: Vec<Ask>,
+    /// The audit record's action when there is no single ask.
+    action_label: Option<String>,
+    /// The body, once it has been read whole (to be parsed, checked or held).
+    buffered: Option<Bytes>,
+    /// The MCP envelope, for filtering the answer.
+    envelope: Option<mcp::Envelope>,
+}
+
+/// The target of a request, vetted; its refusal waits until the token has been looked at
+/// (see `authenticate`).
+fn vet_target(parts: &http::request::Parts) -> Result<VettedPath, Refused> {
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    vet(target).map_err(|error| Refused::from(Refusal::from(&error)))
+}
+
 /// What the request asks of an upstream, worked out before deciding.
 struct Asked {
     asks: Vec<Ask>,
@@ -248,6 +303,8 @@ impl Gateway {
         }
     }
 
+    /// One request through the phases in order; the first refusal answers, and nothing is
+    /// forwarded before the decision is on the record.
     async fn serve(
         &self,
         peer: SocketAddr,
@@ -257,18 +314,56 @@ impl Gateway {
     ) -> Result<Response, Refused> {
         // A node that cannot confirm it hears the other nodes could be allowing an agent
         // one of them killed: it refuses everything until it hears again.
-        if let Err(stale) = self.app.freshness.check() {
+        if let Err(stale) = self.deps.freshness.check() {
             metrics::counter!("warden_gateway_stale_refusals_total").increment(1);
             return Err(unavailable(&stale.to_string()));
         }
-        let now = self.app.clock.now();
+        let now = self.deps.clock.now();
         let (parts, body) = request.into_parts();
-        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let vetted = vet(target).map_err(|error| Refused::from(Refusal::from(&error)));
+        let vetted = vet_target(&parts);
+        let admitted = self.authenticate(&parts, vetted, peer, now, trace).await?;
+        let mut exchange = self.resolve(parts, admitted, peer, now, trace)?;
+        let body = self.ask(&mut exchange, body, trace).await?;
+        let mut verdict = self.decide(&exchange, false);
+        metrics::histogram!("warden_gateway_decision_seconds", "upstream" => exchange.upstream.name.clone())
+            .record(started.elapsed().as_secs_f64());
 
-        // Authenticate: signature, type, issuer and times, then revocation and kills. A
-        // request without a verifying token names nobody, so its other faults come first.
-        let tokens = &self.app.credentials.tokens;
+        let mut kill = KillWatch::new(
+            Arc::clone(&self.deps.credentials),
+            Arc::clone(&self.deps.clock),
+            Arc::clone(&exchange.claims),
+        );
+        let (approved, body) = if verdict.effect == Effect::Hold {
+            let approved = self
+                .hold(&mut exchange, body, &verdict, &mut kill, trace)
+                .await?;
+            verdict = self.decide(&exchange, true);
+            // The body was read whole for the approver; it is forwarded from that copy.
+            (Some(approved), Body::empty())
+        } else {
+            (None, body)
+        };
+        let outcome = self
+            .record(&exchange, verdict, approved.as_ref(), trace)
+            .await?;
+        let (response, outcome) = self
+            .forward(&mut exchange, body, outcome, &mut kill)
+            .await?;
+        self.relay(exchange, response, kill, outcome).await
+    }
+
+    /// Authenticate: signature, type, issuer and times, then revocation and kills, then the
+    /// audience. A request without a verifying token names nobody, so its other faults
+    /// come first; from a verifying token on, every refusal is on the record.
+    async fn authenticate(
+        &self,
+        parts: &http::request::Parts,
+        vetted: Result<VettedPath, Refused>,
+        peer: SocketAddr,
+        now: Timestamp,
+        trace: &mut Trace,
+    ) -> Result<Authenticated, Refused> {
+        let tokens = &self.deps.credentials.tokens;
         let Some(token) = bearer_token(&parts.headers) else {
             return Err(self.token_required(&vetted?.upstream));
         };
@@ -285,7 +380,6 @@ impl Gateway {
                 ));
             }
         };
-        // From here on the token names a Warden agent: every refusal is on the record.
         trace.claims = Some(Arc::clone(&claims));
         let vetted = vetted?;
         trace.digest = Some(self.digest(&parts.method, &vetted, None));
@@ -331,8 +425,33 @@ impl Gateway {
                 "the access token is for another upstream; ask for one with resource set to this upstream",
             ));
         }
+        Ok(Authenticated {
+            vetted,
+            claims,
+            framing,
+            revocations,
+        })
+    }
 
-        let catalog = self.app.catalog.current().map_err(|_| {
+    /// Resolve: the upstream from the catalog, the caller from the identity state that
+    /// honoured the token, the agent's reason; and the headers and query checked, as what
+    /// reaches the upstream must be what is decided (no method or path overrides, no
+    /// header an upstream could read as another).
+    fn resolve(
+        &self,
+        parts: http::request::Parts,
+        admitted: Authenticated,
+        peer: SocketAddr,
+        now: Timestamp,
+        trace: &mut Trace,
+    ) -> Result<Exchange, Refused> {
+        let Authenticated {
+            vetted,
+            claims,
+            framing,
+            revocations,
+        } = admitted;
+        let catalog = self.deps.catalog.current().map_err(|_| {
             unavailable("the gateway cannot load its policies; nothing is forwarded")
         })?;
         let Some(upstream) = catalog.upstreams.get(&vetted.upstream).cloned() else {
@@ -355,165 +474,163 @@ impl Gateway {
         let caller = self.caller(&revocations, &claims, &vetted.upstream)?;
         drop(revocations);
         let reason = reason(&parts.headers)?;
-        // What reaches the upstream must be what is decided: no method or path overrides,
-        // no header an upstream could read as another.
         check_agent_headers(&parts.headers)
             .map_err(|error| Refused::from(Refusal::from(&error)))?;
         if let Some(query) = &vetted.query {
             overrides::check_query(query).map_err(|error| Refused::from(Refusal::from(&error)))?;
         }
+        let tasks = decide::task_bounds(&claims);
+        Ok(Exchange {
+            peer,
+            now,
+            parts,
+            vetted,
+            framing,
+            claims,
+            catalog,
+            upstream,
+            caller,
+            reason,
+            tasks,
+            asks: Vec::new(),
+            action_label: None,
+            buffered: None,
+            envelope: None,
+        })
+    }
 
-        let (asked, body) = self
-            .asked(
-                &upstream,
-                &caller,
-                &parts.method,
-                &parts.headers,
-                framing,
-                &vetted.route_path,
-                body,
-                trace,
-            )
-            .await?;
+    /// Ask: what the request asks of the upstream, with the labels of what it touches.
+    /// Returns the body still to be forwarded (empty when it was read whole).
+    async fn ask(
+        &self,
+        exchange: &mut Exchange,
+        body: Body,
+        trace: &mut Trace,
+    ) -> Result<Body, Refused> {
+        let (asked, body) = self.asked(exchange, body, trace).await?;
         let Asked {
             mut asks,
             action_label,
             body: buffered,
             envelope,
         } = asked;
-        label_asks(&upstream, &mut asks);
-        let tasks = decide::task_bounds(&claims);
-        let window = Arc::clone(&self.app.task_window);
-        let decide = |approved: bool| {
-            decide::decide(
-                &catalog.engine,
-                &upstream.name,
-                &caller,
-                &tasks,
-                &asks,
-                reason.as_deref(),
-                approved,
-                decide::History {
-                    window: &window,
-                    now_ms: self.app.clock.now().as_millis(),
-                },
-            )
+        label_asks(&exchange.upstream, &mut asks);
+        exchange.asks = asks;
+        exchange.action_label = action_label;
+        exchange.buffered = buffered;
+        exchange.envelope = envelope;
+        Ok(body)
+    }
+
+    /// Decide: task bounds, then Cedar, for every ask; `approved` once a human approved.
+    fn decide(&self, exchange: &Exchange, approved: bool) -> Verdict {
+        decide::decide(
+            &exchange.catalog.engine,
+            &exchange.upstream.name,
+            &exchange.caller,
+            &exchange.tasks,
+            &exchange.asks,
+            exchange.reason.as_deref(),
+            approved,
+            decide::History {
+                window: &self.deps.task_window,
+                now_ms: self.deps.clock.now().as_millis(),
+            },
+        )
+    }
+
+    /// Hold: a human approves this exact request, body included, so it is read whole and
+    /// bound to the approval; the request goes on only with an approval to spend.
+    async fn hold(
+        &self,
+        exchange: &mut Exchange,
+        body: Body,
+        verdict: &Verdict,
+        kill: &mut KillWatch,
+        trace: &mut Trace,
+    ) -> Result<Approved, Refused> {
+        let bytes = match exchange.buffered.take() {
+            Some(bytes) => bytes,
+            None => self.read_whole(body).await?,
         };
-        let mut verdict = decide(false);
-        metrics::histogram!("warden_gateway_decision_seconds", "upstream" => upstream.name.clone())
-            .record(started.elapsed().as_secs_f64());
+        exchange.buffered = Some(bytes.clone());
+        let exchange = &*exchange;
+        let content_type = hold::content_type(&exchange.parts.headers);
+        let binding = ApprovalBinding {
+            agent_id: exchange.caller.agent_id.clone(),
+            upstream: exchange.upstream.name.clone(),
+            method: exchange.parts.method.to_string(),
+            // `/NAME` and `/NAME/` are one place to an approver.
+            path: if exchange.vetted.forward_path.is_empty() {
+                "/".to_string()
+            } else {
+                exchange.vetted.forward_path.clone()
+            },
+            body_digest: self.binding_digest(
+                exchange.vetted.query.as_deref(),
+                content_type.as_deref(),
+                &bytes,
+            ),
+            task_id: verdict.task_id.clone(),
+        };
+        let hold_event = self.decision_record(exchange, verdict, Some(&bytes));
+        let held = Held {
+            caller: &exchange.caller,
+            upstream: &exchange.upstream.name,
+            binding,
+            verdict,
+            asks: &exchange.asks,
+            reason: exchange.reason.as_deref(),
+            token_jti: &exchange.claims.jti,
+            hold_event,
+            request: HeldRaw {
+                query: exchange.vetted.query.as_deref(),
+                content_type,
+                body: &bytes,
+                // Authentication found it, so it is there.
+                agent_token: bearer_token(&exchange.parts.headers).unwrap_or_default(),
+                upstream_secret: exchange.upstream.sealed_secret.as_ref(),
+                upstream_id: exchange.upstream.id.to_string(),
+            },
+        };
+        let carried_approval = exchange
+            .parts
+            .headers
+            .contains_key(super::hold::APPROVAL_HEADER);
+        self.resolve_hold(held, &exchange.parts.headers, kill, exchange.now)
+            .await
+            .inspect_err(|refused| {
+                // Without an approval to spend, the hold asked for one and recorded the
+                // hold (or, past the cap, its refusal): the answer is that record.
+                trace.recorded = !carried_approval
+                    && matches!(
+                        refused.refusal.code,
+                        RefusalCode::ApprovalRequired | RefusalCode::TooManyPendingApprovals
+                    );
+            })
+    }
 
-        let mut kill = KillWatch::new(
-            Arc::clone(&self.app.credentials),
-            Arc::clone(&self.app.clock),
-            Arc::clone(&claims),
-        );
-        let mut buffered = buffered;
-        let mut body = body;
-        let mut approved = None;
-        if verdict.effect == Effect::Hold {
-            // A human approves this exact request, body included, so it is read whole.
-            let bytes = match buffered.take() {
-                Some(bytes) => bytes,
-                None => {
-                    self.read_whole(std::mem::replace(&mut body, Body::empty()))
-                        .await?
-                }
-            };
-            let content_type = hold::content_type(&parts.headers);
-            let binding = ApprovalBinding {
-                agent_id: caller.agent_id.clone(),
-                upstream: upstream.name.clone(),
-                method: parts.method.to_string(),
-                // `/NAME` and `/NAME/` are one place to an approver.
-                path: if vetted.forward_path.is_empty() {
-                    "/".to_string()
-                } else {
-                    vetted.forward_path.clone()
-                },
-                body_digest: self.binding_digest(
-                    vetted.query.as_deref(),
-                    content_type.as_deref(),
-                    &bytes,
-                ),
-                task_id: verdict.task_id.clone(),
-            };
-            let hold_event = self.decision_record(
-                &claims,
-                &caller,
-                &upstream.name,
-                &verdict,
-                &asks,
-                action_label.clone(),
-                &parts.method,
-                &vetted,
-                Some(&bytes),
-                peer,
-                reason.as_deref(),
-            );
-            let held_bytes = bytes.clone();
-            buffered = Some(bytes);
-            let held = Held {
-                caller: &caller,
-                upstream: &upstream.name,
-                binding,
-                verdict: &verdict,
-                asks: &asks,
-                reason: reason.as_deref(),
-                token_jti: &claims.jti,
-                hold_event,
-                request: HeldRaw {
-                    query: vetted.query.as_deref(),
-                    content_type,
-                    body: &held_bytes,
-                    agent_token: token,
-                    upstream_secret: upstream.sealed_secret.as_ref(),
-                    upstream_id: upstream.id.to_string(),
-                },
-            };
-            let carried_approval = parts.headers.contains_key(super::hold::APPROVAL_HEADER);
-            match self
-                .resolve_hold(held, &parts.headers, &mut kill, now)
-                .await
-            {
-                Ok(spent) => approved = Some(spent),
-                Err(refused) => {
-                    // Without an approval to spend, the hold asked for one and recorded the
-                    // hold (or, past the cap, its refusal): the answer is that record.
-                    trace.recorded = !carried_approval
-                        && matches!(
-                            refused.refusal.code,
-                            RefusalCode::ApprovalRequired | RefusalCode::TooManyPendingApprovals
-                        );
-                    return Err(refused);
-                }
-            }
-            verdict = decide(true);
-        }
-
-        let mut event = self.decision_record(
-            &claims,
-            &caller,
-            &upstream.name,
-            &verdict,
-            &asks,
-            action_label,
-            &parts.method,
-            &vetted,
-            buffered.as_deref(),
-            peer,
-            reason.as_deref(),
-        );
-        if let Some(approved) = &approved {
+    /// Record: the decision, durable before anything is forwarded; an allowed step of a
+    /// task joins the task window. A denial answers here, on the record. Returns the
+    /// outcome record to be, which names the decision's sequence.
+    async fn record(
+        &self,
+        exchange: &Exchange,
+        verdict: Verdict,
+        approved: Option<&Approved>,
+        trace: &mut Trace,
+    ) -> Result<NewEvent, Refused> {
+        let mut event = self.decision_record(exchange, &verdict, exchange.buffered.as_deref());
+        if let Some(approved) = approved {
             event = event.approval(approved.approval_id.clone());
             if let Some(approver) = &approved.approved_by {
                 event = event.approved_by(approver.clone());
             }
         }
         let decided = self
-            .app
+            .deps
             .store
-            .record(event.clone(), self.app.clock.now())
+            .record(event.clone(), self.deps.clock.now())
             .await
             .map_err(|error| {
                 tracing::error!(%error, "cannot record a gateway decision; refusing");
@@ -524,24 +641,24 @@ impl Gateway {
         if verdict.effect == Effect::Allow
             && let Some(task) = &verdict.task_id
         {
-            let steps: Vec<_> = asks.iter().map(Ask::task_step).collect();
-            window.record(
-                &caller.agent_id,
+            let steps: Vec<_> = exchange.asks.iter().map(Ask::task_step).collect();
+            self.deps.task_window.record(
+                &exchange.caller.agent_id,
                 task,
                 decided.time.as_millis(),
-                self.app.clock.now().as_millis(),
+                self.deps.clock.now().as_millis(),
                 &steps,
             );
         }
         let decided_as = decided
             .decision
             .map_or("none", warden_audit::Decision::as_str);
-        metrics::counter!("warden_gateway_decisions_total", "upstream" => upstream.name.clone(), "decision" => decided_as)
+        metrics::counter!("warden_gateway_decisions_total", "upstream" => exchange.upstream.name.clone(), "decision" => decided_as)
             .increment(1);
         if let Some(refusal) = verdict.refusal {
             if refusal.code == RefusalCode::InsufficientScope {
                 let challenge = self.scope_challenge(
-                    &upstream.name,
+                    &exchange.upstream.name,
                     refusal
                         .required_scopes
                         .as_deref()
@@ -554,13 +671,27 @@ impl Gateway {
             }
             return Err(refusal.into());
         }
+        let mut outcome = event;
+        outcome.kind = EventKind::GatewayOutcome;
+        Ok(outcome.detail("decision_sequence", decided.sequence.to_string()))
+    }
 
-        // Forward: the agent's credentials out, the upstream's secret in.
-        let mut headers = parts.headers;
+    /// Forward: the agent's credentials out, the upstream's secret in, the request sent
+    /// with its body streamed (and metered) unless it was read whole. A kill while the
+    /// upstream has not answered ends the request.
+    async fn forward(
+        &self,
+        exchange: &mut Exchange,
+        body: Body,
+        outcome_event: NewEvent,
+        kill: &mut KillWatch,
+    ) -> Result<(http::Response<hyper::body::Incoming>, OutcomeRecorder), Refused> {
+        let upstream = Arc::clone(&exchange.upstream);
+        let mut headers = std::mem::take(&mut exchange.parts.headers);
         self.inject(&upstream, &mut headers)?;
         set_forwarding_headers(
             &mut headers,
-            peer.ip(),
+            exchange.peer.ip(),
             &self.forwarded_host,
             &self.forwarded_proto,
         );
@@ -571,7 +702,8 @@ impl Gateway {
                 HeaderValue::from_static("identity"),
             );
         }
-        if buffered.is_none() && framing == BodyFraming::Chunked {
+        let buffered = exchange.buffered.as_ref();
+        if buffered.is_none() && exchange.framing == BodyFraming::Chunked {
             // Transfer-Encoding is hop-by-hop, so it was removed; say again that a body
             // follows (the client would otherwise send none for a GET).
             headers.insert(
@@ -585,36 +717,30 @@ impl Gateway {
                 self.settings.max_body_bytes,
             )))
         });
-        let outgoing = match (&buffered, &meter) {
+        let outgoing = match (buffered, &meter) {
             (Some(bytes), _) => Body::from(bytes.clone()),
             (None, Some(meter)) => body::metered_request(body, Arc::clone(meter)),
             (None, None) => Body::empty(),
         };
-        let uri = forward::upstream_uri(&upstream.base, &vetted).map_err(|_| {
+        let uri = forward::upstream_uri(&upstream.base, &exchange.vetted).map_err(|_| {
             Refused::from(
                 Refusal::new(RefusalCode::BadRequest, "the path cannot be forwarded")
                     .with_rule("path"),
             )
         })?;
         let upstream_request =
-            forward::upstream_request(parts.method.clone(), uri, headers, outgoing).map_err(
-                |_| {
+            forward::upstream_request(exchange.parts.method.clone(), uri, headers, outgoing)
+                .map_err(|_| {
                     Refused::from(
                         Refusal::new(RefusalCode::BadRequest, "the request cannot be forwarded")
                             .with_rule("framing"),
                     )
-                },
-            )?;
+                })?;
 
-        let outcome_event = {
-            let mut outcome = event;
-            outcome.kind = EventKind::GatewayOutcome;
-            outcome.detail("decision_sequence", decided.sequence.to_string())
-        };
         let forwarded_at = Instant::now();
         let mut outcome = OutcomeRecorder::new(
-            Arc::clone(&self.app.store),
-            Arc::clone(&self.app.clock),
+            Arc::clone(&self.deps.store),
+            Arc::clone(&self.deps.clock),
             outcome_event,
             forwarded_at,
             meter.clone(),
@@ -630,8 +756,8 @@ impl Gateway {
         };
         metrics::histogram!("warden_gateway_upstream_seconds", "upstream" => upstream.name.clone())
             .record(forwarded_at.elapsed().as_secs_f64());
-        let response = match sent {
-            Ok(Ok(response)) => response,
+        match sent {
+            Ok(Ok(response)) => Ok((response, outcome)),
             Ok(Err(error)) => {
                 if meter.as_ref().is_some_and(|meter| match meter.lock() {
                     Ok(meter) => meter.exceeded(),
@@ -652,17 +778,17 @@ impl Gateway {
                 tracing::warn!(upstream = %upstream.name, error = %error, "the upstream could not be reached");
                 outcome.fail("upstream_unavailable");
                 outcome.status(502);
-                return Err(Refusal::new(
+                Err(Refusal::new(
                     RefusalCode::UpstreamUnavailable,
                     "the upstream could not be reached",
                 )
                 .with_rule("upstream")
-                .into());
+                .into())
             }
             Err(_) => {
                 outcome.fail("upstream_timeout");
                 outcome.status(502);
-                return Err(Refusal::new(
+                Err(Refusal::new(
                     RefusalCode::UpstreamUnavailable,
                     format!(
                         "the upstream did not answer within {} s",
@@ -670,10 +796,22 @@ impl Gateway {
                     ),
                 )
                 .with_rule("upstream")
-                .into());
+                .into())
             }
-        };
+        }
+    }
 
+    /// Relay: the upstream's answer back, its address and software hidden; an MCP answer
+    /// filtered to what the caller may see; the outcome recorded when the body ends (or
+    /// the agent is killed, or the server stops, while it streams).
+    async fn relay(
+        &self,
+        exchange: Exchange,
+        response: http::Response<hyper::body::Incoming>,
+        kill: KillWatch,
+        mut outcome: OutcomeRecorder,
+    ) -> Result<Response, Refused> {
+        let upstream = &exchange.upstream;
         let (mut response_parts, response_body) = response.into_parts();
         strip_hop_by_hop(&mut response_parts.headers);
         // The upstream's address and software stay behind the gateway.
@@ -708,10 +846,10 @@ impl Gateway {
             UpstreamKind::Http => Transform::None,
             UpstreamKind::Mcp => {
                 let allow: body::AnswerFilter = Box::new(self.listing(
-                    &catalog.engine,
+                    &exchange.catalog.engine,
                     &upstream.name,
-                    &caller,
-                    envelope.as_ref(),
+                    &exchange.caller,
+                    exchange.envelope.as_ref(),
                 ));
                 if content_type_is(&response_parts.headers, "text/event-stream") {
                     response_parts.headers.remove(CONTENT_LENGTH);
@@ -755,7 +893,7 @@ impl Gateway {
             .refusal_event(claims, Some(upstream), peer)
             .detail("rule", rule)
             .detail(rule, detail);
-        if let Err(error) = self.app.store.record(event, self.app.clock.now()).await {
+        if let Err(error) = self.deps.store.record(event, self.deps.clock.now()).await {
             tracing::error!(%error, "cannot record a refused token");
         }
     }
@@ -765,13 +903,13 @@ impl Gateway {
     pub(super) async fn record_untrusted(&self, request: Request, refusal: &Refusal) {
         // Worked out before any await: a request is not shared across tasks.
         let named = {
-            let now = self.app.clock.now();
+            let now = self.deps.clock.now();
             let peer = request
                 .extensions()
                 .get::<ConnectInfo<GatewayPeer>>()
                 .map(|ConnectInfo(peer)| peer.addr);
             let claims = bearer_token(request.headers()).and_then(|token| {
-                self.app
+                self.deps
                     .credentials
                     .tokens
                     .authenticate(token, None, now)
@@ -812,7 +950,7 @@ impl Gateway {
         if let Some(digest) = &trace.digest {
             event = event.request(digest.clone());
         }
-        if let Err(error) = self.app.store.record(event, self.app.clock.now()).await {
+        if let Err(error) = self.deps.store.record(event, self.deps.clock.now()).await {
             tracing::error!(%error, "cannot record a gateway refusal");
         }
     }
@@ -824,7 +962,7 @@ impl Gateway {
         upstream: Option<&str>,
         peer: SocketAddr,
     ) -> NewEvent {
-        let revocations = self.app.credentials.tokens.revocations.current();
+        let revocations = self.deps.credentials.tokens.revocations.current();
         let agent = revocations.identity(&claims.client_id);
         let name = agent.map_or_else(|| claims.client_id.clone(), |agent| agent.name.clone());
         let mut event = NewEvent::new(
@@ -884,35 +1022,25 @@ impl Gateway {
     /// Works out what the request asks: the matching route of an HTTP upstream, or the
     /// tool calls in an MCP request (whose body is read whole, within its limit, to be
     /// parsed, and whose `Mcp-Method`/`Mcp-Name` headers must agree with it).
-    #[allow(clippy::too_many_arguments)]
     async fn asked(
         &self,
-        upstream: &UpstreamEntry,
-        caller: &Caller,
-        method: &Method,
-        headers: &HeaderMap,
-        framing: BodyFraming,
-        route_path: &str,
+        exchange: &Exchange,
         body: Body,
         trace: &mut Trace,
     ) -> Result<(Asked, Body), Refused> {
+        let upstream = &exchange.upstream;
+        let method = &exchange.parts.method;
+        let headers = &exchange.parts.headers;
+        let framing = exchange.framing;
         match upstream.kind {
             UpstreamKind::Http => {
-                let Some(matched) = upstream.routes.match_request(method.as_str(), route_path)
-                else {
+                let Some(ask) = Ask::route(&upstream.routes, method.as_str(), &exchange.vetted.route_path) else {
                     return Err(Refusal::new(
                         RefusalCode::UnknownRoute,
                         "no route of this upstream matches the method and path",
                     )
                     .with_rule("route")
                     .into());
-                };
-                let ask = Ask {
-                    action: matched.action.to_string(),
-                    resource_type: matched.resource_type.to_string(),
-                    resource_id: matched.resource_id.clone(),
-                    arguments: None,
-                    labels: matched.route.labels.clone(),
                 };
                 // A form body can carry `_method`, which frameworks obey; it is read whole
                 // (within the body limit) to be checked.
@@ -1003,9 +1131,9 @@ impl Gateway {
                     &envelope,
                     revision,
                     &upstream.name,
-                    &caller.agent_id,
+                    &exchange.caller.agent_id,
                     &self.tasks,
-                    &self.app.tool_pins,
+                    &self.deps.tool_pins,
                 )
                 .map_err(Refused::from)?;
                 let action_label =
@@ -1040,25 +1168,23 @@ impl Gateway {
     }
 
     /// The decision record for this request, with its digest, source and reason.
-    #[allow(clippy::too_many_arguments)]
     fn decision_record(
         &self,
-        claims: &AccessClaims,
-        caller: &Caller,
-        upstream: &str,
+        exchange: &Exchange,
         verdict: &Verdict,
-        asks: &[Ask],
-        action_label: Option<String>,
-        method: &Method,
-        vetted: &warden_gateway::VettedPath,
         body: Option<&[u8]>,
-        peer: SocketAddr,
-        reason: Option<&str>,
     ) -> NewEvent {
-        let mut event = decision_event(claims, caller, upstream, verdict, asks, action_label)
-            .request(self.digest(method, vetted, body))
-            .source(peer.ip());
-        if let Some(reason) = reason {
+        let mut event = decision_event(
+            &exchange.claims,
+            &exchange.caller,
+            &exchange.upstream.name,
+            verdict,
+            &exchange.asks,
+            exchange.action_label.clone(),
+        )
+        .request(self.digest(&exchange.parts.method, &exchange.vetted, body))
+        .source(exchange.peer.ip());
+        if let Some(reason) = exchange.reason.as_deref() {
             event = event.reason(reason);
         }
         event
@@ -1134,7 +1260,7 @@ impl Gateway {
         };
         let version = u64::try_from(sealed.version).map_err(|_| secret_error())?;
         let associated = warden_crypto::seal::associated_data(&upstream.id.to_string(), version);
-        let opened = warden_crypto::seal::open(&self.app.data_key, &sealed.bytes, &associated)
+        let opened = warden_crypto::seal::open(&self.deps.data_key, &sealed.bytes, &associated)
             .map_err(|error| {
                 tracing::error!(upstream = %upstream.name, %error, "cannot open an upstream secret");
                 secret_error()
@@ -1156,7 +1282,7 @@ impl Gateway {
         caller: &Caller,
         envelope: Option<&mcp::Envelope>,
     ) -> super::mcp::Listing {
-        let pins = Arc::clone(&self.app.tool_pins);
+        let pins = Arc::clone(&self.deps.tool_pins);
         let pinned_upstream = upstream.to_owned();
         super::mcp::Listing::new(
             Arc::clone(engine),

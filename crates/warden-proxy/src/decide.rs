@@ -6,9 +6,9 @@
 use serde_json::{Map, Value};
 use warden_crypto::AccessClaims;
 use warden_gateway::{Refusal, RefusalCode};
-use warden_policy::mcp::CALL_TOOL;
+use warden_policy::mcp::{CALL_TOOL, TOOL_TYPE};
 use warden_policy::{
-    DecisionReason, DecisionRequest, Effect, PolicyEngine, PrincipalKind, RequestContext,
+    DecisionReason, DecisionRequest, Effect, PolicyEngine, PrincipalKind, RequestContext, RouteMap,
     TaskBounds, TaskContext, TaskStep, TaskWindow, resource_uid_text, within_task,
 };
 
@@ -25,6 +25,33 @@ pub struct Ask {
 }
 
 impl Ask {
+    /// What an HTTP request asks of an upstream: the route its method and path match, or
+    /// `None` when no route does (the gateway refuses such a request as `unknown_route`).
+    /// Methods are compared exactly, so `get` is not `GET`.
+    pub fn route(routes: &RouteMap, method: &str, path: &str) -> Option<Self> {
+        let matched = routes.match_request(method, path)?;
+        Some(Self {
+            action: matched.action.to_string(),
+            resource_type: matched.resource_type.to_string(),
+            resource_id: matched.resource_id,
+            arguments: None,
+            labels: matched.route.labels.clone(),
+        })
+    }
+
+    /// What a `tools/call` of `tool` on the MCP upstream `upstream` asks: `call_tool` on
+    /// `Tool::"UPSTREAM/TOOL"`, with its arguments for policies to read. The labels are the
+    /// pipeline's to add, as it knows the upstream's.
+    pub fn tool_call(upstream: &str, tool: &str, arguments: Option<&Map<String, Value>>) -> Self {
+        Self {
+            action: CALL_TOOL.to_owned(),
+            resource_type: TOOL_TYPE.to_owned(),
+            resource_id: format!("{upstream}/{tool}"),
+            arguments: arguments.cloned(),
+            labels: Vec::new(),
+        }
+    }
+
     /// What this ask adds to its task's window once allowed.
     pub fn task_step(&self) -> TaskStep {
         TaskStep {

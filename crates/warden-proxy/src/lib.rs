@@ -1,5 +1,10 @@
-//! The gateway listener: `/{upstream}/{path…}`, the boundary between agents and the
+//! The gateway runtime: `/{upstream}/{path…}`, the boundary between agents and the
 //! systems they call, and the RFC 9728 protected-resource metadata of each upstream.
+//!
+//! What the gateway needs from the rest of the node is named field by field in
+//! [`Dependencies`]; `warden-server` builds it at start and mounts [`router`] on the
+//! gateway listener. Pure checks of headers, framing and MCP envelopes are in
+//! `warden-gateway`; tokens and revocation state in `warden-plane`.
 //!
 //! The request pipeline is in `pipeline`; the decision (task bounds, Cedar) in `decide`;
 //! what the gateway knows of upstreams and policies, in memory, in `catalog`; bodies in
@@ -20,6 +25,7 @@ pub mod listener;
 pub mod mcp;
 pub mod pins;
 mod pipeline;
+pub mod task_window_sync;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,11 +37,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
+use tokio::sync::Notify;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use warden_audit::AuditHmacKey;
-
-use crate::config::GatewayConfig;
-use crate::state::AppState;
+use warden_core::Clock;
+use warden_crypto::{DataKey, Pepper};
+use warden_plane::{CredentialPlane, Freshness};
+use warden_policy::TaskWindow;
+use warden_store::Store;
 
 pub use catalog::CatalogState;
 pub use listener::{GatewayPeer, sniffed};
@@ -66,41 +75,48 @@ pub const DEFAULT_UPSTREAM_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_APPROVAL_TTL_SECS: i64 = 900;
 pub const DEFAULT_MAX_WAIT_SECS: u64 = 300;
 
-impl GatewaySettings {
-    pub fn resolve(config: &GatewayConfig) -> Self {
+impl Default for GatewaySettings {
+    fn default() -> Self {
         Self {
-            max_body_bytes: config.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
-            mcp_max_body_bytes: config
-                .mcp_max_body_bytes
-                .unwrap_or(DEFAULT_MCP_MAX_BODY_BYTES),
-            upstream_timeout: Duration::from_secs(
-                config
-                    .upstream_timeout_secs
-                    .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_SECS),
-            ),
-            approval_ttl_secs: config
-                .approval_ttl_secs
-                .unwrap_or(DEFAULT_APPROVAL_TTL_SECS),
-            max_wait_secs: config.max_wait_secs.unwrap_or(DEFAULT_MAX_WAIT_SECS),
-
-            // At least one, or no request could ever be approved.
-            max_pending_approvals_per_agent: config
-                .max_pending_approvals_per_agent
-                .unwrap_or(warden_core::approval::DEFAULT_MAX_PENDING_APPROVALS_PER_AGENT)
-                .max(1),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            mcp_max_body_bytes: DEFAULT_MCP_MAX_BODY_BYTES,
+            upstream_timeout: Duration::from_secs(DEFAULT_UPSTREAM_TIMEOUT_SECS),
+            approval_ttl_secs: DEFAULT_APPROVAL_TTL_SECS,
+            max_wait_secs: DEFAULT_MAX_WAIT_SECS,
+            max_pending_approvals_per_agent:
+                warden_core::approval::DEFAULT_MAX_PENDING_APPROVALS_PER_AGENT,
         }
     }
 }
 
-impl Default for GatewaySettings {
-    fn default() -> Self {
-        Self::resolve(&GatewayConfig::default())
-    }
+/// What the gateway uses of the node it runs in, each part named: the gateway reads the
+/// catalog, the credential plane and the task window in memory, and writes to the store
+/// only the audit records and approvals.
+#[derive(Debug, Clone)]
+pub struct Dependencies {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// Derives the key that hashes queries and bodies in audit records and approvals.
+    pub pepper: Pepper,
+    /// Tokens, keys, revocation state.
+    pub credentials: Arc<CredentialPlane>,
+    /// Opens upstream secrets and held requests' sealed copies.
+    pub data_key: Arc<DataKey>,
+    /// Woken after every approval decision, so requests waiting on one look again.
+    pub approvals_changed: Arc<Notify>,
+    /// Upstreams and the compiled policy engine.
+    pub catalog: Arc<CatalogState>,
+    /// Pinned MCP tool definitions.
+    pub tool_pins: Arc<ToolPins>,
+    /// What each agent was already allowed in each task, for `context.task`.
+    pub task_window: Arc<TaskWindow>,
+    /// Whether this node still knows it is current with the others.
+    pub freshness: Arc<Freshness>,
 }
 
 /// Everything a gateway request needs.
 pub struct Gateway {
-    app: AppState,
+    deps: Dependencies,
     client: forward::UpstreamClient,
     settings: GatewaySettings,
     /// Keys the hashes of queries and bodies in audit records and approval bindings.
@@ -117,16 +133,16 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(
-        app: AppState,
+        deps: Dependencies,
         settings: GatewaySettings,
         stopping: tokio::sync::watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
         let digest_key = AuditHmacKey::new(
-            app.pepper
+            deps.pepper
                 .hash("warden.gateway-request-digest", b"")
                 .as_bytes(),
         );
-        let gateway_url: http::Uri = app
+        let gateway_url: http::Uri = deps
             .credentials
             .settings
             .tokens
@@ -139,7 +155,7 @@ impl Gateway {
         let forwarded_proto = gateway_url.scheme_str().unwrap_or("http").to_string();
         Ok(Self {
             client: forward::client()?,
-            app,
+            deps,
             settings,
             digest_key,
             stopping,
@@ -150,17 +166,17 @@ impl Gateway {
     }
 
     fn gateway_url(&self) -> &str {
-        &self.app.credentials.settings.tokens.gateway_url
+        &self.deps.credentials.settings.tokens.gateway_url
     }
 }
 
 /// The gateway router; `stopping` turns true when the server begins to stop.
 pub fn router(
-    app: AppState,
+    deps: Dependencies,
     settings: GatewaySettings,
     stopping: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Router> {
-    let gateway = Arc::new(Gateway::new(app, settings, stopping)?);
+    let gateway = Arc::new(Gateway::new(deps, settings, stopping)?);
     Ok(Router::new()
         .route(
             "/.well-known/oauth-protected-resource/{upstream}",
@@ -184,7 +200,7 @@ async fn resource_metadata(
     Path(upstream): Path<String>,
 ) -> Response {
     let known = gateway
-        .app
+        .deps
         .catalog
         .current()
         .is_ok_and(|catalog| catalog.upstreams.contains_key(&upstream));
@@ -195,7 +211,7 @@ async fn resource_metadata(
         )
             .into_response();
     }
-    let tokens = &gateway.app.credentials.settings.tokens;
+    let tokens = &gateway.deps.credentials.settings.tokens;
     Json(json!({
         "resource": tokens.audience_for(&upstream),
         "authorization_servers": [tokens.issuer],
