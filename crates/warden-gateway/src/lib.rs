@@ -19,6 +19,7 @@
 //!
 //! Any refusal on the way becomes a [`refusal::Refusal`].
 
+pub mod agent_headers;
 pub mod answer_headers;
 pub mod framing;
 pub mod headers;
@@ -30,6 +31,9 @@ pub mod refusal;
 pub mod sniff;
 pub mod strict_json;
 
+pub use agent_headers::{
+    MAX_REASON_BYTES, REASON_HEADER, bearer_token, content_codings, content_type_is, reason,
+};
 pub use answer_headers::{PublicBase, UpstreamAddress, rewrite_answer_headers};
 pub use framing::{BodyFraming, BodyLimit, FramingError, check_declared_size, check_framing};
 pub use headers::{

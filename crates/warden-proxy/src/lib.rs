@@ -49,7 +49,7 @@ use warden_store::Store;
 pub use catalog::CatalogState;
 pub use listener::{GatewayPeer, sniffed};
 pub use pins::ToolPins;
-pub use pipeline::REASON_HEADER;
+pub use warden_gateway::REASON_HEADER;
 
 /// The gateway's limits and timeouts.
 #[derive(Debug, Clone)]

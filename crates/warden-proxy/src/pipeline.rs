@@ -24,15 +24,15 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method};
 use warden_audit::{Actor, EventKind, NewEvent, RequestDigest};
 use warden_core::{ApprovalBinding, Timestamp};
 use warden_crypto::AccessClaims;
 use warden_gateway::{
-    BodyFraming, Refusal, RefusalCode, VettedPath, check_agent_headers, check_declared_size,
-    check_framing, mcp, overrides, prepare_upstream_headers, set_forwarding_headers,
-    strip_agent_headers, strip_hop_by_hop, vet,
+    BodyFraming, Refusal, RefusalCode, VettedPath, bearer_token, check_agent_headers,
+    check_declared_size, check_framing, content_codings, content_type_is, mcp, overrides,
+    prepare_upstream_headers, set_forwarding_headers, strip_agent_headers, strip_hop_by_hop, vet,
 };
 use warden_plane::revocation::Revocations;
 use warden_policy::{Effect, TaskBounds};
@@ -45,11 +45,6 @@ use super::decide::{self, Ask, Caller, Verdict};
 use super::forward;
 use super::hold::{self, Approved, Held, HeldRaw};
 use super::listener::GatewayPeer;
-
-/// The header that carries the agent's reason for a request.
-pub const REASON_HEADER: &str = "warden-reason";
-/// The longest reason kept, in bytes.
-const MAX_REASON_BYTES: usize = 1024;
 
 /// A refusal on its way to the agent.
 #[derive(Debug)]
@@ -159,58 +154,8 @@ pub async fn handle(
     }
 }
 
-/// The bearer token of an `Authorization` header, if there is exactly one.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let value = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    let text = value.to_str().ok()?;
-    let (scheme, token) = text.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|token| !token.is_empty())
-}
-
-/// The agent's `Warden-Reason`, checked: one header, UTF-8, no control characters, short.
-fn reason(headers: &HeaderMap) -> Result<Option<String>, Refused> {
-    let mut values = headers.get_all(REASON_HEADER).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    let bad = |why: &str| -> Refused {
-        Refusal::new(RefusalCode::BadRequest, format!("Warden-Reason {why}"))
-            .with_rule("reason")
-            .into()
-    };
-    if values.next().is_some() {
-        return Err(bad("is repeated; send one"));
-    }
-    let text = std::str::from_utf8(value.as_bytes())
-        .map_err(|_| bad("is not UTF-8"))?
-        .trim();
-    if text.len() > MAX_REASON_BYTES {
-        return Err(bad(&format!("is longer than {MAX_REASON_BYTES} bytes")));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(bad("contains control characters"));
-    }
-    Ok((!text.is_empty()).then(|| text.to_string()))
-}
-
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
-}
-
-fn content_type_is(headers: &HeaderMap, wanted: &str) -> bool {
-    header_text(headers, CONTENT_TYPE.as_str()).is_some_and(|value| {
-        value
-            .split(';')
-            .next()
-            .is_some_and(|media| media.trim().eq_ignore_ascii_case(wanted))
-    })
 }
 
 /// What the authenticate phase establishes: a vetted target, and a token that verified,
@@ -473,7 +418,7 @@ impl Gateway {
         }
         let caller = self.caller(&revocations, &claims, &vetted.upstream)?;
         drop(revocations);
-        let reason = reason(&parts.headers)?;
+        let reason = warden_gateway::reason(&parts.headers).map_err(Refused::from)?;
         check_agent_headers(&parts.headers)
             .map_err(|error| Refused::from(Refusal::from(&error)))?;
         if let Some(query) = &vetted.query {
@@ -829,7 +774,7 @@ impl Gateway {
         );
         outcome.status(response_parts.status.as_u16());
         if upstream.kind == UpstreamKind::Mcp
-            && let Some(coding) = content_coding(&response_parts.headers)
+            && let Some(coding) = content_codings(&response_parts.headers)
         {
             // An answer the gateway must filter but cannot read is never passed on.
             tracing::warn!(upstream = %upstream.name, coding = ?coding, "an MCP answer arrived encoded; refusing it");
@@ -1378,23 +1323,6 @@ fn removed_or(error: &warden_gateway::McpError, stateless: bool) -> Refusal {
     }
 }
 
-/// The content coding of an answer, when it is anything but `identity`.
-fn content_coding(headers: &HeaderMap) -> Option<String> {
-    let codings: Vec<String> = headers
-        .get_all(http::header::CONTENT_ENCODING)
-        .iter()
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-        .flat_map(|value| {
-            value
-                .split(',')
-                .map(|coding| coding.trim().to_ascii_lowercase())
-                .collect::<Vec<_>>()
-        })
-        .filter(|coding| !coding.is_empty() && coding != "identity")
-        .collect();
-    (!codings.is_empty()).then(|| codings.join(", "))
-}
-
 /// Adds the upstream's labels, and a called tool's own, to each ask's labels.
 fn label_asks(upstream: &UpstreamEntry, asks: &mut [Ask]) {
     for ask in asks {
@@ -1473,3 +1401,6 @@ fn decision_event(
     }
     event
 }
+
+#[cfg(test)]
+mod tests;

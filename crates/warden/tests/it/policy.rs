@@ -214,6 +214,27 @@ fn policies_decide_and_say_which_policy_decided() {
         unknown.stderr()
     );
 
+    // A tool call is what an MCP upstream is asked; an HTTP upstream is asked a route.
+    let tool = server.cli(
+        &token,
+        &[
+            "policy",
+            "test",
+            "--upstream",
+            "crm",
+            "--agent",
+            "support-bot",
+            "--tool",
+            "refund",
+        ],
+    );
+    assert_eq!(tool.code(), 1);
+    assert!(
+        tool.stderr().contains("tested with `method` and `path`"),
+        "{}",
+        tool.stderr()
+    );
+
     let table = server
         .cli(
             &token,
