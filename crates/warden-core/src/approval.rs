@@ -276,6 +276,9 @@ pub struct ApprovalFilter {
     pub status: Option<ApprovalStatus>,
     /// Only approvals of this agent (its identity id).
     pub agent_id: Option<String>,
+    /// Only approvals of agents this owner was accountable for when the request was held
+    /// (their email, normalized).
+    pub owner_email: Option<String>,
     /// Page size, 1 to `MAX_PAGE_LIMIT`.
     pub limit: u32,
     /// The `next_cursor` of the previous page.
@@ -287,6 +290,7 @@ impl Default for ApprovalFilter {
         Self {
             status: None,
             agent_id: None,
+            owner_email: None,
             limit: DEFAULT_PAGE_LIMIT,
             cursor: None,
         }

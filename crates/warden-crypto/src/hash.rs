@@ -9,6 +9,14 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Plain SHA-256, for values a protocol defines as such (an RFC 7636 PKCE challenge is the
+/// SHA-256 of its verifier). Secrets at rest are never stored this way: they get a keyed
+/// hash ([`Pepper::hash`]).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
 /// The server's secret key for keyed hashes. Never printed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Pepper([u8; 32]);

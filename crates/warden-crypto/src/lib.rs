@@ -16,7 +16,7 @@ pub mod secret;
 pub mod signing;
 
 pub use cache::VerifiedCache;
-pub use hash::{KeyedHash, Pepper};
+pub use hash::{KeyedHash, Pepper, sha256};
 pub use jwt::{
     AccessClaims, Actor, Ancestor, AuthorizationDetail, Expectations, ExternalClaims,
     ExternalVerifier, IssueError, JwksError, TaskDetail, TokenError,

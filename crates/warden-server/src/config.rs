@@ -48,6 +48,37 @@ pub struct ConfigLayer {
     /// Several nodes on one database: how stale a node may be before it refuses.
     #[serde(default)]
     pub cluster: Option<ClusterConfig>,
+    /// The dashboard: how owners sign in.
+    #[serde(default)]
+    pub dashboard: Option<DashboardConfig>,
+}
+
+/// `[dashboard]` in the settings file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Owners sign in with OpenID Connect against this provider; without it, only the
+    /// admin token signs in.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// `[dashboard.oidc]`: the identity provider owners sign in with (authorization code flow
+/// with PKCE).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The provider's issuer; its metadata is read from
+    /// `ISSUER/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// Warden's client id at the provider.
+    pub client_id: String,
+    /// A file holding the client secret; without one Warden signs in as a public client
+    /// (PKCE alone).
+    pub client_secret_file: Option<PathBuf>,
+    /// Where the provider sends the browser back [default: PUBLIC_URL/ui/oidc/callback].
+    pub redirect_url: Option<String>,
+    /// The ID token claim holding the owner's email [default: email].
+    pub email_claim: Option<String>,
 }
 
 /// `[cluster]` in the settings file.
@@ -322,6 +353,7 @@ impl ConfigLayer {
             posture: self.posture.or(lower.posture),
             leaks: self.leaks.or(lower.leaks),
             signals: self.signals.or(lower.signals),
+            dashboard: self.dashboard.or(lower.dashboard),
             cluster: self.cluster.or(lower.cluster),
             audit_checkpoint_millis: self
                 .audit_checkpoint_millis
@@ -357,6 +389,7 @@ pub struct Settings {
     pub posture: PostureConfig,
     pub leaks: LeaksConfig,
     pub signals: SignalsConfig,
+    pub dashboard: DashboardConfig,
     pub cluster: ClusterConfig,
     pub audit_checkpoints: warden_audit::CheckpointPolicy,
 }
@@ -381,6 +414,7 @@ impl Settings {
             posture: layer.posture.unwrap_or_default(),
             leaks: layer.leaks.unwrap_or_default(),
             signals: layer.signals.unwrap_or_default(),
+            dashboard: layer.dashboard.unwrap_or_default(),
             cluster: layer.cluster.unwrap_or_default(),
             audit_checkpoints: warden_audit::CheckpointPolicy {
                 every_events: layer

@@ -122,6 +122,14 @@ impl Server {
             &settings.signals,
             &credentials.settings.tokens.issuer,
         )?;
+        let owner_sign_in = match &settings.dashboard.oidc {
+            Some(oidc) => Some(Arc::new(ui::owner_sign_in::OwnerSignIn::resolve(
+                oidc,
+                &credentials.settings.tokens.issuer,
+                keys.pepper.clone(),
+            )?)),
+            None => None,
+        };
         let catalog = Arc::new(warden_proxy::CatalogState::with_local_servers(Arc::new(
             warden_stdio::Supervisor::new(
                 Arc::new(keys.data.clone()),
@@ -162,6 +170,7 @@ impl Server {
                 settings.gateway.task_window_limits(),
             )),
             freshness: Arc::new(warden_plane::Freshness::new(cluster.max_staleness)),
+            owner_sign_in,
         };
         state.catalog.reload(&*state.store).await;
         // Before the gateway serves: a policy on what a task already did must see what it

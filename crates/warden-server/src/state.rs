@@ -44,6 +44,8 @@ pub struct AppState {
     pub task_window: Arc<warden_policy::TaskWindow>,
     /// Whether this node still knows it is current with the others (see `cluster`).
     pub freshness: Arc<warden_plane::Freshness>,
+    /// How owners sign in to the dashboard (`[dashboard.oidc]`), when configured.
+    pub owner_sign_in: Option<Arc<crate::ui::owner_sign_in::OwnerSignIn>>,
 }
 
 impl AppState {

@@ -47,7 +47,7 @@ pub struct ApprovalDetail {
     pub request: Option<HeldRequest>,
 }
 
-const LIST_PARAMS: &[&str] = &["status", "agent", "limit", "cursor"];
+const LIST_PARAMS: &[&str] = &["status", "agent", "owner", "limit", "cursor"];
 
 /// An agent named in a filter: its id, `KIND:NAME`, or just its name.
 fn agent_ref(text: &str) -> Result<IdentityRef, ApiError> {
@@ -67,6 +67,7 @@ fn agent_ref(text: &str) -> Result<IdentityRef, ApiError> {
     params(
         ("status" = Option<String>, Query, description = "pending, approved, denied, used or expired"),
         ("agent" = Option<String>, Query, description = "the agent's name, id or KIND:NAME"),
+        ("owner" = Option<String>, Query, description = "the accountable owner's email"),
         ("limit" = Option<u32>, Query, description = "page size, 1-500, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
     ),
@@ -91,9 +92,14 @@ pub async fn list_approvals(
         ),
         None => None,
     };
+    let owner_email = query
+        .one("owner")?
+        .map(warden_core::validate::normalize_email)
+        .transpose()?;
     let filter = ApprovalFilter {
         status,
         agent_id,
+        owner_email,
         limit: page.limit,
         cursor: page.after,
     };

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use warden_core::{BodyEncoding, HeldRequest};
 
-use super::guard::{CheckedForm, SignedIn};
+use super::guard::{CheckedForm, Everyone, SignedIn};
 use super::view::when;
 use super::{Chrome, query, render, see_other};
 use crate::api::approvals::{self, DecideApproval};
@@ -94,13 +94,14 @@ pub struct Decision {
 /// `GET /ui/approvals`: the pending queue, oldest first.
 pub async fn page(
     State(state): State<AppState>,
-    signed_in: SignedIn,
+    signed_in: SignedIn<Everyone>,
 ) -> Result<Response, ApiError> {
-    let Json(listed) = approvals::list_approvals(
-        State(state.clone()),
-        query(&[("status", "pending"), ("limit", QUEUE_SHOWN)]),
-    )
-    .await?;
+    let mut pairs = vec![("status", "pending"), ("limit", QUEUE_SHOWN)];
+    // An owner's queue holds the requests of the agents they are accountable for.
+    if let Some(email) = signed_in.session.owner_email() {
+        pairs.push(("owner", email));
+    }
+    let Json(listed) = approvals::list_approvals(State(state.clone()), query(&pairs)).await?;
     let mut pending = Vec::with_capacity(listed.items.len());
     for approval in &listed.items {
         // One held request that cannot be opened must not hide the rest of the queue; it
@@ -143,7 +144,7 @@ pub async fn page(
 pub async fn approve(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    form: CheckedForm<Decision>,
+    form: CheckedForm<Decision, Everyone>,
 ) -> Result<Response, ApiError> {
     decide(state, id, true, form).await
 }
@@ -152,7 +153,7 @@ pub async fn approve(
 pub async fn deny(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    form: CheckedForm<Decision>,
+    form: CheckedForm<Decision, Everyone>,
 ) -> Result<Response, ApiError> {
     decide(state, id, false, form).await
 }
@@ -161,12 +162,26 @@ async fn decide(
     state: AppState,
     id: String,
     approve: bool,
-    CheckedForm { signed_in, form }: CheckedForm<Decision>,
+    CheckedForm { signed_in, form }: CheckedForm<Decision, Everyone>,
 ) -> Result<Response, ApiError> {
     let comment = form.comment.trim();
+    let approver = match signed_in.session.owner_email() {
+        // An owner decides only for their own agents, and the decision is theirs: the
+        // store checks the owner is active as it records it.
+        Some(email) => {
+            let Json(approval) =
+                approvals::get_approval(State(state.clone()), Path(id.clone())).await?;
+            if approval.approval.owner_email != email {
+                return Err(warden_core::DomainError::UnknownApproval(id).into());
+            }
+            Some(email.to_string())
+        }
+        // An administrator decides in their own name: the API's code path records the
+        // acting actor's name.
+        None => None,
+    };
     let body = DecideApproval {
-        // The signed-in person decides: the API's code path records its actor's name.
-        approver: None,
+        approver,
         comment: (!comment.is_empty()).then(|| comment.to_string()),
     };
     let acting = signed_in.acting(&state);

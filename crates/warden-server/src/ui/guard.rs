@@ -5,7 +5,12 @@
 //! and the handler never runs. Every change takes [`CheckedForm`], which refuses a
 //! cross-site request, a request without a session, and a form whose CSRF token is not the
 //! session's, before the form is even read into the handler's type, so nothing changes.
+//!
+//! Both admit administrators only unless a handler asks for `SignedIn<Everyone>` (or
+//! `CheckedForm<T, Everyone>`): an owner's session reaches only the pages written to
+//! show an owner what is theirs, and a new page is closed to owners until it is.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -15,7 +20,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
 
-use super::session::{COOKIE, Session, Sessions};
+use super::session::{COOKIE, Role, Session, Sessions};
 use crate::state::AppState;
 
 /// Where a request without a session is sent.
@@ -23,13 +28,39 @@ pub const SIGN_IN_PATH: &str = "/ui/sign-in";
 /// The form field that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
 
-/// A request from a signed-in person.
-#[derive(Debug, Clone)]
-pub struct SignedIn {
-    pub session: Session,
+/// Who a page or form is open to.
+pub trait Admits {
+    fn admits(role: &Role) -> bool;
 }
 
-impl SignedIn {
+/// Administrators only: the default of every page and form.
+#[derive(Debug, Clone)]
+pub struct Administrators;
+
+impl Admits for Administrators {
+    fn admits(role: &Role) -> bool {
+        *role == Role::Administrator
+    }
+}
+
+/// Administrators and owners: for the pages that show an owner what is theirs.
+#[derive(Debug, Clone)]
+pub struct Everyone;
+
+impl Admits for Everyone {
+    fn admits(_: &Role) -> bool {
+        true
+    }
+}
+
+/// A request from a signed-in person whom `A` admits.
+#[derive(Debug, Clone)]
+pub struct SignedIn<A = Administrators> {
+    pub session: Session,
+    admits: PhantomData<A>,
+}
+
+impl<A> SignedIn<A> {
     /// The application state with this person as the actor, so what the API's code paths
     /// change on their behalf is audited as theirs.
     pub fn acting(&self, state: &AppState) -> AppState {
@@ -47,17 +78,22 @@ pub fn sessions(parts: &Parts) -> Option<Arc<Sessions>> {
 
 /// The session cookie's value, if the request carries one.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE)
+}
+
+/// The value of the cookie `name`, if the request carries one.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value)
 }
 
-impl FromRequestParts<AppState> for SignedIn {
+impl<A: Admits + Send + Sync> FromRequestParts<AppState> for SignedIn<A> {
     type Rejection = Response;
 
     async fn from_request_parts(
@@ -71,7 +107,14 @@ impl FromRequestParts<AppState> for SignedIn {
         };
         let now = state.clock.now();
         match session_cookie(&parts.headers).and_then(|value| sessions.find(value, now)) {
-            Some(session) => Ok(Self { session }),
+            Some(session) if A::admits(session.role()) => Ok(Self {
+                session,
+                admits: PhantomData,
+            }),
+            Some(_) => Err(refusal(
+                StatusCode::FORBIDDEN,
+                "this page is for administrators; as an owner you see your own identities and the approvals of your agents",
+            )),
             None => Err(Redirect::to(SIGN_IN_PATH).into_response()),
         }
     }
@@ -79,12 +122,12 @@ impl FromRequestParts<AppState> for SignedIn {
 
 /// A form posted from one of our own pages by the signed-in person it was made for.
 #[derive(Debug)]
-pub struct CheckedForm<T> {
-    pub signed_in: SignedIn,
+pub struct CheckedForm<T, A = Administrators> {
+    pub signed_in: SignedIn<A>,
     pub form: T,
 }
 
-impl<T: DeserializeOwned> FromRequest<AppState> for CheckedForm<T> {
+impl<T: DeserializeOwned, A: Admits + Send + Sync> FromRequest<AppState> for CheckedForm<T, A> {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -93,7 +136,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CheckedForm<T> {
             tracing::warn!(problem, "dashboard change from another site refused");
             return Err(refusal(StatusCode::FORBIDDEN, problem));
         }
-        let signed_in = SignedIn::from_request_parts(&mut parts, state).await?;
+        let signed_in = SignedIn::<A>::from_request_parts(&mut parts, state).await?;
         let bytes = read_form(Request::from_parts(parts, body), state).await?;
         let fields: Vec<(String, String)> =
             serde_urlencoded::from_bytes(&bytes).map_err(|error| {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use warden_core::{IdentityStatus, Timestamp};
 
-use super::guard::{CheckedForm, SignedIn};
+use super::guard::{CheckedForm, Everyone, SignedIn};
 use super::view::{EventRow, age, json_when, text, when};
 use super::{Chrome, query, render, see_other};
 use crate::api::credentials::{self, Target};
@@ -139,10 +139,19 @@ async fn facts(state: &AppState, id: &str) -> Result<(Facts, IdentityStatus), Ap
 /// `GET /ui/identities/{id}`.
 pub async fn page(
     State(state): State<AppState>,
-    signed_in: SignedIn,
+    signed_in: SignedIn<Everyone>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (facts, status) = facts(&state, &id).await?;
+    // To an owner, another owner's identity does not exist.
+    if signed_in
+        .session
+        .owner_email()
+        .is_some_and(|email| email != facts.owner)
+    {
+        return Err(warden_core::DomainError::UnknownIdentity(id).into());
+    }
+    let administrator = signed_in.session.owner_email().is_none();
     let now = state.clock.now();
     let Json(listed) =
         credentials::list_credentials(State(state.clone()), Path(facts.id.clone())).await?;
@@ -187,8 +196,9 @@ pub async fn page(
         credentials,
         findings,
         events,
-        can_kill: status == IdentityStatus::Active,
-        can_restore: status == IdentityStatus::Suspended,
+        // The kill switch and its undoing are an administrator's.
+        can_kill: administrator && status == IdentityStatus::Active,
+        can_restore: administrator && status == IdentityStatus::Suspended,
     })
 }
 

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::Response;
 use warden_core::{Environment, IdentityKind, IdentityStatus};
 
-use super::guard::SignedIn;
+use super::guard::{Everyone, SignedIn};
 use super::view::{age, when};
 use super::{Chrome, render};
 use crate::api::identities;
@@ -62,7 +62,7 @@ fn choices(values: impl Iterator<Item = &'static str>, chosen: Option<&str>) -> 
 
 pub async fn page(
     State(state): State<AppState>,
-    signed_in: SignedIn,
+    signed_in: SignedIn<Everyone>,
     url_query: QueryPairs,
 ) -> Result<Response, ApiError> {
     let mut known = FILTERS.to_vec();
@@ -77,6 +77,11 @@ pub async fn page(
         .collect();
     let filters = QueryPairs(given.clone());
     let mut api_query = given.clone();
+    // An owner sees what they own, whatever the owner filter says.
+    if let Some(email) = signed_in.session.owner_email() {
+        api_query.retain(|(key, _)| key != "owner");
+        api_query.push(("owner".into(), email.to_string()));
+    }
     api_query.push(("limit".into(), PAGE_SIZE.into()));
     let Json(found) =
         identities::list_identities(State(state.clone()), QueryPairs(api_query)).await?;

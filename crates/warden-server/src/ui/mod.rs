@@ -8,8 +8,10 @@
 //! binary (`assets`). Every response carries a Content-Security-Policy that allows no
 //! inline script or style, and is never cached.
 //!
-//! Rooms: `session` (who is signed in), `guard` (cookie, same-origin and CSRF checks),
-//! `view` (values as people read them), one module per page.
+//! Rooms: `session` (who is signed in, and as what), `guard` (cookie, same-origin and
+//! CSRF checks, and who each page is open to), `sign_in` (the admin token, and owners
+//! through `owner_sign_in`'s OpenID Connect flow), `view` (values as people read them),
+//! one module per page.
 
 mod approvals;
 mod assets;
@@ -17,6 +19,7 @@ pub mod guard;
 mod identity;
 mod inventory;
 mod overview;
+pub mod owner_sign_in;
 pub mod session;
 mod sign_in;
 mod view;
@@ -50,6 +53,8 @@ pub fn router(sessions: Arc<Sessions>) -> Router<AppState> {
         .route("/ui/", get(overview::page))
         .route("/ui/sign-in", get(sign_in::form).post(sign_in::sign_in))
         .route("/ui/sign-out", post(sign_in::sign_out))
+        .route("/ui/sign-in/owner", get(sign_in::owner_departs))
+        .route(owner_sign_in::CALLBACK_PATH, get(sign_in::owner_arrives))
         .route("/ui/identities", get(inventory::page))
         .route("/ui/identities/{id}", get(identity::page))
         .route(
@@ -169,14 +174,17 @@ pub struct Chrome {
     pub person: String,
     pub csrf: String,
     pub section: &'static str,
+    /// Whether the sections only administrators may open are shown.
+    pub administrator: bool,
 }
 
 impl Chrome {
-    pub fn new(signed_in: &guard::SignedIn, section: &'static str) -> Self {
+    pub fn new<A>(signed_in: &guard::SignedIn<A>, section: &'static str) -> Self {
         Self {
             person: signed_in.session.person().to_string(),
             csrf: signed_in.session.csrf_token().to_string(),
             section,
+            administrator: signed_in.session.owner_email().is_none(),
         }
     }
 }

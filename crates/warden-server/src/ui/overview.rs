@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 
-use super::guard::SignedIn;
+use super::guard::{Everyone, SignedIn};
 use super::view::EventRow;
 use super::{Chrome, query, render};
 use crate::api::{approvals, audit, findings};
@@ -50,8 +50,12 @@ struct Chain {
 
 pub async fn page(
     State(state): State<AppState>,
-    signed_in: SignedIn,
+    signed_in: SignedIn<Everyone>,
 ) -> Result<Response, ApiError> {
+    // The overview is the whole estate's; an owner starts from their approvals.
+    if signed_in.session.owner_email().is_some() {
+        return Ok(super::see_other("/ui/approvals"));
+    }
     let Json(posture) = findings::posture(State(state.clone())).await?;
     let Json(pending) = approvals::list_approvals(
         State(state.clone()),

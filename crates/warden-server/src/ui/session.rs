@@ -33,10 +33,21 @@ const SESSION_DOMAIN: &str = "warden-ui-session";
 /// The longest name a person may sign in under; it is shown on every page and audited.
 const MAX_PERSON_CHARS: usize = 100;
 
+/// What a signed-in person may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Signed in with the admin token: everything the admin API allows.
+    Administrator,
+    /// Signed in through the identity provider as an active owner: their own identities
+    /// and the approvals of their own agents, nothing else.
+    Owner { owner_id: String, email: String },
+}
+
 /// One signed-in person.
 #[derive(Debug, Clone)]
 pub struct Session {
     person: String,
+    role: Role,
     csrf: String,
     created_at: Timestamp,
     last_seen: Timestamp,
@@ -53,9 +64,25 @@ impl Session {
         &self.csrf
     }
 
-    /// Who the audit trail records for what this session changes.
+    pub fn role(&self) -> &Role {
+        &self.role
+    }
+
+    /// The owner's email, for an owner's session.
+    pub fn owner_email(&self) -> Option<&str> {
+        match &self.role {
+            Role::Administrator => None,
+            Role::Owner { email, .. } => Some(email),
+        }
+    }
+
+    /// Who the audit trail records for what this session changes: an administrator under
+    /// the name they gave, an owner as `owner:ID` under their email.
     pub fn actor(&self) -> Actor {
-        Actor::admin("dashboard", self.person.clone())
+        match &self.role {
+            Role::Administrator => Actor::admin("dashboard", self.person.clone()),
+            Role::Owner { owner_id, email } => Actor::admin(format!("owner:{owner_id}"), email),
+        }
     }
 
     /// Whether `presented` is this session's CSRF token, in time that does not depend on
@@ -91,11 +118,25 @@ impl Sessions {
         }
     }
 
-    /// Opens a session for `person` with a fresh id and CSRF token.
+    /// Opens an administrator's session for `person` with a fresh id and CSRF token.
     pub fn open(&self, person: &str, now: Timestamp) -> Opened {
+        self.open_as(person, Role::Administrator, now)
+    }
+
+    /// Opens an owner's session, named by their email.
+    pub fn open_owner(&self, owner_id: &str, email: &str, now: Timestamp) -> Opened {
+        let role = Role::Owner {
+            owner_id: owner_id.to_string(),
+            email: email.to_string(),
+        };
+        self.open_as(email, role, now)
+    }
+
+    fn open_as(&self, person: &str, role: Role, now: Timestamp) -> Opened {
         let cookie_value = URL_SAFE_NO_PAD.encode(warden_crypto::random::random_bytes::<32>());
         let session = Session {
             person: person.to_string(),
+            role,
             csrf: URL_SAFE_NO_PAD.encode(warden_crypto::random::random_bytes::<32>()),
             created_at: now,
             last_seen: now,

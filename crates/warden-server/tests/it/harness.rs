@@ -89,6 +89,7 @@ impl Api {
             freshness: Arc::new(warden_plane::Freshness::new(
                 std::time::Duration::from_secs(3_600),
             )),
+            owner_sign_in: None,
         };
         Self {
             router: warden_server::api::router(state.clone()),

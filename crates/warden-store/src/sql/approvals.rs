@@ -278,6 +278,9 @@ pub(super) async fn list(
     if let Some(agent) = &filter.agent_id {
         conditions.and("agent_id = ?", [Value::Text(agent.clone())]);
     }
+    if let Some(owner) = &filter.owner_email {
+        conditions.and("owner_email = ?", [Value::Text(owner.clone())]);
+    }
     if let Some(after) = &page.after {
         conditions.and("id > ?", [Value::Text(after.clone())]);
     }

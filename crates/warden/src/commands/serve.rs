@@ -22,6 +22,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         leaks: None,
         signals: None,
         cluster: None,
+        dashboard: None,
         audit_checkpoint_millis: args.audit_checkpoint_millis,
         audit_checkpoint_events: args.audit_checkpoint_events,
     };
