@@ -2,7 +2,10 @@
 //! way a browser does: signing in with the admin token, pages that need a session, the
 //! CSRF and same-origin checks that refuse a forged change, an approval decided on a page
 //! that lets the agent's retry through, a kill after its preview that stops the agent at
-//! the gateway, and the headers, script and secret rules every page keeps.
+//! the gateway, a finding suppressed on its page as the signed-in person, policy tests
+//! that decide as the API does, the audit trail paged and its downloaded export verified
+//! offline, upstreams shown without their secret, and the headers, script and secret rules
+//! every page keeps.
 
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::Value;
@@ -523,6 +526,21 @@ async fn ui_a_kill_after_its_preview_refuses_the_agents_next_gateway_request() {
     );
     let kills = api_get(&rig, "/v1/audit/events?kind=kill.applied").await;
     assert_eq!(kills["items"][0]["actor"]["name"], PERSON, "{kills}");
+    // Its events link to the audit page, filtered to what it did.
+    assert!(
+        identity
+            .body
+            .contains(r#"href="/ui/audit?actor=support-bot""#),
+        "{}",
+        identity.body
+    );
+    let by_agent = browser.get("/ui/audit?actor=support-bot").await;
+    assert_eq!(by_agent.status, 200, "{}", by_agent.body);
+    assert!(
+        by_agent.body.contains("gateway.decision"),
+        "{}",
+        by_agent.body
+    );
     let overview = browser.get("/ui").await;
     assert!(overview.body.contains("support-bot"), "{}", overview.body);
 
@@ -887,7 +905,7 @@ async fn ui_findings_filter_as_the_api_does_and_a_suppression_made_on_the_page_i
     let listed = browser.get("/ui/findings?status=suppressed").await;
     assert_eq!(
         finding_ids(&listed.body),
-        [target.clone()],
+        std::slice::from_ref(&target),
         "{}",
         listed.body
     );
