@@ -15,9 +15,9 @@ pub(crate) mod identities;
 mod imports;
 mod leaks;
 mod owners;
-mod policies;
+pub(crate) mod policies;
 mod tools;
-mod upstreams;
+pub(crate) mod upstreams;
 mod webhooks;
 
 use axum::Router;

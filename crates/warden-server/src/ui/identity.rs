@@ -71,6 +71,7 @@ struct CredentialRow {
 }
 
 struct FindingRow {
+    id: String,
     owasp: String,
     severity: String,
     rule: String,
@@ -171,6 +172,7 @@ pub async fn page(
         .items
         .iter()
         .map(|finding| FindingRow {
+            id: finding.id.clone(),
             owasp: finding.owasp.clone(),
             severity: finding.severity.clone(),
             rule: finding.rule.clone(),

@@ -15,13 +15,17 @@
 
 mod approvals;
 mod assets;
+mod audit;
+mod findings;
 pub mod guard;
 mod identity;
 mod inventory;
 mod overview;
 pub mod owner_sign_in;
+mod policies;
 pub mod session;
 mod sign_in;
+mod upstreams;
 mod view;
 
 use std::sync::Arc;
@@ -65,6 +69,15 @@ pub fn router(sessions: Arc<Sessions>) -> Router<AppState> {
         .route("/ui/approvals", get(approvals::page))
         .route("/ui/approvals/{id}/approve", post(approvals::approve))
         .route("/ui/approvals/{id}/deny", post(approvals::deny))
+        .route("/ui/findings", get(findings::page))
+        .route("/ui/findings/{id}/suppress", post(findings::suppress))
+        .route("/ui/findings/{id}/unsuppress", post(findings::unsuppress))
+        .route("/ui/audit", get(audit::page))
+        .route("/ui/audit/export", get(audit::export))
+        .route("/ui/audit/public-key", get(audit::public_key))
+        .route("/ui/upstreams", get(upstreams::page))
+        .route("/ui/policies", get(policies::page))
+        .route("/ui/policies/test", post(policies::test))
         .route("/ui/assets/{name}", get(assets::serve))
         .route("/ui/{*rest}", get(not_found).post(not_found))
         .layer(middleware::from_fn(as_error_page))

@@ -1,6 +1,6 @@
 //! `/ui`: the overview. Open findings by OWASP NHI risk and severity, the pending approval
 //! count, the latest kills and whether the audit chain verifies, each from the API's own
-//! handler for it.
+//! handler for it, each linking to the page that shows it whole.
 
 use askama::Template;
 use axum::Json;
@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::guard::{Everyone, SignedIn};
-use super::view::EventRow;
+use super::view::{Chain, EventRow};
 use super::{Chrome, query, render};
 use crate::api::{approvals, audit, findings};
 use crate::error::ApiError;
@@ -43,11 +43,6 @@ struct OwaspRow {
     total: u64,
 }
 
-struct Chain {
-    intact: bool,
-    summary: String,
-}
-
 pub async fn page(
     State(state): State<AppState>,
     signed_in: SignedIn<Everyone>,
@@ -79,23 +74,7 @@ pub async fn page(
     let mut kills: Vec<EventRow> = kills.items.iter().map(EventRow::from_json).collect();
     kills.reverse();
     let Json(verification) = audit::verify(State(state.clone())).await?;
-    let chain = match (&verification.report, &verification.failure) {
-        (Some(report), _) if verification.intact => Chain {
-            intact: true,
-            summary: format!(
-                "{} events verified, {} signed checkpoints, {} events after the last checkpoint",
-                report.events_verified, report.checkpoints_verified, report.unanchored_events
-            ),
-        },
-        (_, Some(failure)) => Chain {
-            intact: false,
-            summary: failure.message.clone(),
-        },
-        _ => Chain {
-            intact: false,
-            summary: "the verification gave no report".into(),
-        },
-    };
+    let chain = Chain::of(&verification);
     render(&OverviewPage {
         chrome: Chrome::new(&signed_in, "overview"),
         open_total: posture.open.total,

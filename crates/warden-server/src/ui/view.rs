@@ -5,6 +5,8 @@
 use serde_json::Value;
 use warden_core::Timestamp;
 
+use crate::api::audit::AuditVerification;
+
 /// A time as RFC 3339 to the second, in UTC.
 pub fn when(at: Timestamp) -> String {
     let text = at.to_rfc3339();
@@ -92,6 +94,35 @@ impl EventRow {
     }
 }
 
+/// Whether the audit chain verifies, as `GET /v1/audit/verify` answers, in a sentence.
+#[derive(Debug)]
+pub struct Chain {
+    pub intact: bool,
+    pub summary: String,
+}
+
+impl Chain {
+    pub fn of(verification: &AuditVerification) -> Self {
+        match (&verification.report, &verification.failure) {
+            (Some(report), _) if verification.intact => Self {
+                intact: true,
+                summary: format!(
+                    "{} events verified, {} signed checkpoints, {} events after the last checkpoint",
+                    report.events_verified, report.checkpoints_verified, report.unanchored_events
+                ),
+            },
+            (_, Some(failure)) => Self {
+                intact: false,
+                summary: failure.message.clone(),
+            },
+            _ => Self {
+                intact: false,
+                summary: "the verification gave no report".into(),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +158,45 @@ mod tests {
         assert_eq!(row.kind, "kill.applied");
         assert_eq!(row.actor, "alice@example.com");
         assert_eq!(row.target, "identity support-bot");
+    }
+
+    #[test]
+    fn a_chain_reads_intact_only_with_a_report_and_broken_with_the_first_problem() {
+        use crate::api::audit::{AuditFailure, AuditVerifyReport};
+        let intact = Chain::of(&AuditVerification {
+            intact: true,
+            report: Some(AuditVerifyReport {
+                events_verified: 12,
+                first_sequence: Some(1),
+                last_sequence: 12,
+                last_hash: "00".into(),
+                checkpoints_verified: 2,
+                last_checkpoint: Some(10),
+                unanchored_events: 2,
+            }),
+            failure: None,
+        });
+        assert!(intact.intact);
+        assert_eq!(
+            intact.summary,
+            "12 events verified, 2 signed checkpoints, 2 events after the last checkpoint"
+        );
+        let broken = Chain::of(&AuditVerification {
+            intact: false,
+            report: None,
+            failure: Some(AuditFailure {
+                sequence: 4,
+                problem: "edited".into(),
+                message: "sequence 4 was edited".into(),
+            }),
+        });
+        assert!(!broken.intact);
+        assert_eq!(broken.summary, "sequence 4 was edited");
+        let silent = Chain::of(&AuditVerification {
+            intact: true,
+            report: None,
+            failure: None,
+        });
+        assert!(!silent.intact, "no report is not intact");
     }
 }

@@ -2,7 +2,10 @@
 //! way a browser does: signing in with the admin token, pages that need a session, the
 //! CSRF and same-origin checks that refuse a forged change, an approval decided on a page
 //! that lets the agent's retry through, a kill after its preview that stops the agent at
-//! the gateway, and the headers, script and secret rules every page keeps.
+//! the gateway, a finding suppressed on its page as the signed-in person, policy tests
+//! that decide as the API does, the audit trail paged and its downloaded export verified
+//! offline, upstreams shown without their secret, and the headers, script and secret rules
+//! every page keeps.
 
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::Value;
@@ -181,6 +184,10 @@ async fn ui_sign_in_needs_the_admin_token_and_every_page_needs_a_session() {
         format!("/ui/identities/{id}"),
         format!("/ui/identities/{id}/kill"),
         "/ui/approvals".to_string(),
+        "/ui/findings".to_string(),
+        "/ui/audit".to_string(),
+        "/ui/upstreams".to_string(),
+        "/ui/policies".to_string(),
     ];
     let browser = Browser::new(&rig.server.api);
     for path in &pages {
@@ -519,6 +526,21 @@ async fn ui_a_kill_after_its_preview_refuses_the_agents_next_gateway_request() {
     );
     let kills = api_get(&rig, "/v1/audit/events?kind=kill.applied").await;
     assert_eq!(kills["items"][0]["actor"]["name"], PERSON, "{kills}");
+    // Its events link to the audit page, filtered to what it did.
+    assert!(
+        identity
+            .body
+            .contains(r#"href="/ui/audit?actor=support-bot""#),
+        "{}",
+        identity.body
+    );
+    let by_agent = browser.get("/ui/audit?actor=support-bot").await;
+    assert_eq!(by_agent.status, 200, "{}", by_agent.body);
+    assert!(
+        by_agent.body.contains("gateway.decision"),
+        "{}",
+        by_agent.body
+    );
     let overview = browser.get("/ui").await;
     assert!(overview.body.contains("support-bot"), "{}", overview.body);
 
@@ -619,6 +641,10 @@ async fn ui_every_page_carries_the_policy_runs_no_inline_script_and_shows_no_sec
         format!("/ui/identities/{id}"),
         format!("/ui/identities/{id}/kill"),
         "/ui/approvals".to_string(),
+        "/ui/findings?status=any".to_string(),
+        "/ui/audit".to_string(),
+        "/ui/upstreams".to_string(),
+        "/ui/policies".to_string(),
         "/ui/no-such-page".to_string(),
         "/ui/identities?kind=robot".to_string(),
     ] {
@@ -680,4 +706,546 @@ async fn ui_every_page_carries_the_policy_runs_no_inline_script_and_shows_no_sec
         assert_eq!(served.headers["content-security-policy"], CSP);
         assert!(!served.body.is_empty());
     }
+}
+
+/// The ids of the findings listed on a findings page, in order.
+fn finding_ids(body: &str) -> Vec<String> {
+    body.split(r#"<tr id="finding-"#)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The value of the first field named `name` on a page.
+fn field_value(body: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}""#);
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} on the page:\n{body}"));
+    let value = r#"value=""#;
+    let from = body[start..].find(value).unwrap() + start + value.len();
+    let end = body[from..].find('"').unwrap() + from;
+    body[from..end].to_string()
+}
+
+fn fixture(relative: &str) -> String {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../warden-import/tests/fixtures")
+        .join(relative)
+        .display()
+        .to_string()
+}
+
+/// A rig with the imported inventory's findings.
+async fn rig_with_findings() -> Rig {
+    let rig = Rig::start("").await;
+    rig.server
+        .cli(
+            &rig.admin,
+            &["owner", "add", "payments@example.com", "--name", "Payments"],
+        )
+        .ok();
+    rig.server
+        .cli(&rig.admin, &["import", &fixture("csv/inventory.csv")])
+        .ok();
+    rig
+}
+
+async fn api_findings(rig: &Rig, query: &str) -> Vec<String> {
+    let query = if query.is_empty() {
+        "limit=50".to_string()
+    } else {
+        format!("{query}&limit=50")
+    };
+    api_get(rig, &format!("/v1/findings?{query}")).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| finding["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_findings_filter_as_the_api_does_and_a_suppression_made_on_the_page_is_the_persons() {
+    let rig = rig_with_findings().await;
+    let (browser, csrf) = Browser::signed_in(&rig.server.api, &rig.admin).await;
+
+    let page = browser.get("/ui/findings").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let open = api_findings(&rig, "status=open").await;
+    assert!(!open.is_empty(), "the import raised no findings");
+    assert_eq!(
+        finding_ids(&page.body),
+        open,
+        "the page opens on the open findings"
+    );
+    for (page_query, api_query) in [
+        ("owasp=NHI7", "owasp=NHI7&status=open"),
+        ("severity=high&owasp=", "severity=high&status=open"),
+        ("status=any", ""),
+        (
+            "identity=stripe-payouts&status=any",
+            "identity=stripe-payouts",
+        ),
+    ] {
+        let page = browser.get(&format!("/ui/findings?{page_query}")).await;
+        assert_eq!(page.status, 200, "{page_query}: {}", page.body);
+        assert_eq!(
+            finding_ids(&page.body),
+            api_findings(&rig, api_query).await,
+            "{page_query}"
+        );
+    }
+    let bad = browser.get("/ui/findings?severity=urgent").await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("`urgent` is not one of"), "{}", bad.body);
+
+    // The overview links its risks to the findings page.
+    let overview = browser.get("/ui").await;
+    assert!(
+        overview.body.contains(r#"href="/ui/findings?owasp=NHI"#),
+        "{}",
+        overview.body
+    );
+
+    let target = open[0].clone();
+    let other = open[1].clone();
+    let until = field_value(&page.body, "until");
+    assert_eq!(until.len(), 10, "{until}");
+    let before = audit_changes(&rig).await;
+
+    // Bad input is refused with a message and changes nothing.
+    for (fields, status, message) in [
+        (
+            vec![("reason", "  "), ("until", until.as_str())],
+            422,
+            "say why",
+        ),
+        (
+            vec![("reason", "accepted"), ("until", "2099-01-01")],
+            422,
+            "366 days",
+        ),
+        (
+            vec![("reason", "accepted"), ("until", "soon")],
+            422,
+            "YYYY-MM-DD",
+        ),
+        (
+            vec![("reason", "accepted"), ("until", "2020-01-01")],
+            422,
+            "in the future",
+        ),
+    ] {
+        let mut fields = fields;
+        fields.push(("csrf", csrf.as_str()));
+        let refused = browser
+            .post(&format!("/ui/findings/{other}/suppress"), &fields)
+            .await;
+        assert_eq!(refused.status, status, "{fields:?}: {}", refused.body);
+        assert!(
+            refused.body.contains(message),
+            "{message}: {}",
+            refused.body
+        );
+    }
+    let forged = browser
+        .post(
+            &format!("/ui/findings/{other}/suppress"),
+            &[
+                ("reason", "accepted"),
+                ("until", until.as_str()),
+                ("csrf", "wrong"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert_eq!(
+        api_get(&rig, &format!("/v1/findings/{other}")).await["status"],
+        "open"
+    );
+    assert_eq!(
+        audit_changes(&rig).await,
+        before,
+        "a refusal changed the trail"
+    );
+
+    let suppressed = browser
+        .post(
+            &format!("/ui/findings/{target}/suppress"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("reason", "break-glass key, reviewed"),
+                ("until", until.as_str()),
+                ("back", "owasp=NHI7&next=https://evil.example"),
+            ],
+        )
+        .await;
+    assert_eq!(suppressed.status, 303, "{}", suppressed.body);
+    assert_eq!(suppressed.location(), Some("/ui/findings?owasp=NHI7"));
+    let shown = api_get(&rig, &format!("/v1/findings/{target}")).await;
+    assert_eq!(shown["status"], "suppressed", "{shown}");
+    assert_eq!(shown["suppression"]["by"], PERSON, "{shown}");
+    assert_eq!(shown["suppression"]["reason"], "break-glass key, reviewed");
+    assert!(
+        shown["suppression"]["until"]
+            .as_str()
+            .is_some_and(|end| end.starts_with(&format!("{until}T23:59:59"))),
+        "{shown}"
+    );
+    let events = api_get(&rig, "/v1/audit/events?kind=finding.suppressed").await;
+    let event = &events["items"][0];
+    assert_eq!(event["actor"]["type"], "admin", "{event}");
+    assert_eq!(event["actor"]["name"], PERSON, "{event}");
+    let open_now = browser.get("/ui/findings").await;
+    assert!(!finding_ids(&open_now.body).contains(&target));
+
+    // Suppressed, it is listed as such with who and why, and can be lifted.
+    let listed = browser.get("/ui/findings?status=suppressed").await;
+    assert_eq!(
+        finding_ids(&listed.body),
+        std::slice::from_ref(&target),
+        "{}",
+        listed.body
+    );
+    assert!(listed.body.contains("break-glass key, reviewed"));
+    assert!(
+        listed
+            .body
+            .contains(&format!("/ui/findings/{target}/unsuppress"))
+    );
+    let lifted = browser
+        .post(
+            &format!("/ui/findings/{target}/unsuppress"),
+            &[("csrf", csrf.as_str()), ("back", "status=suppressed")],
+        )
+        .await;
+    assert_eq!(lifted.status, 303, "{}", lifted.body);
+    assert_eq!(lifted.location(), Some("/ui/findings?status=suppressed"));
+    assert_eq!(
+        api_get(&rig, &format!("/v1/findings/{target}")).await["status"],
+        "open"
+    );
+    let lifts = api_get(&rig, "/v1/audit/events?kind=finding.unsuppressed").await;
+    assert_eq!(lifts["items"][0]["actor"]["name"], PERSON, "{lifts}");
+}
+
+async fn api_policy_test(rig: &Rig, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/policies/test", rig.server.api))
+        .bearer_auth(&rig.admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn shown_text(body: &str, id: &str) -> String {
+    let marker = format!(r#"id="{id}">"#);
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {id} on the page:\n{body}"))
+        + marker.len();
+    let end = body[start..].find('<').unwrap() + start;
+    body[start..end].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_a_policy_test_on_the_page_decides_as_the_api_and_changes_nothing() {
+    let rig = Rig::start("").await;
+    let (browser, csrf) = Browser::signed_in(&rig.server.api, &rig.admin).await;
+    let page = browser.get("/ui/policies").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for shown in [
+        "refunds need a human",
+        "Action::&#34;tickets.refund&#34;",
+        r#"<option value="crm">crm</option>"#,
+    ] {
+        assert!(page.body.contains(shown), "{shown} not on\n{}", page.body);
+    }
+    let before = audit_changes(&rig).await;
+
+    for (fields, decision, reason) in [
+        (
+            vec![("method", "GET"), ("path", "/tickets/7")],
+            "allow",
+            "permit",
+        ),
+        (
+            vec![("method", "POST"), ("path", "/tickets/42/refund")],
+            "hold",
+            "approval_required",
+        ),
+        (
+            vec![
+                ("method", "POST"),
+                ("path", "/tickets/42/refund"),
+                ("approved", "on"),
+            ],
+            "allow",
+            "approved",
+        ),
+        (
+            vec![("action", "admin.read"), ("resource", "Admin::root")],
+            "deny",
+            "no_permit",
+        ),
+    ] {
+        let mut form = vec![
+            ("csrf", csrf.as_str()),
+            ("agent", "support-bot"),
+            ("upstream", "crm"),
+            ("tool", ""),
+        ];
+        form.extend(fields.iter().copied());
+        let decided = browser.post("/ui/policies/test", &form).await;
+        assert_eq!(decided.status, 200, "{fields:?}: {}", decided.body);
+        assert_eq!(
+            shown_text(&decided.body, "decision"),
+            decision,
+            "{fields:?}"
+        );
+        assert_eq!(shown_text(&decided.body, "decision-reason"), reason);
+        let mut body = serde_json::json!({"agent": "support-bot", "upstream": "crm"});
+        for (key, value) in &fields {
+            body[*key] = if *key == "approved" {
+                Value::Bool(true)
+            } else {
+                Value::String((*value).to_string())
+            };
+        }
+        let api = api_policy_test(&rig, body).await;
+        assert_eq!(api["decision"], decision, "{api}");
+        let policies: Vec<&str> = api["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap())
+            .collect();
+        let expected = if policies.is_empty() {
+            "none".to_string()
+        } else {
+            policies.join(", ")
+        };
+        assert_eq!(shown_text(&decided.body, "decision-policies"), expected);
+        // The form comes back as it was sent.
+        assert!(decided.body.contains(r#"value="support-bot""#));
+    }
+
+    for (fields, status, message) in [
+        (
+            vec![
+                ("agent", "nobody"),
+                ("method", "GET"),
+                ("path", "/tickets/7"),
+            ],
+            404,
+            "nobody",
+        ),
+        (
+            vec![
+                ("agent", "support-bot"),
+                ("method", "GET"),
+                ("path", "/nowhere"),
+            ],
+            422,
+            "matches no route",
+        ),
+        (
+            vec![("agent", "support-bot"), ("method", "GET")],
+            422,
+            "give either method and path",
+        ),
+        (vec![("agent", ""), ("tool", "x")], 422, "name the identity"),
+    ] {
+        let mut form = vec![("csrf", csrf.as_str()), ("upstream", "crm")];
+        form.extend(fields.iter().copied());
+        let refused = browser.post("/ui/policies/test", &form).await;
+        assert_eq!(refused.status, status, "{fields:?}: {}", refused.body);
+        assert!(
+            refused.body.contains(r#"id="policy-problem""#),
+            "{}",
+            refused.body
+        );
+        assert!(
+            refused.body.contains(message),
+            "{message}: {}",
+            refused.body
+        );
+        assert!(!refused.body.contains(r#"id="policy-verdict""#));
+    }
+    let forged = browser
+        .post(
+            "/ui/policies/test",
+            &[("agent", "support-bot"), ("upstream", "crm"), ("csrf", "x")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(
+        audit_changes(&rig).await,
+        before,
+        "a policy test changed the trail"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_the_upstreams_page_shows_kind_and_routes_and_never_the_secret() {
+    let rig = Rig::start("").await;
+    let (browser, _) = Browser::signed_in(&rig.server.api, &rig.admin).await;
+    let page = browser.get("/ui/upstreams").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for shown in [
+        r#"id="upstream-crm""#,
+        "<dd>http</dd>",
+        rig.upstream.url().as_str(),
+        "header:X-Api-Key",
+        "set (version 1), never shown",
+        "tickets.refund",
+        "/tickets/{id}/refund",
+    ] {
+        assert!(page.body.contains(shown), "{shown} not on\n{}", page.body);
+    }
+    assert!(
+        !page.body.contains(SECRET),
+        "the upstream secret is on the page"
+    );
+    assert!(!page.body.contains(&rig.admin));
+    assert!(
+        page.body
+            .contains(r#"href="/ui/upstreams" aria-current="page""#)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_the_audit_page_shows_what_the_api_did_pages_by_sequence_and_exports_a_verifiable_trail()
+{
+    let rig = Rig::start("").await;
+    let client = reqwest::Client::new();
+    for n in 0..55 {
+        let created = client
+            .post(format!("{}/v1/identities", rig.server.api))
+            .bearer_auth(&rig.admin)
+            .json(&serde_json::json!({
+                "kind": "service_account",
+                "name": format!("probe-{n:02}"),
+                "owner": "alice@example.com",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    let anonymous = Browser::new(&rig.server.api);
+    for path in ["/ui/audit", "/ui/audit/export", "/ui/audit/public-key"] {
+        assert_eq!(anonymous.get(path).await.status, 303, "{path}");
+    }
+    let (browser, _) = Browser::signed_in(&rig.server.api, &rig.admin).await;
+
+    let newest = browser.get("/ui/audit").await;
+    assert_eq!(newest.status, 200, "{}", newest.body);
+    assert!(
+        newest.body.contains(r#"id="audit-chain">Intact"#),
+        "{}",
+        newest.body
+    );
+    assert!(newest.body.contains("identity.created"));
+    assert!(newest.body.contains("probe-54"), "{}", newest.body);
+    assert!(!newest.body.contains(r#"rel="next""#));
+
+    let filtered = browser
+        .get("/ui/audit?kind=identity.created&actor=&order=oldest")
+        .await;
+    assert_eq!(filtered.status, 200, "{}", filtered.body);
+    let api = api_get(&rig, "/v1/audit/events?kind=identity.created&limit=50").await;
+    let api = api["items"].as_array().unwrap();
+    assert_eq!(api.len(), 50);
+    assert_eq!(filtered.body.matches(r#"<tr id="event-"#).count(), 50);
+    let last = api[49]["sequence"].as_u64().unwrap();
+    // Links are HTML-escaped in the page, as every attribute is.
+    let next = format!("/ui/audit?kind=identity.created&order=oldest&after={last}");
+    assert!(
+        filtered.body.replace("&#38;", "&").contains(&next),
+        "{}",
+        filtered.body
+    );
+    let second = browser.get(&next).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    let rest = api_get(
+        &rig,
+        &format!("/v1/audit/events?kind=identity.created&after={last}&limit=50"),
+    )
+    .await;
+    let rest = rest["items"].as_array().unwrap();
+    assert!(!rest.is_empty());
+    assert_eq!(second.body.matches(r#"<tr id="event-"#).count(), rest.len());
+    for event in rest {
+        let row = format!(r#"<tr id="event-{}">"#, event["sequence"]);
+        assert!(second.body.contains(&row), "{row}");
+    }
+    assert!(second.body.contains("probe-54"));
+
+    let none = browser.get("/ui/audit?kind=kill.applied").await;
+    assert!(none.body.contains(r#"id="events-empty""#), "{}", none.body);
+    for (query, message) in [
+        ("decision=maybe", "`decision` must be allow, deny or hold"),
+        ("since=yesterday", "`since`"),
+        ("after=5", "oldest first"),
+    ] {
+        let bad = browser.get(&format!("/ui/audit?{query}")).await;
+        assert!(
+            bad.status == 400 || bad.status == 422,
+            "{query}: {}",
+            bad.status
+        );
+        assert!(bad.body.contains(message), "{query}: {}", bad.body);
+    }
+
+    // The export and the key download from the page, and verify offline.
+    let export = browser.get("/ui/audit/export?format=jsonl").await;
+    assert_eq!(export.status, 200, "{}", export.body);
+    assert_eq!(
+        export.headers["content-disposition"],
+        r#"attachment; filename="warden-audit.jsonl""#
+    );
+    assert!(export.body.contains("probe-54"));
+    let key = browser.get("/ui/audit/public-key").await;
+    assert_eq!(key.status, 200);
+    assert!(
+        key.body.starts_with("-----BEGIN PUBLIC KEY-----"),
+        "{}",
+        key.body
+    );
+    let export_file = rig.dir.path().join("dashboard-export.jsonl");
+    let key_file = rig.dir.path().join("dashboard-key.pem");
+    std::fs::write(&export_file, &export.body).unwrap();
+    std::fs::write(&key_file, &key.body).unwrap();
+    let verified = crate::harness::warden()
+        .args(["audit", "verify", "--export"])
+        .arg(&export_file)
+        .arg("--public-key")
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("export intact"));
+    let ocsf = browser.get("/ui/audit/export?format=ocsf").await;
+    assert_eq!(ocsf.status, 200);
+    assert!(
+        ocsf.body
+            .lines()
+            .all(|line| serde_json::from_str::<Value>(line)
+                .is_ok_and(|record| record["class_uid"].is_number())),
+        "{}",
+        ocsf.body
+    );
+    let bad = browser.get("/ui/audit/export?format=csv").await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.headers.get("content-disposition").is_none());
 }
