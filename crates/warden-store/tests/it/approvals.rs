@@ -178,6 +178,22 @@ async fn held_requests_are_listed_and_read_back_whole() {
         assert_eq!(rest.items[0].id, second.id, "{backend}");
         assert_eq!(rest.next_cursor, None);
 
+        // By accountable owner: every approval here is alice's agent's; nobody else's.
+        for (owner, expected) in [("alice@example.com", 2), ("bob@example.com", 0)] {
+            let owned = store
+                .list_approvals(
+                    &ApprovalFilter {
+                        owner_email: Some(owner.to_string()),
+                        ..Default::default()
+                    },
+                    later(2),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(owned.items.len(), expected, "{backend}: {owner}");
+            assert!(owned.items.iter().all(|a| a.owner_email == owner));
+        }
+
         store
             .decide_approval(
                 &admin(),

@@ -40,4 +40,5 @@ mod stdio;
 mod task_window;
 mod toxic_paths;
 mod ui;
+mod ui_owner;
 mod upstream;
