@@ -12,6 +12,7 @@
 mod access_graph;
 mod approvals;
 mod audit;
+mod browser;
 mod cluster;
 mod contract;
 mod credentials;
@@ -40,5 +41,6 @@ mod stdio;
 mod task_window;
 mod toxic_paths;
 mod ui;
+mod ui_browser;
 mod ui_owner;
 mod upstream;

@@ -666,7 +666,7 @@ async fn ui_every_page_carries_the_policy_runs_no_inline_script_and_shows_no_sec
     for (path, page) in &pages {
         assert_eq!(page.headers["content-security-policy"], CSP, "{path}");
         assert_eq!(page.headers["x-content-type-options"], "nosniff", "{path}");
-        assert_eq!(page.headers["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(page.headers["referrer-policy"], "same-origin", "{path}");
         assert_eq!(page.headers["cache-control"], "no-store", "{path}");
         // Every script is Warden's own file, loaded by address, with nothing inline.
         for script in page.body.split("<script").skip(1) {
@@ -738,7 +738,7 @@ fn fixture(relative: &str) -> String {
 }
 
 /// A rig with the imported inventory's findings.
-async fn rig_with_findings() -> Rig {
+pub(crate) async fn rig_with_findings() -> Rig {
     let rig = Rig::start("").await;
     rig.server
         .cli(

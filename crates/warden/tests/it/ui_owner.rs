@@ -17,7 +17,7 @@ use warden_crypto::KeyRing;
 
 use crate::gateway::Rig;
 
-const CLIENT_ID: &str = "warden-dashboard";
+pub(crate) const CLIENT_ID: &str = "warden-dashboard";
 
 /// What the provider says about the next person who signs in.
 #[derive(Clone)]
@@ -45,13 +45,13 @@ struct ProviderState {
 type Shared = Arc<Mutex<ProviderState>>;
 
 /// The identity provider, on a real socket.
-struct Provider {
-    issuer: String,
+pub(crate) struct Provider {
+    pub(crate) issuer: String,
     state: Shared,
 }
 
 impl Provider {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let issuer = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(ProviderState {
