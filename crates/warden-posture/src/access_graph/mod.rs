@@ -21,6 +21,7 @@
 mod build;
 pub mod dot;
 mod facts;
+pub mod svg;
 
 use std::borrow::Cow;
 

@@ -1,6 +1,7 @@
 //! `/ui/identities/{id}`: one identity. Its owner and facts, its credentials with their age
-//! and state (never a secret: the API's listing holds none), its findings and its recent
-//! audit events; and the kill switch: a dry-run preview of what a kill stops and what it
+//! and state (never a secret: the API's listing holds none), its findings, its access graph
+//! drawn as a picture (`warden_posture::access_graph::svg`), and its recent audit events;
+//! and the kill switch: a dry-run preview of what a kill stops and what it
 //! takes away, then a confirming POST, and restore.
 
 use askama::Template;
@@ -9,7 +10,8 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-use warden_core::{IdentityStatus, Timestamp};
+use warden_core::{IdentityRef, IdentityStatus, Timestamp};
+use warden_posture::access_graph::AccessGraph;
 
 use super::guard::{CheckedForm, Everyone, SignedIn};
 use super::view::{EventRow, age, json_when, text, when};
@@ -22,6 +24,11 @@ use crate::state::AppState;
 
 const RECENT_EVENTS: &str = "20";
 const FINDINGS_SHOWN: &str = "50";
+/// The access graph drawn: hops from the identity, and the days "used" looks back.
+const GRAPH_DEPTH: u32 = 3;
+const GRAPH_DAYS: u32 = 30;
+/// Boxes drawn at most; a larger graph is drawn in part and says so.
+const GRAPH_NODES_DRAWN: usize = 200;
 
 #[derive(Template)]
 #[template(path = "ui/identity.html")]
@@ -31,8 +38,30 @@ struct IdentityPage {
     credentials: Vec<CredentialRow>,
     findings: Vec<FindingRow>,
     events: Vec<EventRow>,
+    graph: Result<Picture, String>,
     can_kill: bool,
     can_restore: bool,
+}
+
+/// The access graph as the page shows it.
+struct Picture {
+    /// Markup made by the renderer, which escapes every name it draws.
+    svg: String,
+    nodes: usize,
+    edges: usize,
+    left_out: usize,
+}
+
+impl Picture {
+    fn of(graph: &AccessGraph) -> Self {
+        let drawn = warden_posture::access_graph::svg::render(graph, GRAPH_NODES_DRAWN);
+        Self {
+            svg: drawn.svg,
+            nodes: graph.nodes.len(),
+            edges: graph.edges.len(),
+            left_out: drawn.left_out,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -192,16 +221,34 @@ pub async fn page(
     .await?;
     let mut events: Vec<EventRow> = events.items.iter().map(EventRow::from_json).collect();
     events.reverse();
+    let graph = access_picture(&state, &facts.id).await;
     render(&IdentityPage {
         chrome: Chrome::new(&signed_in, "inventory"),
         facts,
         credentials,
         findings,
         events,
+        graph,
         // The kill switch and its undoing are an administrator's.
         can_kill: administrator && status == IdentityStatus::Active,
         can_restore: administrator && status == IdentityStatus::Suspended,
     })
+}
+
+/// The identity's access graph as a picture (what `warden graph` shows, denied actions
+/// counted), or why there is none.
+async fn access_picture(state: &AppState, id: &str) -> Result<Picture, String> {
+    let reference = IdentityRef::parse(id).map_err(|error| error.to_string())?;
+    let graph = crate::access_graph::graph_of(state, &reference, GRAPH_DEPTH, GRAPH_DAYS, true)
+        .await
+        .map_err(|error| match error {
+            ApiError::Domain(error) => error.to_string(),
+            other => {
+                tracing::warn!(error = %other, "an identity's access graph cannot be drawn");
+                "the access graph cannot be drawn now; the server log has the detail".to_string()
+            }
+        })?;
+    Ok(Picture::of(&graph))
 }
 
 fn credential_row(credential: &Value, now: Timestamp) -> CredentialRow {

@@ -476,6 +476,24 @@ async fn ui_a_kill_after_its_preview_refuses_the_agents_next_gateway_request() {
         "{}",
         identity.body
     );
+    // Its access graph, drawn: the agent, the upstream it reaches, an action allowed.
+    let picture = identity
+        .body
+        .split_once("<svg")
+        .and_then(|(_, rest)| rest.split_once("</svg>"))
+        .map(|(svg, _)| svg.to_string())
+        .unwrap_or_else(|| panic!("no access graph on\n{}", identity.body));
+    for drawn in [
+        ">agent:support-bot<",
+        ">crm<",
+        "GET /tickets/{id}",
+        "#166534",
+    ] {
+        assert!(
+            picture.contains(drawn),
+            "{drawn} not in the picture:\n{picture}"
+        );
+    }
     let preview = browser.get(&format!("/ui/identities/{id}/kill")).await;
     assert_eq!(preview.status, 200, "{}", preview.body);
     for shown in [

@@ -69,7 +69,10 @@ async fn ui_in_a_browser_an_administrator_approves_suppresses_and_kills() {
         .await;
     let agent_page = chrome.url().await;
     assert!(chrome.text().await.contains("alice@example.com"));
-    accessible(&chrome, "identity").await;
+    chrome
+        .find(r#"svg[role="img"][aria-labelledby="access-graph-title"]"#)
+        .await;
+    accessible(&chrome, "identity, with its access graph").await;
 
     // Approve the held refund; the agent's retry goes through.
     let (status, held) = crate::held::refund(&rig, r#"{"amount": 10}"#, None, None).await;
