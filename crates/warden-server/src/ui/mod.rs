@@ -20,6 +20,7 @@ mod findings;
 pub mod guard;
 mod identity;
 mod inventory;
+mod live;
 mod overview;
 pub mod owner_sign_in;
 mod policies;
@@ -44,8 +45,8 @@ use crate::state::AppState;
 pub use session::Sessions;
 
 /// What a dashboard page may load: only what Warden itself serves, no inline script or
-/// style, no framing, forms only back to Warden.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// style, no framing, forms only back to Warden, and the approval queue's live stream.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The largest error body from the API's code paths that is turned into an error page.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -67,6 +68,7 @@ pub fn router(sessions: Arc<Sessions>) -> Router<AppState> {
         )
         .route("/ui/identities/{id}/restore", post(identity::restore))
         .route("/ui/approvals", get(approvals::page))
+        .route("/ui/approvals/live", get(live::approvals))
         .route("/ui/approvals/{id}/approve", post(approvals::approve))
         .route("/ui/approvals/{id}/deny", post(approvals::deny))
         .route("/ui/findings", get(findings::page))

@@ -303,6 +303,31 @@ impl Chrome {
         }
     }
 
+    /// Waits until the page shows `part`, the page changing by itself (a reload it does).
+    pub async fn wait_for_text(&self, part: &str) {
+        let started = Instant::now();
+        loop {
+            let text = self
+                .try_command(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    Some(json!({"script": "return document.body ? document.body.innerText : '';", "args": []})),
+                )
+                .await
+                .ok()
+                .and_then(|value| value.as_str().map(str::to_string))
+                .unwrap_or_default();
+            if text.contains(part) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the page never showed {part}:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn script(&self, script: &str, args: Value) -> Value {
         self.command(
             reqwest::Method::POST,

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::gateway::{Rig, SECRET};
 
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const PERSON: &str = "dana@example.com";
 /// How an inventory row starts: a link to the identity's page.
 const ROW: &str = r#"<td><a href="/ui/identities/"#;
@@ -1266,4 +1266,92 @@ async fn ui_the_audit_page_shows_what_the_api_did_pages_by_sequence_and_exports_
     let bad = browser.get("/ui/audit/export?format=csv").await;
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(bad.headers.get("content-disposition").is_none());
+}
+
+/// Reads a Server-Sent Events stream until an event named `name` arrives, returning its
+/// data, or `None` after `within`.
+async fn next_event(
+    stream: &mut reqwest::Response,
+    seen: &mut String,
+    name: &str,
+    within: std::time::Duration,
+) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let marker = format!("event: {name}\ndata: ");
+        if let Some(at) = seen.find(&marker) {
+            let rest = &seen[at + marker.len()..];
+            if let Some(end) = rest.find('\n') {
+                let data = rest[..end].to_string();
+                *seen = rest[end..].to_string();
+                return Some(data);
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .ok()?;
+        seen.push_str(&String::from_utf8_lossy(&chunk.ok()??));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_the_approval_queue_hears_of_a_held_request_and_its_decision_as_they_happen() {
+    let rig = Rig::start("").await;
+    let (browser, csrf) = Browser::signed_in(&rig.server.api, &rig.admin).await;
+    let mut stream = browser
+        .client
+        .get(format!("{}/ui/approvals/live", rig.server.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut seen = String::new();
+    let second = std::time::Duration::from_secs(1);
+    assert_eq!(
+        next_event(&mut stream, &mut seen, "ready", 5 * second).await,
+        Some("0".into())
+    );
+
+    let (status, held) = held_refund(&rig, None).await;
+    assert_eq!(status, 403, "{held}");
+    let approval = held["approval_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        next_event(&mut stream, &mut seen, "changed", 5 * second).await,
+        Some("1".into()),
+        "a held request is heard within a few seconds: {seen}"
+    );
+    let decided = browser
+        .post(
+            &format!("/ui/approvals/{approval}/deny"),
+            &[("csrf", &csrf), ("comment", "no")],
+        )
+        .await;
+    assert_eq!(decided.status, 303, "{}", decided.body);
+    assert_eq!(
+        next_event(&mut stream, &mut seen, "changed", 5 * second).await,
+        Some("0".into()),
+        "{seen}"
+    );
+    // What the stream says is a count: never the request itself.
+    assert!(
+        !seen.contains("refund") && !seen.contains(&approval),
+        "{seen}"
+    );
+
+    // The stream ends with the session.
+    let out = browser.post("/ui/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    let ended = tokio::time::timeout(5 * second, async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its session");
+    let refused = browser.get("/ui/approvals/live").await;
+    assert_eq!(refused.status, 303, "no stream without a session");
 }

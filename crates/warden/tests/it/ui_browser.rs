@@ -1,7 +1,8 @@
 //! The dashboard in a real browser (see `browser`): an administrator signs in with the
 //! token, finds an agent, approves its held request and sees the retry go through,
 //! suppresses a finding, and kills the agent after its preview; an owner signs in through
-//! the OpenID Connect provider of `ui_owner` and approves their agent's request. Every page
+//! the OpenID Connect provider of `ui_owner`, sees their agent's request appear on the open
+//! queue by itself, and approves it. Every page
 //! on the way passes axe-core with no serious or critical violation.
 
 use crate::browser::Chrome;
@@ -175,10 +176,6 @@ async fn ui_in_a_browser_an_owner_signs_in_through_the_provider_and_approves() {
         crate::ui_owner::CLIENT_ID
     ))
     .await;
-    let (status, held) = crate::held::refund(&rig, r#"{"amount": 10}"#, None, None).await;
-    assert_eq!(status, 403, "{held}");
-    let approval = held["approval_id"].as_str().unwrap().to_string();
-
     let chrome = Chrome::start().await;
     chrome.open(&format!("{}/ui/sign-in", rig.server.api)).await;
     chrome.click(r#"a[href="/ui/sign-in/owner"]"#).await;
@@ -187,7 +184,14 @@ async fn ui_in_a_browser_an_owner_signs_in_through_the_provider_and_approves() {
     chrome.wait_for_path("/ui/approvals").await;
     let queue = chrome.text().await;
     assert!(queue.contains("alice@example.com"), "{queue}");
-    assert!(queue.contains("POST /tickets/42/refund"), "{queue}");
+    assert!(queue.contains("Nothing is waiting"), "{queue}");
+
+    // The agent's request is held while the page is open: the page shows it by itself.
+    let (status, held) = crate::held::refund(&rig, r#"{"amount": 10}"#, None, None).await;
+    assert_eq!(status, 403, "{held}");
+    let approval = held["approval_id"].as_str().unwrap().to_string();
+    chrome.wait_for_text("POST /tickets/42/refund").await;
+    assert!(chrome.text().await.contains(&approval));
     accessible(&chrome, "an owner's approvals").await;
     chrome
         .click_through(&format!(
