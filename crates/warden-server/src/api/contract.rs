@@ -152,6 +152,11 @@ fn parameter_schemas() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("/v1/identities", "owner", owner_ref()),
         (
+            "/v1/approvals",
+            "owner",
+            json!({"type": "string", "maxLength": 254, "pattern": EMAIL_PATTERN}),
+        ),
+        (
             "/v1/identities",
             "label",
             json!({"type": "array", "items": {"type": "string", "pattern": "="}}),

@@ -1,5 +1,5 @@
-//! `/ui/identities`: the inventory. Filters by name, kind, owner, status and environment go
-//! to the API's own list handler unchanged, so a page pages the way the API does: by
+//! `/ui/identities`: the inventory. Filters by name, kind, owner, status, environment,
+//! source and label go to the API's own list handler unchanged, so a page pages the way the API does: by
 //! keyset (`cursor` is the last id seen), which stays as fast on the thousandth page as on
 //! the first.
 
@@ -7,7 +7,7 @@ use askama::Template;
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
-use warden_core::{Environment, IdentityKind, IdentityStatus};
+use warden_core::{Environment, IdentityKind, IdentityStatus, Source};
 
 use super::guard::{Everyone, SignedIn};
 use super::view::{age, when};
@@ -18,7 +18,15 @@ use crate::extract::QueryPairs;
 use crate::state::AppState;
 
 /// The filters the page offers, each passed to the API under the same name.
-const FILTERS: &[&str] = &["name", "kind", "owner", "status", "environment"];
+const FILTERS: &[&str] = &[
+    "name",
+    "kind",
+    "owner",
+    "status",
+    "environment",
+    "source",
+    "label",
+];
 const PAGE_SIZE: &str = "50";
 
 #[derive(Template)]
@@ -30,6 +38,9 @@ struct InventoryPage {
     kinds: Vec<Choice>,
     statuses: Vec<Choice>,
     environments: Vec<Choice>,
+    sources: Vec<Choice>,
+    /// `KEY=VALUE`, as typed.
+    label: String,
     rows: Vec<Row>,
     next_page: Option<String>,
     filtered: bool,
@@ -140,6 +151,11 @@ pub async fn page(
                 .map(|environment| environment.as_str()),
             chosen("environment"),
         ),
+        sources: choices(
+            Source::ALL.iter().map(|source| source.as_str()),
+            chosen("source"),
+        ),
+        label: chosen("label").unwrap_or_default().to_string(),
         rows,
         next_page,
         filtered: given.iter().any(|(key, _)| key != "cursor"),

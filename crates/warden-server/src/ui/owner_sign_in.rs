@@ -291,7 +291,16 @@ impl OwnerSignIn {
         if self.client_secret.is_none() {
             form.push(("client_id", self.client_id.as_str()));
         }
-        let mut request = self.http.post(&token_endpoint).form(&form);
+        let encoded = serde_urlencoded::to_string(&form)
+            .map_err(|error| SignInError::Provider(error.to_string()))?;
+        let mut request = self
+            .http
+            .post(&token_endpoint)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(encoded);
         if let Some(secret) = &self.client_secret {
             // RFC 6749 §2.3.1: both halves form-encoded before they are joined.
             let user = form_encode(&self.client_id);

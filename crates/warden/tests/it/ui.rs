@@ -590,6 +590,7 @@ async fn ui_inventory_filters_and_pages_the_way_the_api_does() {
                 "name": format!("batch-{n:02}"),
                 "owner": "alice@example.com",
                 "environment": "dev",
+                "labels": if n % 11 == 0 { serde_json::json!({"team": "payments"}) } else { serde_json::json!({}) },
             }))
             .send()
             .await
@@ -597,6 +598,25 @@ async fn ui_inventory_filters_and_pages_the_way_the_api_does() {
         assert_eq!(created.status(), 201);
     }
     let (browser, _) = Browser::signed_in(&rig.server.api, &rig.admin).await;
+
+    // Label and source filters reach the API as they are.
+    let labelled = browser
+        .get("/ui/identities?label=team%3Dpayments&source=issued")
+        .await;
+    assert_eq!(labelled.status, 200, "{}", labelled.body);
+    assert_eq!(labelled.body.matches(ROW).count(), 5, "{}", labelled.body);
+    assert!(labelled.body.contains("batch-11") && !labelled.body.contains("batch-12"));
+    assert!(
+        labelled.body.contains(r#"value="team=payments""#),
+        "{}",
+        labelled.body
+    );
+    let imported = browser.get("/ui/identities?source=imported").await;
+    assert!(
+        imported.body.contains("No identities match."),
+        "{}",
+        imported.body
+    );
 
     let agents = browser.get("/ui/identities?kind=agent&name=&owner=").await;
     assert_eq!(agents.status, 200, "{}", agents.body);
