@@ -137,10 +137,22 @@ async fn ui_in_a_browser_an_administrator_approves_suppresses_and_kills() {
     );
     assert_eq!(suppressed["suppression"]["by"], PERSON, "{suppressed}");
 
-    for page in ["/ui/audit", "/ui/upstreams", "/ui/policies"] {
+    for page in ["/ui/audit", "/ui/upstreams", "/ui/policies", "/ui/no-such-page"] {
         chrome.open(&format!("{api_url}{page}")).await;
         accessible(&chrome, page).await;
     }
+    // A policy test from its form, and the decision shown with it.
+    chrome.open(&format!("{api_url}/ui/policies")).await;
+    chrome.type_into("#agent", "support-bot").await;
+    chrome.click(r#"#upstream option[value="crm"]"#).await;
+    chrome.type_into("#method", "GET").await;
+    chrome.type_into("#path", "/tickets/1").await;
+    chrome
+        .click_through(r#"#policy-test button[type="submit"]"#)
+        .await;
+    chrome.wait_for_text("tickets.read").await;
+    assert!(chrome.text().await.contains("allow"), "{}", chrome.text().await);
+    accessible(&chrome, "policies, with a decision").await;
 
     // Kill the agent after its preview; its next gateway request is refused.
     assert_eq!(gateway_status(&rig).await, 200);
