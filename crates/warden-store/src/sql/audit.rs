@@ -169,89 +169,247 @@ async fn insert_checkpoint(
     Ok(())
 }
 
-fn actor_name(event: &AuditEvent) -> String {
+/// The `actor` column: the actor's name, or the component for Warden itself.
+fn actor_text(event: &AuditEvent) -> &str {
     match &event.actor {
-        warden_audit::Actor::Admin { name, .. } | warden_audit::Actor::Agent { name, .. } => {
-            name.clone()
-        }
-        warden_audit::Actor::System { component } => component.clone(),
+        warden_audit::Actor::Admin { name, .. } | warden_audit::Actor::Agent { name, .. } => name,
+        warden_audit::Actor::System { component } => component,
     }
 }
 
-/// Rows per INSERT statement: one statement per chunk rather than one per row, since each
-/// statement is a round trip (to the SQLite connection's worker thread, or to the server).
-///
-/// PostgreSQL gets smaller chunks because sqlx 0.9.0 leaves Nagle's algorithm on for TCP
-/// connections (transact-rs/sqlx#4335): a statement of 64 audit rows (tens of kilobytes) then
-/// waits for the server's delayed ACK, about 40 ms per statement, which held the audit append on
-/// PostgreSQL to ~1,200 events/s. Statements of 16 rows do not stall.
-fn insert_chunk(dialect: Dialect) -> usize {
-    match dialect {
-        Dialect::Sqlite => 64,
-        Dialect::Postgres => 16,
-    }
+fn actor_name(event: &AuditEvent) -> String {
+    actor_text(event).to_owned()
 }
 
-/// The text of a multi-row INSERT of `rows` audit rows.
+/// Rows per INSERT statement on SQLite: one statement per chunk rather than one per row,
+/// since each statement is a round trip to the connection's worker thread.
+const SQLITE_CHUNK: usize = 64;
+
+/// The text of a multi-row SQLite INSERT of `rows` audit rows.
 ///
-/// SQLite gets anonymous `?` placeholders: sqlx binds a named or numbered one (`$7`) by
+/// The placeholders are anonymous `?`: sqlx binds a named or numbered one (`$7`) by
 /// looking its name up in SQLite's list of parameter names, a linear search per
 /// parameter, which makes binding a statement quadratic in its parameter count (with
-/// 64 rows of 14 columns that was most of the cost of the insert). PostgreSQL needs `$N`.
-fn insert_sql(dialect: Dialect, rows: usize) -> String {
-    let mut sql = String::with_capacity(160 + rows * EVENT_COLUMNS * 6);
+/// 64 rows of 14 columns that was most of the cost of the insert).
+///
+/// `OR FAIL` rather than the default `ABORT`: to undo only the failing statement, `ABORT`
+/// makes SQLite copy every existing page a multi-row statement changes into a statement
+/// journal first (the query indexes' leaf pages, past its 64 KiB in memory, into a
+/// temporary file). `FAIL` keeps the rows before a failure, and nothing is lost by that:
+/// every caller rolls the whole transaction back on any error from the append.
+fn sqlite_insert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(160 + rows * EVENT_COLUMNS * 3);
     sql.push_str(
-        "INSERT INTO audit_events (sequence, id, time, node, kind, actor, on_behalf_of, owner, \
-         task_id, upstream, action, decision, record, hash) VALUES ",
+        "INSERT OR FAIL INTO audit_events (sequence, id, time, node, kind, actor, on_behalf_of, \
+         owner, task_id, upstream, action, decision, record, hash) VALUES ",
     );
-    let mut parameter = 0;
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
         for column in 0..EVENT_COLUMNS {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            parameter += 1;
-            match dialect {
-                Dialect::Sqlite => sql.push('?'),
-                Dialect::Postgres => {
-                    sql.push('$');
-                    sql.push_str(&parameter.to_string());
-                }
-            }
+            sql.push_str(if column == 0 { "?" } else { ", ?" });
         }
         sql.push(')');
     }
     sql
 }
 
+/// The PostgreSQL INSERT: one array parameter per column, unnested into rows, so a
+/// statement of any number of rows is the same prepared statement with 14 parameters.
+/// The arrays travel as text literals (sqlx's `Any` driver binds no arrays) and are cast
+/// by the server.
+const POSTGRES_INSERT: &str = "INSERT INTO audit_events (sequence, id, time, node, kind, \
+     actor, on_behalf_of, owner, task_id, upstream, action, decision, record, hash) \
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
+     $13::text[], $14::text[])";
+
+/// The most bytes of column values one PostgreSQL INSERT carries.
+///
+/// sqlx 0.9.0 leaves Nagle's algorithm on for TCP connections (transact-rs/sqlx#4335), and
+/// a new socket's send buffer holds 16 KiB (Linux's default `tcp_wmem`). A statement larger
+/// than that leaves its tail for a second write, which Nagle holds back until the server
+/// acknowledges the first part, and the server delays that acknowledgement by about 40 ms:
+/// statements of 64 rows held the audit append on PostgreSQL to ~1,200 events/s, and in
+/// the benchmark anything above about 16,000 bytes stalled. Under the limit a statement
+/// goes out in one write, and the one before it was acknowledged by its answer. A single
+/// row larger than the limit is sent on its own.
+const POSTGRES_STATEMENT_BYTES: usize = 15_000;
+
 async fn insert_records(
     connection: &mut AnyConnection,
     dialect: Dialect,
     records: &[AuditEvent],
 ) -> StoreResult<()> {
-    for chunk in records.chunks(insert_chunk(dialect)) {
-        let mut query = sqlx::query(AssertSqlSafe(insert_sql(dialect, chunk.len())));
-        for record in chunk {
-            query = query
-                .bind(to_i64(record.sequence)?)
-                .bind(record.id.to_string())
-                .bind(record.time.as_millis())
-                .bind(record.node.clone())
-                .bind(record.kind.as_str())
-                .bind(actor_name(record))
-                .bind(record.on_behalf_of.clone())
-                .bind(record.owner.clone())
-                .bind(record.task_id.clone())
-                .bind(record.upstream.clone())
-                .bind(record.action.clone())
-                .bind(record.decision.map(|decision| decision.as_str()))
-                .bind(serde_json::to_string(record).map_err(corrupt)?)
-                .bind(record.hash.to_string());
-        }
-        query.execute(&mut *connection).await?;
+    match dialect {
+        Dialect::Sqlite => insert_sqlite(connection, records).await,
+        Dialect::Postgres => insert_postgres(connection, records).await,
+    }
+}
+
+/// Inserts on SQLite in statements of [`SQLITE_CHUNK`] rows. The statements run on the
+/// connection's worker thread, so each next statement's arguments (the record's JSON, the
+/// column copies) are built here while the worker thread runs the one before.
+async fn insert_sqlite(connection: &mut AnyConnection, records: &[AuditEvent]) -> StoreResult<()> {
+    let mut chunks = records.chunks(SQLITE_CHUNK);
+    let mut next = chunks.next().map(sqlite_insert).transpose()?;
+    while let Some(statement) = next.take() {
+        let chunk = chunks.next();
+        let (executed, built) = futures::join!(statement.execute(&mut *connection), async {
+            chunk.map(sqlite_insert).transpose()
+        });
+        executed?;
+        next = built?;
     }
     Ok(())
+}
+
+/// One SQLite INSERT of `chunk`, its arguments bound.
+fn sqlite_insert(
+    chunk: &[AuditEvent],
+) -> StoreResult<sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>> {
+    let mut query = sqlx::query(AssertSqlSafe(sqlite_insert_sql(chunk.len())));
+    for record in chunk {
+        query = query
+            .bind(to_i64(record.sequence)?)
+            .bind(record.id.to_string())
+            .bind(record.time.as_millis())
+            .bind(record.node.clone())
+            .bind(record.kind.as_str())
+            .bind(actor_name(record))
+            .bind(record.on_behalf_of.clone())
+            .bind(record.owner.clone())
+            .bind(record.task_id.clone())
+            .bind(record.upstream.clone())
+            .bind(record.action.clone())
+            .bind(record.decision.map(|decision| decision.as_str()))
+            .bind(serde_json::to_string(record).map_err(corrupt)?)
+            .bind(record.hash.to_string());
+    }
+    Ok(query)
+}
+
+async fn insert_postgres(
+    connection: &mut AnyConnection,
+    records: &[AuditEvent],
+) -> StoreResult<()> {
+    let mut columns = PgColumns::default();
+    let mut json = Vec::with_capacity(1024);
+    for record in records {
+        json.clear();
+        serde_json::to_writer(&mut json, record).map_err(corrupt)?;
+        let json = std::str::from_utf8(&json).map_err(corrupt)?;
+        let mark = columns.mark();
+        columns.push(record, json)?;
+        if columns.bytes() > POSTGRES_STATEMENT_BYTES && columns.rows > 1 {
+            // This row would take the statement past one segment: send the rows before it
+            // and start the next statement with it.
+            columns.truncate(mark);
+            std::mem::take(&mut columns).execute(connection).await?;
+            columns.push(record, json)?;
+        }
+    }
+    if columns.rows > 0 {
+        columns.execute(connection).await?;
+    }
+    Ok(())
+}
+
+/// The columns of a PostgreSQL INSERT being built, each as the text of an array literal.
+#[derive(Default)]
+struct PgColumns {
+    columns: [String; EVENT_COLUMNS],
+    rows: usize,
+}
+
+impl PgColumns {
+    fn mark(&self) -> [usize; EVENT_COLUMNS] {
+        std::array::from_fn(|column| self.columns[column].len())
+    }
+
+    fn truncate(&mut self, mark: [usize; EVENT_COLUMNS]) {
+        for (column, length) in self.columns.iter_mut().zip(mark) {
+            column.truncate(length);
+        }
+        self.rows -= 1;
+    }
+
+    fn bytes(&self) -> usize {
+        self.columns.iter().map(String::len).sum()
+    }
+
+    fn push(&mut self, record: &AuditEvent, json: &str) -> StoreResult<()> {
+        use std::fmt::Write as _;
+        // Each column opens its literal with its first element; `execute` closes it.
+        let separator = if self.rows == 0 { "{" } else { "," };
+        let [
+            sequence,
+            id,
+            time,
+            node,
+            kind,
+            actor,
+            on_behalf_of,
+            owner,
+            task_id,
+            upstream,
+            action,
+            decision,
+            record_column,
+            hash,
+        ] = &mut self.columns;
+        // Writing into a String cannot fail.
+        let _ = write!(sequence, "{separator}{}", to_i64(record.sequence)?);
+        let _ = write!(id, "{separator}\"{}\"", record.id);
+        let _ = write!(time, "{separator}{}", record.time.as_millis());
+        let _ = write!(hash, "{separator}\"{}\"", record.hash);
+        for (column, value) in [
+            (node, Some(record.node.as_str())),
+            (kind, Some(record.kind.as_str())),
+            (actor, Some(actor_text(record))),
+            (on_behalf_of, record.on_behalf_of.as_deref()),
+            (owner, record.owner.as_deref()),
+            (task_id, record.task_id.as_deref()),
+            (upstream, record.upstream.as_deref()),
+            (action, record.action.as_deref()),
+            (decision, record.decision.map(|decision| decision.as_str())),
+            (record_column, Some(json)),
+        ] {
+            column.push_str(separator);
+            push_array_element(column, value);
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    async fn execute(self, connection: &mut AnyConnection) -> StoreResult<()> {
+        let mut query = sqlx::query(POSTGRES_INSERT);
+        for mut column in self.columns {
+            column.push('}');
+            query = query.bind(column);
+        }
+        query.execute(&mut *connection).await?;
+        Ok(())
+    }
+}
+
+/// Appends one element of a PostgreSQL array literal: `NULL`, or the text double-quoted
+/// with its backslashes and double quotes escaped, so that no value can be read as
+/// anything but itself.
+fn push_array_element(out: &mut String, value: Option<&str>) {
+    let Some(text) = value else {
+        out.push_str("NULL");
+        return;
+    };
+    out.push('"');
+    let mut rest = text;
+    while let Some(at) = rest.find(['"', '\\']) {
+        out.push_str(&rest[..at]);
+        out.push('\\');
+        out.push_str(&rest[at..=at]);
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    out.push('"');
 }
 
 /// A request waiting in the group-commit queue.
@@ -393,32 +551,34 @@ async fn commit_batch(
         .map(|pending| pending.now)
         .max()
         .unwrap_or(Timestamp::from_millis(0));
-    let events: Vec<NewEvent> = batch.iter().map(|pending| pending.event.clone()).collect();
+    // The events move into the chain; only the reply channels stay behind.
+    let size = batch.len();
+    let (events, replies): (Vec<NewEvent>, Vec<_>) = batch
+        .into_iter()
+        .map(|pending| (pending.event, pending.reply))
+        .unzip();
     let started = std::time::Instant::now();
     let written = write_batch(pool, dialect, settings, events, now).await;
     // Batch sizes are at most MAX_BATCH, so the float conversions are exact.
     metrics::histogram!("warden_audit_commit_seconds").record(started.elapsed().as_secs_f64());
-    metrics::histogram!("warden_audit_batch_size").record(batch.len() as f64);
+    metrics::histogram!("warden_audit_batch_size").record(size as f64);
     let outcome = if written.is_ok() {
         "committed"
     } else {
         "failed"
     };
-    metrics::counter!("warden_audit_events_total", "outcome" => outcome)
-        .increment(batch.len() as u64);
+    metrics::counter!("warden_audit_events_total", "outcome" => outcome).increment(size as u64);
     match written {
         Ok(records) => {
-            for (pending, record) in batch.into_iter().zip(records) {
-                let _ = pending.reply.send(Ok(record));
+            for (reply, record) in replies.into_iter().zip(records) {
+                let _ = reply.send(Ok(record));
             }
         }
         Err(error) => {
-            tracing::error!(%error, events = batch.len(), "audit batch could not be written");
+            tracing::error!(%error, events = size, "audit batch could not be written");
             let message = error.to_string();
-            for pending in batch {
-                let _ = pending
-                    .reply
-                    .send(Err(StoreError::Unavailable(message.clone())));
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
             }
         }
     }
@@ -647,18 +807,22 @@ mod tests {
 
     #[test]
     fn sqlite_inserts_use_anonymous_placeholders() {
-        let sql = insert_sql(Dialect::Sqlite, 2);
+        let sql = sqlite_insert_sql(2);
         assert!(!sql.contains('$'));
         assert_eq!(sql.matches('?').count(), 2 * EVENT_COLUMNS);
         assert!(sql.ends_with("?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     }
 
     #[test]
-    fn postgres_inserts_number_placeholders_across_rows() {
-        let sql = insert_sql(Dialect::Postgres, 2);
-        assert!(!sql.contains('?'));
-        assert!(sql.contains("($1, $2, "));
-        assert!(sql.contains("$14), ($15, "));
-        assert!(sql.ends_with("$28)"));
+    fn array_elements_are_quoted_and_escaped() {
+        let mut out = String::new();
+        push_array_element(&mut out, Some(r#"a "b" \c, {d}"#));
+        out.push(',');
+        push_array_element(&mut out, None);
+        out.push(',');
+        push_array_element(&mut out, Some("NULL"));
+        out.push(',');
+        push_array_element(&mut out, Some(""));
+        assert_eq!(out, r#""a \"b\" \\c, {d}",NULL,"NULL","""#);
     }
 }
