@@ -185,43 +185,49 @@ fn actor_name(event: &AuditEvent) -> String {
 /// since each statement is a round trip to the connection's worker thread.
 const SQLITE_CHUNK: usize = 64;
 
-/// The text of a multi-row SQLite INSERT of `rows` audit rows.
+/// The text of a multi-row INSERT of `rows` audit rows.
 ///
-/// The placeholders are anonymous `?`: sqlx binds a named or numbered one (`$7`) by
+/// SQLite gets anonymous `?` placeholders: sqlx binds a named or numbered one (`$7`) by
 /// looking its name up in SQLite's list of parameter names, a linear search per
 /// parameter, which makes binding a statement quadratic in its parameter count (with
-/// 64 rows of 14 columns that was most of the cost of the insert).
+/// 64 rows of 14 columns that was most of the cost of the insert). PostgreSQL needs `$N`.
 ///
-/// `OR FAIL` rather than the default `ABORT`: to undo only the failing statement, `ABORT`
-/// makes SQLite copy every existing page a multi-row statement changes into a statement
-/// journal first (the query indexes' leaf pages, past its 64 KiB in memory, into a
-/// temporary file). `FAIL` keeps the rows before a failure, and nothing is lost by that:
-/// every caller rolls the whole transaction back on any error from the append.
-fn sqlite_insert_sql(rows: usize) -> String {
-    let mut sql = String::with_capacity(160 + rows * EVENT_COLUMNS * 3);
+/// On SQLite, `OR FAIL` rather than the default `ABORT`: to undo only the failing
+/// statement, `ABORT` makes SQLite copy every existing page a multi-row statement changes
+/// into a statement journal first (the query indexes' leaf pages, past its 64 KiB in
+/// memory, into a temporary file). `FAIL` keeps the rows before a failure, and nothing is
+/// lost by that: every caller rolls the whole transaction back on any error from the
+/// append.
+fn insert_sql(dialect: Dialect, rows: usize) -> String {
+    let mut sql = String::with_capacity(160 + rows * EVENT_COLUMNS * 6);
+    sql.push_str(match dialect {
+        Dialect::Sqlite => "INSERT OR FAIL INTO",
+        Dialect::Postgres => "INSERT INTO",
+    });
     sql.push_str(
-        "INSERT OR FAIL INTO audit_events (sequence, id, time, node, kind, actor, on_behalf_of, \
-         owner, task_id, upstream, action, decision, record, hash) VALUES ",
+        " audit_events (sequence, id, time, node, kind, actor, on_behalf_of, owner, task_id, \
+         upstream, action, decision, record, hash) VALUES ",
     );
+    let mut parameter = 0;
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
         for column in 0..EVENT_COLUMNS {
-            sql.push_str(if column == 0 { "?" } else { ", ?" });
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            parameter += 1;
+            match dialect {
+                Dialect::Sqlite => sql.push('?'),
+                Dialect::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&parameter.to_string());
+                }
+            }
         }
         sql.push(')');
     }
     sql
 }
-
-/// The PostgreSQL INSERT: one array parameter per column, unnested into rows, so a
-/// statement of any number of rows is the same prepared statement with 14 parameters.
-/// The arrays travel as text literals (sqlx's `Any` driver binds no arrays) and are cast
-/// by the server.
-const POSTGRES_INSERT: &str = "INSERT INTO audit_events (sequence, id, time, node, kind, \
-     actor, on_behalf_of, owner, task_id, upstream, action, decision, record, hash) \
-     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
-     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-     $13::text[], $14::text[])";
 
 /// The most bytes of column values one PostgreSQL INSERT carries.
 ///
@@ -267,8 +273,75 @@ async fn insert_sqlite(connection: &mut AnyConnection, records: &[AuditEvent]) -
 fn sqlite_insert(
     chunk: &[AuditEvent],
 ) -> StoreResult<sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>> {
-    let mut query = sqlx::query(AssertSqlSafe(sqlite_insert_sql(chunk.len())));
-    for record in chunk {
+    let rows = chunk
+        .iter()
+        .map(|record| Ok((record, serde_json::to_string(record).map_err(corrupt)?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    bind_rows(Dialect::Sqlite, rows.into_iter())
+}
+
+/// Inserts on PostgreSQL in statements of as many rows as fit in
+/// [`POSTGRES_STATEMENT_BYTES`].
+async fn insert_postgres(
+    connection: &mut AnyConnection,
+    records: &[AuditEvent],
+) -> StoreResult<()> {
+    let mut rows: Vec<(&AuditEvent, String)> = Vec::new();
+    let mut bytes = 0;
+    for record in records {
+        let json = serde_json::to_string(record).map_err(corrupt)?;
+        let size = wire_bytes(record, &json);
+        if !rows.is_empty() && bytes + size > POSTGRES_STATEMENT_BYTES {
+            bind_rows(Dialect::Postgres, rows.drain(..))?
+                .execute(&mut *connection)
+                .await?;
+            bytes = 0;
+        }
+        bytes += size;
+        rows.push((record, json));
+    }
+    if !rows.is_empty() {
+        bind_rows(Dialect::Postgres, rows.drain(..))?
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
+}
+
+/// About how many bytes a row's values take in a PostgreSQL `Bind` message: each value is
+/// its length (4 bytes) and its bytes, integers 8.
+fn wire_bytes(record: &AuditEvent, json: &str) -> usize {
+    let optional = [
+        &record.on_behalf_of,
+        &record.owner,
+        &record.task_id,
+        &record.upstream,
+        &record.action,
+    ]
+    .into_iter()
+    .map(|value| value.as_ref().map_or(0, String::len))
+    .sum::<usize>();
+    EVENT_COLUMNS * 4
+        + 2 * 8
+        + 36
+        + record.node.len()
+        + record.kind.as_str().len()
+        + actor_text(record).len()
+        + optional
+        + record
+            .decision
+            .map_or(0, |decision| decision.as_str().len())
+        + json.len()
+        + 64
+}
+
+/// One multi-row INSERT of `rows` (each a record and its JSON), its arguments bound.
+fn bind_rows<'a>(
+    dialect: Dialect,
+    rows: impl ExactSizeIterator<Item = (&'a AuditEvent, String)>,
+) -> StoreResult<sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>> {
+    let mut query = sqlx::query(AssertSqlSafe(insert_sql(dialect, rows.len())));
+    for (record, json) in rows {
         query = query
             .bind(to_i64(record.sequence)?)
             .bind(record.id.to_string())
@@ -282,134 +355,10 @@ fn sqlite_insert(
             .bind(record.upstream.clone())
             .bind(record.action.clone())
             .bind(record.decision.map(|decision| decision.as_str()))
-            .bind(serde_json::to_string(record).map_err(corrupt)?)
+            .bind(json)
             .bind(record.hash.to_string());
     }
     Ok(query)
-}
-
-async fn insert_postgres(
-    connection: &mut AnyConnection,
-    records: &[AuditEvent],
-) -> StoreResult<()> {
-    let mut columns = PgColumns::default();
-    let mut json = Vec::with_capacity(1024);
-    for record in records {
-        json.clear();
-        serde_json::to_writer(&mut json, record).map_err(corrupt)?;
-        let json = std::str::from_utf8(&json).map_err(corrupt)?;
-        let mark = columns.mark();
-        columns.push(record, json)?;
-        if columns.bytes() > POSTGRES_STATEMENT_BYTES && columns.rows > 1 {
-            // This row would take the statement past one segment: send the rows before it
-            // and start the next statement with it.
-            columns.truncate(mark);
-            std::mem::take(&mut columns).execute(connection).await?;
-            columns.push(record, json)?;
-        }
-    }
-    if columns.rows > 0 {
-        columns.execute(connection).await?;
-    }
-    Ok(())
-}
-
-/// The columns of a PostgreSQL INSERT being built, each as the text of an array literal.
-#[derive(Default)]
-struct PgColumns {
-    columns: [String; EVENT_COLUMNS],
-    rows: usize,
-}
-
-impl PgColumns {
-    fn mark(&self) -> [usize; EVENT_COLUMNS] {
-        std::array::from_fn(|column| self.columns[column].len())
-    }
-
-    fn truncate(&mut self, mark: [usize; EVENT_COLUMNS]) {
-        for (column, length) in self.columns.iter_mut().zip(mark) {
-            column.truncate(length);
-        }
-        self.rows -= 1;
-    }
-
-    fn bytes(&self) -> usize {
-        self.columns.iter().map(String::len).sum()
-    }
-
-    fn push(&mut self, record: &AuditEvent, json: &str) -> StoreResult<()> {
-        use std::fmt::Write as _;
-        // Each column opens its literal with its first element; `execute` closes it.
-        let separator = if self.rows == 0 { "{" } else { "," };
-        let [
-            sequence,
-            id,
-            time,
-            node,
-            kind,
-            actor,
-            on_behalf_of,
-            owner,
-            task_id,
-            upstream,
-            action,
-            decision,
-            record_column,
-            hash,
-        ] = &mut self.columns;
-        // Writing into a String cannot fail.
-        let _ = write!(sequence, "{separator}{}", to_i64(record.sequence)?);
-        let _ = write!(id, "{separator}\"{}\"", record.id);
-        let _ = write!(time, "{separator}{}", record.time.as_millis());
-        let _ = write!(hash, "{separator}\"{}\"", record.hash);
-        for (column, value) in [
-            (node, Some(record.node.as_str())),
-            (kind, Some(record.kind.as_str())),
-            (actor, Some(actor_text(record))),
-            (on_behalf_of, record.on_behalf_of.as_deref()),
-            (owner, record.owner.as_deref()),
-            (task_id, record.task_id.as_deref()),
-            (upstream, record.upstream.as_deref()),
-            (action, record.action.as_deref()),
-            (decision, record.decision.map(|decision| decision.as_str())),
-            (record_column, Some(json)),
-        ] {
-            column.push_str(separator);
-            push_array_element(column, value);
-        }
-        self.rows += 1;
-        Ok(())
-    }
-
-    async fn execute(self, connection: &mut AnyConnection) -> StoreResult<()> {
-        let mut query = sqlx::query(POSTGRES_INSERT);
-        for mut column in self.columns {
-            column.push('}');
-            query = query.bind(column);
-        }
-        query.execute(&mut *connection).await?;
-        Ok(())
-    }
-}
-
-/// Appends one element of a PostgreSQL array literal: `NULL`, or the text double-quoted
-/// with its backslashes and double quotes escaped, so that no value can be read as
-/// anything but itself.
-fn push_array_element(out: &mut String, value: Option<&str>) {
-    let Some(text) = value else {
-        out.push_str("NULL");
-        return;
-    };
-    out.push('"');
-    let mut rest = text;
-    while let Some(at) = rest.find(['"', '\\']) {
-        out.push_str(&rest[..at]);
-        out.push('\\');
-        out.push_str(&rest[at..=at]);
-        rest = &rest[at + 1..];
-    }
-    out.push_str(rest);
-    out.push('"');
 }
 
 /// A request waiting in the group-commit queue.
@@ -807,22 +756,20 @@ mod tests {
 
     #[test]
     fn sqlite_inserts_use_anonymous_placeholders() {
-        let sql = sqlite_insert_sql(2);
+        let sql = insert_sql(Dialect::Sqlite, 2);
+        assert!(sql.starts_with("INSERT OR FAIL INTO audit_events"));
         assert!(!sql.contains('$'));
         assert_eq!(sql.matches('?').count(), 2 * EVENT_COLUMNS);
         assert!(sql.ends_with("?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     }
 
     #[test]
-    fn array_elements_are_quoted_and_escaped() {
-        let mut out = String::new();
-        push_array_element(&mut out, Some(r#"a "b" \c, {d}"#));
-        out.push(',');
-        push_array_element(&mut out, None);
-        out.push(',');
-        push_array_element(&mut out, Some("NULL"));
-        out.push(',');
-        push_array_element(&mut out, Some(""));
-        assert_eq!(out, r#""a \"b\" \\c, {d}",NULL,"NULL","""#);
+    fn postgres_inserts_number_placeholders_across_rows() {
+        let sql = insert_sql(Dialect::Postgres, 2);
+        assert!(sql.starts_with("INSERT INTO audit_events"));
+        assert!(!sql.contains('?'));
+        assert!(sql.contains("($1, $2, "));
+        assert!(sql.contains("$14), ($15, "));
+        assert!(sql.ends_with("$28)"));
     }
 }

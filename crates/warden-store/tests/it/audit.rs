@@ -234,7 +234,7 @@ async fn concurrent_writers_on_two_nodes_share_one_chain() {
 }
 
 /// One transaction appending more events than one INSERT statement carries on SQLite (64
-/// rows): every chunk lands, in order, on one chain. (PostgreSQL splits by size; see
+/// rows): every chunk lands, in order, on one chain. (PostgreSQL splits by bytes; see
 /// `awkward_text_survives_a_batch_of_many_statements`.)
 #[tokio::test]
 async fn a_batch_larger_than_one_statement_is_written_whole() {
@@ -311,9 +311,9 @@ async fn a_batch_larger_than_one_statement_is_written_whole() {
     .await;
 }
 
-/// Text that means something to SQL or to PostgreSQL's array syntax (quotes, backslashes,
-/// braces, commas, the word NULL, empty strings, other scripts) survives a group-committed
-/// batch too large for one statement, column by column and inside the hashed record.
+/// Text that means something to SQL or to a literal's syntax (quotes, backslashes, braces,
+/// commas, the word NULL, empty strings, other scripts) survives a group-committed batch of
+/// large events, split over many statements, column by column and inside the hashed record.
 #[tokio::test]
 async fn awkward_text_survives_a_batch_of_many_statements() {
     on_each(|backend| async move {
