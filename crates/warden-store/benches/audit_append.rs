@@ -74,9 +74,10 @@ enum Backend {
 }
 
 /// The same rows, batched 512 to a transaction, into a bare table: what the database itself
-/// costs. Like the store, it binds anonymous `?` placeholders on SQLite and `$N` on
-/// PostgreSQL, and sends 64 rows per statement on SQLite but 16 on PostgreSQL (see
-/// `insert_chunk` in the store).
+/// costs. It binds anonymous `?` placeholders on SQLite and `$N` on PostgreSQL, and sends
+/// 64 rows per statement on SQLite, as the store does, and 16 on PostgreSQL (small enough
+/// not to stall on Nagle's algorithm; the store fills each statement up to
+/// `POSTGRES_STATEMENT_BYTES`).
 async fn baseline(url: &str, backend: Backend) -> Duration {
     let mut connection = sqlx::AnyConnection::connect(url).await.unwrap();
     if let Backend::Sqlite = backend {

@@ -169,28 +169,21 @@ async fn insert_checkpoint(
     Ok(())
 }
 
-fn actor_name(event: &AuditEvent) -> String {
+/// The `actor` column: the actor's name, or the component for Warden itself.
+fn actor_text(event: &AuditEvent) -> &str {
     match &event.actor {
-        warden_audit::Actor::Admin { name, .. } | warden_audit::Actor::Agent { name, .. } => {
-            name.clone()
-        }
-        warden_audit::Actor::System { component } => component.clone(),
+        warden_audit::Actor::Admin { name, .. } | warden_audit::Actor::Agent { name, .. } => name,
+        warden_audit::Actor::System { component } => component,
     }
 }
 
-/// Rows per INSERT statement: one statement per chunk rather than one per row, since each
-/// statement is a round trip (to the SQLite connection's worker thread, or to the server).
-///
-/// PostgreSQL gets smaller chunks because sqlx 0.9.0 leaves Nagle's algorithm on for TCP
-/// connections (transact-rs/sqlx#4335): a statement of 64 audit rows (tens of kilobytes) then
-/// waits for the server's delayed ACK, about 40 ms per statement, which held the audit append on
-/// PostgreSQL to ~1,200 events/s. Statements of 16 rows do not stall.
-fn insert_chunk(dialect: Dialect) -> usize {
-    match dialect {
-        Dialect::Sqlite => 64,
-        Dialect::Postgres => 16,
-    }
+fn actor_name(event: &AuditEvent) -> String {
+    actor_text(event).to_owned()
 }
+
+/// Rows per INSERT statement on SQLite: one statement per chunk rather than one per row,
+/// since each statement is a round trip to the connection's worker thread.
+const SQLITE_CHUNK: usize = 64;
 
 /// The text of a multi-row INSERT of `rows` audit rows.
 ///
@@ -198,11 +191,22 @@ fn insert_chunk(dialect: Dialect) -> usize {
 /// looking its name up in SQLite's list of parameter names, a linear search per
 /// parameter, which makes binding a statement quadratic in its parameter count (with
 /// 64 rows of 14 columns that was most of the cost of the insert). PostgreSQL needs `$N`.
+///
+/// On SQLite, `OR FAIL` rather than the default `ABORT`: to undo only the failing
+/// statement, `ABORT` makes SQLite copy every existing page a multi-row statement changes
+/// into a statement journal first (the query indexes' leaf pages, past its 64 KiB in
+/// memory, into a temporary file). `FAIL` keeps the rows before a failure, and nothing is
+/// lost by that: every caller rolls the whole transaction back on any error from the
+/// append.
 fn insert_sql(dialect: Dialect, rows: usize) -> String {
     let mut sql = String::with_capacity(160 + rows * EVENT_COLUMNS * 6);
+    sql.push_str(match dialect {
+        Dialect::Sqlite => "INSERT OR FAIL INTO",
+        Dialect::Postgres => "INSERT INTO",
+    });
     sql.push_str(
-        "INSERT INTO audit_events (sequence, id, time, node, kind, actor, on_behalf_of, owner, \
-         task_id, upstream, action, decision, record, hash) VALUES ",
+        " audit_events (sequence, id, time, node, kind, actor, on_behalf_of, owner, task_id, \
+         upstream, action, decision, record, hash) VALUES ",
     );
     let mut parameter = 0;
     for row in 0..rows {
@@ -225,33 +229,136 @@ fn insert_sql(dialect: Dialect, rows: usize) -> String {
     sql
 }
 
+/// The most bytes of column values one PostgreSQL INSERT carries.
+///
+/// sqlx 0.9.0 leaves Nagle's algorithm on for TCP connections (transact-rs/sqlx#4335), and
+/// a new socket's send buffer holds 16 KiB (Linux's default `tcp_wmem`). A statement larger
+/// than that leaves its tail for a second write, which Nagle holds back until the server
+/// acknowledges the first part, and the server delays that acknowledgement by about 40 ms:
+/// statements of 64 rows held the audit append on PostgreSQL to ~1,200 events/s, and in
+/// the benchmark anything above about 16,000 bytes stalled. Under the limit a statement
+/// goes out in one write, and the one before it was acknowledged by its answer. A single
+/// row larger than the limit is sent on its own.
+const POSTGRES_STATEMENT_BYTES: usize = 15_000;
+
 async fn insert_records(
     connection: &mut AnyConnection,
     dialect: Dialect,
     records: &[AuditEvent],
 ) -> StoreResult<()> {
-    for chunk in records.chunks(insert_chunk(dialect)) {
-        let mut query = sqlx::query(AssertSqlSafe(insert_sql(dialect, chunk.len())));
-        for record in chunk {
-            query = query
-                .bind(to_i64(record.sequence)?)
-                .bind(record.id.to_string())
-                .bind(record.time.as_millis())
-                .bind(record.node.clone())
-                .bind(record.kind.as_str())
-                .bind(actor_name(record))
-                .bind(record.on_behalf_of.clone())
-                .bind(record.owner.clone())
-                .bind(record.task_id.clone())
-                .bind(record.upstream.clone())
-                .bind(record.action.clone())
-                .bind(record.decision.map(|decision| decision.as_str()))
-                .bind(serde_json::to_string(record).map_err(corrupt)?)
-                .bind(record.hash.to_string());
-        }
-        query.execute(&mut *connection).await?;
+    match dialect {
+        Dialect::Sqlite => insert_sqlite(connection, records).await,
+        Dialect::Postgres => insert_postgres(connection, records).await,
+    }
+}
+
+/// Inserts on SQLite in statements of [`SQLITE_CHUNK`] rows. The statements run on the
+/// connection's worker thread, so each next statement's arguments (the record's JSON, the
+/// column copies) are built here while the worker thread runs the one before.
+async fn insert_sqlite(connection: &mut AnyConnection, records: &[AuditEvent]) -> StoreResult<()> {
+    let mut chunks = records.chunks(SQLITE_CHUNK);
+    let mut next = chunks.next().map(sqlite_insert).transpose()?;
+    while let Some(statement) = next.take() {
+        let chunk = chunks.next();
+        let (executed, built) = futures::join!(statement.execute(&mut *connection), async {
+            chunk.map(sqlite_insert).transpose()
+        });
+        executed?;
+        next = built?;
     }
     Ok(())
+}
+
+/// One SQLite INSERT of `chunk`, its arguments bound.
+fn sqlite_insert(
+    chunk: &[AuditEvent],
+) -> StoreResult<sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>> {
+    let rows = chunk
+        .iter()
+        .map(|record| Ok((record, serde_json::to_string(record).map_err(corrupt)?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    bind_rows(Dialect::Sqlite, rows.into_iter())
+}
+
+/// Inserts on PostgreSQL in statements of as many rows as fit in
+/// [`POSTGRES_STATEMENT_BYTES`].
+async fn insert_postgres(
+    connection: &mut AnyConnection,
+    records: &[AuditEvent],
+) -> StoreResult<()> {
+    let mut rows: Vec<(&AuditEvent, String)> = Vec::new();
+    let mut bytes = 0;
+    for record in records {
+        let json = serde_json::to_string(record).map_err(corrupt)?;
+        let size = wire_bytes(record, &json);
+        if !rows.is_empty() && bytes + size > POSTGRES_STATEMENT_BYTES {
+            bind_rows(Dialect::Postgres, rows.drain(..))?
+                .execute(&mut *connection)
+                .await?;
+            bytes = 0;
+        }
+        bytes += size;
+        rows.push((record, json));
+    }
+    if !rows.is_empty() {
+        bind_rows(Dialect::Postgres, rows.drain(..))?
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
+}
+
+/// About how many bytes a row's values take in a PostgreSQL `Bind` message: each value is
+/// its length (4 bytes) and its bytes, integers 8.
+fn wire_bytes(record: &AuditEvent, json: &str) -> usize {
+    let optional = [
+        &record.on_behalf_of,
+        &record.owner,
+        &record.task_id,
+        &record.upstream,
+        &record.action,
+    ]
+    .into_iter()
+    .map(|value| value.as_ref().map_or(0, String::len))
+    .sum::<usize>();
+    EVENT_COLUMNS * 4
+        + 2 * 8
+        + 36
+        + record.node.len()
+        + record.kind.as_str().len()
+        + actor_text(record).len()
+        + optional
+        + record
+            .decision
+            .map_or(0, |decision| decision.as_str().len())
+        + json.len()
+        + 64
+}
+
+/// One multi-row INSERT of `rows` (each a record and its JSON), its arguments bound.
+fn bind_rows<'a>(
+    dialect: Dialect,
+    rows: impl ExactSizeIterator<Item = (&'a AuditEvent, String)>,
+) -> StoreResult<sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>> {
+    let mut query = sqlx::query(AssertSqlSafe(insert_sql(dialect, rows.len())));
+    for (record, json) in rows {
+        query = query
+            .bind(to_i64(record.sequence)?)
+            .bind(record.id.to_string())
+            .bind(record.time.as_millis())
+            .bind(record.node.clone())
+            .bind(record.kind.as_str())
+            .bind(actor_name(record))
+            .bind(record.on_behalf_of.clone())
+            .bind(record.owner.clone())
+            .bind(record.task_id.clone())
+            .bind(record.upstream.clone())
+            .bind(record.action.clone())
+            .bind(record.decision.map(|decision| decision.as_str()))
+            .bind(json)
+            .bind(record.hash.to_string());
+    }
+    Ok(query)
 }
 
 /// A request waiting in the group-commit queue.
@@ -393,32 +500,34 @@ async fn commit_batch(
         .map(|pending| pending.now)
         .max()
         .unwrap_or(Timestamp::from_millis(0));
-    let events: Vec<NewEvent> = batch.iter().map(|pending| pending.event.clone()).collect();
+    // The events move into the chain; only the reply channels stay behind.
+    let size = batch.len();
+    let (events, replies): (Vec<NewEvent>, Vec<_>) = batch
+        .into_iter()
+        .map(|pending| (pending.event, pending.reply))
+        .unzip();
     let started = std::time::Instant::now();
     let written = write_batch(pool, dialect, settings, events, now).await;
     // Batch sizes are at most MAX_BATCH, so the float conversions are exact.
     metrics::histogram!("warden_audit_commit_seconds").record(started.elapsed().as_secs_f64());
-    metrics::histogram!("warden_audit_batch_size").record(batch.len() as f64);
+    metrics::histogram!("warden_audit_batch_size").record(size as f64);
     let outcome = if written.is_ok() {
         "committed"
     } else {
         "failed"
     };
-    metrics::counter!("warden_audit_events_total", "outcome" => outcome)
-        .increment(batch.len() as u64);
+    metrics::counter!("warden_audit_events_total", "outcome" => outcome).increment(size as u64);
     match written {
         Ok(records) => {
-            for (pending, record) in batch.into_iter().zip(records) {
-                let _ = pending.reply.send(Ok(record));
+            for (reply, record) in replies.into_iter().zip(records) {
+                let _ = reply.send(Ok(record));
             }
         }
         Err(error) => {
-            tracing::error!(%error, events = batch.len(), "audit batch could not be written");
+            tracing::error!(%error, events = size, "audit batch could not be written");
             let message = error.to_string();
-            for pending in batch {
-                let _ = pending
-                    .reply
-                    .send(Err(StoreError::Unavailable(message.clone())));
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
             }
         }
     }
@@ -648,6 +757,7 @@ mod tests {
     #[test]
     fn sqlite_inserts_use_anonymous_placeholders() {
         let sql = insert_sql(Dialect::Sqlite, 2);
+        assert!(sql.starts_with("INSERT OR FAIL INTO audit_events"));
         assert!(!sql.contains('$'));
         assert_eq!(sql.matches('?').count(), 2 * EVENT_COLUMNS);
         assert!(sql.ends_with("?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
@@ -656,6 +766,7 @@ mod tests {
     #[test]
     fn postgres_inserts_number_placeholders_across_rows() {
         let sql = insert_sql(Dialect::Postgres, 2);
+        assert!(sql.starts_with("INSERT INTO audit_events"));
         assert!(!sql.contains('?'));
         assert!(sql.contains("($1, $2, "));
         assert!(sql.contains("$14), ($15, "));

@@ -134,8 +134,10 @@ impl SqlStore {
         let options = AnyConnectOptions::from_str(url)?;
         let (reader, writer) = match dialect {
             Dialect::Sqlite => {
-                let writer = sqlite_pool(1).connect_with(options.clone()).await?;
-                let reader = sqlite_pool(8).connect_with(options).await?;
+                let writer = sqlite_pool(1, Some(WRITER_WAL_AUTOCHECKPOINT))
+                    .connect_with(options.clone())
+                    .await?;
+                let reader = sqlite_pool(8, None).connect_with(options).await?;
                 (reader, writer)
             }
             Dialect::Postgres => {
@@ -226,7 +228,17 @@ pub(crate) async fn begin_write(
     })
 }
 
-fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
+/// WAL pages after which the SQLite writer's commit copies the WAL back into the database
+/// (SQLite's default is 1,000). The copy runs inside the commit that crosses the mark and
+/// writes each changed page once however often it changed since the last copy, so copying
+/// less often writes less: the audit trail's query indexes change the same leaf pages in
+/// batch after batch. At 1,000 pages the copies took a third of the time of a durable
+/// audit append (see BENCHMARKS.md); at 8,000 (32 MiB of WAL) a copy is rarer and longer.
+/// Commits stay as durable: `synchronous = FULL` still syncs the WAL at every commit.
+const WRITER_WAL_AUTOCHECKPOINT: u32 = 8_000;
+
+/// A SQLite pool; `wal_autocheckpoint` only for the pool that writes.
+fn sqlite_pool(max_connections: u32, wal_autocheckpoint: Option<u32>) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
@@ -237,7 +249,7 @@ fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
         .before_acquire(|connection, _| {
             Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(connection)) })
         })
-        .after_connect(|connection, _| {
+        .after_connect(move |connection, _| {
             Box::pin(async move {
                 // WAL lets readers proceed beside the one writer; FULL makes every commit
                 // durable (an fsync per commit, which the audit writer batches); the busy
@@ -246,6 +258,13 @@ fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
                 connection.execute("PRAGMA synchronous = FULL").await?;
                 connection.execute("PRAGMA busy_timeout = 5000").await?;
                 connection.execute("PRAGMA foreign_keys = ON").await?;
+                if let Some(pages) = wal_autocheckpoint {
+                    connection
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "PRAGMA wal_autocheckpoint = {pages}"
+                        )))
+                        .await?;
+                }
                 Ok(())
             })
         })
