@@ -137,7 +137,12 @@ async fn ui_in_a_browser_an_administrator_approves_suppresses_and_kills() {
     );
     assert_eq!(suppressed["suppression"]["by"], PERSON, "{suppressed}");
 
-    for page in ["/ui/audit", "/ui/upstreams", "/ui/policies", "/ui/no-such-page"] {
+    for page in [
+        "/ui/audit",
+        "/ui/upstreams",
+        "/ui/policies",
+        "/ui/no-such-page",
+    ] {
         chrome.open(&format!("{api_url}{page}")).await;
         accessible(&chrome, page).await;
     }
@@ -151,7 +156,11 @@ async fn ui_in_a_browser_an_administrator_approves_suppresses_and_kills() {
         .click_through(r#"#policy-test button[type="submit"]"#)
         .await;
     chrome.wait_for_text("tickets.read").await;
-    assert!(chrome.text().await.contains("allow"), "{}", chrome.text().await);
+    assert!(
+        chrome.text().await.contains("allow"),
+        "{}",
+        chrome.text().await
+    );
     accessible(&chrome, "policies, with a decision").await;
 
     // Kill the agent after its preview; its next gateway request is refused.
