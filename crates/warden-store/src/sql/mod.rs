@@ -233,9 +233,13 @@ pub(crate) async fn begin_write(
 /// writes each changed page once however often it changed since the last copy, so copying
 /// less often writes less: the audit trail's query indexes change the same leaf pages in
 /// batch after batch. At 1,000 pages the copies took a third of the time of a durable
-/// audit append (see BENCHMARKS.md); at 8,000 (32 MiB of WAL) a copy is rarer and longer.
+/// audit append (see BENCHMARKS.md); at 8,000 (32 MiB of WAL) a copy is rarer and longer,
+/// and the append benchmark gains, but each copy then stalls every decision waiting on the
+/// writer for 100 ms or more: `bench/load.sh` measured the gateway's p99 at 33.7 ms against
+/// 15.5 ms at 1,000, for no gain in requests per second. The gateway's tail wins, so the
+/// mark stays at SQLite's default until the copy moves off the commit path.
 /// Commits stay as durable: `synchronous = FULL` still syncs the WAL at every commit.
-const WRITER_WAL_AUTOCHECKPOINT: u32 = 8_000;
+const WRITER_WAL_AUTOCHECKPOINT: u32 = 1_000;
 
 /// A SQLite pool; `wal_autocheckpoint` only for the pool that writes.
 fn sqlite_pool(max_connections: u32, wal_autocheckpoint: Option<u32>) -> AnyPoolOptions {
