@@ -225,6 +225,28 @@ impl Fixture {
         Ok(exchange)
     }
 
+    /// An allowed `GET /tickets/tickets/42` through every phase up to and including record:
+    /// the exchange, the outcome record to be, and the kill watch forward and relay take.
+    async fn allowed_read(&self) -> (Exchange, NewEvent, KillWatch) {
+        let token = self.token("tickets");
+        let read = self
+            .exchange(self.parts(Method::GET, "/tickets/tickets/42", Some(&token)))
+            .await
+            .unwrap_or_else(|r| panic!("{:?}", r.refusal));
+        let verdict = self.gateway.decide(&read, false);
+        let outcome = self
+            .gateway
+            .record(&read, verdict, None, &mut Trace::default())
+            .await
+            .unwrap_or_else(|r| panic!("{:?}", r.refusal));
+        let kill = KillWatch::new(
+            Arc::clone(&self.gateway.deps.credentials),
+            Arc::clone(&self.gateway.deps.clock),
+            Arc::clone(&read.claims),
+        );
+        (read, outcome, kill)
+    }
+
     async fn decisions(&self) -> Vec<warden_audit::AuditEvent> {
         self.store
             .audit_events(&AuditQuery {
@@ -463,23 +485,7 @@ async fn forward_to_an_upstream_that_is_gone_answers_502_and_records_the_outcome
         .and_then(|listener| listener.local_addr())
         .unwrap_or_else(|e| panic!("{e}"));
     let fixture = fixture(&format!("http://{address}")).await;
-    let token = fixture.token("tickets");
-    let mut read = fixture
-        .exchange(fixture.parts(Method::GET, "/tickets/tickets/42", Some(&token)))
-        .await
-        .unwrap_or_else(|r| panic!("{:?}", r.refusal));
-    let verdict = fixture.gateway.decide(&read, false);
-    let mut trace = Trace::default();
-    let outcome = fixture
-        .gateway
-        .record(&read, verdict, None, &mut trace)
-        .await
-        .unwrap_or_else(|r| panic!("{:?}", r.refusal));
-    let mut kill = KillWatch::new(
-        Arc::clone(&fixture.gateway.deps.credentials),
-        Arc::clone(&fixture.gateway.deps.clock),
-        Arc::clone(&read.claims),
-    );
+    let (mut read, outcome, mut kill) = fixture.allowed_read().await;
     let sent = fixture
         .gateway
         .forward(&mut read, Body::empty(), outcome, &mut kill)
@@ -489,7 +495,8 @@ async fn forward_to_an_upstream_that_is_gone_answers_502_and_records_the_outcome
         .unwrap_or_else(|| panic!("nothing listens there"));
     assert_eq!(refused.refusal.code, RefusalCode::UpstreamUnavailable);
     assert_eq!(refused.refusal.status().as_u16(), 502);
-    // The agent's token never leaves with the request: forward took the headers.
+    // Forward takes the request's headers with it (stripped and injected there; the next
+    // test checks what the upstream receives): nothing of them stays behind.
     assert!(read.parts.headers.is_empty());
     // The outcome is written after the answer, so it is looked for until it is there.
     let mut outcomes = Vec::new();
@@ -548,23 +555,7 @@ async fn echo_upstream() -> SocketAddr {
 async fn forward_strips_the_agent_token_and_relay_hides_the_upstream_address() {
     let address = echo_upstream().await;
     let fixture = fixture(&format!("http://{address}")).await;
-    let token = fixture.token("tickets");
-    let mut read = fixture
-        .exchange(fixture.parts(Method::GET, "/tickets/tickets/42", Some(&token)))
-        .await
-        .unwrap_or_else(|r| panic!("{:?}", r.refusal));
-    let verdict = fixture.gateway.decide(&read, false);
-    let mut trace = Trace::default();
-    let outcome = fixture
-        .gateway
-        .record(&read, verdict, None, &mut trace)
-        .await
-        .unwrap_or_else(|r| panic!("{:?}", r.refusal));
-    let mut kill = KillWatch::new(
-        Arc::clone(&fixture.gateway.deps.credentials),
-        Arc::clone(&fixture.gateway.deps.clock),
-        Arc::clone(&read.claims),
-    );
+    let (mut read, outcome, mut kill) = fixture.allowed_read().await;
     let (response, outcome) = fixture
         .gateway
         .forward(&mut read, Body::empty(), outcome, &mut kill)

@@ -6,7 +6,8 @@
 //! The stream reads the queue through the API's own listing (an owner's filtered to their
 //! agents), on every decision this node makes and at least every [`TICK`] otherwise, which
 //! is how it hears of requests held by other nodes. It carries no request's content, only
-//! how many are waiting, and ends as soon as the session it was opened with does.
+//! how many are waiting, and ends as soon as the session it was opened with does. Watching
+//! is not using: an open queue does not keep an idle session alive.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,9 +60,7 @@ impl Watch {
     }
 
     fn session_alive(&self) -> bool {
-        self.sessions
-            .find(&self.cookie, self.state.clock.now())
-            .is_some()
+        self.sessions.is_live(&self.cookie, self.state.clock.now())
     }
 }
 

@@ -502,7 +502,7 @@ fn form_encode(text: &str) -> String {
 
 /// An OAuth error code as shown to a person: the code's own characters only (RFC 6749
 /// §5.2 allows printable ASCII), at most 64 of them.
-fn short_code(code: &str) -> String {
+pub fn short_code(code: &str) -> String {
     code.chars()
         .filter(|c| c.is_ascii_graphic())
         .take(64)

@@ -176,6 +176,16 @@ impl Sessions {
         Some(session.clone())
     }
 
+    /// Whether the session `cookie_value` names is still live, without counting this as a
+    /// use: a page's open event stream must not keep an idle session from ending.
+    pub fn is_live(&self, cookie_value: &str, now: Timestamp) -> bool {
+        well_formed(cookie_value)
+            && self
+                .lock()
+                .get(&self.key(cookie_value))
+                .is_some_and(|session| !session.is_over_at(now))
+    }
+
     /// Ends the session `cookie_value` names, if there is one.
     pub fn close(&self, cookie_value: &str) {
         if well_formed(cookie_value) {
@@ -236,6 +246,17 @@ mod tests {
     }
 
     const START: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+    #[test]
+    fn looking_whether_a_session_is_live_does_not_keep_it_alive() {
+        let sessions = Sessions::new(Pepper::from_bytes([9; 32]));
+        let opened = sessions.open("alice", START);
+        let almost_idle = START.plus_secs(IDLE_SECS - 1);
+        assert!(sessions.is_live(&opened.cookie_value, almost_idle));
+        // Had that look counted as a use, the session would still be live here.
+        assert!(!sessions.is_live(&opened.cookie_value, START.plus_secs(IDLE_SECS)));
+        assert!(!sessions.is_live("not-a-session", START));
+    }
 
     #[test]
     fn an_opened_session_is_found_by_its_cookie_and_nothing_else() {

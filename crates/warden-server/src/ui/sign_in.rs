@@ -15,7 +15,7 @@ use serde::Deserialize;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::guard::{self, CheckedForm, Everyone, SameOriginForm};
-use super::owner_sign_in::{ATTEMPT_COOKIE, ATTEMPT_SECS, CALLBACK_PATH, SignInError};
+use super::owner_sign_in::{ATTEMPT_COOKIE, ATTEMPT_SECS, CALLBACK_PATH, SignInError, short_code};
 use super::session::{self, COOKIE, MAX_AGE_SECS};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -146,13 +146,7 @@ pub async fn owner_arrives(
     };
     let now = state.clock.now();
     let proven = match (&arrival.state, &arrival.code, &arrival.error) {
-        (_, _, Some(error)) => Err(SignInError::Refused(
-            error
-                .chars()
-                .filter(char::is_ascii_graphic)
-                .take(64)
-                .collect(),
-        )),
+        (_, _, Some(error)) => Err(SignInError::Refused(short_code(error))),
         (Some(attempt), Some(code), None) => {
             sign_in
                 .arrive(attempt, code, guard::cookie(&headers, ATTEMPT_COOKIE), now)

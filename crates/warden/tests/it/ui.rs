@@ -18,26 +18,26 @@ const PERSON: &str = "dana@example.com";
 const ROW: &str = r#"<td><a href="/ui/identities/"#;
 
 /// One browser: its own cookie jar, redirects left to the test to follow.
-struct Browser {
+pub(crate) struct Browser {
     client: reqwest::Client,
     api: String,
 }
 
-struct Page {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> Option<&str> {
+    pub(crate) fn location(&self) -> Option<&str> {
         self.headers
             .get(LOCATION)
             .and_then(|value| value.to_str().ok())
     }
 
     /// The CSRF token in the page's forms.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let marker = r#"name="csrf" value=""#;
         let start = self
             .body
@@ -50,7 +50,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(api: &str) -> Self {
+    pub(crate) fn new(api: &str) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .cookie_store(true)
@@ -72,18 +72,17 @@ impl Browser {
         }
     }
 
-    async fn get(&self, path: &str) -> Page {
-        Self::page(
-            self.client
-                .get(format!("{}{path}", self.api))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+    /// Opens a path of the server, or a whole URL elsewhere (an identity provider).
+    pub(crate) async fn get(&self, path: &str) -> Page {
+        let url = if path.starts_with('/') {
+            format!("{}{path}", self.api)
+        } else {
+            path.to_string()
+        };
+        Self::page(self.client.get(url).send().await.unwrap()).await
     }
 
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         self.post_with(path, fields, &[]).await
     }
 

@@ -11,11 +11,11 @@ use axum::extract::{Form, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 use warden_crypto::KeyRing;
 
 use crate::gateway::Rig;
+use crate::ui::{Browser, Page};
 
 pub(crate) const CLIENT_ID: &str = "warden-dashboard";
 
@@ -191,84 +191,15 @@ async fn token(State(state): State<Shared>, Form(form): Form<HashMap<String, Str
     .into_response()
 }
 
-/// A browser: one cookie jar, redirects followed by the test.
-struct Browser {
-    client: reqwest::Client,
-    api: String,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-impl Browser {
-    fn new(api: &str) -> Self {
-        Self {
-            client: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            api: api.to_string(),
-        }
-    }
-
-    async fn open(&self, url: &str) -> Page {
-        let url = if url.starts_with('/') {
-            format!("{}{url}", self.api)
-        } else {
-            url.to_string()
-        };
-        let response = self.client.get(url).send().await.unwrap();
-        Page {
-            status: response.status().as_u16(),
-            location: response
-                .headers()
-                .get(LOCATION)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_string),
-            body: response.text().await.unwrap(),
-        }
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.api))
-            .form(fields)
-            .send()
-            .await
-            .unwrap();
-        Page {
-            status: response.status().as_u16(),
-            location: response
-                .headers()
-                .get(LOCATION)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_string),
-            body: response.text().await.unwrap(),
-        }
-    }
-
-    /// Leaves for the provider and comes back: the callback's page, and the callback URL
-    /// (to try again with).
-    async fn sign_in_as_owner(&self) -> (Page, String) {
-        let departing = self.open("/ui/sign-in/owner").await;
-        assert_eq!(departing.status, 303, "{}", departing.body);
-        let at_provider = self.open(departing.location.as_deref().unwrap()).await;
-        assert_eq!(at_provider.status, 303, "{}", at_provider.body);
-        let callback = at_provider.location.unwrap();
-        (self.open(&callback).await, callback)
-    }
-
-    fn csrf(page: &Page) -> String {
-        let marker = r#"name="csrf" value=""#;
-        let start = page.body.find(marker).unwrap() + marker.len();
-        let end = page.body[start..].find('"').unwrap() + start;
-        page.body[start..end].to_string()
-    }
+/// Leaves for the provider and comes back: the callback's page, and the callback URL (to
+/// try again with).
+async fn sign_in_as_owner(browser: &Browser) -> (Page, String) {
+    let departing = browser.get("/ui/sign-in/owner").await;
+    assert_eq!(departing.status, 303, "{}", departing.body);
+    let at_provider = browser.get(departing.location().unwrap()).await;
+    assert_eq!(at_provider.status, 303, "{}", at_provider.body);
+    let callback = at_provider.location().unwrap().to_string();
+    (browser.get(&callback).await, callback)
 }
 
 async fn api(rig: &Rig, path: &str) -> Value {
@@ -323,7 +254,7 @@ async fn ui_an_owner_signs_in_through_the_provider_and_decides_only_their_agents
     assert_eq!(status, 403, "{held}");
     let approval = held["approval_id"].as_str().unwrap().to_string();
 
-    let sign_in = Browser::new(&rig.server.api).open("/ui/sign-in").await;
+    let sign_in = Browser::new(&rig.server.api).get("/ui/sign-in").await;
     assert!(
         sign_in
             .body
@@ -335,17 +266,17 @@ async fn ui_an_owner_signs_in_through_the_provider_and_decides_only_their_agents
     // Bob signs in: his queue is empty, and Alice's approval cannot be decided by him.
     provider.next(person("bob@example.com"));
     let bob = Browser::new(&rig.server.api);
-    let (arrived, _) = bob.sign_in_as_owner().await;
+    let (arrived, _) = sign_in_as_owner(&bob).await;
     assert_eq!(arrived.status, 200, "{}", arrived.body);
     assert!(
         arrived.body.contains("signed in as bob@example.com"),
         "{}",
         arrived.body
     );
-    let queue = bob.open("/ui/approvals").await;
+    let queue = bob.get("/ui/approvals").await;
     assert_eq!(queue.status, 200, "{}", queue.body);
     assert!(!queue.body.contains(&approval), "{}", queue.body);
-    let csrf = Browser::csrf(&queue);
+    let csrf = queue.csrf();
     let refused = bob
         .post(
             &format!("/ui/approvals/{approval}/approve"),
@@ -359,18 +290,18 @@ async fn ui_an_owner_signs_in_through_the_provider_and_decides_only_their_agents
     );
     // Another owner's identity does not exist for Bob; his own does.
     assert_eq!(
-        bob.open(&format!("/ui/identities/{alices_agent}"))
+        bob.get(&format!("/ui/identities/{alices_agent}"))
             .await
             .status,
         404
     );
-    let own = bob.open(&format!("/ui/identities/{bobs_agent}")).await;
+    let own = bob.get(&format!("/ui/identities/{bobs_agent}")).await;
     assert_eq!(own.status, 200);
     assert!(
         !own.body.contains("Kill switch"),
         "owners have no kill switch"
     );
-    let inventory = bob.open("/ui/identities?owner=alice%40example.com").await;
+    let inventory = bob.get("/ui/identities?owner=alice%40example.com").await;
     assert!(inventory.body.contains("bob-bot"), "{}", inventory.body);
     assert!(
         !inventory.body.contains("support-bot"),
@@ -379,14 +310,11 @@ async fn ui_an_owner_signs_in_through_the_provider_and_decides_only_their_agents
     );
     // The administrators' pages are closed to owners, and the overview sends them home.
     for path in ["/ui/audit", "/ui/policies", "/ui/upstreams", "/ui/findings"] {
-        assert_eq!(bob.open(path).await.status, 403, "{path}");
+        assert_eq!(bob.get(path).await.status, 403, "{path}");
     }
+    assert_eq!(bob.get("/ui").await.location(), Some("/ui/approvals"));
     assert_eq!(
-        bob.open("/ui").await.location.as_deref(),
-        Some("/ui/approvals")
-    );
-    assert_eq!(
-        bob.open(&format!("/ui/identities/{bobs_agent}/kill"))
+        bob.get(&format!("/ui/identities/{bobs_agent}/kill"))
             .await
             .status,
         403
@@ -395,16 +323,16 @@ async fn ui_an_owner_signs_in_through_the_provider_and_decides_only_their_agents
     // Alice signs in, sees her agent's request and approves it as herself.
     provider.next(person("alice@example.com"));
     let alice = Browser::new(&rig.server.api);
-    let (arrived, callback) = alice.sign_in_as_owner().await;
+    let (arrived, callback) = sign_in_as_owner(&alice).await;
     assert_eq!(arrived.status, 200, "{}", arrived.body);
-    let queue = alice.open("/ui/approvals").await;
+    let queue = alice.get("/ui/approvals").await;
     assert!(queue.body.contains(&approval), "{}", queue.body);
     assert!(
         queue.body.contains("POST /tickets/42/refund"),
         "{}",
         queue.body
     );
-    let csrf = Browser::csrf(&queue);
+    let csrf = queue.csrf();
     let decided = alice
         .post(
             &format!("/ui/approvals/{approval}/approve"),
@@ -430,15 +358,15 @@ async fn ui_an_owner_signs_in_through_the_provider_and_decides_only_their_agents
     );
 
     // The way back cannot be used twice, nor from another browser.
-    let replayed = alice.open(&callback).await;
+    let replayed = alice.get(&callback).await;
     assert_eq!(replayed.status, 400, "{}", replayed.body);
     let (_, fresh_callback) = {
         let mallory = Browser::new(&rig.server.api);
-        let departing = mallory.open("/ui/sign-in/owner").await;
-        let at_provider = mallory.open(departing.location.as_deref().unwrap()).await;
-        ((), at_provider.location.unwrap())
+        let departing = mallory.get("/ui/sign-in/owner").await;
+        let at_provider = mallory.get(departing.location().unwrap()).await;
+        ((), at_provider.location().unwrap().to_string())
     };
-    let elsewhere = Browser::new(&rig.server.api).open(&fresh_callback).await;
+    let elsewhere = Browser::new(&rig.server.api).get(&fresh_callback).await;
     assert_eq!(elsewhere.status, 400, "{}", elsewhere.body);
     assert!(elsewhere.body.contains("start again"), "{}", elsewhere.body);
 }
@@ -472,16 +400,16 @@ async fn ui_an_owner_sign_in_is_refused_unless_the_token_proves_an_active_owner(
     ] {
         provider.next(who.clone());
         let browser = Browser::new(&rig.server.api);
-        let (arrived, _) = browser.sign_in_as_owner().await;
+        let (arrived, _) = sign_in_as_owner(&browser).await;
         assert_eq!(arrived.status, status, "{}: {}", who.email, arrived.body);
         assert!(arrived.body.contains(says), "{says}: {}", arrived.body);
         // Nobody is signed in.
-        assert_eq!(browser.open("/ui/approvals").await.status, 303);
+        assert_eq!(browser.get("/ui/approvals").await.status, 303);
     }
     // The provider's own refusal is shown by its code only.
     let browser = Browser::new(&rig.server.api);
     let refused = browser
-        .open("/ui/oidc/callback?error=access_denied&error_description=%3Cscript%3E")
+        .get("/ui/oidc/callback?error=access_denied&error_description=%3Cscript%3E")
         .await;
     assert_eq!(refused.status, 401, "{}", refused.body);
     assert!(refused.body.contains("access_denied"));
@@ -492,9 +420,9 @@ async fn ui_an_owner_sign_in_is_refused_unless_the_token_proves_an_active_owner(
 async fn ui_without_a_provider_owners_cannot_sign_in_and_bad_settings_stop_the_start() {
     let rig = Rig::start("").await;
     let browser = Browser::new(&rig.server.api);
-    let page = browser.open("/ui/sign-in").await;
+    let page = browser.get("/ui/sign-in").await;
     assert!(!page.body.contains("/ui/sign-in/owner"), "{}", page.body);
-    let refused = browser.open("/ui/sign-in/owner").await;
+    let refused = browser.get("/ui/sign-in/owner").await;
     assert_eq!(refused.status, 404);
     assert!(
         refused.body.contains("[dashboard.oidc]"),
