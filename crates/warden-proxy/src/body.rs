@@ -211,15 +211,7 @@ impl OutcomeRecorder {
             latency_ms,
             error: self.error.map(str::to_string),
         });
-        let store = Arc::clone(&self.store);
-        let now = self.clock.now();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(error) = store.record(event, now).await {
-                    tracing::error!(%error, "could not record a gateway outcome");
-                }
-            });
-        }
+        self.store.record_detached(event, self.clock.now());
     }
 }
 

@@ -174,6 +174,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Appends one event through the group-commit writer; returns once it is durable.
     async fn record(&self, event: NewEvent, now: Timestamp) -> StoreResult<AuditEvent>;
+    /// Queues one event for the group-commit writer and returns at once, for records
+    /// nothing waits on (a gateway outcome, written after the agent has its answer). The
+    /// event joins the same chain and batches as `record`'s, in queue order, so a later
+    /// `seal_audit` covers it (when the queue is full, the event waits for room on a task
+    /// of its own and may land after it); a batch that cannot be written is logged.
+    fn record_detached(&self, event: NewEvent, now: Timestamp);
     /// Reads audit events in sequence order.
     async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
     async fn audit_checkpoints(&self) -> StoreResult<Vec<Checkpoint>>;

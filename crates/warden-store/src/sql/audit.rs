@@ -365,7 +365,8 @@ fn bind_rows<'a>(
 struct Pending {
     event: NewEvent,
     now: Timestamp,
-    reply: oneshot::Sender<StoreResult<AuditEvent>>,
+    /// Who waits for the record; `None` for a detached append.
+    reply: Option<oneshot::Sender<StoreResult<AuditEvent>>>,
 }
 
 /// A request for a final checkpoint, queued behind the events it must cover.
@@ -418,10 +419,45 @@ impl GroupCommit {
     pub(super) async fn record(&self, event: NewEvent, now: Timestamp) -> StoreResult<AuditEvent> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job::Append(Pending { event, now, reply }))
+            .send(Job::Append(Pending {
+                event,
+                now,
+                reply: Some(reply),
+            }))
             .await
             .map_err(|_| writer_stopped())?;
         answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Queues one event without waiting for it to be written. Taking a free place in the
+    /// queue costs no task and no reply channel; only when the queue is full does a task
+    /// wait for room, so a burst is delayed, never dropped.
+    pub(super) fn record_detached(&self, event: NewEvent, now: Timestamp) {
+        let job = Job::Append(Pending {
+            event,
+            now,
+            reply: None,
+        });
+        match self.queue.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(job)) => {
+                let queue = self.queue.clone();
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    tracing::error!(
+                        "an audit record was dropped: its queue is full and no runtime is running"
+                    );
+                    return;
+                };
+                runtime.spawn(async move {
+                    if queue.send(job).await.is_err() {
+                        tracing::error!(error = %writer_stopped(), "an audit record was not written");
+                    }
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!(error = %writer_stopped(), "an audit record was not written");
+            }
+        }
     }
 
     /// Signs a checkpoint over the head once every event queued before this call is
@@ -520,13 +556,15 @@ async fn commit_batch(
     match written {
         Ok(records) => {
             for (reply, record) in replies.into_iter().zip(records) {
-                let _ = reply.send(Ok(record));
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(record));
+                }
             }
         }
         Err(error) => {
             tracing::error!(%error, events = size, "audit batch could not be written");
             let message = error.to_string();
-            for reply in replies {
+            for reply in replies.into_iter().flatten() {
                 let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
             }
         }

@@ -4,6 +4,7 @@
 
 mod approvals;
 mod audit;
+mod checkpointer;
 mod credentials;
 mod evaluation;
 mod feed;
@@ -113,6 +114,14 @@ pub struct SqlStore {
     audit: Arc<AuditSettings>,
     group_commit: audit::GroupCommit,
     feed: Arc<feed::FeedHub>,
+    /// Held by every clone; the SQLite checkpointer stops when the last one is gone.
+    #[expect(
+        dead_code,
+        reason = "held, never read: its count is what the checkpointer watches"
+    )]
+    alive: Arc<()>,
+    /// The SQLite checkpointer's own connection (see `checkpointer`).
+    checkpoints: Option<AnyPool>,
 }
 
 /// A stable key for the PostgreSQL advisory lock that serialises changes to the identity
@@ -132,13 +141,14 @@ impl SqlStore {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::from_url(url)?;
         let options = AnyConnectOptions::from_str(url)?;
-        let (reader, writer) = match dialect {
+        let (reader, writer, checkpoints) = match dialect {
             Dialect::Sqlite => {
-                let writer = sqlite_pool(1, Some(WRITER_WAL_AUTOCHECKPOINT))
+                let writer = sqlite_pool(1, Some(checkpointer::WAL_BOUND_PAGES))
                     .connect_with(options.clone())
                     .await?;
+                let checkpoints = sqlite_pool(1, None).connect_with(options.clone()).await?;
                 let reader = sqlite_pool(8, None).connect_with(options).await?;
-                (reader, writer)
+                (reader, writer, Some(checkpoints))
             }
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -146,7 +156,7 @@ impl SqlStore {
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await?;
-                (pool.clone(), pool)
+                (pool.clone(), pool, None)
             }
         };
         let migrator = match dialect {
@@ -156,6 +166,10 @@ impl SqlStore {
         migrator.run(&writer).await?;
         let audit = Arc::new(audit);
         let group_commit = audit::GroupCommit::spawn(writer.clone(), dialect, audit.clone());
+        let alive = Arc::new(());
+        if let Some(pool) = &checkpoints {
+            checkpointer::spawn(pool.clone(), &alive);
+        }
         Ok(Self {
             dialect,
             reader,
@@ -163,6 +177,8 @@ impl SqlStore {
             audit,
             group_commit,
             feed: feed::FeedHub::new(dialect, url),
+            alive,
+            checkpoints,
         })
     }
 
@@ -173,6 +189,9 @@ impl SqlStore {
     /// Closes both pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.feed.stop();
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.close().await;
+        }
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -227,19 +246,6 @@ pub(crate) async fn begin_write(
         Dialect::Postgres => pool.begin().await?,
     })
 }
-
-/// WAL pages after which the SQLite writer's commit copies the WAL back into the database
-/// (SQLite's default is 1,000). The copy runs inside the commit that crosses the mark and
-/// writes each changed page once however often it changed since the last copy, so copying
-/// less often writes less: the audit trail's query indexes change the same leaf pages in
-/// batch after batch. At 1,000 pages the copies took a third of the time of a durable
-/// audit append (see BENCHMARKS.md); at 8,000 (32 MiB of WAL) a copy is rarer and longer,
-/// and the append benchmark gains, but each copy then stalls every decision waiting on the
-/// writer for 100 ms or more: `bench/load.sh` measured the gateway's p99 at 33.7 ms against
-/// 15.5 ms at 1,000, for no gain in requests per second. The gateway's tail wins, so the
-/// mark stays at SQLite's default until the copy moves off the commit path.
-/// Commits stay as durable: `synchronous = FULL` still syncs the WAL at every commit.
-const WRITER_WAL_AUTOCHECKPOINT: u32 = 1_000;
 
 /// A SQLite pool; `wal_autocheckpoint` only for the pool that writes.
 fn sqlite_pool(max_connections: u32, wal_autocheckpoint: Option<u32>) -> AnyPoolOptions {
@@ -418,6 +424,10 @@ impl Store for SqlStore {
 
     async fn record(&self, event: NewEvent, now: Timestamp) -> StoreResult<AuditEvent> {
         self.group_commit.record(event, now).await
+    }
+
+    fn record_detached(&self, event: NewEvent, now: Timestamp) {
+        self.group_commit.record_detached(event, now);
     }
 
     async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {

@@ -685,3 +685,92 @@ async fn an_audit_store_that_refuses_writes_refuses_the_change_too() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn detached_records_join_the_chain_in_order_and_the_seal_covers_them() {
+    on_each(|backend| async move {
+        let quiet = backend.quiet_node().await;
+        quiet
+            .record(gateway_event(0), T0)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", backend.label));
+        for index in 1..6 {
+            quiet.record_detached(gateway_event(index), T0.plus_secs(1));
+        }
+        // Nothing was awaited; the seal goes through the same queue, behind them.
+        let sealed = quiet
+            .seal_audit(T0.plus_secs(2))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", backend.label))
+            .unwrap_or_else(|| panic!("{}: nothing was sealed", backend.label));
+        assert_eq!(sealed.sequence, 6, "{}", backend.label);
+        let events = quiet
+            .audit_events(&all(100))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", backend.label));
+        let actors: Vec<String> = events
+            .iter()
+            .map(|event| match &event.actor {
+                Actor::Agent { id, .. } => id.clone(),
+                other => panic!("{}: unexpected actor {other:?}", backend.label),
+            })
+            .collect();
+        assert_eq!(
+            actors,
+            ["id-0", "id-1", "id-2", "id-0", "id-1", "id-2"],
+            "{}: written in the order queued",
+            backend.label
+        );
+        let report = quiet
+            .verify_audit(&audit_signer().public_key())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", backend.label));
+        assert_eq!(report.events_verified, 6, "{}", backend.label);
+        assert_eq!(report.unanchored_events, 0, "{}", backend.label);
+        quiet.close().await;
+    })
+    .await;
+}
+
+/// The write-ahead log is copied back into the database file by the checkpointer, not by
+/// the writer's commits: with the writer's own bound far away, the database file still
+/// grows to hold what was written.
+#[tokio::test]
+async fn sqlite_copies_the_log_back_beside_the_writer() {
+    let backend = TestStore::sqlite().await;
+    let path = backend
+        .url
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("?mode=rwc")
+        .to_string();
+    let size = || std::fs::metadata(&path).map_or(0, |meta| meta.len());
+    let before = size();
+    let store = Arc::clone(&backend.store);
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for index in 0..250 {
+                    let event = gateway_event(index).reason("x".repeat(400 + writer));
+                    store
+                        .record(event, T0)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    // 2,000 records of about 1 KiB: some 2 MiB of pages, well under the writer's bound.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() < before + 1_500_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        size() >= before + 1_500_000,
+        "the database file stayed at {} bytes (from {before}): the log was not copied back",
+        size()
+    );
+}
