@@ -69,9 +69,13 @@ wait_for_line() {
 
 # A TCP port on 127.0.0.1 that nothing answers on (for nginx, which cannot bind port 0).
 free_port() {
-    local port
+    # Below the kernel's ephemeral range: a port in it can be taken by an outgoing
+    # connection (wrk's, Warden's to an upstream) between this check and the bind.
+    local port low
+    low="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+    ((low > 12000)) || low=32768
     for _ in $(seq 1 200); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((10000 + RANDOM % (low - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0
