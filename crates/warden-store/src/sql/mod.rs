@@ -186,7 +186,8 @@ impl SqlStore {
         self.dialect
     }
 
-    /// Closes both pools, waiting for connections in use to be returned.
+    /// Closes the pools (and so stops the SQLite checkpointer), waiting for connections in
+    /// use to be returned.
     pub async fn close(&self) {
         self.feed.stop();
         if let Some(checkpoints) = &self.checkpoints {
