@@ -103,10 +103,11 @@ start_warden() {
 
 # Starts `warden serve` NAME (data directory $BENCH_TMP/NAME-data, log NAME.out/NAME.err)
 # with extra arguments, bootstrapped with $WARDEN_TOKEN; sets WARDEN_PID, API and GATEWAY.
+# Runs $WARDEN_BIN when set (another build), else the one just built.
 start_warden_node() {
     local name="$1"
     shift
-    WARDEN_BOOTSTRAP_TOKEN="$WARDEN_TOKEN" "$BIN/warden" serve \
+    WARDEN_BOOTSTRAP_TOKEN="$WARDEN_TOKEN" "${WARDEN_BIN:-$BIN/warden}" serve \
         --data-dir "$BENCH_TMP/$name-data" \
         --api-listen 127.0.0.1:0 --gateway-listen 127.0.0.1:0 "$@" \
         >"$BENCH_TMP/$name.out" 2>"$BENCH_TMP/$name.err" &

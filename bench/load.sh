@@ -6,14 +6,17 @@
 #   realistic  bench-upstream taking 1 ms per request (a realistic API).
 # Legs run interleaved (direct, nginx, warden, direct, …) and repeated, so a noisy machine
 # shows as spread rather than as a skewed ratio. Prints the median and min-max of each
-# figure, then the ratios Warden/direct and Warden/nginx.
+# figure, the ratios Warden/direct and Warden/nginx, and Warden's CPU per request.
 #
 #   bash bench/load.sh [--rounds 3] [--duration 10] [--connections 64] [--threads 2]
-#                      [--smoke] [--perf DIR]
+#                      [--smoke] [--perf DIR] [--before DIR]
 #
 # --smoke: one round of 2 s with few connections; exits non-zero unless every leg answered
 # only 2xx. --perf DIR: record a CPU profile of Warden (perf record -g) during each Warden
-# leg of the first round, into DIR/warden-UPSTREAM.perf.data. Installs nginx and wrk with
+# leg of the first round, into DIR/TARGET-UPSTREAM.perf.data. --before DIR: also run the
+# `warden` binary in DIR (another build, say the commit before a change) as a fourth leg,
+# "before", set up the same way and interleaved with the others, so a change is measured
+# against its baseline on the same machine at the same time. Installs nginx and wrk with
 # apt-get when they are missing.
 set -euo pipefail
 
@@ -23,7 +26,8 @@ CONNECTIONS=64
 THREADS="$(nproc)"
 SMOKE=""
 PERF_DIR=""
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+BEFORE_DIR=""
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
     case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;
@@ -32,6 +36,7 @@ while (($#)); do
     --threads) THREADS="$2"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
     --perf) PERF_DIR="$(mkdir -p "$2" && cd "$2" && pwd)"; shift 2 ;;
+    --before) BEFORE_DIR="$(cd "$2" && pwd)"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "load.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -116,7 +121,6 @@ done
 
 # --- Warden ---------------------------------------------------------------------------------
 
-start_warden
 cat >"$BENCH_TMP/routes.toml" <<'TOML'
 [[route]]
 method = "GET"
@@ -128,19 +132,41 @@ cat >"$BENCH_TMP/bench.cedar" <<'CEDAR'
 permit(principal == Agent::"bench-agent", action == Action::"bench.read", resource);
 CEDAR
 export BENCH_UPSTREAM_SECRET="$UPSTREAM_SECRET"
-{
-    "$BIN/warden" owner add bench@bench.example --name "Bench"
-    "$BIN/warden" upstream add fast --url "http://127.0.0.1:$STATIC_PORT" --kind http \
-        --auth bearer --secret-env BENCH_UPSTREAM_SECRET --routes "$BENCH_TMP/routes.toml"
-    "$BIN/warden" upstream add realistic --url "http://$REALISTIC_ADDR" --kind http \
-        --auth bearer --secret-env BENCH_UPSTREAM_SECRET --routes "$BENCH_TMP/routes.toml"
-    "$BIN/warden" policy add "$BENCH_TMP/bench.cedar"
-} >"$BENCH_TMP/setup.log" 2>&1 || { cat "$BENCH_TMP/setup.log" >&2; die "registering the bench setup failed"; }
-AGENT_JSON="$("$BIN/warden" agent create bench-agent --owner bench@bench.example -o json)" ||
-    die "cannot create the bench agent"
-CLIENT_ID="$(json_field client_id "$AGENT_JSON")"
-CLIENT_SECRET="$(json_field client_secret "$AGENT_JSON")"
-[[ -n "$CLIENT_ID" && -n "$CLIENT_SECRET" ]] || die "no client credentials in: $AGENT_JSON"
+
+# Per Warden target (warden, and before with --before): its process, addresses and agent.
+declare -A TARGET_PID TARGET_API TARGET_GATEWAY TARGET_CLIENT_ID TARGET_CLIENT_SECRET
+# Starts the `warden` at WARDEN_BIN as TARGET and registers the bench setup on it.
+setup_warden() {
+    local target="$1" agent
+    start_warden_node "$target"
+    export WARDEN_ADDR="$API"
+    {
+        "$WARDEN_BIN" owner add bench@bench.example --name "Bench"
+        "$WARDEN_BIN" upstream add fast --url "http://127.0.0.1:$STATIC_PORT" --kind http \
+            --auth bearer --secret-env BENCH_UPSTREAM_SECRET --routes "$BENCH_TMP/routes.toml"
+        "$WARDEN_BIN" upstream add realistic --url "http://$REALISTIC_ADDR" --kind http \
+            --auth bearer --secret-env BENCH_UPSTREAM_SECRET --routes "$BENCH_TMP/routes.toml"
+        "$WARDEN_BIN" policy add "$BENCH_TMP/bench.cedar"
+    } >"$BENCH_TMP/setup-$target.log" 2>&1 ||
+        { cat "$BENCH_TMP/setup-$target.log" >&2; die "registering the bench setup on $target failed"; }
+    agent="$("$WARDEN_BIN" agent create bench-agent --owner bench@bench.example -o json)" ||
+        die "cannot create the bench agent on $target"
+    TARGET_PID[$target]="$WARDEN_PID"
+    TARGET_API[$target]="$API"
+    TARGET_GATEWAY[$target]="$GATEWAY"
+    TARGET_CLIENT_ID[$target]="$(json_field client_id "$agent")"
+    TARGET_CLIENT_SECRET[$target]="$(json_field client_secret "$agent")"
+    [[ -n "${TARGET_CLIENT_ID[$target]}" && -n "${TARGET_CLIENT_SECRET[$target]}" ]] ||
+        die "no client credentials from $target in: $agent"
+}
+
+export WARDEN_TOKEN="warden_admin_bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+TARGETS=(direct nginx warden)
+WARDEN_BIN="$BIN/warden" setup_warden warden
+if [[ -n "$BEFORE_DIR" ]]; then
+    TARGETS+=(before)
+    WARDEN_BIN="$BEFORE_DIR/warden" setup_warden before
+fi
 
 # --- the runs -------------------------------------------------------------------------------
 
@@ -159,21 +185,31 @@ url_for() { # UPSTREAM TARGET
     case "$2" in
     direct) [[ "$1" == fast ]] && echo "http://127.0.0.1:$STATIC_PORT/items/1" || echo "http://$REALISTIC_ADDR/items/1" ;;
     nginx) [[ "$1" == fast ]] && echo "http://127.0.0.1:$PROXY_FAST_PORT/items/1" || echo "http://127.0.0.1:$PROXY_REALISTIC_PORT/items/1" ;;
-    warden) echo "$GATEWAY/$1/items/1" ;;
+    warden | before) echo "${TARGET_GATEWAY[$2]}/$1/items/1" ;;
     esac
+}
+
+# The CPU a process has used so far (user and system), in clock ticks.
+CLOCK_TICKS="$(getconf CLK_TCK)"
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
 RESULTS="$BENCH_TMP/results"
 : >"$RESULTS"
 FAILED=0
 
-# Runs one leg; appends "UPSTREAM TARGET ROUND rps p50 p99 p999" (latencies in ms) to
+# Runs one leg; appends "UPSTREAM TARGET ROUND rps p50 p99 p999 cpu" (latencies in ms; cpu:
+# Warden's CPU in µs per request, 0 for the other legs) to
 # RESULTS, or "UPSTREAM TARGET ROUND refused CODE" when the first request is refused.
 run_leg() {
     local upstream="$1" target="$2" round="$3" duration="$4" url token status body code out
     url="$(url_for "$upstream" "$target")"
     # Every leg carries the same agent token, so request sizes match; only Warden reads it.
-    token="$(get_token "$CLIENT_ID" "$CLIENT_SECRET" "$upstream")"
+    local issuer=warden
+    [[ "$target" != before ]] || issuer=before
+    token="$(API="${TARGET_API[$issuer]}" get_token "${TARGET_CLIENT_ID[$issuer]}" \
+        "${TARGET_CLIENT_SECRET[$issuer]}" "$upstream")"
     body="$BENCH_TMP/probe.body"
     status="$(curl -sS -o "$body" -w '%{http_code}' -H "Authorization: Bearer $token" "$url" || echo 000)"
     if [[ "$status" != 2* ]]; then
@@ -184,13 +220,19 @@ run_leg() {
         return 0
     fi
     local perf_pid=""
-    if [[ -n "$PERF_DIR" && "$target" == warden && "$round" == 1 ]]; then
-        perf record -F 999 -g -p "$WARDEN_PID" -o "$PERF_DIR/warden-$upstream.perf.data" \
+    if [[ -n "$PERF_DIR" && "$target" != direct && "$target" != nginx && "$round" == 1 ]]; then
+        perf record -F 999 -g -p "${TARGET_PID[$target]}" -o "$PERF_DIR/$target-$upstream.perf.data" \
             -- sleep "$duration" >"$BENCH_TMP/perf-$upstream.log" 2>&1 &
         perf_pid=$!
     fi
+    local cpu_before=0 pid="${TARGET_PID[$target]:-}"
+    [[ -z "$pid" ]] || cpu_before="$(cpu_ticks "$pid")"
     out="$(wrk --latency -t "$THREADS" -c "$CONNECTIONS" -d "${duration}s" -s "$BENCH_TMP/report.lua" \
         -H "Authorization: Bearer $token" "$url")"
+    # Warden's own CPU over the leg (user and system, all threads), per request carried:
+    # a figure that a noisy machine moves much less than throughput.
+    local cpu_ticks_used=0
+    [[ -z "$pid" ]] || cpu_ticks_used=$(($(cpu_ticks "$pid") - cpu_before))
     [[ -z "$perf_pid" ]] || wait "$perf_pid" || echo "bench: perf record failed; see $BENCH_TMP/perf-$upstream.log" >&2
     local line kv
     local -A w=()
@@ -204,8 +246,8 @@ run_leg() {
         FAILED=1
     fi
     awk -v u="$upstream" -v t="$target" -v r="$round" -v n="${w[requests]}" -v d="${w[duration_us]}" \
-        -v a="${w[p50]}" -v b="${w[p99]}" -v c="${w[p999]}" \
-        'BEGIN { printf "%s %s %s %.0f %.3f %.3f %.3f\n", u, t, r, n / (d / 1e6), a / 1000, b / 1000, c / 1000 }' >>"$RESULTS"
+        -v a="${w[p50]}" -v b="${w[p99]}" -v c="${w[p999]}" -v k="$cpu_ticks_used" -v hz="$CLOCK_TICKS" \
+        'BEGIN { printf "%s %s %s %.0f %.3f %.3f %.3f %.1f\n", u, t, r, n / (d / 1e6), a / 1000, b / 1000, c / 1000, k * 1e6 / hz / n }' >>"$RESULTS"
 }
 
 echo "bench: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS round(s) of ${DURATION}s, $CONNECTIONS connections, $THREADS wrk threads" >&2
@@ -213,7 +255,7 @@ if [[ -z "$SMOKE" ]]; then
     echo "bench: warming up" >&2
     RESULTS="$BENCH_TMP/warmup"
     for upstream in fast realistic; do
-        for target in direct nginx warden; do
+        for target in "${TARGETS[@]}"; do
             run_leg "$upstream" "$target" 0 1
         done
     done
@@ -222,7 +264,7 @@ if [[ -z "$SMOKE" ]]; then
 fi
 for round in $(seq 1 "$ROUNDS"); do
     for upstream in fast realistic; do
-        for target in direct nginx warden; do
+        for target in "${TARGETS[@]}"; do
             echo "bench: round $round: $upstream via $target" >&2
             run_leg "$upstream" "$target" "$round" "$DURATION"
         done
@@ -257,7 +299,7 @@ echo "Each cell: median (min-max) over the rounds; latencies in ms."
 echo
 printf '%-10s %-7s %-34s %-22s %-22s %-22s\n' upstream via "req/s" p50 p99 p99.9
 for upstream in fast realistic; do
-    for target in direct nginx warden; do
+    for target in "${TARGETS[@]}"; do
         printf '%-10s %-7s %-34s %-22s %-22s %-22s\n' "$upstream" "$target" \
             "$(summary "$upstream" "$target" 4 '%.0f')" \
             "$(summary "$upstream" "$target" 5 '%.3f')" \
@@ -277,6 +319,15 @@ for upstream in fast realistic; do
     awk -v u="$upstream" -v d="$direct" -v n="$nginx" -v w="$warden" \
         -v dp="$(median "$upstream" direct 6)" -v wp="$(median "$upstream" warden 6)" \
         'BEGIN { printf "%-10s warden/direct %.2fx   warden/nginx %.2fx   p99 added vs direct %+.3f ms\n", u, w / d, w / n, wp - dp }'
+done
+echo
+for upstream in fast realistic; do
+    echo "$upstream: Warden's CPU per request, us: $(summary "$upstream" warden 8 '%.1f')"
+    if [[ -n "$BEFORE_DIR" ]]; then
+        echo "$upstream: the build before, CPU per request, us: $(summary "$upstream" before 8 '%.1f')"
+        awk -v u="$upstream" -v w="$(median "$upstream" warden 4)" -v b="$(median "$upstream" before 4)" \
+            'BEGIN { if (b > 0) printf "%-10s warden/before %.2fx\n", u, w / b }'
+    fi
 done
 echo
 echo "Targets: fast warden/nginx >= 1.00x; realistic warden/direct >= 0.80x with p99 added <= 0.5 ms."
