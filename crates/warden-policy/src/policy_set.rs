@@ -828,7 +828,7 @@ impl PolicyEngine {
     }
 
     /// Builds Cedar's request and the request's entities: the agent under its owner, the
-    /// resource under its upstream, the user, and the tool arguments.
+    /// resource under its upstream, the task, and the tool arguments.
     pub(crate) fn build(
         &self,
         req: &DecisionRequest<'_>,
@@ -865,22 +865,24 @@ impl PolicyEngine {
                     ("host".to_owned(), RestrictedExpression::new_string(host)),
                 ]
                 .into(),
-                [upstream.clone()].into(),
+                [upstream].into(),
             )
             .map_err(|e| e.to_string())?
         } else {
-            Entity::new_no_attrs(resource.clone(), [upstream.clone()].into())
+            Entity::new_no_attrs(resource.clone(), [upstream].into())
         };
+        // Only entities with parents or attributes are built. The owner, the upstream and
+        // the user have neither, and to Cedar such an entity is the same whether or not it
+        // is in the set: `in` reads the ancestors of its left side, `has` is false, and an
+        // attribute read is an error either way. Leaving them out halves the set whose
+        // transitive closure Cedar computes for every request.
         let mut entities = vec![
-            Entity::new_no_attrs(agent.clone(), [owner.clone()].into()),
-            Entity::new_no_attrs(owner, Default::default()),
+            Entity::new_no_attrs(agent.clone(), [owner].into()),
             resource_entity,
-            Entity::new_no_attrs(upstream, Default::default()),
         ];
         let mut context = Vec::with_capacity(5);
         if let Some(user) = req.on_behalf_of {
             let user = Types::uid(&t.user, user);
-            entities.push(Entity::new_no_attrs(user.clone(), Default::default()));
             context.push((
                 "on_behalf_of".to_owned(),
                 RestrictedExpression::new_entity_uid(user),
