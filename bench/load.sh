@@ -222,7 +222,7 @@ run_leg() {
     local perf_pid=""
     if [[ -n "$PERF_DIR" && "$target" != direct && "$target" != nginx && "$round" == 1 ]]; then
         perf record -F 999 -g -p "${TARGET_PID[$target]}" -o "$PERF_DIR/$target-$upstream.perf.data" \
-            -- sleep "$duration" >"$BENCH_TMP/perf-$upstream.log" 2>&1 &
+            -- sleep "$duration" >"$BENCH_TMP/perf-$target-$upstream.log" 2>&1 &
         perf_pid=$!
     fi
     local cpu_before=0 pid="${TARGET_PID[$target]:-}"
@@ -233,7 +233,7 @@ run_leg() {
     # a figure that a noisy machine moves much less than throughput.
     local cpu_ticks_used=0
     [[ -z "$pid" ]] || cpu_ticks_used=$(($(cpu_ticks "$pid") - cpu_before))
-    [[ -z "$perf_pid" ]] || wait "$perf_pid" || echo "bench: perf record failed; see $BENCH_TMP/perf-$upstream.log" >&2
+    [[ -z "$perf_pid" ]] || wait "$perf_pid" || echo "bench: perf record failed; see $BENCH_TMP/perf-$target-$upstream.log" >&2
     local line kv
     local -A w=()
     line="$(grep '^WRK ' <<<"$out")" || die "wrk printed no summary: $out"
@@ -247,7 +247,7 @@ run_leg() {
     fi
     awk -v u="$upstream" -v t="$target" -v r="$round" -v n="${w[requests]}" -v d="${w[duration_us]}" \
         -v a="${w[p50]}" -v b="${w[p99]}" -v c="${w[p999]}" -v k="$cpu_ticks_used" -v hz="$CLOCK_TICKS" \
-        'BEGIN { printf "%s %s %s %.0f %.3f %.3f %.3f %.1f\n", u, t, r, n / (d / 1e6), a / 1000, b / 1000, c / 1000, k * 1e6 / hz / n }' >>"$RESULTS"
+        'BEGIN { printf "%s %s %s %.0f %.3f %.3f %.3f %.1f\n", u, t, r, n / (d / 1e6), a / 1000, b / 1000, c / 1000, (n > 0 ? k * 1e6 / hz / n : 0) }' >>"$RESULTS"
 }
 
 echo "bench: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS round(s) of ${DURATION}s, $CONNECTIONS connections, $THREADS wrk threads" >&2
