@@ -12,7 +12,7 @@ use clap::Parser;
 
 /// mimalloc rather than the system allocator: the gateway allocates and frees on every
 /// request from every worker thread, and glibc's malloc spends a tenth of the gateway's CPU
-/// there under load, much of it waiting on its arena locks (see BENCHMARKS.md).
+/// there under load, part of it waiting on its arena locks (see BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
