@@ -93,10 +93,15 @@ start_upstream() {
     UPSTREAM_ADDR="$(wait_for_line "$BENCH_TMP/$name.out" '^127\.0\.0\.1:[0-9]+$' $!)"
 }
 
+# A fresh admin token for the bench's Warden nodes, exported as WARDEN_TOKEN.
+new_admin_token() {
+    export WARDEN_TOKEN="warden_admin_bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+}
+
 # Starts `warden serve` on ephemeral ports with a fresh data directory; sets WARDEN_PID, API,
 # GATEWAY and exports WARDEN_ADDR and WARDEN_TOKEN for the CLI.
 start_warden() {
-    export WARDEN_TOKEN="warden_admin_bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    new_admin_token
     start_warden_node warden
     export WARDEN_ADDR="$API"
 }

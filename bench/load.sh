@@ -160,7 +160,7 @@ setup_warden() {
         die "no client credentials from $target in: $agent"
 }
 
-export WARDEN_TOKEN="warden_admin_bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+new_admin_token
 TARGETS=(direct nginx warden)
 WARDEN_BIN="$BIN/warden" setup_warden warden
 if [[ -n "$BEFORE_DIR" ]]; then
@@ -219,13 +219,13 @@ run_leg() {
         FAILED=1
         return 0
     fi
-    local perf_pid=""
-    if [[ -n "$PERF_DIR" && "$target" != direct && "$target" != nginx && "$round" == 1 ]]; then
-        perf record -F 999 -g -p "${TARGET_PID[$target]}" -o "$PERF_DIR/$target-$upstream.perf.data" \
+    # The Warden process behind this leg, if it has one (direct and nginx legs have none).
+    local perf_pid="" cpu_before=0 pid="${TARGET_PID[$target]:-}"
+    if [[ -n "$PERF_DIR" && -n "$pid" && "$round" == 1 ]]; then
+        perf record -F 999 -g -p "$pid" -o "$PERF_DIR/$target-$upstream.perf.data" \
             -- sleep "$duration" >"$BENCH_TMP/perf-$target-$upstream.log" 2>&1 &
         perf_pid=$!
     fi
-    local cpu_before=0 pid="${TARGET_PID[$target]:-}"
     [[ -z "$pid" ]] || cpu_before="$(cpu_ticks "$pid")"
     out="$(wrk --latency -t "$THREADS" -c "$CONNECTIONS" -d "${duration}s" -s "$BENCH_TMP/report.lua" \
         -H "Authorization: Bearer $token" "$url")"
